@@ -1,0 +1,68 @@
+// The validated, defaults-applied configuration. All durations are milliseconds.
+
+export type Role = 'gitaly' | 'praefect';
+
+export interface NodeConfig {
+  /** Unique name, used as the `node` label. */
+  name: string;
+  role: Role;
+  /** Gitaly's prometheus_listen_addr page, e.g. http://gitaly-1:9236/metrics. */
+  metricsUrl?: string;
+  /** tls_listen_addr as clients dial it: host:port (a tls:// prefix is accepted and stripped). */
+  tlsAddress?: string;
+  /** listen_addr: host:port (a tcp:// prefix is accepted and stripped). */
+  plaintextAddress?: string;
+  /** [tls] certificate_path, readable by the exporter (same host or mounted). */
+  certificateFile?: string;
+  /** SNI and hostname to verify; defaults to the host of tlsAddress. */
+  serverName?: string;
+  /** The `instance` label Prometheus gives this node's Gitaly metrics; defaults to host:port of metricsUrl. */
+  prometheusInstance?: string;
+}
+
+export interface PrometheusConfig {
+  url: string;
+  /** Extra label matchers added to every selector, e.g. `job="gitaly"`. */
+  selector?: string;
+  /** Label that identifies a node in Prometheus (default `instance`). */
+  instanceLabel: string;
+  bearerTokenFile?: string;
+  basicAuth?: { username: string; passwordFile: string };
+}
+
+export interface LocalModeConfig {
+  /** Node whose listeners are on this host. */
+  node: string;
+  /** Directory holding net/tcp and net/tcp6 (default /proc). */
+  procRoot: string;
+}
+
+export interface Timeouts {
+  metricsMs: number;
+  tlsMs: number;
+  plaintextMs: number;
+  prometheusMs: number;
+}
+
+export interface Config {
+  /** Absolute path of the file this came from, or `<demo>`. */
+  source: string;
+  nodes: NodeConfig[];
+  prometheus?: PrometheusConfig;
+  soakWindowMs: number;
+  collectionIntervalMs: number;
+  /** How often the plaintext listener is dialled (each dial adds to Gitaly's tcp counter). */
+  plaintextCheckIntervalMs: number;
+  /** How often TLS version support (1.2 / 1.3 pinned handshakes) is re-checked. */
+  tlsVersionCheckIntervalMs: number;
+  expiryWarningMs: number;
+  concurrency: number;
+  timeouts: Timeouts;
+  maxMetricsPageBytes: number;
+  maxPrometheusResponseBytes: number;
+  stateFile: string;
+  /** PEM file or directory of PEM files; absent = the system store. */
+  caFile?: string;
+  local?: LocalModeConfig;
+  allowUnlistedTargets: boolean;
+}

@@ -1,0 +1,116 @@
+// What each source and probe returns. Sources and probes never throw: they return one of these.
+
+export type ConnectionType = 'tcp' | 'tls' | 'unix';
+
+export interface SourceError {
+  /** Stable machine-readable code, e.g. TIMEOUT, HTTP_STATUS, TOO_LARGE, PARSE, CONNECT. */
+  code: string;
+  /** One human sentence; never contains secrets. */
+  message: string;
+}
+
+export type Result<T> = ({ ok: true } & T) | { ok: false; error: SourceError };
+
+export interface ConnectionCounts {
+  tcp: number;
+  tls: number;
+  unix: number;
+}
+
+/** One direct scrape of a Gitaly or Praefect /metrics page. */
+export type GitalyScrape = Result<{
+  counts: ConnectionCounts;
+  /** Which family carried the counts: gitaly_connections_total or gitaly_praefect_connections_total. */
+  family: string | null;
+  /** gitlab_build_info{version}. */
+  version: string | null;
+  bytes: number;
+}> & { durationMs: number };
+
+/** Per node, from one Prometheus query set covering the soak window. */
+export interface PrometheusNodeEvidence {
+  instance: string;
+  /** increase() over the queried window, counter resets handled by Prometheus. Missing series = 0. */
+  windowIncrease: { tcp: number; tls: number };
+  /** Fraction (0..1) of the window during which the node was scraped successfully. */
+  coverage: number;
+  /** Last time the tcp counter moved (includes our own connections; see verdict). Unix ms. */
+  tcpLastChangeMs: number | null;
+}
+
+export type PrometheusFleetEvidence = Result<{
+  /** Window actually queried (may start a little earlier than now - soak window, never later). */
+  windowStartMs: number;
+  windowEndMs: number;
+  /** Keyed by instance label value. */
+  byInstance: Map<string, PrometheusNodeEvidence>;
+  /** Instances exporting Gitaly connection counters that no configured node claims. */
+  instancesSeen: string[];
+  queries: number;
+}> & { durationMs: number };
+
+export type ChainPosition = 'leaf' | 'intermediate' | 'root';
+
+export interface CertificateFacts {
+  position: ChainPosition;
+  /** Hex, upper case, no separators. */
+  serial: string;
+  subject: string;
+  issuer: string;
+  dnsNames: string[];
+  ipAddresses: string[];
+  notBeforeMs: number;
+  notAfterMs: number;
+  /** SHA-256 of the DER, lower-case hex. */
+  sha256: string;
+  keyType: string;
+  keyBits: number | null;
+  signatureAlgorithm: string;
+}
+
+/** One TLS probe of a node's tls_listen_addr. Each check is reported even when another fails. */
+export interface TlsProbeResult {
+  address: string;
+  durationMs: number;
+  /** TCP connected and TLS handshake completed (trust is judged separately). */
+  handshakeOk: boolean;
+  error: SourceError | null;
+  /** Served chain, leaf first; empty when no certificate was received. */
+  chain: CertificateFacts[];
+  /** null = not judged (no certificate). */
+  trusted: boolean | null;
+  trustError: string | null;
+  hostnameMatch: boolean | null;
+  alpnProtocol: string | null;
+  tlsVersion: string | null;
+  cipher: string | null;
+  /** Pinned handshakes; null = not checked (this cycle or ever). */
+  accepts: { 'TLSv1.2': boolean | null; 'TLSv1.3': boolean | null };
+}
+
+/** Certificate file on disk compared with the served leaf. */
+export type CertFileResult = Result<{
+  path: string;
+  chain: CertificateFacts[];
+  /** null when there is no served leaf to compare with. */
+  matchesServed: boolean | null;
+}>;
+
+/** One dial of listen_addr. */
+export interface PlaintextProbeResult {
+  address: string;
+  /** true = accepted a TCP connection, false = refused, null = could not tell (timeout, DNS). */
+  open: boolean | null;
+  /** Cleartext gRPC health answered SERVING; null = not asked or not applicable. */
+  grpcHealthServing: boolean | null;
+  /** Whether the TLS port refused a plaintext client (null = not checked). */
+  tlsPortRejectsPlaintext: boolean | null;
+  error: SourceError | null;
+  durationMs: number;
+  /** Connections this probe opened, by Gitaly's counter type; the verdict subtracts them. */
+  connectionsMade: { tcp: number; tls: number };
+  atMs: number;
+}
+
+/** Local mode: ESTABLISHED connections per listener port, now. */
+export type SocketsResult = Result<{ established: { tcp: number; tls: number } }>;
