@@ -4,7 +4,13 @@ import 'reflect-metadata';
 import { webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 
-x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+
+type CryptoKeyPair = webcrypto.CryptoKeyPair;
+type EcKeyGenParams = webcrypto.EcKeyGenParams;
+type RsaHashedKeyGenParams = webcrypto.RsaHashedKeyGenParams;
+type Algorithm = webcrypto.Algorithm;
+type EcdsaParams = webcrypto.EcdsaParams;
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -54,14 +60,14 @@ async function generateKeys(kind: KeyKind): Promise<{ keys: CryptoKeyPair; algor
     kind === 'ec'
       ? { name: 'ECDSA', namedCurve: 'P-256' }
       : { name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' };
-  const keys = (await webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const keys = (await webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify']));
   return { keys, algorithm };
 }
 
 function signingAlgorithm(keys: CryptoKeyPair): Algorithm | EcdsaParams {
   return keys.privateKey.algorithm.name === 'ECDSA'
-    ? ({ name: 'ECDSA', hash: 'SHA-256' } as EcdsaParams)
-    : ({ name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } as Algorithm);
+    ? ({ name: 'ECDSA', hash: 'SHA-256' })
+    : ({ name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' });
 }
 
 async function keyPem(keys: CryptoKeyPair): Promise<string> {
