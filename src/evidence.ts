@@ -86,6 +86,9 @@ export interface TlsProbeResult {
   cipher: string | null;
   /** Pinned handshakes; null = not checked (this cycle or ever). */
   accepts: { 'TLSv1.2': boolean | null; 'TLSv1.3': boolean | null };
+  /** TCP connections this probe got accepted by the listener (each adds 1 to Gitaly's tls counter). */
+  connectionsMade: number;
+  atMs: number;
 }
 
 /** Certificate file on disk compared with the served leaf. */
