@@ -5,11 +5,11 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const built = join(root, 'dist', 'cli.js');
+const built = join(root, 'dist', 'main.js');
 if (existsSync(built)) {
   await import(built);
 } else {
   const { register } = await import('tsx/esm/api');
   register();
-  await import(join(root, 'src', 'cli.ts'));
+  await import(join(root, 'src', 'main.ts'));
 }

@@ -24,6 +24,8 @@ export type GitalyScrape = Result<{
   family: string | null;
   /** gitlab_build_info{version}. */
   version: string | null;
+  /** process_start_time_seconds, when present: a change reveals a restart the counters may hide. */
+  processStartSeconds?: number | null;
   bytes: number;
 }> & { durationMs: number };
 

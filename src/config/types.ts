@@ -26,6 +26,9 @@ export interface PrometheusConfig {
   selector?: string;
   /** Label that identifies a node in Prometheus (default `instance`). */
   instanceLabel: string;
+  /** The scrape interval Prometheus uses for Gitaly (YAML scrape_interval, default 1m): own dials
+   *  are kept two intervals away from the query window's edges. */
+  scrapeIntervalMs?: number;
   bearerTokenFile?: string;
   basicAuth?: { username: string; passwordFile: string };
 }

@@ -1,0 +1,181 @@
+// gitaly-tls-exporter [--config.file F] [--web.listen-address HOST:PORT] [--log.level L]
+//                     [--config.check]
+// gitaly-tls-exporter check --config.file F
+// Exit codes: 0 ok (check: fleet complete), 1 check: not complete, 2 bad usage or configuration.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import closeWithGrace from 'close-with-grace';
+import pino, { type Logger } from 'pino';
+import { parseAddress } from './address.ts';
+import { realProbes } from './collect/probes.ts';
+import { ConfigError, loadConfigFile } from './config/load.ts';
+import type { Config } from './config/types.ts';
+import { demoConfig } from './demo/demo-config.ts';
+import { startDemoFleet, type DemoFleet } from './demo/fleet.ts';
+import { EXPORTER_VERSION, Exporter } from './exporter.ts';
+import { buildApp } from './http/app.ts';
+import { loadState, setAsideCorruptState } from './migration/state.ts';
+import type { NodeHistory } from './migration/types.ts';
+import { renderTable } from './report/table.ts';
+
+const USAGE = `Usage:
+  gitaly-tls-exporter [--config.file FILE] [--web.listen-address HOST:PORT] [--log.level LEVEL]
+  gitaly-tls-exporter --config.file FILE --config.check
+  gitaly-tls-exporter check --config.file FILE
+
+Without --config.file the exporter runs against a built-in demo fleet.
+  --config.file FILE            YAML configuration (see config.example.yml)
+  --web.listen-address ADDR     where to serve /, /migration, /metrics, /probe (default :9787)
+  --log.level LEVEL             debug, info, warn or error (default info)
+  --config.check                validate the configuration and exit (0 valid, 2 invalid)
+  check                         one collection, print the verdict table; exit 0 only when the fleet is complete
+  --version, --help`;
+
+const LEVELS = ['debug', 'info', 'warn', 'error'];
+
+class UsageError extends Error {}
+
+interface Options {
+  command: 'serve' | 'check';
+  configFile?: string;
+  listen: { host: string; port: number };
+  logLevel: string;
+  configCheck: boolean;
+}
+
+function parseOptions(argv: string[]): Options | 'help' | 'version' {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        'config.file': { type: 'string' },
+        'web.listen-address': { type: 'string', default: ':9787' },
+        'log.level': { type: 'string', default: 'info' },
+        'config.check': { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+        version: { type: 'boolean', default: false },
+      },
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) return 'help';
+  if (values.version) return 'version';
+  if (positionals.length > 1 || (positionals[0] !== undefined && positionals[0] !== 'check')) {
+    throw new UsageError(`unknown command: ${positionals.join(' ')}`);
+  }
+  const level = values['log.level'];
+  if (!LEVELS.includes(level)) throw new UsageError(`--log.level must be one of ${LEVELS.join(', ')}, not "${level}"`);
+  const listenText = values['web.listen-address'];
+  const listen = parseAddress(listenText.startsWith(':') ? `0.0.0.0${listenText}` : listenText);
+  if (!listen.ok) throw new UsageError(`--web.listen-address: ${listen.message}`);
+  const command = positionals[0] === 'check' ? 'check' : 'serve';
+  if ((command === 'check' || values['config.check']) && !values['config.file']) {
+    throw new UsageError(`${command === 'check' ? 'check' : '--config.check'} needs --config.file`);
+  }
+  return {
+    command,
+    configFile: values['config.file'],
+    listen: { host: listen.value.host, port: listen.value.port },
+    logLevel: level,
+    configCheck: values['config.check'],
+  };
+}
+
+async function loadHistories(config: Config, logger: Logger): Promise<Map<string, NodeHistory>> {
+  const loaded = await loadState(config.stateFile);
+  if (loaded.ok) return loaded.nodes;
+  // Never overwrite history we could not read: keep it beside, say so loudly, start conservative.
+  const aside = await setAsideCorruptState(config.stateFile, Date.now());
+  logger.error(
+    `${loaded.error.message}; ${aside ? `kept as ${aside}` : 'left in place'}. History starts afresh, so every node reports insufficient_history until its soak window passes again.`,
+  );
+  return new Map();
+}
+
+async function startDemo(logger: Logger): Promise<{ config: Config; fleet: DemoFleet }> {
+  const dir = mkdtempSync(join(tmpdir(), 'gitaly-tls-exporter-demo-'));
+  const fleet = await startDemoFleet({ dir, logger: logger.child({ component: 'demo-fleet' }) });
+  const config = demoConfig(fleet, { stateFile: join(dir, 'state.json') });
+  logger.info(
+    { nodes: fleet.nodes.map((n) => n.name), dir },
+    `no --config.file given: running against the built-in demo fleet (${fleet.nodes.length} simulated Gitaly nodes on loopback). Its migration plays out over a few minutes; pass --config.file for a real fleet.`,
+  );
+  return { config, fleet };
+}
+
+async function check(configFile: string, logger: Logger): Promise<number> {
+  const config = loadConfigFile(configFile);
+  const exporter = new Exporter({ config, logger, probes: realProbes, histories: await loadHistories(config, logger) });
+  const snapshot = await exporter.collector.collect();
+  process.stdout.write(renderTable(snapshot));
+  return snapshot.fleet.complete ? 0 : 1;
+}
+
+async function serve(options: Options, logger: Logger): Promise<void> {
+  let demo: DemoFleet | null = null;
+  let config: Config;
+  if (options.configFile) config = loadConfigFile(options.configFile);
+  else ({ config, fleet: demo } = await startDemo(logger));
+  const configFile = options.configFile;
+  const exporter = new Exporter({
+    config,
+    logger,
+    probes: realProbes,
+    histories: await loadHistories(config, logger),
+    loadConfig: configFile ? () => loadConfigFile(configFile) : undefined,
+  });
+  await exporter.init();
+  const app = buildApp({ logger, view: exporter });
+  closeWithGrace({ delay: 15_000, logger }, async ({ signal, err }) => {
+    if (err) logger.error({ err }, 'shutting down after an error');
+    else logger.info(`${signal ?? 'shutdown'}: stopping collection, saving state, closing the server`);
+    await exporter.stop();
+    await app.close();
+    if (demo) await demo.stop();
+  });
+  process.on('SIGHUP', () => void exporter.reload());
+  await app.listen({ host: options.listen.host, port: options.listen.port });
+  logger.info({ version: EXPORTER_VERSION, nodes: config.nodes.length, config: config.source }, `listening on http://${options.listen.host}:${options.listen.port}/`);
+  exporter.start();
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let options: Options | 'help' | 'version';
+  try {
+    options = parseOptions(argv);
+  } catch (err) {
+    process.stderr.write(`gitaly-tls-exporter: ${(err as Error).message}\n\n${USAGE}\n`);
+    return 2;
+  }
+  if (options === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (options === 'version') {
+    process.stdout.write(`gitaly-tls-exporter ${EXPORTER_VERSION} (Node.js ${process.version})\n`);
+    return 0;
+  }
+  const logger = pino({ level: options.logLevel, base: undefined }, options.command === 'check' ? pino.destination(2) : undefined);
+  try {
+    if (options.configCheck && options.configFile) {
+      const config = loadConfigFile(options.configFile);
+      process.stdout.write(`${options.configFile}: valid, ${config.nodes.length} node(s)\n`);
+      return 0;
+    }
+    if (options.command === 'check' && options.configFile) return await check(options.configFile, logger);
+    await serve(options, logger);
+    return -1;
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`gitaly-tls-exporter: invalid configuration:\n${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}

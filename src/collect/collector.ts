@@ -1,0 +1,274 @@
+// A collection cycle: observe every node with bounded concurrency while one Prometheus query set
+// covers the whole fleet, then judge, persist history, and hand the snapshot to listeners (the
+// metrics renderer). Cycles never overlap and a scrape of /metrics never starts one.
+import type { Logger } from 'pino';
+import { mapWithConcurrency } from '../concurrency.ts';
+import type { Config } from '../config/types.ts';
+import type { PrometheusFleetEvidence, SourceError } from '../evidence.ts';
+import { loadCaBundle } from '../probes/ca-bundle.ts';
+import { ownInWindow, recordPlaintextSeen, type HistoryOptions } from '../migration/history.ts';
+import { chooseQueryWindow, type QueryWindow } from '../migration/query-window.ts';
+import { saveState } from '../migration/state.ts';
+import { emptyHistory, type NodeHistory } from '../migration/types.ts';
+import { judgeFleet, judgeNode, type FleetVerdict, type NodeVerdict, type PrometheusNodeView, type VerdictOptions } from '../migration/verdict.ts';
+import { emptyCarry, observeNode, type NodeCarry, type NodeObservation } from './observe-node.ts';
+import type { ProbeFunctions } from './probes.ts';
+
+export interface NodeResult {
+  observation: NodeObservation;
+  verdict: NodeVerdict;
+  history: NodeHistory;
+  /** The Prometheus instance label this node is matched by. */
+  instance: string | null;
+}
+
+export interface Snapshot {
+  atMs: number;
+  durationMs: number;
+  nodes: NodeResult[];
+  fleet: FleetVerdict;
+  prometheus: PrometheusFleetEvidence | null;
+  queryWindow: QueryWindow | null;
+  caBundle: { ok: true; source: string; count: number } | { ok: false; error: SourceError };
+  stateError: SourceError | null;
+  /** Lifetime error counts by source and code, for gitaly_tls_exporter_source_errors_total. */
+  sourceErrors: Map<string, number>;
+}
+
+export interface CollectorDeps {
+  config: Config;
+  logger: Logger;
+  probes: ProbeFunctions;
+  now?: () => number;
+  /** Histories loaded from the state file. */
+  histories?: Map<string, NodeHistory>;
+}
+
+/** Instance label Prometheus gives a node: configured, or host:port of its metrics URL. */
+export function instanceOf(node: Config['nodes'][number]): string | null {
+  if (node.prometheusInstance) return node.prometheusInstance;
+  if (!node.metricsUrl) return null;
+  try {
+    const url = new URL(node.metricsUrl);
+    return url.port ? url.host : `${url.host}:${url.protocol === 'https:' ? 443 : 80}`;
+  } catch {
+    return null;
+  }
+}
+
+export function historyOptionsFor(config: Config): HistoryOptions {
+  return {
+    soakWindowMs: config.soakWindowMs,
+    maxGapMs: 3 * config.collectionIntervalMs + config.timeouts.metricsMs,
+    bucketMs: Math.max(config.collectionIntervalMs, Math.floor(config.soakWindowMs / 168)),
+    retentionMarginMs: Math.max(config.soakWindowMs / 10, 2 * (config.prometheus?.scrapeIntervalMs ?? 60_000)),
+  };
+}
+
+export class Collector {
+  private config: Config;
+  private readonly logger: Logger;
+  private readonly probes: ProbeFunctions;
+  private readonly now: () => number;
+  private histories: Map<string, NodeHistory>;
+  private carries = new Map<string, NodeCarry>();
+  private readonly sourceErrors = new Map<string, number>();
+  private latestSnapshot: Snapshot | null = null;
+  private running: Promise<Snapshot> | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private stopped = false;
+  private readonly listeners: Array<(s: Snapshot) => void | Promise<void>> = [];
+
+  constructor(deps: CollectorDeps) {
+    this.config = deps.config;
+    this.logger = deps.logger;
+    this.probes = deps.probes;
+    this.now = deps.now ?? Date.now;
+    this.histories = deps.histories ?? new Map();
+  }
+
+  get latest(): Snapshot | null {
+    return this.latestSnapshot;
+  }
+
+  get currentConfig(): Config {
+    return this.config;
+  }
+
+  onSnapshot(listener: (s: Snapshot) => void | Promise<void>): void {
+    this.listeners.push(listener);
+  }
+
+  /** Applies a new configuration from the next cycle on; removed nodes lose their history. */
+  setConfig(config: Config): void {
+    this.config = config;
+    const names = new Set(config.nodes.map((n) => n.name));
+    for (const name of [...this.histories.keys()]) if (!names.has(name)) this.histories.delete(name);
+    for (const name of [...this.carries.keys()]) if (!names.has(name)) this.carries.delete(name);
+  }
+
+  /** Runs one cycle, or joins the one in progress. */
+  collect(): Promise<Snapshot> {
+    this.running ??= this.cycle().finally(() => {
+      this.running = null;
+    });
+    return this.running;
+  }
+
+  start(): void {
+    const loop = async (): Promise<void> => {
+      if (this.stopped) return;
+      const began = this.now();
+      try {
+        await this.collect();
+      } catch (err) {
+        this.logger.error({ err }, 'collection failed');
+      }
+      if (this.stopped) return;
+      const wait = Math.max(0, this.config.collectionIntervalMs - (this.now() - began));
+      this.timer = setTimeout(() => void loop(), wait);
+    };
+    void loop();
+  }
+
+  /** Stops scheduling; resolves when a cycle in progress has finished (and saved its state). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.running) await this.running.catch(() => undefined);
+  }
+
+  private countError(source: string, code: string): void {
+    const key = `${source}\u0000${code}`;
+    this.sourceErrors.set(key, (this.sourceErrors.get(key) ?? 0) + 1);
+  }
+
+  private async cycle(): Promise<Snapshot> {
+    const config = this.config;
+    const started = this.now();
+    const historyOptions = historyOptionsFor(config);
+    const ca = loadCaBundle(config.caFile);
+    if (!ca.ok) this.logger.error(`CA bundle: ${ca.error.message}`);
+
+    const queryWindow = config.prometheus
+      ? chooseQueryWindow(started, [...this.histories.values()].flatMap((h) => h.ownTcpTimesMs), {
+          soakWindowMs: config.soakWindowMs,
+          slackMs: 2 * (config.prometheus.scrapeIntervalMs ?? 60_000),
+          maxShiftMs: Math.max(10 * (config.prometheus.scrapeIntervalMs ?? 60_000), config.soakWindowMs / 20),
+        })
+      : null;
+    const prometheusPromise =
+      config.prometheus && queryWindow
+        ? this.probes.queryFleetEvidence(
+            config.prometheus,
+            { startMs: queryWindow.startMs, endMs: queryWindow.endMs },
+            { timeoutMs: config.timeouts.prometheusMs, maxBytes: config.maxPrometheusResponseBytes },
+            { dispatcher: this.probes.dispatcher, now: this.now },
+          )
+        : Promise.resolve(null);
+
+    const ctx = { config, probes: this.probes, caPems: ca.ok ? ca.pems : undefined, now: this.now, logger: this.logger, historyOptions };
+    const observed = await mapWithConcurrency(config.nodes, config.concurrency, async (node) => {
+      const result = await observeNode(node, this.histories.get(node.name) ?? emptyHistory(), this.carries.get(node.name) ?? emptyCarry(), ctx);
+      this.histories.set(node.name, result.history);
+      this.carries.set(node.name, result.carry);
+      return result.observation;
+    });
+    const prometheus = await prometheusPromise;
+    if (prometheus && !prometheus.ok) {
+      this.countError('prometheus', prometheus.error.code);
+      this.logger.warn({ code: prometheus.error.code }, `Prometheus query failed: ${prometheus.error.message}`);
+    }
+
+    const nowMs = this.now();
+    const verdictOptions: VerdictOptions = {
+      soakWindowMs: config.soakWindowMs,
+      expiryWarningMs: config.expiryWarningMs,
+      bucketMs: historyOptions.bucketMs,
+      minCoverage: 0.998,
+    };
+    const declared = new Set<string>();
+    const nodes: NodeResult[] = observed.map((observation) => {
+      const node = observation.node;
+      this.countObservationErrors(observation);
+      const instance = instanceOf(node);
+      if (instance) declared.add(instance);
+      let history = this.histories.get(node.name) ?? emptyHistory();
+      let view: PrometheusNodeView | null = null;
+      if (prometheus && queryWindow) {
+        if (!prometheus.ok) view = { ok: false, error: prometheus.error };
+        else {
+          const evidence = instance ? (prometheus.byInstance.get(instance) ?? null) : null;
+          const own = ownInWindow(history, queryWindow.startMs, queryWindow.endMs, queryWindow.unsafe);
+          view = { ok: true, windowStartMs: queryWindow.startMs, windowEndMs: queryWindow.endMs, node: evidence, own };
+          // Prometheus saw plaintext that was not ours: remember when, so a restart of the exporter keeps it.
+          if (evidence && evidence.windowIncrease.tcp - own.tcp >= 0.5) {
+            history = recordPlaintextSeen(history, evidence.tcpLastChangeMs ?? queryWindow.endMs);
+            this.histories.set(node.name, history);
+          }
+        }
+      }
+      const verdict = judgeNode(
+        {
+          name: node.name,
+          role: node.role,
+          nowMs,
+          history,
+          hasTlsAddress: Boolean(node.tlsAddress),
+          hasPlaintextAddress: Boolean(node.plaintextAddress),
+          scrape: observation.scrape,
+          prometheus: view,
+          tls: observation.tls,
+          certFile: observation.certFile,
+          plaintext: observation.plaintext,
+          sockets: observation.sockets,
+        },
+        verdictOptions,
+      );
+      return { observation, verdict, history, instance };
+    });
+
+    const undeclared = prometheus?.ok ? prometheus.instancesSeen.filter((i) => !declared.has(i)).sort() : [];
+    const fleet = judgeFleet(
+      nodes.map((n) => n.verdict),
+      undeclared,
+      prometheus ? prometheus.ok : null,
+    );
+
+    const saved = await saveState(config.stateFile, this.histories, this.now());
+    if (!saved.ok) {
+      this.countError('state_file', saved.error.code);
+      this.logger.error(saved.error.message);
+    }
+
+    const snapshot: Snapshot = {
+      atMs: nowMs,
+      durationMs: this.now() - started,
+      nodes,
+      fleet,
+      prometheus,
+      queryWindow,
+      caBundle: ca.ok ? { ok: true, source: ca.source, count: ca.count } : { ok: false, error: ca.error },
+      stateError: saved.ok ? null : saved.error,
+      sourceErrors: new Map(this.sourceErrors),
+    };
+    this.latestSnapshot = snapshot;
+    for (const listener of this.listeners) {
+      try {
+        await listener(snapshot);
+      } catch (err) {
+        this.logger.error({ err }, 'snapshot listener failed');
+      }
+    }
+    this.logger.debug({ durationMs: snapshot.durationMs, nodes: nodes.length, complete: fleet.complete }, 'collection finished');
+    return snapshot;
+  }
+
+  private countObservationErrors(o: NodeObservation): void {
+    if (o.scrape && !o.scrape.ok) this.countError('gitaly_metrics', o.scrape.error.code);
+    if (o.tls?.error) this.countError('tls', o.tls.error.code);
+    if (o.certFile && !o.certFile.ok) this.countError('cert_file', o.certFile.error.code);
+    if (o.plaintextFresh && o.plaintext?.error) this.countError('plaintext', o.plaintext.error.code);
+    if (o.sockets && !o.sockets.ok) this.countError('sockets', o.sockets.error.code);
+  }
+}

@@ -1,0 +1,125 @@
+// One node's share of a collection: scrape first, then the probes, so that every connection the
+// probes open lands in the NEXT scrape's counters, where the history subtracts it exactly.
+import type { Logger } from 'pino';
+import { parseAddress } from '../address.ts';
+import type { Config, NodeConfig } from '../config/types.ts';
+import type { CertFileResult, GitalyScrape, PlaintextProbeResult, SocketsResult, TlsProbeResult } from '../evidence.ts';
+import { recordOwnConnections, recordScrape, type HistoryOptions } from '../migration/history.ts';
+import type { NodeHistory } from '../migration/types.ts';
+import type { ProbeFunctions } from './probes.ts';
+
+export interface NodeObservation {
+  node: NodeConfig;
+  scrape: GitalyScrape | null;
+  tls: TlsProbeResult | null;
+  certFile: CertFileResult | null;
+  /** The latest plaintext check; `plaintextFresh` says whether it ran in this cycle. */
+  plaintext: PlaintextProbeResult | null;
+  plaintextFresh: boolean;
+  sockets: SocketsResult | null;
+  durationMs: number;
+}
+
+/** What a node carries between cycles in memory (checks that do not run every cycle). */
+export interface NodeCarry {
+  plaintext: PlaintextProbeResult | null;
+  versionsCheckedMs: number | null;
+  accepts: TlsProbeResult['accepts'];
+}
+
+export function emptyCarry(): NodeCarry {
+  return { plaintext: null, versionsCheckedMs: null, accepts: { 'TLSv1.2': null, 'TLSv1.3': null } };
+}
+
+export interface ObserveContext {
+  config: Config;
+  probes: ProbeFunctions;
+  caPems: string[] | undefined;
+  now: () => number;
+  logger: Logger;
+  historyOptions: HistoryOptions;
+}
+
+function portOf(address: string | undefined): number | undefined {
+  if (!address) return undefined;
+  const parsed = parseAddress(address, ['tls://', 'tcp://']);
+  return parsed.ok ? parsed.value.port : undefined;
+}
+
+function due(lastMs: number | null | undefined, intervalMs: number, nowMs: number): boolean {
+  return lastMs === null || lastMs === undefined || nowMs - lastMs >= intervalMs;
+}
+
+export async function observeNode(
+  node: NodeConfig,
+  history: NodeHistory,
+  carry: NodeCarry,
+  ctx: ObserveContext,
+): Promise<{ observation: NodeObservation; history: NodeHistory; carry: NodeCarry }> {
+  const { config, probes, now } = ctx;
+  const log = ctx.logger.child({ node: node.name });
+  const started = now();
+  let h = history;
+  let c = carry;
+
+  let scrape: GitalyScrape | null = null;
+  if (node.metricsUrl) {
+    const atMs = now();
+    scrape = await probes.scrapeGitalyMetrics(
+      node.metricsUrl,
+      { role: node.role, timeoutMs: config.timeouts.metricsMs, maxBytes: config.maxMetricsPageBytes },
+      { dispatcher: probes.dispatcher, now },
+    );
+    if (scrape.ok) {
+      const update = recordScrape(h, { atMs, counts: scrape.counts, processStartSeconds: scrape.processStartSeconds }, ctx.historyOptions);
+      h = update.history;
+      if (update.reset) log.info({ continuityBroken: update.continuityBroken }, 'Gitaly counters reset (restart)');
+    } else {
+      log.warn({ code: scrape.error.code }, `metrics scrape failed: ${scrape.error.message}`);
+    }
+  }
+
+  let tls: TlsProbeResult | null = null;
+  if (node.tlsAddress) {
+    const checkVersions = due(c.versionsCheckedMs, config.tlsVersionCheckIntervalMs, now());
+    tls = await probes.probeTls(
+      { node: node.name, address: node.tlsAddress, serverName: node.serverName },
+      { timeoutMs: config.timeouts.tlsMs, ca: ctx.caPems, checkVersions },
+      { logger: log, now },
+    );
+    h = recordOwnConnections(h, { tcp: 0, tls: tls.connectionsMade, atMs: tls.atMs }, ctx.historyOptions);
+    if (checkVersions && tls.handshakeOk) c = { ...c, versionsCheckedMs: tls.atMs, accepts: tls.accepts };
+    // Pinned handshakes are re-checked hourly, not every cycle; report the last answer meanwhile.
+    else tls = { ...tls, accepts: c.accepts };
+    if (!tls.handshakeOk) log.warn({ code: tls.error?.code }, `TLS probe failed: ${tls.error?.message ?? 'no handshake'}`);
+  }
+
+  let certFile: CertFileResult | null = null;
+  if (node.certificateFile) {
+    const servedLeaf = tls?.chain.find((cert) => cert.position === 'leaf')?.sha256 ?? null;
+    certFile = await probes.checkCertFile(node.certificateFile, servedLeaf);
+  }
+
+  let plaintextFresh = false;
+  if ((node.plaintextAddress || node.tlsAddress) && due(c.plaintext?.atMs, config.plaintextCheckIntervalMs, now())) {
+    const result = await probes.probePlaintext(
+      { node: node.name, plaintextAddress: node.plaintextAddress, tlsAddress: node.tlsAddress },
+      { timeoutMs: config.timeouts.plaintextMs, grpcHealth: true, checkTlsPortRejectsPlaintext: Boolean(node.tlsAddress) },
+      { now },
+    );
+    h = recordOwnConnections(h, { ...result.connectionsMade, atMs: result.atMs }, ctx.historyOptions);
+    c = { ...c, plaintext: result };
+    plaintextFresh = true;
+  }
+
+  let sockets: SocketsResult | null = null;
+  if (config.local?.node === node.name) {
+    sockets = await probes.readEstablished(config.local.procRoot, { tcp: portOf(node.plaintextAddress), tls: portOf(node.tlsAddress) });
+  }
+
+  return {
+    observation: { node, scrape, tls, certFile, plaintext: c.plaintext, plaintextFresh, sockets, durationMs: now() - started },
+    history: h,
+    carry: c,
+  };
+}

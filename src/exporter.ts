@@ -1,0 +1,122 @@
+// Wires a configuration to a collector, keeps the rendered metrics, and answers the HTTP layer.
+import type { Logger } from 'pino';
+import { formatHostPort, parseAddress } from './address.ts';
+import { Collector, type Snapshot } from './collect/collector.ts';
+import type { ProbeFunctions } from './collect/probes.ts';
+import type { Config } from './config/types.ts';
+import type { ExporterView } from './http/app.ts';
+import type { NodeHistory } from './migration/types.ts';
+import { ContractRegistry } from './metrics/definitions.ts';
+import { renderMetrics, renderStartupMetrics, setTlsMetrics } from './metrics/render.ts';
+import { loadCaBundle } from './probes/ca-bundle.ts';
+
+export const EXPORTER_VERSION = '0.1.0';
+const MAX_TARGET_LENGTH = 300;
+
+export interface ExporterDeps {
+  config: Config;
+  logger: Logger;
+  probes: ProbeFunctions;
+  histories?: Map<string, NodeHistory>;
+  now?: () => number;
+  /** Re-reads the configuration (throws with a user-facing message when it is invalid). */
+  loadConfig?: () => Config;
+}
+
+function normalizeTlsAddress(address: string): string | null {
+  const parsed = parseAddress(address, ['tls://']);
+  return parsed.ok ? formatHostPort(parsed.value).toLowerCase() : null;
+}
+
+export class Exporter implements ExporterView {
+  readonly collector: Collector;
+  private config: Config;
+  private text = '';
+  private reloadOk = true;
+  private readonly logger: Logger;
+  private readonly probes: ProbeFunctions;
+  private readonly loadConfig: (() => Config) | undefined;
+
+  constructor(deps: ExporterDeps) {
+    this.config = deps.config;
+    this.logger = deps.logger;
+    this.probes = deps.probes;
+    this.loadConfig = deps.loadConfig;
+    this.collector = new Collector({ config: deps.config, logger: deps.logger, probes: deps.probes, histories: deps.histories, now: deps.now });
+    this.collector.onSnapshot(async (s) => {
+      this.text = await renderMetrics(s, this.info());
+    });
+  }
+
+  private info(): { version: string; configReloadSuccessful: boolean } {
+    return { version: EXPORTER_VERSION, configReloadSuccessful: this.reloadOk };
+  }
+
+  /** Renders the pre-collection metrics so /metrics answers from the first second. */
+  async init(): Promise<void> {
+    this.text = await renderStartupMetrics(this.info());
+  }
+
+  snapshot(): Snapshot | null {
+    return this.collector.latest;
+  }
+
+  metricsText(): string {
+    return this.text;
+  }
+
+  configSource(): string {
+    return this.config.source;
+  }
+
+  refreshSeconds(): number {
+    return Math.max(5, Math.round(this.config.collectionIntervalMs / 1000));
+  }
+
+  async probe(target: string | undefined): Promise<{ status: number; body: string }> {
+    if (!target) return { status: 400, body: 'Missing parameter: target (e.g. /probe?target=tls://gitaly-1.internal:9999).\n' };
+    if (target.length > MAX_TARGET_LENGTH) return { status: 400, body: `Bad target: longer than ${MAX_TARGET_LENGTH} characters.\n` };
+    const parsed = parseAddress(target, ['tls://']);
+    if (!parsed.ok) return { status: 400, body: `Bad target: ${parsed.message}.\n` };
+    const address = formatHostPort(parsed.value);
+    const node = this.config.nodes.find((n) => n.tlsAddress && normalizeTlsAddress(n.tlsAddress) === address.toLowerCase());
+    if (!node && !this.config.allowUnlistedTargets) {
+      return { status: 403, body: `Target ${address} is not the tls_address of a configured node (set allow_unlisted_targets: true to probe any address).\n` };
+    }
+    const ca = loadCaBundle(this.config.caFile);
+    if (!ca.ok) return { status: 500, body: `CA bundle: ${ca.error.message}\n` };
+    const result = await this.probes.probeTls(
+      { node: node?.name ?? address, address, serverName: node?.serverName },
+      { timeoutMs: this.config.timeouts.tlsMs, ca: ca.pems, checkVersions: true },
+      { logger: this.logger.child({ probe: address }) },
+    );
+    const registry = new ContractRegistry();
+    setTlsMetrics(registry, node?.name ?? address, result);
+    return { status: 200, body: await registry.text() };
+  }
+
+  async reload(): Promise<{ ok: boolean; message: string }> {
+    if (!this.loadConfig) return { ok: false, message: 'This exporter runs the built-in demo fleet; there is no configuration file to reload.' };
+    try {
+      const next = this.loadConfig();
+      this.config = next;
+      this.collector.setConfig(next);
+      this.reloadOk = true;
+      this.logger.info({ nodes: next.nodes.length }, `configuration reloaded from ${next.source}`);
+      return { ok: true, message: `Configuration reloaded: ${next.nodes.length} node(s).` };
+    } catch (err) {
+      this.reloadOk = false;
+      const message = (err as Error).message;
+      this.logger.error(`configuration reload rejected, the previous one keeps running:\n${message}`);
+      return { ok: false, message: `Configuration rejected, the previous one keeps running:\n${message}` };
+    }
+  }
+
+  start(): void {
+    this.collector.start();
+  }
+
+  stop(): Promise<void> {
+    return this.collector.stop();
+  }
+}

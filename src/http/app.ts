@@ -1,0 +1,68 @@
+// The HTTP interface. buildApp() never listens, so tests drive it with app.inject().
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Snapshot } from '../collect/collector.ts';
+import { migrationJson } from './migration-json.ts';
+import { renderStatusPage } from './status-page.ts';
+
+export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+
+/** What the HTTP layer reads; the exporter keeps it current. */
+export interface ExporterView {
+  snapshot(): Snapshot | null;
+  metricsText(): string;
+  configSource(): string;
+  refreshSeconds(): number;
+  /** Live one-target TLS probe; resolves to a status and a body (metrics text or an error sentence). */
+  probe(target: string | undefined): Promise<{ status: number; body: string }>;
+  /** Re-reads the configuration; resolves to whether the new one was accepted and why not. */
+  reload(): Promise<{ ok: boolean; message: string }>;
+}
+
+export interface AppDeps {
+  logger: Logger;
+  view: ExporterView;
+}
+
+export function buildApp({ logger, view }: AppDeps): FastifyInstance {
+  const app = Fastify({ loggerInstance: logger as FastifyBaseLogger, disableRequestLogging: true, return503OnClosing: true });
+
+  app.get('/metrics', async (_req, reply) => reply.type(METRICS_CONTENT_TYPE).send(view.metricsText()));
+
+  app.get('/migration', async (_req, reply) => {
+    const s = view.snapshot();
+    if (!s) return reply.code(503).send({ ready: false, message: 'the first collection has not finished yet' });
+    return reply.send(migrationJson(s));
+  });
+
+  app.get('/', async (_req, reply) =>
+    reply.type('text/html; charset=utf-8').send(renderStatusPage(view.snapshot(), { refreshSeconds: view.refreshSeconds(), source: view.configSource() })),
+  );
+
+  app.get('/-/healthy', async (_req, reply) => reply.type('text/plain').send('Healthy.\n'));
+  app.get('/-/ready', async (_req, reply) =>
+    view.snapshot() ? reply.type('text/plain').send('Ready.\n') : reply.code(503).type('text/plain').send('Not ready: the first collection has not finished.\n'),
+  );
+
+  app.get<{ Querystring: { target?: string } }>('/probe', async (req, reply) => {
+    const target = typeof req.query.target === 'string' ? req.query.target : undefined;
+    const result = await view.probe(target);
+    return reply
+      .code(result.status)
+      .type(result.status === 200 ? METRICS_CONTENT_TYPE : 'text/plain; charset=utf-8')
+      .send(result.body);
+  });
+
+  app.post('/-/reload', async (_req, reply) => {
+    const result = await view.reload();
+    return reply.code(result.ok ? 200 : 400).type('text/plain; charset=utf-8').send(`${result.message}\n`);
+  });
+
+  app.setNotFoundHandler(async (req, reply) => reply.code(404).type('text/plain; charset=utf-8').send(`Not found: ${req.method} ${req.url.split('?')[0]}. Try /, /migration, /metrics or /probe?target=host:port.\n`));
+  app.setErrorHandler(async (err: { statusCode?: number; message: string }, _req, reply) => {
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    if (status === 500) logger.error({ err }, 'request failed');
+    return reply.code(status).type('text/plain; charset=utf-8').send(status === 500 ? 'Internal error; see the exporter log.\n' : `${err.message}\n`);
+  });
+  return app;
+}

@@ -1,0 +1,80 @@
+import type { ConnectionCounts } from '../evidence.ts';
+
+/** In the order a node moves through them; `unknown` stands apart. */
+export const PHASES = ['plaintext_only', 'dual_listen', 'tls_only_traffic', 'complete', 'unknown'] as const;
+export type Phase = (typeof PHASES)[number];
+
+export const REASONS = [
+  'plaintext_connections_in_window',
+  'plaintext_established',
+  'insufficient_history',
+  'no_traffic_evidence',
+  'source_down',
+  'tls_not_configured',
+  'tls_handshake_failed',
+  'cert_untrusted',
+  'hostname_mismatch',
+  'alpn_not_h2',
+  'cert_expiring',
+  'cert_expired',
+  'restart_needed',
+  'plaintext_listener_open',
+  'plaintext_listener_unknown',
+] as const;
+export type Reason = (typeof REASONS)[number];
+
+/** One sentence per reason, for the status page, `check` and /migration. */
+export const REASON_TEXT: Record<Reason, string> = {
+  plaintext_connections_in_window: 'Plaintext connections (not the exporter’s own) were accepted within the soak window.',
+  plaintext_established: 'Plaintext connections are established right now (long-lived gRPC channels).',
+  insufficient_history: 'The node has not been observed for the whole soak window yet.',
+  no_traffic_evidence: 'No source gives connection counts for this node (configure metrics_url or Prometheus).',
+  source_down: 'A source of evidence failed this cycle; the verdict cannot advance until it answers.',
+  tls_not_configured: 'No tls_address is configured for this node.',
+  tls_handshake_failed: 'The TLS listener did not complete a handshake.',
+  cert_untrusted: 'The served certificate chain is not trusted by the configured CA bundle.',
+  hostname_mismatch: 'The served certificate does not name the dialled address in a Subject Alternative Name.',
+  alpn_not_h2: 'The TLS listener does not negotiate HTTP/2 (ALPN h2); grpc-go 1.67+ clients reject it.',
+  cert_expiring: 'A served certificate expires within the warning threshold.',
+  cert_expired: 'A served certificate has expired or is not valid yet.',
+  restart_needed: 'The certificate file on disk differs from the one served: restart Gitaly to load it.',
+  plaintext_listener_open: 'listen_addr still accepts connections: remove it from Gitaly’s config to finish.',
+  plaintext_listener_unknown: 'Whether listen_addr is closed is not known (no plaintext_address, or the check has not run or failed).',
+};
+
+/** Per-node history the exporter keeps across cycles and restarts (the state file). */
+export interface NodeHistory {
+  /** Start of uninterrupted direct observation of the node's counters. */
+  firstObservedMs: number | null;
+  lastScrapeMs: number | null;
+  lastCounts: ConnectionCounts | null;
+  /** Gitaly's process_start_time_seconds at the last scrape, to see restarts that counters hide. */
+  processStartSeconds: number | null;
+  /** Own connections made since the last successful scrape: the next scrape's counters include them. */
+  pendingOwn: { tcp: number; tls: number };
+  /** Last time a plaintext connection that was not ours was observed (direct scrapes or Prometheus). */
+  plaintextLastSeenMs: number | null;
+  /** Times of the exporter's own connections to listen_addr, kept for the soak window and a margin. */
+  ownTcpTimesMs: number[];
+  /** The exporter's own TLS connections, in coarse buckets (start ms → count). */
+  ownTlsBuckets: Array<[number, number]>;
+  /** Lifetime totals of own connections, for gitaly_tls_exporter_probe_connections_total. */
+  ownTotals: { tcp: number; tls: number };
+  /** Real (own-excluded) new connections seen by direct scrapes, in buckets, for the window gauge. */
+  directBuckets: Array<[number, { tcp: number; tls: number }]>;
+}
+
+export function emptyHistory(): NodeHistory {
+  return {
+    firstObservedMs: null,
+    lastScrapeMs: null,
+    lastCounts: null,
+    processStartSeconds: null,
+    pendingOwn: { tcp: 0, tls: 0 },
+    plaintextLastSeenMs: null,
+    ownTcpTimesMs: [],
+    ownTlsBuckets: [],
+    ownTotals: { tcp: 0, tls: 0 },
+    directBuckets: [],
+  };
+}

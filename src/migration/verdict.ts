@@ -1,0 +1,232 @@
+// Evidence → phase and blocking reasons, per node and for the fleet. Pure: no I/O, no clock.
+// The rule that shapes it: absence of evidence is never success. Every path that lacks an
+// answer adds a reason, and a phase only advances when no reason blocks it.
+import type { Role } from '../config/types.ts';
+import type { CertFileResult, GitalyScrape, PlaintextProbeResult, PrometheusNodeEvidence, SocketsResult, SourceError, TlsProbeResult } from '../evidence.ts';
+import { directWindowCounts } from './history.ts';
+import type { NodeHistory, Phase, Reason } from './types.ts';
+
+export type PrometheusNodeView =
+  | { ok: false; error: SourceError }
+  | { ok: true; windowStartMs: number; windowEndMs: number; node: PrometheusNodeEvidence | null; own: { tcp: number; tls: number } };
+
+export interface NodeEvidence {
+  name: string;
+  role: Role;
+  nowMs: number;
+  history: NodeHistory;
+  hasTlsAddress: boolean;
+  hasPlaintextAddress: boolean;
+  /** null = not configured for this node. */
+  scrape: GitalyScrape | null;
+  prometheus: PrometheusNodeView | null;
+  tls: TlsProbeResult | null;
+  certFile: CertFileResult | null;
+  /** The latest plaintext check, possibly from an earlier cycle (it runs rarely). */
+  plaintext: PlaintextProbeResult | null;
+  sockets: SocketsResult | null;
+}
+
+export interface VerdictOptions {
+  soakWindowMs: number;
+  expiryWarningMs: number;
+  bucketMs: number;
+  /** Fraction of the window Prometheus must have scraped the node for. */
+  minCoverage: number;
+}
+
+export interface NodeVerdict {
+  node: string;
+  role: Role;
+  phase: Phase;
+  reasons: Reason[];
+  /** Specific sentences behind the reasons (which source failed and how, how many connections). */
+  details: string[];
+  sourcesDown: string[];
+  window: { tcp: number; tls: number; source: 'prometheus' | 'direct' } | null;
+  coverage: number | null;
+  observedSinceMs: number | null;
+  plaintextLastSeenMs: number | null;
+  establishedPlaintext: number | null;
+  plaintextListenerOpen: boolean | null;
+  /** Soonest notAfter among served certificates. */
+  certExpiresMs: number | null;
+  tlsHealthy: boolean;
+}
+
+const TRAFFIC_BLOCKERS: readonly Reason[] = ['plaintext_connections_in_window', 'plaintext_established', 'insufficient_history', 'no_traffic_evidence', 'source_down'];
+const TLS_BLOCKERS: readonly Reason[] = ['tls_not_configured', 'tls_handshake_failed', 'cert_untrusted', 'hostname_mismatch', 'alpn_not_h2', 'cert_expiring', 'cert_expired', 'restart_needed'];
+const DATE_ERRORS = new Set(['CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID']);
+
+interface Collected {
+  reasons: Set<Reason>;
+  details: string[];
+  sourcesDown: string[];
+}
+
+function down(c: Collected, source: string, error: SourceError): void {
+  c.reasons.add('source_down');
+  c.sourcesDown.push(source);
+  c.details.push(`${source}: ${error.message}`);
+}
+
+function judgeTraffic(e: NodeEvidence, o: VerdictOptions, c: Collected): { window: NodeVerdict['window']; coverage: number | null; known: boolean } {
+  let window: NodeVerdict['window'] = null;
+  let coverage: number | null = null;
+  let known = false;
+  const windowStart = e.nowMs - o.soakWindowMs;
+
+  if (e.scrape && !e.scrape.ok) down(c, 'gitaly_metrics', e.scrape.error);
+  if (e.scrape?.ok) known = true;
+  const seen = e.history.plaintextLastSeenMs;
+  if (seen !== null && seen > windowStart) {
+    c.reasons.add('plaintext_connections_in_window');
+    c.details.push(`plaintext connection observed at ${new Date(seen).toISOString()}`);
+  }
+
+  if (e.prometheus && !e.prometheus.ok) down(c, 'prometheus', e.prometheus.error);
+  if (e.prometheus?.ok) {
+    const p = e.prometheus;
+    if (!p.node || p.node.coverage === 0) {
+      c.reasons.add('insufficient_history');
+      c.details.push('Prometheus has no data for this node in the window (check prometheus_instance and the selector)');
+    } else {
+      known = true;
+      coverage = p.node.coverage;
+      // increase() extrapolates to the window edges, so counts are fractional: half a connection rounds up.
+      const tcp = Math.max(0, Math.round(p.node.windowIncrease.tcp - p.own.tcp));
+      const tls = Math.max(0, Math.round(p.node.windowIncrease.tls - p.own.tls));
+      window = { tcp, tls, source: 'prometheus' };
+      if (tcp > 0) {
+        c.reasons.add('plaintext_connections_in_window');
+        c.details.push(`Prometheus: ${tcp} plaintext connection(s) in the window, own dials excluded`);
+      }
+      if (coverage < o.minCoverage) {
+        c.reasons.add('insufficient_history');
+        c.details.push(`Prometheus scraped the node for ${(coverage * 100).toFixed(1)}% of the window`);
+      }
+    }
+  } else if (!e.prometheus && e.scrape) {
+    const direct = directWindowCounts(e.history, e.nowMs, o.soakWindowMs, o.bucketMs);
+    if (direct) window = { ...direct, source: 'direct' };
+    else if (e.history.firstObservedMs !== null || e.scrape.ok) {
+      c.reasons.add('insufficient_history');
+      const since = e.history.firstObservedMs ?? e.nowMs;
+      c.details.push(`observed since ${new Date(since).toISOString()}, the soak window needs ${Math.ceil((since - windowStart) / 1000)} s more`);
+    }
+  }
+  if (!e.scrape && !e.prometheus) c.reasons.add('no_traffic_evidence');
+
+  if (e.sockets && !e.sockets.ok) down(c, 'sockets', e.sockets.error);
+  if (e.sockets?.ok && e.sockets.established.tcp > 0) {
+    c.reasons.add('plaintext_established');
+    c.details.push(`${e.sockets.established.tcp} plaintext connection(s) established now`);
+  }
+  return { window, coverage, known };
+}
+
+function judgeTls(e: NodeEvidence, o: VerdictOptions, c: Collected): number | null {
+  if (!e.hasTlsAddress) {
+    c.reasons.add('tls_not_configured');
+    return null;
+  }
+  const t = e.tls;
+  if (!t || !t.handshakeOk) {
+    c.reasons.add('tls_handshake_failed');
+    if (t?.error) c.details.push(`TLS ${t.address}: ${t.error.message}`);
+  }
+  if (!t) return null;
+  if (t.trusted === false && !DATE_ERRORS.has(t.trustError ?? '')) {
+    c.reasons.add('cert_untrusted');
+    c.details.push(`TLS ${t.address}: ${t.trustError ?? 'untrusted'}`);
+  }
+  if (t.hostnameMatch === false) c.reasons.add('hostname_mismatch');
+  if (t.handshakeOk && t.alpnProtocol !== 'h2') c.reasons.add('alpn_not_h2');
+  let soonest: number | null = null;
+  for (const cert of t.chain) {
+    soonest = soonest === null ? cert.notAfterMs : Math.min(soonest, cert.notAfterMs);
+    if (cert.notAfterMs <= e.nowMs || cert.notBeforeMs > e.nowMs) {
+      c.reasons.add('cert_expired');
+      c.details.push(`${cert.position} ${cert.subject} is outside its validity (${new Date(cert.notBeforeMs).toISOString()} – ${new Date(cert.notAfterMs).toISOString()})`);
+    } else if (cert.notAfterMs - e.nowMs < o.expiryWarningMs) {
+      c.reasons.add('cert_expiring');
+      c.details.push(`${cert.position} ${cert.subject} expires ${new Date(cert.notAfterMs).toISOString()}`);
+    }
+  }
+  if (e.certFile && !e.certFile.ok) down(c, 'cert_file', e.certFile.error);
+  if (e.certFile?.ok && e.certFile.matchesServed === false) c.reasons.add('restart_needed');
+  return soonest;
+}
+
+function judgeListener(e: NodeEvidence, c: Collected): boolean | null {
+  if (!e.hasPlaintextAddress) {
+    c.reasons.add('plaintext_listener_unknown');
+    return null;
+  }
+  const open = e.plaintext?.open ?? null;
+  if (open === true) c.reasons.add('plaintext_listener_open');
+  if (open === null) {
+    c.reasons.add('plaintext_listener_unknown');
+    if (e.plaintext?.error) c.details.push(`plaintext ${e.plaintext.address}: ${e.plaintext.error.message}`);
+  }
+  return open;
+}
+
+export function judgeNode(e: NodeEvidence, o: VerdictOptions): NodeVerdict {
+  const c: Collected = { reasons: new Set(), details: [], sourcesDown: [] };
+  const traffic = judgeTraffic(e, o, c);
+  const certExpiresMs = judgeTls(e, o, c);
+  const listenerOpen = judgeListener(e, c);
+  const has = (list: readonly Reason[]): boolean => list.some((r) => c.reasons.has(r));
+  const plaintextUsed = c.reasons.has('plaintext_connections_in_window') || c.reasons.has('plaintext_established');
+  // The probe says whether TLS answers now; without one, TLS connections in the window are the sign.
+  const tlsUp = e.tls ? e.tls.handshakeOk : (traffic.window?.tls ?? 0) > 0;
+
+  let phase: Phase;
+  if (plaintextUsed) phase = tlsUp ? 'dual_listen' : 'plaintext_only';
+  else if (!traffic.known) phase = 'unknown';
+  else if (has(TRAFFIC_BLOCKERS) || has(TLS_BLOCKERS)) phase = tlsUp ? 'dual_listen' : 'plaintext_only';
+  else if (listenerOpen === false) phase = 'complete';
+  else phase = 'tls_only_traffic';
+
+  return {
+    node: e.name,
+    role: e.role,
+    phase,
+    reasons: [...c.reasons],
+    details: c.details,
+    sourcesDown: c.sourcesDown,
+    window: traffic.window,
+    coverage: traffic.coverage,
+    observedSinceMs: e.history.firstObservedMs,
+    plaintextLastSeenMs: e.history.plaintextLastSeenMs,
+    establishedPlaintext: e.sockets?.ok ? e.sockets.established.tcp : null,
+    plaintextListenerOpen: listenerOpen,
+    certExpiresMs,
+    tlsHealthy: !has(TLS_BLOCKERS),
+  };
+}
+
+export interface FleetVerdict {
+  complete: boolean;
+  /** The least advanced node phase (unknown counts as least advanced). */
+  phase: Phase;
+  nodesByPhase: Record<Phase, number>;
+  blocking: string[];
+  undeclaredInstances: string[];
+}
+
+const ORDER: Record<Phase, number> = { unknown: 0, plaintext_only: 1, dual_listen: 2, tls_only_traffic: 3, complete: 4 };
+
+export function judgeFleet(nodes: readonly NodeVerdict[], undeclaredInstances: readonly string[], prometheusAnswered: boolean | null): FleetVerdict {
+  const nodesByPhase: Record<Phase, number> = { plaintext_only: 0, dual_listen: 0, tls_only_traffic: 0, complete: 0, unknown: 0 };
+  for (const n of nodes) nodesByPhase[n.phase] += 1;
+  const blocking: string[] = [];
+  const notDone = nodes.filter((n) => n.phase !== 'complete');
+  if (nodes.length === 0) blocking.push('no nodes are configured');
+  if (notDone.length > 0) blocking.push(`${notDone.length} of ${nodes.length} node(s) not complete: ${notDone.map((n) => n.node).join(', ')}`);
+  if (undeclaredInstances.length > 0) blocking.push(`Prometheus sees Gitaly counters from instance(s) not in the configuration: ${undeclaredInstances.join(', ')}`);
+  if (prometheusAnswered === false) blocking.push('Prometheus did not answer, so undeclared nodes cannot be ruled out');
+  const phase = nodes.reduce<Phase>((least, n) => (ORDER[n.phase] < ORDER[least] ? n.phase : least), nodes.length ? 'complete' : 'unknown');
+  return { complete: blocking.length === 0, phase, nodesByPhase, blocking, undeclaredInstances: [...undeclaredInstances] };
+}

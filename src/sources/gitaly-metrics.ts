@@ -1,0 +1,165 @@
+// Scrapes one Gitaly or Praefect /metrics page directly and keeps only the connection counters and
+// the version, streaming the body through ConnectionCounterExtractor so the page is never held whole.
+
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import { request, type Dispatcher } from 'undici';
+import type { Role } from '../config/types.ts';
+import type { GitalyScrape, SourceError } from '../evidence.ts';
+import { ConnectionCounterExtractor } from './metrics-parser.ts';
+
+export interface ScrapeOptions {
+  role: Role;
+  timeoutMs: number;
+  /** Cap on the decompressed page size; the download stops as soon as it is exceeded. */
+  maxBytes: number;
+  /** Cancels the scrape (e.g. on shutdown); reported as ABORTED. */
+  signal?: AbortSignal;
+}
+
+export interface ScrapeDeps {
+  dispatcher?: Dispatcher;
+  now?: () => number;
+}
+
+const ACCEPT = 'text/plain;version=0.0.4';
+const STATUS_BODY_DUMP_LIMIT = 64 * 1024;
+const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT']);
+
+/**
+ * GET `url` and extract the connection counters. Never throws: every failure is an `{ ok: false }`
+ * with a stable code (INVALID_URL, CONNECT, TIMEOUT, ABORTED, HTTP_STATUS, DECODE, TOO_LARGE,
+ * TRUNCATED, or the extractor's PARSE / NOT_GITALY). `bytes` counts the decompressed page.
+ */
+export async function scrapeGitalyMetrics(url: string, options: ScrapeOptions, deps: ScrapeDeps = {}): Promise<GitalyScrape> {
+  const now = deps.now ?? Date.now;
+  const startedAt = now();
+  const failed = (error: SourceError): GitalyScrape => ({ ok: false, error, durationMs: now() - startedAt });
+
+  let target: URL;
+  try {
+    target = new URL(url);
+  } catch {
+    return failed({ code: 'INVALID_URL', message: 'the metrics URL is not a valid URL' });
+  }
+  if (target.protocol !== 'http:' && target.protocol !== 'https:') {
+    return failed({ code: 'INVALID_URL', message: `the metrics URL must start with http:// or https://, not ${target.protocol}//` });
+  }
+  const headers: Record<string, string> = { accept: ACCEPT, 'accept-encoding': 'gzip', 'user-agent': 'gitaly-tls-exporter' };
+  // Credentials in the URL become a Basic header, so neither undici nor any message ever sees them.
+  if (target.username !== '' || target.password !== '') {
+    const credentials = `${percentDecode(target.username)}:${percentDecode(target.password)}`;
+    headers.authorization = `Basic ${Buffer.from(credentials).toString('base64')}`;
+    target.username = '';
+    target.password = '';
+  }
+  const shown = target.toString();
+
+  const deadline = AbortSignal.timeout(options.timeoutMs);
+  const controller = new AbortController();
+  const abort = (): void => controller.abort();
+  deadline.addEventListener('abort', abort, { once: true });
+  options.signal?.addEventListener('abort', abort, { once: true });
+  if (options.signal?.aborted) abort();
+
+  let phase: 'connect' | 'body' = 'connect';
+  try {
+    const response = await request(target, {
+      method: 'GET',
+      headers,
+      signal: controller.signal,
+      dispatcher: deps.dispatcher,
+      headersTimeout: options.timeoutMs,
+      bodyTimeout: options.timeoutMs,
+    });
+    phase = 'body';
+    const { body } = response;
+    if (response.statusCode !== 200) {
+      await discard(body, controller.signal);
+      return failed({ code: 'HTTP_STATUS', message: `${shown} answered HTTP ${response.statusCode} instead of 200` });
+    }
+    const encoding = headerValue(response.headers['content-encoding']);
+    if (encoding !== '' && encoding !== 'identity' && encoding !== 'gzip' && encoding !== 'x-gzip') {
+      await discard(body, controller.signal);
+      return failed({ code: 'DECODE', message: `${shown} sent content-encoding "${encoding.slice(0, 40)}", which the exporter does not decode` });
+    }
+
+    const extractor = new ConnectionCounterExtractor(options.role);
+    let bytes = 0;
+    let tooLarge = false;
+    // Throwing from the sink makes pipeline destroy the body (closing the connection), but the error
+    // pipeline reports may be the resulting abort, so the reason is remembered here.
+    const sink = async (source: AsyncIterable<Buffer>): Promise<void> => {
+      for await (const chunk of source) {
+        bytes += chunk.length;
+        tooLarge = bytes > options.maxBytes;
+        if (tooLarge) throw new Error('size cap exceeded');
+        extractor.push(chunk);
+        if (extractor.failed) throw new Error('page rejected');
+      }
+    };
+    try {
+      if (encoding === 'gzip' || encoding === 'x-gzip') await pipeline(body, createGunzip(), sink);
+      else await pipeline(body, sink);
+    } catch (err) {
+      if (tooLarge) return failed({ code: 'TOO_LARGE', message: `${shown} sent a page larger than the ${options.maxBytes}-byte limit` });
+      if (!extractor.failed) throw err;
+    }
+    const extracted = extractor.end();
+    if (!extracted.ok) return failed(extracted.error);
+    return { ...extracted, bytes, durationMs: now() - startedAt };
+  } catch (err) {
+    return failed(describeFailure(err, phase, shown, options, deadline));
+  } finally {
+    deadline.removeEventListener('abort', abort);
+    options.signal?.removeEventListener('abort', abort);
+  }
+}
+
+function describeFailure(err: unknown, phase: 'connect' | 'body', shown: string, options: ScrapeOptions, deadline: AbortSignal): SourceError {
+  if (options.signal?.aborted) return { code: 'ABORTED', message: `the scrape of ${shown} was cancelled` };
+  const code = errorCode(err);
+  if (deadline.aborted || (code !== undefined && TIMEOUT_CODES.has(code))) {
+    return { code: 'TIMEOUT', message: `${shown} did not deliver its page within ${options.timeoutMs} ms` };
+  }
+  if (code?.startsWith('Z_')) {
+    return { code: 'DECODE', message: `${shown} sent a gzip body that does not decompress (${reason(err, code)})` };
+  }
+  if (phase === 'connect') {
+    return { code: 'CONNECT', message: `could not get an answer from ${shown} (${reason(err, code)})` };
+  }
+  return { code: 'TRUNCATED', message: `${shown} stopped sending before the page was complete (${reason(err, code)})` };
+}
+
+/** The error's code, also from AggregateError (Node tries IPv6 and IPv4 for localhost) and `cause`. */
+function errorCode(err: unknown): string | undefined {
+  if (typeof err !== 'object' || err === null) return undefined;
+  const own = (err as { code?: unknown }).code;
+  if (typeof own === 'string') return own;
+  const inner = (err as { errors?: unknown[]; cause?: unknown }).errors?.[0] ?? (err as { cause?: unknown }).cause;
+  return inner === undefined ? undefined : errorCode(inner);
+}
+
+function reason(err: unknown, code: string | undefined): string {
+  // System codes (ECONNREFUSED, ENOTFOUND) say it best; undici's messages ("other side closed") are clearer than its codes.
+  if (code !== undefined && /^E[A-Z]+$/.test(code)) return code;
+  const message = err instanceof Error ? err.message : String(err);
+  return (message || code || 'unknown error').slice(0, 120);
+}
+
+/** Dumping (not destroying) lets the connection be reused; the limit keeps an endless body cheap. */
+async function discard(body: Dispatcher.ResponseData['body'], signal: AbortSignal): Promise<void> {
+  await body.dump({ limit: STATUS_BODY_DUMP_LIMIT, signal }).catch(() => undefined);
+}
+
+function percentDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text; // a stray % (e.g. "%zz") is taken literally rather than failing the scrape
+  }
+}
+
+function headerValue(value: string | string[] | undefined): string {
+  return (Array.isArray(value) ? value.join(',') : (value ?? '')).trim().toLowerCase();
+}

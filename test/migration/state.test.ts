@@ -1,0 +1,87 @@
+import { expect } from 'chai';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadState, saveState, setAsideCorruptState } from '../../src/migration/state.ts';
+import { emptyHistory } from '../../src/migration/types.ts';
+
+describe('the state file', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'gte-state-'));
+  });
+  afterEach(() => {
+    chmodSync(dir, 0o755);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('starts empty when there is no file yet', async () => {
+    const loaded = await loadState(join(dir, 'state.json'));
+    expect(loaded.ok && loaded.nodes.size).to.equal(0);
+  });
+
+  it('round-trips every node’s history, leaving no temporary file behind', async () => {
+    const path = join(dir, 'state.json');
+    const h = { ...emptyHistory(), firstObservedMs: 1000, plaintextLastSeenMs: 2000, ownTcpTimesMs: [1500], ownTotals: { tcp: 1, tls: 9 } };
+    const saved = await saveState(path, new Map([['gitaly-1', h]]), 3000);
+    expect(saved.ok).to.be.true;
+    expect(readdirSync(dir)).to.deep.equal(['state.json']);
+    const loaded = await loadState(path);
+    expect(loaded.ok).to.be.true;
+    if (loaded.ok) {
+      expect(loaded.nodes.get('gitaly-1')).to.deep.equal(h);
+      expect(loaded.savedAtMs).to.equal(3000);
+    }
+  });
+
+  it('says a file that is not JSON is corrupt, naming it', async () => {
+    const path = join(dir, 'state.json');
+    writeFileSync(path, '{"version":1,"nodes":{');
+    const loaded = await loadState(path);
+    expect(loaded.ok).to.be.false;
+    if (!loaded.ok) expect(loaded.error).to.deep.equal({ code: 'STATE_CORRUPT', message: `state file ${path} is not valid JSON` });
+  });
+
+  it('says a file of another format is corrupt', async () => {
+    const path = join(dir, 'state.json');
+    writeFileSync(path, JSON.stringify({ version: 99, nodes: {} }));
+    const loaded = await loadState(path);
+    expect(!loaded.ok && loaded.error.message).to.equal(`state file ${path} is not a version 1 gitaly-tls-exporter state`);
+  });
+
+  it('names the node and field that is wrong', async () => {
+    const path = join(dir, 'state.json');
+    writeFileSync(path, JSON.stringify({ version: 1, nodes: { 'gitaly-2': { ...emptyHistory(), plaintextLastSeenMs: 'yesterday' } } }));
+    const loaded = await loadState(path);
+    expect(!loaded.ok && loaded.error.message).to.equal(`state file ${path}: node "gitaly-2" has a bad plaintextLastSeenMs`);
+  });
+
+  it('leaves the previous file intact when it cannot write', async () => {
+    const path = join(dir, 'state.json');
+    await saveState(path, new Map([['a', emptyHistory()]]), 1);
+    const before = readFileSync(path, 'utf8');
+    chmodSync(dir, 0o500);
+    const saved = await saveState(path, new Map([['b', emptyHistory()]]), 2);
+    // root ignores directory permissions; then the write succeeds and there is nothing to check.
+    if (process.getuid?.() !== 0) {
+      expect(saved.ok).to.be.false;
+      expect(!saved.ok && saved.error.code).to.equal('STATE_WRITE');
+      expect(readFileSync(path, 'utf8')).to.equal(before);
+    }
+  });
+
+  it('reports a write error when the directory is gone', async () => {
+    const path = join(dir, 'missing', 'state.json');
+    const saved = await saveState(path, new Map(), 2);
+    expect(saved.ok).to.be.false;
+    expect(!saved.ok && saved.error.message).to.match(/^cannot write state file .*missing\/state\.json: ENOENT/);
+  });
+
+  it('sets an unreadable file aside instead of overwriting it', async () => {
+    const path = join(dir, 'state.json');
+    writeFileSync(path, 'garbage');
+    const aside = await setAsideCorruptState(path, Date.UTC(2026, 0, 2, 3, 4, 5));
+    expect(aside).to.equal(`${path}.corrupt-2026-01-02T03-04-05-000Z`);
+    expect(readFileSync(aside!, 'utf8')).to.equal('garbage');
+  });
+});
