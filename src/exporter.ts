@@ -95,7 +95,11 @@ export class Exporter implements ExporterView {
     return { status: 200, body: await registry.text() };
   }
 
-  async reload(): Promise<{ ok: boolean; message: string }> {
+  reload(): Promise<{ ok: boolean; message: string }> {
+    return Promise.resolve(this.reloadNow());
+  }
+
+  private reloadNow(): { ok: boolean; message: string } {
     if (!this.loadConfig) return { ok: false, message: 'This exporter runs the built-in demo fleet; there is no configuration file to reload.' };
     try {
       const next = this.loadConfig();

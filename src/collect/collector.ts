@@ -84,7 +84,7 @@ export class Collector {
     this.logger = deps.logger;
     this.probes = deps.probes;
     this.now = deps.now ?? Date.now;
-    this.histories = deps.histories ?? new Map();
+    this.histories = deps.histories ?? new Map<string, NodeHistory>();
   }
 
   get latest(): Snapshot | null {

@@ -1,6 +1,5 @@
 // The HTTP interface. buildApp() never listens, so tests drive it with app.inject().
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import type { Logger } from 'pino';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Snapshot } from '../collect/collector.ts';
 import { migrationJson } from './migration-json.ts';
 import { renderStatusPage } from './status-page.ts';
@@ -20,12 +19,17 @@ export interface ExporterView {
 }
 
 export interface AppDeps {
-  logger: Logger;
+  logger: FastifyBaseLogger;
   view: ExporterView;
 }
 
 export function buildApp({ logger, view }: AppDeps): FastifyInstance {
-  const app = Fastify({ loggerInstance: logger as FastifyBaseLogger, disableRequestLogging: true, return503OnClosing: true });
+    // Prometheus scrapes every few seconds: logging each request would drown what matters.
+  const app = Fastify({
+    loggerInstance: logger,
+    logController: new LogController({ disableRequestLogging: true }),
+    return503OnClosing: true,
+  });
 
   app.get('/metrics', async (_req, reply) => reply.type(METRICS_CONTENT_TYPE).send(view.metricsText()));
 

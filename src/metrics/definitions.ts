@@ -17,7 +17,7 @@ export const METRICS = {
   gitaly_tls_plaintext_last_seen_timestamp_seconds: { help: 'Unix time at which a plaintext connection that was not the exporter’s own was last observed.', labels: ['node'] },
   gitaly_tls_established_connections: { help: 'Connections established to the node’s listeners right now (local mode).', labels: ['node', 'listener'] },
   gitaly_tls_plaintext_listener_open: { help: 'Whether listen_addr still accepts TCP connections (1) or refuses them (0).', labels: ['node', 'address'] },
-  gitaly_tls_probe_success: { help: 'Whether the TLS probe completed a handshake and every check passed (1) or not (0).', labels: ['node', 'address'] },
+  gitaly_tls_probe_success: { help: 'Whether the TLS probe succeeded as a gRPC client needs it (1): handshake done, chain trusted, a SAN naming the address, ALPN h2.', labels: ['node', 'address'] },
   gitaly_tls_probe_duration_seconds: { help: 'Time the TLS probe took, in seconds.', labels: ['node', 'address'] },
   gitaly_tls_handshake_ok: { help: 'Whether the TLS handshake completed (1) or not (0).', labels: ['node', 'address'] },
   gitaly_tls_cert_trusted: { help: 'Whether the served chain is trusted by the configured CA bundle (1) or not (0).', labels: ['node', 'address'] },

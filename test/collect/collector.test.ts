@@ -1,0 +1,171 @@
+import { expect } from 'chai';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { Collector, type Snapshot } from '../../src/collect/collector.ts';
+import type { Config } from '../../src/config/types.ts';
+import { loadState } from '../../src/migration/state.ts';
+import { FakeClock, FakeFleet, fakeConfig, fakeNodeConfig } from '../helpers/fake-gitaly.ts';
+
+const logger = pino({ level: 'silent' });
+const T0 = Date.UTC(2026, 10, 25, 8);
+
+describe('collector', () => {
+  let dir: string;
+  let clock: FakeClock;
+  let fleet: FakeFleet;
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'gte-collector-'));
+    clock = new FakeClock(T0);
+    fleet = new FakeFleet(clock);
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  async function runCycles(collector: Collector, count: number, stepMs = 30_000, between?: (i: number) => void): Promise<Snapshot> {
+    let last: Snapshot | undefined;
+    for (let i = 0; i < count; i++) {
+      between?.(i);
+      last = await collector.collect();
+      clock.advance(stepMs);
+    }
+    return last!;
+  }
+
+  function make(config: Config): Collector {
+    return new Collector({ config, logger, probes: fleet.probes(), now: clock.now });
+  }
+
+  it('the exporter’s own dials never change a node’s verdict', async () => {
+    fleet.add('gitaly-1', { counts: { tcp: 40, tls: 100, unix: 5 } });
+    const config = fakeConfig([fakeNodeConfig('gitaly-1')], join(dir, 'state.json'), { plaintextCheckIntervalMs: 60_000 });
+    const collector = make(config);
+    const phases = new Set<string>();
+    // 30 cycles of 30 s = 15 min > the 10 min window, with a plaintext dial every minute.
+    let s: Snapshot | undefined;
+    for (let i = 0; i < 30; i++) {
+      s = await collector.collect();
+      const v = s.nodes[0]!.verdict;
+      expect(v.reasons).to.not.include('plaintext_connections_in_window');
+      phases.add(v.phase);
+      clock.advance(30_000);
+    }
+    expect(fleet.nodes.get('gitaly-1')!.counts.tcp).to.be.greaterThan(50);
+    expect(s!.nodes[0]!.verdict.phase).to.equal('tls_only_traffic');
+    expect(s!.nodes[0]!.verdict.reasons).to.deep.equal(['plaintext_listener_open']);
+    expect(s!.nodes[0]!.history.ownTotals.tcp).to.be.greaterThan(10);
+  });
+
+  it('a real plaintext client between own dials blocks the node for a whole window', async () => {
+    const node = fleet.add('gitaly-1');
+    const collector = make(fakeConfig([fakeNodeConfig('gitaly-1')], join(dir, 'state.json'), { plaintextCheckIntervalMs: 60_000 }));
+    await runCycles(collector, 25);
+    expect(collector.latest!.nodes[0]!.verdict.phase).to.equal('tls_only_traffic');
+    node.counts.tcp += 1; // one legacy client reconnects over plaintext
+    const s = await runCycles(collector, 1);
+    expect(s.nodes[0]!.verdict.phase).to.equal('dual_listen');
+    expect(s.nodes[0]!.verdict.plaintextLastSeenMs).to.equal(s.atMs);
+    // Still blocked nine minutes later, free again once the 10 minute window has passed.
+    const later = await runCycles(collector, 18);
+    expect(later.nodes[0]!.verdict.reasons).to.include('plaintext_connections_in_window');
+    const free = await runCycles(collector, 4);
+    expect(free.nodes[0]!.verdict.phase).to.equal('tls_only_traffic');
+  });
+
+  it('reaches complete once listen_addr is removed, and says insufficient_history before the window is covered', async () => {
+    const node = fleet.add('gitaly-1');
+    const collector = make(fakeConfig([fakeNodeConfig('gitaly-1')], join(dir, 'state.json'), { plaintextCheckIntervalMs: 60_000 }));
+    const early = await runCycles(collector, 3);
+    expect(early.nodes[0]!.verdict.reasons).to.include('insufficient_history');
+    expect(early.nodes[0]!.verdict.phase).to.equal('dual_listen');
+    node.listenerOpen = false;
+    const s = await runCycles(collector, 25);
+    expect(s.nodes[0]!.verdict.phase).to.equal('complete');
+    expect(s.fleet.complete).to.be.true;
+  });
+
+  it('keeps history across an exporter restart through the state file', async () => {
+    const node = fleet.add('gitaly-1');
+    const stateFile = join(dir, 'state.json');
+    const first = make(fakeConfig([fakeNodeConfig('gitaly-1')], stateFile));
+    await runCycles(first, 2);
+    node.counts.tcp += 3;
+    const seen = (await runCycles(first, 1)).nodes[0]!.verdict.plaintextLastSeenMs;
+    expect(seen).to.be.a('number');
+
+    const loaded = await loadState(stateFile);
+    expect(loaded.ok).to.be.true;
+    const second = new Collector({ config: fakeConfig([fakeNodeConfig('gitaly-1')], stateFile), logger, probes: fleet.probes(), now: clock.now, histories: loaded.ok ? loaded.nodes : undefined });
+    const s = await runCycles(second, 1);
+    expect(s.nodes[0]!.verdict.plaintextLastSeenMs).to.equal(seen);
+    expect(s.nodes[0]!.verdict.observedSinceMs).to.equal(T0);
+  });
+
+  it('with Prometheus down, says source_down, keeps collecting the other evidence, and the fleet is not complete', async () => {
+    const node = fleet.add('gitaly-1');
+    node.listenerOpen = false;
+    const config = fakeConfig([fakeNodeConfig('gitaly-1')], join(dir, 'state.json'), {
+      prometheus: { url: 'http://prom:9090', instanceLabel: 'instance', scrapeIntervalMs: 15_000 },
+    });
+    const collector = make(config);
+    const s = await runCycles(collector, 25);
+    const v = s.nodes[0]!.verdict;
+    expect(v.reasons).to.include('source_down');
+    expect(v.sourcesDown).to.deep.equal(['prometheus']);
+    expect(v.phase).to.equal('dual_listen');
+    expect(s.fleet.complete).to.be.false;
+    expect(s.nodes[0]!.observation.tls?.handshakeOk).to.be.true;
+    expect(s.sourceErrors.get('prometheus\u0000CONNECT')).to.equal(25);
+  });
+
+  it('asks Prometheus one query set per cycle whatever the fleet size, and flags undeclared instances', async () => {
+    const names = Array.from({ length: 12 }, (_, i) => `gitaly-${i + 1}`);
+    for (const n of names) fleet.add(n, { listenerOpen: false });
+    const byInstance = new Map(
+      [...names, 'gitaly-99'].map((n) => [`${n}:9236`, { instance: `${n}:9236`, windowIncrease: { tcp: 0, tls: 10 }, coverage: 1, tcpLastChangeMs: null }]),
+    );
+    fleet.prometheus = { ok: true, windowStartMs: 0, windowEndMs: 0, byInstance, instancesSeen: [...byInstance.keys()], queries: 3, durationMs: 1 };
+    const collector = make(
+      fakeConfig(names.map((n) => fakeNodeConfig(n)), join(dir, 'state.json'), { prometheus: { url: 'http://prom:9090', instanceLabel: 'instance', scrapeIntervalMs: 15_000 } }),
+    );
+    const s = await runCycles(collector, 3);
+    expect(fleet.prometheusCalls).to.equal(3);
+    expect(s.fleet.undeclaredInstances).to.deep.equal(['gitaly-99:9236']);
+    expect(s.fleet.complete).to.be.false;
+    expect(s.nodes.every((n) => n.verdict.phase === 'complete')).to.be.true;
+  });
+
+  it('one hung node holds one slot: every other node’s observation finishes first', async () => {
+    let release!: () => void;
+    const hang = new Promise<void>((resolve) => (release = resolve));
+    const names = Array.from({ length: 40 }, (_, i) => `gitaly-${i + 1}`);
+    for (const n of names) fleet.add(n, n === 'gitaly-3' ? { hang } : {});
+    const finished: string[] = [];
+    const probes = fleet.probes();
+    const probeTls = probes.probeTls;
+    probes.probeTls = async (target, options, deps) => {
+      const r = await probeTls(target, options, deps);
+      finished.push(target.node);
+      if (finished.length === names.length - 1) release();
+      return r;
+    };
+    const collector = new Collector({ config: fakeConfig(names.map((n) => fakeNodeConfig(n)), join(dir, 'state.json'), { concurrency: 4 }), logger, probes, now: clock.now });
+    const s = await collector.collect();
+    expect(finished.indexOf('gitaly-3')).to.equal(names.length - 1);
+    expect(s.nodes.map((n) => n.verdict.node)).to.deep.equal(names);
+  });
+
+  it('removing a node from the configuration drops its history', async () => {
+    fleet.add('gitaly-1');
+    fleet.add('gitaly-2');
+    const stateFile = join(dir, 'state.json');
+    const collector = make(fakeConfig([fakeNodeConfig('gitaly-1'), fakeNodeConfig('gitaly-2')], stateFile));
+    await runCycles(collector, 1);
+    collector.setConfig(fakeConfig([fakeNodeConfig('gitaly-1')], stateFile));
+    const s = await runCycles(collector, 1);
+    expect(s.nodes.map((n) => n.verdict.node)).to.deep.equal(['gitaly-1']);
+    const loaded = await loadState(stateFile);
+    expect(loaded.ok && [...loaded.nodes.keys()]).to.deep.equal(['gitaly-1']);
+  });
+});
