@@ -1,0 +1,124 @@
+import { expect } from 'chai';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { waitFor } from './helpers/wait-for.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
+const MAIN = join(ROOT, 'src', 'main.ts');
+
+function run(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(TSX, [MAIN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+describe('command line', function () {
+  this.timeout(90_000);
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'gte-cli-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('prints usage for --help and exits 0', () => {
+    const r = run(['--help']);
+    expect(r.status).to.equal(0);
+    expect(r.stdout).to.contain('gitaly-tls-exporter check --config.file FILE');
+  });
+
+  it('rejects an unknown flag with exit code 2 and the usage', () => {
+    const r = run(['--web.listen-adress', ':1']);
+    expect(r.status).to.equal(2);
+    expect(r.stderr).to.match(/^gitaly-tls-exporter: Unknown option '--web.listen-adress'/);
+    expect(r.stderr).to.contain('Usage:');
+  });
+
+  it('--config.check accepts a valid file and exits 0', () => {
+    const file = join(dir, 'ok.yml');
+    writeFileSync(file, 'nodes:\n  - name: gitaly-1\n    metrics_url: http://127.0.0.1:9236/metrics\n    tls_address: 127.0.0.1:9999\n');
+    const r = run(['--config.file', file, '--config.check']);
+    expect(r.stderr).to.equal('');
+    expect(r.stdout).to.equal(`${file}: valid, 1 node(s)\n`);
+    expect(r.status).to.equal(0);
+  });
+
+  it('--config.check names the file, line and field of a bad value, exits 2, and prints no stack trace', () => {
+    const file = join(dir, 'bad.yml');
+    writeFileSync(file, 'concurrency: ten\nnodes:\n  - name: gitaly-1\n    tls_address: 127.0.0.1:9999\n');
+    const r = run(['--config.file', file, '--config.check']);
+    expect(r.status).to.equal(2);
+    expect(r.stderr).to.match(new RegExp(`^gitaly-tls-exporter: invalid configuration:\\n${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:1:14: concurrency: `));
+    expect(r.stderr).to.not.match(/\n\s+at /);
+  });
+
+  it('check exits 2 on a missing config file', () => {
+    const r = run(['check', '--config.file', join(dir, 'nope.yml')]);
+    expect(r.status).to.equal(2);
+    expect(r.stderr).to.contain('nope.yml');
+    expect(r.stderr).to.not.match(/\n\s+at /);
+  });
+
+  it('check runs one collection, prints the table, and exits 1 while the fleet is not complete', () => {
+    const file = join(dir, 'fleet.yml');
+    // Nothing listens on these ports: the node cannot be complete, and check must say why.
+    writeFileSync(
+      file,
+      `state_file: ${join(dir, 'state.json')}\ntimeouts: { metrics: 2s, tls: 2s, plaintext: 2s }\nnodes:\n  - name: gitaly-1\n    metrics_url: http://127.0.0.1:1/metrics\n    tls_address: 127.0.0.1:1\n    plaintext_address: 127.0.0.1:1\n`,
+    );
+    const r = run(['check', '--config.file', file, '--log.level', 'error']);
+    expect(r.status, r.stderr).to.equal(1);
+    expect(r.stdout).to.match(/^NODE\s+ROLE\s+PHASE/);
+    expect(r.stdout).to.match(/gitaly-1\s+gitaly\s+unknown/);
+    expect(r.stdout).to.contain('source_down');
+    expect(r.stdout).to.contain('Fleet: NOT COMPLETE');
+  });
+
+  describe('with no configuration (the demo fleet)', () => {
+    let child: ChildProcess | undefined;
+    afterEach(async () => {
+      if (child && child.exitCode === null) {
+        child.kill('SIGKILL');
+        await new Promise((resolve) => child!.once('exit', resolve));
+      }
+    });
+
+    it('serves /, /migration and /metrics with demo data, says so in its log, and stops cleanly on SIGTERM', async () => {
+      const port = await freePort();
+      let log = '';
+      child = spawn(TSX, [MAIN, '--web.listen-address', `127.0.0.1:${port}`], { cwd: ROOT, env: { ...process.env, TMPDIR: dir } });
+      child.stdout!.on('data', (d: Buffer) => (log += d.toString()));
+      child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+      const base = `http://127.0.0.1:${port}`;
+      await waitFor(async () => (await fetch(`${base}/-/ready`).catch(() => null))?.ok, { timeoutMs: 30_000, intervalMs: 250, what: `the demo exporter to be ready (log: ${log.slice(-2000)})` });
+      expect(log).to.contain('built-in demo fleet');
+
+      const migration = (await (await fetch(`${base}/migration`)).json()) as { nodes: Array<{ node: string; phase: string }> };
+      expect(migration.nodes.map((n) => n.node)).to.include.members(['gitaly-1', 'gitaly-2', 'gitaly-3', 'gitaly-4', 'praefect-1']);
+      const metrics = await (await fetch(`${base}/metrics`)).text();
+      expect(metrics).to.contain('gitaly_tls_migration_phase{node="gitaly-1"');
+      expect(metrics).to.contain('gitaly_tls_cert_not_after_timestamp_seconds{node="gitaly-4"');
+      const page = await (await fetch(`${base}/`)).text();
+      expect(page).to.contain('Gitaly TLS migration');
+
+      const exited = new Promise<number | null>((resolve) => child!.once('exit', (code) => resolve(code)));
+      child.kill('SIGTERM');
+      expect(await exited).to.equal(0);
+      expect(log).to.contain('SIGTERM');
+    });
+  });
+});
