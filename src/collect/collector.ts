@@ -148,7 +148,7 @@ export class Collector {
     const started = this.now();
     const historyOptions = historyOptionsFor(config);
     const ca = loadCaBundle(config.caFile);
-    if (!ca.ok) this.logger.error(`CA bundle: ${ca.error.message}`);
+    if (!ca.ok) this.logger.error(ca.error.message);
 
     const queryWindow = config.prometheus
       ? chooseQueryWindow(started, [...this.histories.values()].flatMap((h) => h.ownTcpTimesMs), {

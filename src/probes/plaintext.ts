@@ -1,0 +1,252 @@
+// One dial of a node's plaintext listen_addr (is it still open? does it answer gRPC health?), and
+// whether the TLS port turns a plaintext client away. Every dial adds to Gitaly's connection
+// counter, so the probe reports exactly how many it made. Never throws; ends by its deadline.
+import * as http2 from 'node:http2';
+import * as net from 'node:net';
+import { formatHostPort, parseAddress, type HostPort } from '../address.ts';
+import type { PlaintextProbeResult, SourceError } from '../evidence.ts';
+
+export interface PlaintextProbeTarget {
+  node: string;
+  plaintextAddress?: string;
+  tlsAddress?: string;
+}
+
+export interface PlaintextProbeOptions {
+  /** Deadline for each of the two checks, which run side by side. */
+  timeoutMs: number;
+  grpcHealth: boolean;
+  checkTlsPortRejectsPlaintext: boolean;
+}
+
+export interface PlaintextProbeDeps {
+  now?: () => number;
+  connect?: typeof net.connect;
+}
+
+const HEALTH_PATH = '/grpc.health.v1.Health/Check';
+/** gRPC length-prefixed frame of an empty HealthCheckRequest: not compressed, length 0. */
+const EMPTY_REQUEST = Buffer.alloc(5);
+/** HealthCheckResponse{status: SERVING}: field 1, varint, value 1. */
+const SERVING = Buffer.from([0x08, 0x01]);
+const MAX_RESPONSE_BYTES = 64 * 1024;
+/** The HTTP/2 client connection preface followed by an empty SETTINGS frame. */
+const H2C_PREFACE = Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1'), Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0])]);
+const DNS_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_FAIL', 'EAI_NONAME', 'EAI_NODATA']);
+
+/** grpc-message is percent-encoded; a malformed one is shown as sent rather than dropped. */
+function percentDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
+/** What is left of a check's time budget; messages quote the whole budget. */
+interface Deadline {
+  totalMs: number;
+  remainingMs: number;
+}
+
+interface Dial {
+  socket?: net.Socket;
+  /** Accepted, then reset before it could be used (counted by the listener, no socket to use). */
+  reset?: boolean;
+  /** true = accepted, false = refused, null = could not tell. */
+  open: boolean | null;
+  error: SourceError | null;
+}
+
+/** Connects with a deadline; on success the caller owns (and must destroy) the socket. */
+function dial(connect: typeof net.connect, hostPort: HostPort, timeoutMs: number, where: string): Promise<Dial> {
+  return new Promise((resolve) => {
+    let settled = false;
+    let socket: net.Socket | undefined;
+    const finish = (outcome: Dial): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (!outcome.socket) socket?.destroy();
+      resolve(outcome);
+    };
+    const timer = setTimeout(() => finish({ open: null, error: { code: 'TIMEOUT', message: `No TCP connection to ${where} within ${timeoutMs} ms.` } }), timeoutMs);
+    try {
+      socket = connect({ host: hostPort.host, port: hostPort.port });
+    } catch (err) {
+      finish({ open: null, error: { code: 'CONNECT', message: `Could not dial ${where}: ${err instanceof Error ? err.message : String(err)}.` } });
+      return;
+    }
+    const connected = socket;
+    connected.on('error', (err: NodeJS.ErrnoException) => {
+      const code = err.code ?? 'unknown error';
+      if (code === 'ECONNREFUSED') finish({ open: false, error: null });
+      // A reset can only follow a completed TCP handshake: the listener accepted (and counted) it.
+      else if (code === 'ECONNRESET') finish({ open: true, reset: true, error: { code: 'RESET', message: `${where} accepted the connection and reset it at once.` } });
+      else if (DNS_CODES.has(code)) finish({ open: null, error: { code: 'DNS', message: `Could not resolve ${where} (${code}).` } });
+      else finish({ open: null, error: { code: 'CONNECT', message: `Could not connect to ${where} (${code}).` } });
+    });
+    connected.once('connect', () => finish({ socket: connected, open: true, error: null }));
+  });
+}
+
+/** Asks grpc.health.v1.Health/Check over HTTP/2 cleartext on an already connected socket. */
+function checkHealth(socket: net.Socket, hostPort: HostPort, deadline: Deadline, where: string): Promise<{ serving: boolean; error: SourceError | null }> {
+  return new Promise((resolve) => {
+    let settled = false;
+    let session: http2.ClientHttp2Session | undefined;
+    const finish = (serving: boolean, error: SourceError | null): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      session?.destroy();
+      socket.destroy();
+      resolve({ serving, error });
+    };
+    const fail = (message: string): void => finish(false, { code: 'GRPC_HEALTH', message: `gRPC health check of ${where}: ${message}.` });
+    const timer = setTimeout(() => finish(false, { code: 'TIMEOUT', message: `gRPC health check of ${where} got no answer within ${deadline.totalMs} ms.` }), deadline.remainingMs);
+    socket.on('error', (err: NodeJS.ErrnoException) => fail(`connection failed (${err.code ?? err.message})`));
+    let request: http2.ClientHttp2Stream;
+    try {
+      session = http2.connect(`http://${formatHostPort(hostPort)}`, { createConnection: () => socket });
+      session.on('error', (err: NodeJS.ErrnoException) => fail(`HTTP/2 failed (${err.code ?? err.message})`));
+      request = session.request({ ':method': 'POST', ':path': HEALTH_PATH, 'content-type': 'application/grpc', te: 'trailers' });
+    } catch (err) {
+      fail(`could not start HTTP/2 (${err instanceof Error ? err.message : String(err)})`);
+      return;
+    }
+    let httpStatus: number | undefined;
+    let grpcStatus: string | undefined;
+    let grpcMessage = '';
+    const chunks: Buffer[] = [];
+    let received = 0;
+    const readStatus = (headers: http2.IncomingHttpHeaders): void => {
+      const status = headers['grpc-status'];
+      if (typeof status === 'string') grpcStatus = status;
+      const message = headers['grpc-message'];
+      if (typeof message === 'string') grpcMessage = percentDecode(message).slice(0, 200);
+    };
+    request.on('response', (headers) => {
+      httpStatus = Number(headers[':status']);
+      readStatus(headers);
+    });
+    request.on('trailers', readStatus);
+    request.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+      if (received > MAX_RESPONSE_BYTES) fail(`answer larger than ${MAX_RESPONSE_BYTES} bytes`);
+      else chunks.push(chunk);
+    });
+    request.on('error', (err: NodeJS.ErrnoException) => fail(`request failed (${err.code ?? err.message})`));
+    request.on('end', () => {
+      if (httpStatus !== 200) return fail(`HTTP status ${httpStatus ?? 'none'}, not a gRPC server`);
+      if (grpcStatus !== '0') return fail(`grpc-status ${grpcStatus ?? 'missing'}${grpcMessage ? ` (${grpcMessage})` : ''}`);
+      const body = Buffer.concat(chunks);
+      if (body.length < 5 || body[0] !== 0) return fail('answer is not an uncompressed gRPC message');
+      const message = body.subarray(5, 5 + body.readUInt32BE(1));
+      finish(message.equals(SERVING), null);
+    });
+    request.on('close', () => fail('the stream closed without an answer'));
+    request.end(EMPTY_REQUEST);
+  });
+}
+
+/**
+ * Sends the h2c preface to the TLS port. An HTTP/2 server answers with a SETTINGS frame; a TLS server
+ * answers with an alert or closes. Resolves null when it cannot tell (no connection, no answer).
+ */
+function checkTlsPort(socket: net.Socket, deadline: Deadline, where: string): Promise<{ rejects: boolean | null; error: SourceError | null }> {
+  return new Promise((resolve) => {
+    let settled = false;
+    let answer = Buffer.alloc(0);
+    const finish = (rejects: boolean | null, error: SourceError | null = null): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.destroy();
+      resolve({ rejects, error });
+    };
+    const timer = setTimeout(
+      () => finish(null, { code: 'TIMEOUT', message: `TLS port ${where} neither answered nor closed within ${deadline.totalMs} ms of a plaintext HTTP/2 preface.` }),
+      deadline.remainingMs,
+    );
+    socket.on('data', (chunk: Buffer) => {
+      answer = Buffer.concat([answer, chunk]).subarray(0, 9);
+      if (answer.length < 9) return;
+      const isSettingsFrame = answer[3] === 0x04 && (answer.readUInt32BE(5) & 0x7fffffff) === 0;
+      finish(!isSettingsFrame);
+    });
+    // Closing or resetting is how a TLS server turns away bytes that are not a ClientHello.
+    socket.on('error', () => finish(true));
+    socket.on('end', () => finish(true));
+    socket.on('close', () => finish(true));
+    socket.write(H2C_PREFACE);
+  });
+}
+
+export async function probePlaintext(target: PlaintextProbeTarget, options: PlaintextProbeOptions, deps: PlaintextProbeDeps = {}): Promise<PlaintextProbeResult> {
+  const now = deps.now ?? Date.now;
+  const connect = deps.connect ?? net.connect;
+  const started = now();
+  const result: PlaintextProbeResult = {
+    address: target.plaintextAddress ?? '',
+    open: null,
+    grpcHealthServing: null,
+    tlsPortRejectsPlaintext: null,
+    error: null,
+    durationMs: 0,
+    connectionsMade: { tcp: 0, tls: 0 },
+    atMs: started,
+  };
+  let tlsPortError: SourceError | null = null;
+  const remaining = (): Deadline => ({ totalMs: options.timeoutMs, remainingMs: Math.max(0, started + options.timeoutMs - now()) });
+
+  const plaintextCheck = async (): Promise<void> => {
+    const parsed = target.plaintextAddress === undefined ? null : parseAddress(target.plaintextAddress, ['tcp://']);
+    if (!parsed?.ok) {
+      const why = parsed ? `is invalid: ${parsed.message}` : 'is not configured';
+      result.error = { code: 'ADDRESS', message: `Plaintext address (listen_addr) of node ${target.node} ${why}.` };
+      return;
+    }
+    const where = target.plaintextAddress!;
+    const opened = await dial(connect, parsed.value, options.timeoutMs, where);
+    result.open = opened.open;
+    result.error = opened.error;
+    if (opened.socket || opened.reset) result.connectionsMade.tcp += 1;
+    if (!opened.socket) {
+      if (opened.reset && options.grpcHealth) result.grpcHealthServing = false;
+      return;
+    }
+    if (!options.grpcHealth) {
+      opened.socket.destroy();
+      return;
+    }
+    const health = await checkHealth(opened.socket, parsed.value, remaining(), where);
+    result.grpcHealthServing = health.serving;
+    result.error = health.error;
+  };
+
+  const tlsPortCheck = async (): Promise<void> => {
+    if (!options.checkTlsPortRejectsPlaintext || target.tlsAddress === undefined) return;
+    const parsed = parseAddress(target.tlsAddress, ['tls://']);
+    if (!parsed.ok) {
+      tlsPortError = { code: 'ADDRESS', message: `TLS address of node ${target.node} is invalid: ${parsed.message}.` };
+      return;
+    }
+    const where = target.tlsAddress;
+    const opened = await dial(connect, parsed.value, options.timeoutMs, where);
+    if (opened.reset) result.connectionsMade.tls += 1;
+    if (!opened.socket) {
+      tlsPortError = opened.error ?? { code: 'CONNECT', message: `TLS port ${where} refused the connection.` };
+      return;
+    }
+    result.connectionsMade.tls += 1;
+    const checked = await checkTlsPort(opened.socket, remaining(), where);
+    result.tlsPortRejectsPlaintext = checked.rejects;
+    tlsPortError = checked.error;
+  };
+
+  await Promise.all([plaintextCheck(), tlsPortCheck()]);
+  result.error ??= tlsPortError;
+  result.durationMs = Math.max(0, now() - started);
+  return result;
+}

@@ -1,0 +1,233 @@
+// One TLS probe of a node's tls_listen_addr: handshake, served chain, trust, hostname, ALPN, version,
+// and optionally whether TLS 1.2 and 1.3 are each accepted. Never throws; ends by its deadline.
+import { isIP } from 'node:net';
+import * as tls from 'node:tls';
+import type { Logger } from 'pino';
+import { parseAddress, type HostPort } from '../address.ts';
+import type { SourceError, TlsProbeResult } from '../evidence.ts';
+import { matchesHostname } from './hostname.ts';
+import { chainFacts } from './x509-facts.ts';
+
+export interface TlsProbeTarget {
+  node: string;
+  /** host:port, tls://host:port or [v6]:port. */
+  address: string;
+  /** SNI and the name to verify; defaults to the host of address. */
+  serverName?: string;
+}
+
+export interface TlsProbeOptions {
+  /** Deadline for the whole probe, pinned-version handshakes included. */
+  timeoutMs: number;
+  /** Trusted CAs (PEM); undefined = Node's default roots. */
+  ca: string[] | undefined;
+  checkVersions: boolean;
+}
+
+export interface TlsProbeDeps {
+  logger?: Logger;
+  now?: () => number;
+  connect?: typeof tls.connect;
+}
+
+type Version = 'TLSv1.2' | 'TLSv1.3';
+
+interface Handshake<T> {
+  /** TCP reached the listener (Gitaly counted it). */
+  connected: boolean;
+  value?: T;
+  error?: SourceError;
+}
+
+const DNS_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_FAIL', 'EAI_NONAME', 'EAI_NODATA']);
+const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
+
+function classify(err: unknown, connected: boolean, where: string): SourceError {
+  const e = err as (NodeJS.ErrnoException & { reason?: string }) | null;
+  const code = e?.code ?? '';
+  if (DNS_CODES.has(code)) return { code: 'DNS', message: `Could not resolve ${where} (${code}).` };
+  if (!connected) return { code: 'CONNECT', message: `Could not connect to ${where} (${code || 'unknown error'}).` };
+  if (RESET_CODES.has(code)) return { code: 'RESET', message: `${where} closed the connection during the TLS handshake (${code}).` };
+  // OpenSSL errors carry a short reason ("wrong version number", "tlsv1 alert protocol version").
+  const detail = e?.reason ?? e?.message ?? String(err);
+  return { code: 'HANDSHAKE', message: `TLS handshake with ${where} failed: ${detail}.` };
+}
+
+/** One TLS connection: resolves once, destroys its socket in every path, ends by timeoutMs. */
+function handshake<T>(
+  connect: typeof tls.connect,
+  options: tls.ConnectionOptions,
+  timeoutMs: number,
+  where: string,
+  onSecure: (socket: tls.TLSSocket) => T,
+): Promise<Handshake<T>> {
+  return new Promise((resolve) => {
+    let connected = false;
+    let settled = false;
+    let socket: tls.TLSSocket | undefined;
+    const finish = (outcome: Omit<Handshake<T>, 'connected'>): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket?.destroy();
+      resolve({ connected, ...outcome });
+    };
+    const timer = setTimeout(() => {
+      const message = connected
+        ? `${where} accepted the TCP connection but completed no TLS handshake within ${timeoutMs} ms.`
+        : `No TCP connection to ${where} within ${timeoutMs} ms.`;
+      finish({ error: { code: 'TIMEOUT', message } });
+    }, Math.max(0, timeoutMs));
+    try {
+      socket = connect(options);
+    } catch (err) {
+      finish({ error: { code: 'CONNECT', message: `Could not start a TLS connection to ${where}: ${err instanceof Error ? err.message : String(err)}.` } });
+      return;
+    }
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      // A reset can only follow a completed TCP handshake (a closed port answers RST to the SYN: refused),
+      // so the listener accepted and counted this connection even if 'connect' was never seen.
+      if (err.code === 'ECONNRESET') connected = true;
+      finish({ error: classify(err, connected, where) });
+    });
+    socket.once('connect', () => {
+      connected = true;
+    });
+    socket.once('secureConnect', () => {
+      try {
+        finish({ value: onSecure(socket) });
+      } catch (err) {
+        finish({ error: { code: 'HANDSHAKE', message: `Could not read the TLS session with ${where}: ${err instanceof Error ? err.message : String(err)}.` } });
+      }
+    });
+    socket.once('close', () => finish({ error: classify(Object.assign(new Error('closed'), { code: 'ECONNRESET' }), connected, where) }));
+  });
+}
+
+/** DER of the chain Node reports, leaf first, walking issuers until a self-issued certificate or a repeat. */
+function peerChain(socket: tls.TLSSocket): Buffer[] {
+  const ders: Buffer[] = [];
+  const seen = new Set<string>();
+  let cert: tls.DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
+  while (cert?.raw && !seen.has(cert.fingerprint256)) {
+    seen.add(cert.fingerprint256);
+    ders.push(cert.raw);
+    const issuer = cert.issuerCertificate as tls.DetailedPeerCertificate | undefined;
+    if (issuer === cert) break;
+    cert = issuer;
+  }
+  return ders;
+}
+
+function authorizationCode(value: unknown): string {
+  if (value instanceof Error) return (value as NodeJS.ErrnoException).code ?? value.message;
+  return typeof value === 'string' && value !== '' ? value : 'UNTRUSTED';
+}
+
+function emptyResult(address: string, atMs: number): TlsProbeResult {
+  return {
+    address,
+    durationMs: 0,
+    handshakeOk: false,
+    error: null,
+    chain: [],
+    trusted: null,
+    trustError: null,
+    hostnameMatch: null,
+    alpnProtocol: null,
+    tlsVersion: null,
+    cipher: null,
+    accepts: { 'TLSv1.2': null, 'TLSv1.3': null },
+    connectionsMade: 0,
+    atMs,
+  };
+}
+
+function connectOptions(hostPort: HostPort, serverName: string | undefined, ca: string[] | undefined): tls.ConnectionOptions {
+  const sni = serverName ?? hostPort.host;
+  return {
+    host: hostPort.host,
+    port: hostPort.port,
+    // RFC 6066: SNI carries host names only, never IP literals.
+    ...(isIP(sni) === 0 ? { servername: sni } : {}),
+    ALPNProtocols: ['h2'],
+    ca,
+    // Every check is reported separately, so nothing may abort the handshake early.
+    rejectUnauthorized: false,
+    // `authorized` must mean "chain trusted"; the hostname is judged by matchesHostname.
+    checkServerIdentity: () => undefined,
+  };
+}
+
+export async function probeTls(target: TlsProbeTarget, options: TlsProbeOptions, deps: TlsProbeDeps = {}): Promise<TlsProbeResult> {
+  const now = deps.now ?? Date.now;
+  const connect = deps.connect ?? tls.connect;
+  const started = now();
+  const result = emptyResult(target.address, started);
+  const done = (): TlsProbeResult => {
+    result.durationMs = Math.max(0, now() - started);
+    deps.logger?.debug({ node: target.node, address: target.address, handshakeOk: result.handshakeOk, error: result.error?.code, durationMs: result.durationMs }, 'tls probe finished');
+    return result;
+  };
+
+  const parsed = parseAddress(target.address, ['tls://']);
+  if (!parsed.ok) {
+    result.error = { code: 'ADDRESS', message: `TLS address of node ${target.node} is invalid: ${parsed.message}.` };
+    return done();
+  }
+  const hostPort = parsed.value;
+  const where = target.address;
+  const base = connectOptions(hostPort, target.serverName, options.ca);
+  const deadline = started + options.timeoutMs;
+
+  const main = await handshake(connect, base, options.timeoutMs, where, (socket) => {
+    const chain = chainFacts(peerChain(socket));
+    const cipher = socket.getCipher() as tls.CipherNameAndProtocol | undefined;
+    return {
+      chain,
+      authorized: socket.authorized,
+      authorizationError: socket.authorizationError,
+      alpn: socket.alpnProtocol,
+      version: socket.getProtocol(),
+      cipher: cipher ? (cipher.standardName ?? cipher.name) : null,
+    };
+  });
+  result.connectionsMade += main.connected ? 1 : 0;
+  if (!main.value) {
+    result.error = main.error ?? null;
+    return done();
+  }
+
+  const session = main.value;
+  result.handshakeOk = true;
+  result.chain = session.chain;
+  result.alpnProtocol = typeof session.alpn === 'string' && session.alpn !== '' ? session.alpn : null;
+  result.tlsVersion = session.version;
+  result.cipher = session.cipher;
+  const leaf = session.chain[0];
+  if (leaf) {
+    result.trusted = session.authorized;
+    result.trustError = session.authorized ? null : authorizationCode(session.authorizationError);
+    result.hostnameMatch = matchesHostname(target.serverName ?? hostPort.host, leaf);
+  }
+
+  if (options.checkVersions) {
+    const pinned = async (version: Version): Promise<boolean | null> => {
+      const outcome = await handshake(
+        connect,
+        { ...base, minVersion: version, maxVersion: version },
+        Math.max(0, deadline - now()),
+        where,
+        (socket) => socket.getProtocol() === version,
+      );
+      result.connectionsMade += outcome.connected ? 1 : 0;
+      if (outcome.value !== undefined) return outcome.value;
+      // The server just completed a handshake, so a refusal now is about the version; a timeout tells nothing.
+      const code = outcome.error?.code;
+      return outcome.connected && (code === 'HANDSHAKE' || code === 'RESET') ? false : null;
+    };
+    const [v12, v13] = await Promise.all([pinned('TLSv1.2'), pinned('TLSv1.3')]);
+    result.accepts = { 'TLSv1.2': v12, 'TLSv1.3': v13 };
+  }
+  return done();
+}

@@ -1,0 +1,65 @@
+// Local mode: connections ESTABLISHED right now on Gitaly's listener ports, from /proc/net/tcp and tcp6.
+// This is the only view of long-lived plaintext gRPC channels, which add nothing to Gitaly's
+// connection counter once open.
+import { readFile as fsReadFile } from 'node:fs/promises';
+import type { SocketsResult } from '../evidence.ts';
+
+export interface SocketsDeps {
+  readFile?: (path: string) => Promise<Buffer | string>;
+}
+
+/** include/net/tcp_states.h: TCP_ESTABLISHED = 1. */
+const ESTABLISHED = 0x01;
+const LOCAL_ADDRESS = /^(?:[0-9A-Fa-f]{8}|[0-9A-Fa-f]{32}):([0-9A-Fa-f]{4})$/;
+const STATE = /^[0-9A-Fa-f]{2}$/;
+
+class ParseError extends Error {}
+
+/** Adds this file's ESTABLISHED sockets whose local (server-side) port is a listener's port. */
+function countFile(text: string, file: string, ports: { tcp?: number; tls?: number }, counts: { tcp: number; tls: number }): void {
+  const lines = text.split('\n');
+  lines.forEach((line, index) => {
+    const fields = line.trim().split(/\s+/);
+    if (fields[0] === '' || fields[0] === 'sl') return;
+    const local = fields[1] !== undefined ? LOCAL_ADDRESS.exec(fields[1]) : null;
+    const state = fields[3];
+    if (!/^\d+:$/.test(fields[0]!) || !local || state === undefined || !STATE.test(state)) {
+      const shown = line.trim().length > 80 ? `${line.trim().slice(0, 80).trimEnd()}…` : line.trim();
+      throw new ParseError(`${file} line ${index + 1} is not a socket entry: "${shown}"`);
+    }
+    if (parseInt(state, 16) !== ESTABLISHED) return;
+    const port = parseInt(local[1]!, 16);
+    if (port === ports.tcp) counts.tcp += 1;
+    else if (port === ports.tls) counts.tls += 1;
+  });
+}
+
+/**
+ * Counts for a port that was not given stay 0: callers read only the listeners they asked about.
+ * A missing tcp6 file (IPv6 disabled) is normal; a missing tcp file means procRoot is wrong.
+ */
+export async function readEstablished(procRoot: string, ports: { tcp?: number; tls?: number }, deps: SocketsDeps = {}): Promise<SocketsResult> {
+  const readFile = deps.readFile ?? ((path: string) => fsReadFile(path));
+  if (ports.tcp === undefined && ports.tls === undefined) {
+    return { ok: false, error: { code: 'CONFIG', message: 'No listener port was given to count established connections for.' } };
+  }
+  const counts = { tcp: 0, tls: 0 };
+  for (const name of ['tcp', 'tcp6']) {
+    const file = `${procRoot.replace(/\/+$/, '')}/net/${name}`;
+    let content: Buffer | string;
+    try {
+      content = await readFile(file);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException | null)?.code;
+      if (name === 'tcp6' && code === 'ENOENT') continue;
+      return { ok: false, error: { code: 'READ', message: `Could not read ${file} (${code ?? (err instanceof Error ? err.message : String(err))}).` } };
+    }
+    try {
+      countFile(typeof content === 'string' ? content : content.toString('latin1'), file, ports, counts);
+    } catch (err) {
+      const message = err instanceof ParseError ? err.message : `${file} could not be parsed`;
+      return { ok: false, error: { code: 'PARSE', message: `${message}.` } };
+    }
+  }
+  return { ok: true, established: counts };
+}
