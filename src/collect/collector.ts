@@ -198,7 +198,9 @@ export class Collector {
       if (prometheus && queryWindow) {
         if (!prometheus.ok) view = { ok: false, error: prometheus.error };
         else {
-          const evidence = instance ? (prometheus.byInstance.get(instance) ?? null) : null;
+          // An instance Prometheus scrapes but with no Gitaly connection counters (a wrong metrics
+          // path, say) is no evidence of zero plaintext: treat it as no data.
+          const evidence = instance && prometheus.instancesSeen.includes(instance) ? (prometheus.byInstance.get(instance) ?? null) : null;
           const own = ownInWindow(history, queryWindow.startMs, queryWindow.endMs, queryWindow.unsafe);
           view = { ok: true, windowStartMs: queryWindow.startMs, windowEndMs: queryWindow.endMs, node: evidence, own };
           // Prometheus saw plaintext that was not ours: remember when, so a restart of the exporter keeps it.

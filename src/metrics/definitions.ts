@@ -12,7 +12,7 @@ export const METRICS = {
   gitaly_tls_migration_phase: { help: 'Migration phase of the node: 1 for the current phase, 0 for the others.', labels: ['node', 'role', 'phase'] },
   gitaly_tls_migration_blocked: { help: 'Reasons that keep the node from the next migration phase, 1 per reason present.', labels: ['node', 'reason'] },
   gitaly_tls_migration_complete: { help: 'Whether the whole fleet has finished moving to TLS (1) or not (0).', labels: [] },
-  gitaly_tls_undeclared_instance: { help: 'A Prometheus instance exporting Gitaly connection counters that no configured node claims; it blocks fleet completion.', labels: ['instance'] },
+  gitaly_tls_undeclared_instance: { help: 'A Prometheus instance exporting Gitaly connection counters that no configured node claims; it blocks fleet completion.', labels: ['prometheus_instance'] },
   gitaly_tls_window_connections: { help: 'New connections accepted during the soak window by listener type, the exporter’s own connections excluded.', labels: ['node', 'type'] },
   gitaly_tls_plaintext_last_seen_timestamp_seconds: { help: 'Unix time at which a plaintext connection that was not the exporter’s own was last observed.', labels: ['node'] },
   gitaly_tls_established_connections: { help: 'Connections established to the node’s listeners right now (local mode).', labels: ['node', 'listener'] },

@@ -88,7 +88,7 @@ export async function renderMetrics(s: Snapshot, info: ExporterInfo): Promise<st
     if (s.prometheus) r.gauge('gitaly_tls_exporter_source_up').set({ node: n.verdict.node, source: 'prometheus' }, bool(s.prometheus.ok));
   }
   r.gauge('gitaly_tls_migration_complete').set(bool(s.fleet.complete));
-  for (const instance of s.fleet.undeclaredInstances) r.gauge('gitaly_tls_undeclared_instance').set({ instance }, 1);
+  for (const instance of s.fleet.undeclaredInstances) r.gauge('gitaly_tls_undeclared_instance').set({ prometheus_instance: instance }, 1);
   for (const [key, count] of s.sourceErrors) {
     const [source, reason] = key.split('\u0000');
     r.counter('gitaly_tls_exporter_source_errors_total').inc({ source, reason }, count);

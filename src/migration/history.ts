@@ -81,6 +81,8 @@ export function recordScrape(history: NodeHistory, observation: ScrapeObservatio
         ? addToBuckets(history.directBuckets, bucketStart(atMs, options.bucketMs), (p) => ({
             tcp: (p?.tcp ?? 0) + real.tcp,
             tls: (p?.tls ?? 0) + real.tls,
+            lastTcpMs: real.tcp > 0 ? atMs : (p?.lastTcpMs ?? 0),
+            lastTlsMs: real.tls > 0 ? atMs : (p?.lastTlsMs ?? 0),
           }))
         : history.directBuckets,
   };
@@ -134,8 +136,14 @@ export function ownInWindow(history: NodeHistory, startMs: number, endMs: number
 /** Real connections seen by direct scrapes within the window, or null if observation does not cover it. */
 export function directWindowCounts(history: NodeHistory, nowMs: number, soakWindowMs: number, bucketMs: number): { tcp: number; tls: number } | null {
   if (history.firstObservedMs === null || history.firstObservedMs > nowMs - soakWindowMs) return null;
-  const from = bucketStart(nowMs - soakWindowMs, bucketMs);
-  return history.directBuckets
-    .filter(([start]) => start >= from)
-    .reduce((sum, [, n]) => ({ tcp: sum.tcp + n.tcp, tls: sum.tls + n.tls }), { tcp: 0, tls: 0 });
+  const from = nowMs - soakWindowMs;
+  // A bucket straddling the window start counts when its latest connection is inside the window:
+  // the same rule as plaintextLastSeenMs, so the gauge and the blocking reason never disagree.
+  return history.directBuckets.reduce(
+    (sum, [start, n]) => ({
+      tcp: sum.tcp + (start + bucketMs > from && n.lastTcpMs > from ? n.tcp : 0),
+      tls: sum.tls + (start + bucketMs > from && n.lastTlsMs > from ? n.tls : 0),
+    }),
+    { tcp: 0, tls: 0 },
+  );
 }

@@ -42,6 +42,13 @@ export const REASON_TEXT: Record<Reason, string> = {
   plaintext_listener_unknown: 'Whether listen_addr is closed is not known (no plaintext_address, or the check has not run or failed).',
 };
 
+export interface DirectBucket {
+  tcp: number;
+  tls: number;
+  lastTcpMs: number;
+  lastTlsMs: number;
+}
+
 /** Per-node history the exporter keeps across cycles and restarts (the state file). */
 export interface NodeHistory {
   /** Start of uninterrupted direct observation of the node's counters. */
@@ -60,8 +67,10 @@ export interface NodeHistory {
   ownTlsBuckets: Array<[number, number]>;
   /** Lifetime totals of own connections, for gitaly_tls_exporter_probe_connections_total. */
   ownTotals: { tcp: number; tls: number };
-  /** Real (own-excluded) new connections seen by direct scrapes, in buckets, for the window gauge. */
-  directBuckets: Array<[number, { tcp: number; tls: number }]>;
+  /** Real (own-excluded) new connections seen by direct scrapes, in buckets, for the window gauge;
+   *  `lastTcpMs`/`lastTlsMs` (the last scrape that added to each) decide whether a bucket at the
+   *  window's edge counts, so the gauge agrees with plaintextLastSeenMs. */
+  directBuckets: Array<[number, DirectBucket]>;
 }
 
 export function emptyHistory(): NodeHistory {

@@ -73,7 +73,7 @@ export function coveredHistory(overrides: Partial<NodeHistory> = {}): NodeHistor
     lastScrapeMs: NOW,
     lastCounts: { tcp: 10, tls: 500, unix: 40 },
     plaintextLastSeenMs: NOW - 9 * DAY,
-    directBuckets: [[NOW - 2 * DAY, { tcp: 0, tls: 120 }]],
+    directBuckets: [[NOW - 2 * DAY, { tcp: 0, tls: 120, lastTcpMs: 0, lastTlsMs: NOW - 2 * DAY + 1000 }]],
     ...overrides,
   };
 }

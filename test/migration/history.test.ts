@@ -93,6 +93,17 @@ describe('node history from direct scrapes', () => {
     expect(counts?.tls).to.be.within(120, 122);
   });
 
+  it('counts a bucket straddling the window start exactly when plaintextLastSeenMs says so', () => {
+    let h = scrape(emptyHistory(), T0, 0, 0).history;
+    h = scrape(h, T0 + 5_000, 1, 0).history; // one plaintext connection, seen at T0+5s
+    for (let i = 1; i <= 62; i++) h = scrape(h, T0 + i * MIN, 1, 0).history;
+    const windowCounts = (now: number) => directWindowCounts(h, now, OPTS.soakWindowMs, OPTS.bucketMs)!;
+    // The window starts at T0+4s: the connection is inside it; at T0+6s it is not.
+    expect(windowCounts(T0 + 60 * MIN + 4_000).tcp).to.equal(1);
+    expect(windowCounts(T0 + 60 * MIN + 6_000).tcp).to.equal(0);
+    expect(h.plaintextLastSeenMs).to.equal(T0 + 5_000);
+  });
+
   it('forgets own-dial records older than the window and its margin', () => {
     let h = scrape(emptyHistory(), T0, 0, 0).history;
     h = recordOwnConnections(h, { tcp: 1, tls: 1, atMs: T0 }, OPTS);

@@ -1,0 +1,176 @@
+// The whole fleet's connection evidence from Prometheus: three queries, however many nodes.
+// Any failed or partial answer fails the whole result: a missing answer must never read as
+// "no plaintext connections".
+import type { PrometheusConfig } from '../config/types.ts';
+import type { PrometheusFleetEvidence, PrometheusNodeEvidence, Result } from '../evidence.ts';
+import { instantQuery, type InstantQueryResult, type PrometheusDeps, type PrometheusQueryOptions } from './prometheus-client.ts';
+
+export { instantQuery };
+export type { InstantQueryResult, PrometheusDeps, PrometheusQueryOptions, PrometheusSample } from './prometheus-client.ts';
+
+export const GITALY_FAMILY = 'gitaly_connections_total';
+export const PRAEFECT_FAMILY = 'gitaly_praefect_connections_total';
+
+/** Subqueries never ask Prometheus for more points than this per series. */
+const MAX_STEPS = 2000;
+const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+// label, operator, then a PromQL string: "…" or '…' with backslash escapes, or `…` raw.
+const MATCHER = /\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*("(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|`[^`]*`)\s*(,|$)/y;
+
+/**
+ * Checks that `selector` is only a list of label matchers, since it is pasted inside `{…}`:
+ * nothing in it may close the braces. Returns the selector without a trailing comma, or why not.
+ */
+export function checkSelector(selector: string): { ok: true; matchers: string } | { ok: false; message: string } {
+  const text = selector.trim();
+  const found: string[] = [];
+  MATCHER.lastIndex = 0;
+  while (MATCHER.lastIndex < text.length) {
+    const start = MATCHER.lastIndex;
+    const m = MATCHER.exec(text);
+    if (!m) return { ok: false, message: `prometheus selector is not a list of label matchers like job="gitaly" (problem at character ${start + 1})` };
+    if (m[1] === '__name__') return { ok: false, message: 'prometheus selector must not match on __name__ (the metric names are chosen by the exporter)' };
+    found.push(`${m[1]}${m[2]}${m[3]}`);
+  }
+  return { ok: true, matchers: found.join(', ') };
+}
+
+export interface FleetQueries {
+  windowSeconds: number;
+  stepSeconds: number;
+  increase: string;
+  coverage: string;
+  tcpLastChange: string;
+}
+
+/** The three PromQL expressions, for a window of `windowSeconds` ending at `endMs`, the evaluation time. */
+export function buildFleetQueries(
+  cfg: Pick<PrometheusConfig, 'selector' | 'instanceLabel'>,
+  windowSeconds: number,
+  endMs: number,
+): Result<{ queries: FleetQueries }> {
+  const L = cfg.instanceLabel;
+  if (!LABEL_NAME.test(L)) return { ok: false, error: { code: 'CONFIG', message: `prometheus instance label "${L}" is not a valid label name` } };
+  const checked = checkSelector(cfg.selector ?? '');
+  if (!checked.ok) return { ok: false, error: { code: 'CONFIG', message: checked.message } };
+  const W = Math.max(1, Math.ceil(windowSeconds));
+  const S = Math.max(1, Math.ceil(W / MAX_STEPS));
+  const sel = (name: string, ...extra: string[]): string => {
+    const matchers = [...extra, checked.matchers].filter((m) => m !== '');
+    return matchers.length === 0 ? name : `${name}{${matchers.join(', ')}}`;
+  };
+  // An instance exporting the Praefect family is read from it alone, so a Praefect that also
+  // exports the Gitaly family is never counted twice; the others fall back to the Gitaly family.
+  const preferPraefect = (perFamily: (family: string) => string): string =>
+    `(${perFamily(PRAEFECT_FAMILY)}) or ((${perFamily(GITALY_FAMILY)}) unless on (${L}) group by (${L}) (count_over_time(${sel(PRAEFECT_FAMILY)}[${W}s])))`;
+
+  const increase = preferPraefect((family) => `sum by (${L}, type) (increase(${sel(family)}[${W}s]))`);
+  const coverage = `count_over_time((max by (${L}) (${sel('up')}) == 1)[${W}s:${S}s])`;
+  // At each step: did the tcp counter's latest value differ from the one a step earlier, or did the
+  // series just appear (lazily created by the first accept, or back after a restart)? Comparing
+  // instant values rather than changes() over [step] also catches a change that falls between two
+  // steps, and works when the step is no longer than the scrape interval.
+  // Subquery steps sit on multiples of the step, so the last one can be up to a step before the
+  // evaluation time; the tail after it is checked at the evaluation time itself (listed first: `or`
+  // keeps the left side, and the tail is always the later time).
+  const tailMs = Math.round(endMs) % (S * 1000);
+  const tcpLastChange = preferPraefect((family) => {
+    const tcp = sel(family, 'type="tcp"');
+    const moved = (offset: string): string => `(${tcp} != ${tcp} offset ${offset}) or (${tcp} unless ${tcp} offset ${offset})`;
+    const tail = tailMs > 0 ? `timestamp(${moved(`${tailMs}ms`)}) or ` : '';
+    return `max by (${L}) (${tail}max_over_time(timestamp(${moved(`${S}s`)})[${W}s:${S}s]))`;
+  });
+  return { ok: true, queries: { windowSeconds: W, stepSeconds: S, increase, coverage, tcpLastChange } };
+}
+
+function instanceOf(labels: Record<string, string>, label: string): string | null {
+  const value = labels[label];
+  return value === undefined || value === '' ? null : value;
+}
+
+export async function queryFleetEvidence(
+  cfg: PrometheusConfig,
+  window: { startMs: number; endMs: number },
+  options: PrometheusQueryOptions,
+  deps: PrometheusDeps = {},
+): Promise<PrometheusFleetEvidence> {
+  const now = deps.now ?? Date.now;
+  const started = now();
+  const failed = (code: string, message: string): PrometheusFleetEvidence => ({ ok: false, error: { code, message }, durationMs: now() - started });
+  if (!Number.isFinite(window.startMs) || !Number.isFinite(window.endMs) || window.endMs <= window.startMs) {
+    return failed('CONFIG', 'the Prometheus query window must end after it starts');
+  }
+  const built = buildFleetQueries(cfg, (window.endMs - window.startMs) / 1000, window.endMs);
+  if (!built.ok) return failed(built.error.code, built.error.message);
+  const q = built.queries;
+
+  // The first failure cancels the other two: their answers could not be used anyway.
+  const cancel = new AbortController();
+  const onOuterAbort = (): void => cancel.abort();
+  options.signal?.addEventListener('abort', onOuterAbort, { once: true });
+  if (options.signal?.aborted) cancel.abort();
+  const ask = async (expr: string): Promise<InstantQueryResult> => {
+    const result = await instantQuery(cfg, expr, window.endMs, { ...options, signal: cancel.signal }, deps);
+    if (!result.ok) cancel.abort();
+    return result;
+  };
+  let answers: InstantQueryResult[];
+  try {
+    answers = await Promise.all([ask(q.increase), ask(q.coverage), ask(q.tcpLastChange)]);
+  } finally {
+    options.signal?.removeEventListener('abort', onOuterAbort);
+  }
+  const [increase, coverage, lastChange] = answers as [InstantQueryResult, InstantQueryResult, InstantQueryResult];
+  if (!increase.ok || !coverage.ok || !lastChange.ok) {
+    const errors = [increase, coverage, lastChange].flatMap((a) => (a.ok ? [] : [a.error]));
+    // A query cancelled because a sibling failed is not the story; the sibling's error is.
+    const cause = errors.find((e) => e.code !== 'ABORTED' || options.signal?.aborted) ?? errors[0]!;
+    return failed(cause.code, cause.message);
+  }
+
+  const L = cfg.instanceLabel;
+  const byInstance = new Map<string, PrometheusNodeEvidence>();
+  const entry = (instance: string): PrometheusNodeEvidence => {
+    let node = byInstance.get(instance);
+    if (!node) {
+      node = { instance, windowIncrease: { tcp: 0, tls: 0 }, coverage: 0, tcpLastChangeMs: null };
+      byInstance.set(instance, node);
+    }
+    return node;
+  };
+  const invalid = (what: string): PrometheusFleetEvidence => failed('BAD_RESPONSE', `Prometheus returned an invalid ${what}`);
+
+  const seen = new Set<string>();
+  for (const { labels, value } of increase.samples) {
+    const instance = instanceOf(labels, L);
+    if (instance === null) continue;
+    if (!Number.isFinite(value) || value < 0) return invalid(`connection increase for ${instance}`);
+    seen.add(instance);
+    const node = entry(instance);
+    if (labels.type === 'tcp' || labels.type === 'tls') node.windowIncrease[labels.type] += value;
+  }
+  const steps = Math.floor(q.windowSeconds / q.stepSeconds);
+  for (const { labels, value } of coverage.samples) {
+    const instance = instanceOf(labels, L);
+    if (instance === null) continue;
+    if (!Number.isFinite(value) || value < 0) return invalid(`coverage for ${instance}`);
+    // The subquery can hold one point more than `steps` when the window edges fall on steps.
+    entry(instance).coverage = Math.min(1, value / steps);
+  }
+  for (const { labels, value } of lastChange.samples) {
+    const instance = instanceOf(labels, L);
+    if (instance === null) continue;
+    if (!Number.isFinite(value)) return invalid(`tcp change time for ${instance}`);
+    entry(instance).tcpLastChangeMs = Math.round(value * 1000);
+  }
+
+  return {
+    ok: true,
+    windowStartMs: window.endMs - q.windowSeconds * 1000,
+    windowEndMs: window.endMs,
+    byInstance,
+    instancesSeen: [...seen].sort(),
+    queries: 3,
+    durationMs: now() - started,
+  };
+}

@@ -1,0 +1,197 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { promisify } from 'node:util';
+import { expect } from 'chai';
+import { stringify } from 'yaml';
+import {
+  CONTRACT_METRICS,
+  EXTERNAL_METRICS,
+  allPanels,
+  dashboardFiles,
+  dashboardQueries,
+  metricNamesIn,
+  readDashboard,
+  recordingRuleNames,
+  substituteVariables,
+  variableQuery,
+  type Dashboard,
+} from '../helpers/dashboard-queries.ts';
+
+const EXPECTED = [
+  { file: 'gitaly-tls-certificates.json', uid: 'gitaly-tls-certificates', title: 'Gitaly TLS certificates' },
+  { file: 'gitaly-tls-migration.json', uid: 'gitaly-tls-migration', title: 'Gitaly TLS migration' },
+];
+
+interface FieldConfigPart {
+  thresholds?: { steps: Array<{ value: number | null }> };
+  unit?: string;
+}
+interface PanelJson {
+  id?: number;
+  type?: string;
+  title?: string;
+  description?: string;
+  datasource?: { type?: string; uid?: string };
+  targets?: Array<{ expr?: string; datasource?: { type?: string; uid?: string } }>;
+  fieldConfig?: { defaults?: FieldConfigPart; overrides?: Array<{ properties: Array<{ id: string; value: unknown }> }> };
+}
+
+const panelsOf = (dashboard: Dashboard) => allPanels(dashboard) as PanelJson[];
+const exprsOf = (panel: PanelJson) => (panel.targets ?? []).flatMap((t) => (t.expr ? [t.expr] : []));
+
+/** The argument lists of every call to fn(...), balanced parentheses included. */
+function callArguments(expr: string, fn: string): string[] {
+  const out: string[] = [];
+  for (const match of expr.matchAll(new RegExp(`\\b${fn}\\s*\\(`, 'g'))) {
+    let depth = 1;
+    let i = match.index + match[0].length;
+    const start = i;
+    for (; i < expr.length && depth > 0; i++) {
+      if (expr[i] === '(') depth++;
+      else if (expr[i] === ')') depth--;
+    }
+    out.push(expr.slice(start, i - 1));
+  }
+  return out;
+}
+
+/** Threshold values of a panel, from its defaults and its overrides. */
+function thresholdValues(panel: PanelJson): number[] {
+  const steps = [
+    ...(panel.fieldConfig?.defaults?.thresholds?.steps ?? []),
+    ...(panel.fieldConfig?.overrides ?? []).flatMap((o) => o.properties)
+      .filter((p) => p.id === 'thresholds')
+      .flatMap((p) => (p.value as { steps: Array<{ value: number | null }> }).steps),
+  ];
+  return steps.flatMap((s) => (s.value === null ? [] : [s.value]));
+}
+
+describe('dashboards', () => {
+  const dashboards = dashboardFiles().map((file) => ({ name: basename(file), dashboard: readDashboard(file) }));
+
+  it('ship the migration and certificates dashboards with stable uids and a current schema', () => {
+    expect(dashboards.map((d) => d.name)).to.deep.equal(EXPECTED.map((e) => e.file));
+    for (const { name, dashboard } of dashboards) {
+      const expected = EXPECTED.find((e) => e.file === name)!;
+      expect(dashboard.uid, name).to.equal(expected.uid);
+      expect(dashboard.title, name).to.equal(expected.title);
+      expect(dashboard.schemaVersion, name).to.be.at.least(39);
+    }
+  });
+
+  it('let the viewer choose the Prometheus data source and the nodes', () => {
+    for (const { name, dashboard } of dashboards) {
+      const variables = dashboard.templating.list;
+      const datasource = variables.find((v) => v.name === 'datasource');
+      expect(datasource?.type, `${name}: datasource variable`).to.equal('datasource');
+      expect(variableQuery(datasource!), name).to.equal('prometheus');
+      const node = variables.find((v) => v.name === 'node');
+      expect(node, `${name}: node variable`).to.include({ type: 'query', multi: true, includeAll: true });
+      expect(variableQuery(node!), name).to.equal('label_values(gitaly_tls_migration_phase, node)');
+    }
+  });
+
+  it('query through ${datasource} in every panel and target, with unique panel ids', () => {
+    for (const { name, dashboard } of dashboards) {
+      const panels = panelsOf(dashboard);
+      expect(panels.length, name).to.be.greaterThan(5);
+      const ids = (dashboard.panels as PanelJson[]).map((p) => p.id);
+      expect(new Set(ids).size, `${name}: duplicate panel ids`).to.equal(ids.length);
+      for (const panel of panels) {
+        const where = `${name} / ${panel.title}`;
+        expect(panel.title, where).to.be.a('string').and.not.empty;
+        expect(panel.description, where).to.be.a('string').and.not.empty;
+        expect(panel.datasource, where).to.deep.equal({ type: 'prometheus', uid: '${datasource}' });
+        expect(panel.targets ?? [], where).to.not.be.empty;
+        for (const target of panel.targets ?? []) expect(target.datasource, where).to.deep.equal({ type: 'prometheus', uid: '${datasource}' });
+      }
+    }
+  });
+
+  it('use $__rate_interval as the range of every rate, irate and increase', () => {
+    let calls = 0;
+    for (const { name, dashboard } of dashboards) {
+      for (const panel of panelsOf(dashboard)) {
+        for (const expr of exprsOf(panel)) {
+          for (const fn of ['rate', 'irate', 'increase']) {
+            for (const args of callArguments(expr, fn)) {
+              calls++;
+              expect([...args.matchAll(/\[([^\]]*)\]/g)].map((m) => m[1]), `${name} / ${panel.title}: ${fn}(${args})`).to.deep.equal(['$__rate_interval']);
+            }
+          }
+        }
+      }
+    }
+    expect(calls).to.be.greaterThan(0);
+  });
+
+  it('reference only metrics of the exporter contract, Gitaly and the recording rules', () => {
+    const allowed = new Set([...CONTRACT_METRICS, ...EXTERNAL_METRICS, ...recordingRuleNames()]);
+    const queries = dashboardQueries();
+    for (const query of queries) {
+      const names = metricNamesIn(query.expr);
+      expect(names, `${query.dashboard} / ${query.panel}`).to.not.be.empty;
+      for (const metric of names) expect(allowed.has(metric), `${query.dashboard} / ${query.panel} uses unknown metric ${metric}`).to.be.true;
+    }
+  });
+
+  it('show the TLS share from Gitaly and Praefect counters without unix sockets', () => {
+    const migration = dashboards.find((d) => d.dashboard.uid === 'gitaly-tls-migration')!.dashboard;
+    const shares = panelsOf(migration).filter((p) => /TLS share/.test(p.title ?? ''));
+    expect(shares.map((p) => p.title)).to.have.length(2);
+    for (const panel of shares) {
+      const expr = exprsOf(panel).join('\n');
+      expect(expr, panel.title).to.contain('gitaly_connections_total').and.contain('gitaly_praefect_connections_total');
+      expect(expr, panel.title).to.not.contain('unix');
+      expect(panel.fieldConfig?.defaults?.unit, panel.title).to.equal('percentunit');
+    }
+  });
+
+  it('colour certificate expiry at 30 and 7 days', () => {
+    const certificates = dashboards.find((d) => d.dashboard.uid === 'gitaly-tls-certificates')!.dashboard;
+    const expiry = panelsOf(certificates).filter((p) => exprsOf(p).some((e) => /not_after_timestamp_seconds/.test(e)));
+    expect(expiry.length).to.be.at.least(2);
+    for (const panel of expiry) expect(thresholdValues(panel), panel.title).to.include.members([7, 30]);
+  });
+
+  it('offer every query, with Grafana variables substituted, to the integration test', () => {
+    const queries = dashboardQueries();
+    const targets = dashboards.reduce((n, d) => n + panelsOf(d.dashboard).reduce((m, p) => m + exprsOf(p).length, 0), 0);
+    // Plus one label_values() query per node variable.
+    expect(queries).to.have.length(targets + dashboards.length);
+    for (const query of queries) expect(query.expr, `${query.dashboard} / ${query.panel}`).to.not.match(/\$\{?(__\w+|node|datasource)\b/);
+    expect(substituteVariables('rate(x{node=~"$node"}[$__rate_interval]) + y[${__range}] + z{n=~"${node:regex}"}', { templating: { list: [{ name: 'node', type: 'query', includeAll: true, allValue: '.*' }] } }))
+      .to.equal('rate(x{node=~".*"}[1m]) + y[1h] + z{n=~".*"}');
+  });
+
+  it('find metric names in PromQL the way the checks above rely on', () => {
+    expect(metricNamesIn('sum by (node, type) (rate(foo_total{type=~"tcp|tls"}[5m])) / on (node) group_left (role) bar offset 5m'))
+      .to.deep.equal(['foo_total', 'bar']);
+    expect(metricNamesIn('count(x == 1) or (0 * vector(1)) and time() - y > 1e3')).to.deep.equal(['x', 'y']);
+    expect(metricNamesIn('label_replace(up, "a", "$1", "b", "(.*)")')).to.deep.equal(['up']);
+  });
+
+  it('hold only PromQL that Prometheus parses (promtool check rules)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gitaly-tls-dashboards-'));
+    try {
+      const queries = dashboardQueries();
+      const file = join(dir, 'dashboard-queries.yml');
+      writeFileSync(file, stringify({ groups: [{ name: 'dashboard-queries', rules: queries.map((q, i) => ({ record: `dashboard_query_${i}`, expr: q.expr })) }] }));
+      let output = '';
+      try {
+        await promisify(execFile)('/usr/bin/promtool', ['check', 'rules', file], { timeout: 60_000 });
+      } catch (err) {
+        const e = err as { stdout?: string; stderr?: string; message: string };
+        output = `${e.stdout ?? ''}${e.stderr ?? ''}` || e.message;
+        // Name the panels whose expression promtool reports, by index.
+        const bad = [...output.matchAll(/group "dashboard-queries", rule (\d+)/g)].map((m) => queries[Number(m[1]) - 1]);
+        output += `\n${bad.map((q) => `${q?.dashboard} / ${q?.panel}: ${q?.expr}`).join('\n')}`;
+      }
+      expect(output, 'promtool check rules on the dashboard queries').to.equal('');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

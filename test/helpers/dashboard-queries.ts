@@ -1,0 +1,217 @@
+// Every PromQL expression the project ships (dashboard panels, dashboard variables, alert and
+// recording rules), ready to run against a real Prometheus, plus the metric names they may use.
+import { readFileSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+
+export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const DASHBOARD_DIR = join(REPO_ROOT, 'dashboards');
+export const RULES_FILE = join(REPO_ROOT, 'deploy', 'prometheus', 'rules', 'gitaly-tls.rules.yml');
+
+/** The exporter's metric contract. */
+export const CONTRACT_METRICS: readonly string[] = [
+  'gitaly_tls_migration_phase',
+  'gitaly_tls_migration_blocked',
+  'gitaly_tls_migration_complete',
+  'gitaly_tls_undeclared_instance',
+  'gitaly_tls_window_connections',
+  'gitaly_tls_plaintext_last_seen_timestamp_seconds',
+  'gitaly_tls_established_connections',
+  'gitaly_tls_plaintext_listener_open',
+  'gitaly_tls_probe_success',
+  'gitaly_tls_probe_duration_seconds',
+  'gitaly_tls_handshake_ok',
+  'gitaly_tls_cert_trusted',
+  'gitaly_tls_hostname_match',
+  'gitaly_tls_alpn_h2',
+  'gitaly_tls_version_info',
+  'gitaly_tls_version_accepted',
+  'gitaly_tls_cert_not_after_timestamp_seconds',
+  'gitaly_tls_cert_not_before_timestamp_seconds',
+  'gitaly_tls_cert_info',
+  'gitaly_tls_cert_file_matches_served',
+  'gitaly_tls_cert_file_not_after_timestamp_seconds',
+  'gitaly_tls_node_info',
+  'gitaly_tls_exporter_source_up',
+  'gitaly_tls_exporter_source_errors_total',
+  'gitaly_tls_exporter_probe_connections_total',
+  'gitaly_tls_exporter_collection_duration_seconds',
+  'gitaly_tls_exporter_last_collection_timestamp_seconds',
+  'gitaly_tls_exporter_build_info',
+  'gitaly_tls_exporter_config_last_reload_successful',
+];
+
+/** Series Prometheus gets elsewhere: Gitaly's and Praefect's own counters, and its own `up`. */
+export const EXTERNAL_METRICS: readonly string[] = ['gitaly_connections_total', 'gitaly_praefect_connections_total', 'up'];
+
+/** Grafana's built-in interval and range variables, at values that suit a short test run. */
+const BUILTIN_VARIABLES: Record<string, string> = {
+  __rate_interval: '1m',
+  __interval: '1m',
+  __interval_ms: '60000',
+  __range: '1h',
+  __range_s: '3600',
+  __range_ms: '3600000',
+};
+
+export interface DashboardQuery {
+  /** The dashboard's uid. */
+  dashboard: string;
+  /** Panel title and query refId, e.g. `Fleet verdict [A]`, or `variable node`. */
+  panel: string;
+  /** PromQL with Grafana's variables substituted. */
+  expr: string;
+}
+
+interface Target {
+  refId?: string;
+  expr?: string;
+}
+interface Panel {
+  type?: string;
+  title?: string;
+  targets?: Target[];
+  panels?: Panel[];
+}
+interface Variable {
+  name: string;
+  type: string;
+  query?: string | { query?: string };
+  multi?: boolean;
+  includeAll?: boolean;
+  allValue?: string | null;
+  current?: { value?: string | string[] };
+}
+export interface Dashboard {
+  uid: string;
+  title: string;
+  schemaVersion: number;
+  panels: Panel[];
+  templating: { list: Variable[] };
+  [key: string]: unknown;
+}
+
+export function dashboardFiles(): string[] {
+  return readdirSync(DASHBOARD_DIR)
+    .filter((name) => name.endsWith('.json'))
+    .sort()
+    .map((name) => join(DASHBOARD_DIR, name));
+}
+
+export function readDashboard(file: string): Dashboard {
+  return JSON.parse(readFileSync(file, 'utf8')) as Dashboard;
+}
+
+/** Panels in layout order, rows' nested panels included; rows themselves left out. */
+export function allPanels(dashboard: Dashboard): Panel[] {
+  const out: Panel[] = [];
+  const visit = (panels: Panel[] = []): void => {
+    for (const panel of panels) {
+      if (panel.type !== 'row') out.push(panel);
+      visit(panel.panels);
+    }
+  };
+  visit(dashboard.panels);
+  return out;
+}
+
+export function variableQuery(variable: Variable): string | undefined {
+  return typeof variable.query === 'string' ? variable.query : variable.query?.query;
+}
+
+/** What a template variable stands for when "All" is selected (or its current value). */
+function variableValue(variable: Variable): string | undefined {
+  if (variable.type === 'datasource') return undefined;
+  if (variable.includeAll) return variable.allValue ?? '.*';
+  const current = variable.current?.value;
+  return Array.isArray(current) ? current.join('|') : current;
+}
+
+/** Replaces $name, ${name} and ${name:format} with test values; unknown names (e.g. $1) stay. */
+export function substituteVariables(expr: string, dashboard: Pick<Dashboard, 'templating'>): string {
+  const values: Record<string, string> = { ...BUILTIN_VARIABLES };
+  for (const variable of dashboard.templating.list) {
+    const value = variableValue(variable);
+    if (value !== undefined) values[variable.name] = value;
+  }
+  return expr.replace(/\$\{(\w+)(?::\w+)?\}|\$(\w+)/g, (whole, braced: string | undefined, bare: string | undefined) => {
+    const name = braced ?? bare ?? '';
+    return values[name] ?? whole;
+  });
+}
+
+/** label_values(selector, label) becomes the selector; other Grafana variable functions are not PromQL. */
+function variableAsPromql(query: string): string | undefined {
+  const labelValues = /^\s*label_values\((.+),\s*\w+\s*\)\s*$/.exec(query);
+  if (labelValues) return labelValues[1]!.trim();
+  const queryResult = /^\s*query_result\((.+)\)\s*$/.exec(query);
+  return queryResult ? queryResult[1]!.trim() : undefined;
+}
+
+export function dashboardQueries(): DashboardQuery[] {
+  const out: DashboardQuery[] = [];
+  for (const file of dashboardFiles()) {
+    const dashboard = readDashboard(file);
+    for (const variable of dashboard.templating.list) {
+      const query = variableQuery(variable);
+      const expr = query === undefined || variable.type !== 'query' ? undefined : variableAsPromql(query);
+      if (expr !== undefined) out.push({ dashboard: dashboard.uid, panel: `variable ${variable.name}`, expr: substituteVariables(expr, dashboard) });
+    }
+    for (const panel of allPanels(dashboard)) {
+      for (const target of panel.targets ?? []) {
+        if (!target.expr) continue;
+        out.push({
+          dashboard: dashboard.uid,
+          panel: `${panel.title ?? '(untitled)'} [${target.refId ?? '?'}]`,
+          expr: substituteVariables(target.expr, dashboard),
+        });
+      }
+    }
+  }
+  return out;
+}
+
+export interface RuleFile {
+  groups: Array<{
+    name: string;
+    rules: Array<{ alert?: string; record?: string; expr: string; for?: string; labels?: Record<string, string>; annotations?: Record<string, string> }>;
+  }>;
+}
+
+export function readRules(file = RULES_FILE): RuleFile {
+  return parse(readFileSync(file, 'utf8')) as RuleFile;
+}
+
+/** Every alert and recording rule, by name. Alert expressions return series only while they fire. */
+export function ruleExpressions(): Array<{ name: string; expr: string }> {
+  return readRules().groups.flatMap((group) => group.rules.map((rule) => ({ name: rule.alert ?? rule.record ?? '', expr: rule.expr.trim() })));
+}
+
+export function recordingRuleNames(): string[] {
+  return readRules().groups.flatMap((group) => group.rules.flatMap((rule) => (rule.record ? [rule.record] : [])));
+}
+
+const KEYWORDS = new Set(['and', 'or', 'unless', 'by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'bool', 'offset', 'inf', 'nan', 'atan2']);
+
+/**
+ * Metric names a PromQL expression selects. A small scanner, not a parser: it drops strings, label
+ * matchers, ranges and grouping label lists, then keeps identifiers that are not functions or keywords.
+ * Selectors by __name__ are invisible to it; the shipped expressions do not use them.
+ */
+export function metricNamesIn(expr: string): string[] {
+  const stripped = expr
+    .replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`/g, ' ')
+    .replace(/\{[^}]*\}/g, ' ')
+    .replace(/\[[^\]]*\]/g, ' ')
+    .replace(/\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' ')
+    .replace(/\b\d[\w.]*/g, ' ');
+  const names = new Set<string>();
+  for (const match of stripped.matchAll(/[A-Za-z_:][A-Za-z0-9_:]*/g)) {
+    const name = match[0];
+    const after = stripped.slice(match.index + name.length);
+    if (KEYWORDS.has(name.toLowerCase()) || /^\s*\(/.test(after)) continue;
+    names.add(name);
+  }
+  return [...names];
+}

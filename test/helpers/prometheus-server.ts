@@ -1,0 +1,196 @@
+// Runs the real Prometheus (Debian's /usr/bin/prometheus) for tests: a temp config and TSDB,
+// a free loopback port, and a stop() that always leaves nothing behind.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { waitFor } from './wait-for.ts';
+
+export interface ScrapeJob {
+  job: string;
+  /** host:port of each target. */
+  targets: string[];
+  metricsPath?: string;
+  scheme?: 'http' | 'https';
+  /** Overrides the `instance` label of every target of this job (use with one target). */
+  instance?: string;
+  /** Static labels added to every target of this job. */
+  labels?: Record<string, string>;
+  /** Keep the labels the page itself sets (e.g. its own `instance`), as for federation. */
+  honorLabels?: boolean;
+}
+
+export interface PrometheusConfigInput {
+  jobs: ScrapeJob[];
+  ruleFiles?: string[];
+}
+
+export interface RunningPrometheus {
+  /** Base URL, e.g. http://127.0.0.1:41234 (no trailing slash). */
+  url: string;
+  port: number;
+  /** Temp directory holding the config and the TSDB; removed by stop(). */
+  dataDir: string;
+  stop(): Promise<void>;
+  /** Rewrites the config and asks Prometheus to load it; resolves once it has. */
+  reload(config: PrometheusConfigInput): Promise<void>;
+}
+
+export interface StartPrometheusOptions extends PrometheusConfigInput {
+  /** Default '1s'. */
+  scrapeInterval?: string;
+  /** Default: the scrape interval. */
+  evaluationInterval?: string;
+}
+
+const READY_TIMEOUT_MS = 30_000;
+const STOP_GRACE_MS = 5_000;
+const STDERR_KEEP_CHARS = 16_000;
+
+// Children still running when the test process exits (a crash, mocha --exit) are killed here.
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
+function prometheusBinary(): string {
+  const bin = process.env.PROMETHEUS_BIN ?? '/usr/bin/prometheus';
+  if (!existsSync(bin)) throw new Error(`prometheus not found: install it with apt-get install -y prometheus (looked for ${bin}; PROMETHEUS_BIN overrides)`);
+  return bin;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+function renderConfig(input: PrometheusConfigInput, scrapeInterval: string, evaluationInterval: string): string {
+  const config = {
+    global: { scrape_interval: scrapeInterval, scrape_timeout: scrapeInterval, evaluation_interval: evaluationInterval },
+    rule_files: input.ruleFiles ?? [],
+    scrape_configs: input.jobs.map((job) => ({
+      job_name: job.job,
+      metrics_path: job.metricsPath ?? '/metrics',
+      scheme: job.scheme ?? 'http',
+      honor_labels: job.honorLabels ?? false,
+      static_configs: [{ targets: job.targets, labels: job.labels ?? {} }],
+      relabel_configs: job.instance === undefined ? [] : [{ target_label: 'instance', replacement: job.instance }],
+    })),
+  };
+  // JSON is YAML, and needs no quoting rules of its own.
+  return JSON.stringify(config, null, 2);
+}
+
+function exitOf(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
+async function isReady(url: string): Promise<boolean> {
+  const res = await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(2_000) });
+  await res.arrayBuffer();
+  return res.status === 200;
+}
+
+async function launch(bin: string, dataDir: string, configFile: string): Promise<{ child: ChildProcess; port: number; output: () => string }> {
+  const port = await freePort();
+  const child = spawn(
+    bin,
+    [
+      `--config.file=${configFile}`,
+      `--storage.tsdb.path=${join(dataDir, 'tsdb')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      '--web.enable-lifecycle',
+      '--log.level=info',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  let output = '';
+  const keep = (chunk: Buffer): void => {
+    output = (output + chunk.toString('utf8')).slice(-STDERR_KEEP_CHARS);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const spawnError = new Promise<never>((_, reject) => child.once('error', reject));
+  spawnError.catch(() => undefined);
+
+  const url = `http://127.0.0.1:${port}`;
+  const exited = exitOf(child).then(() => {
+    throw new Error(`prometheus exited before it was ready (code ${child.exitCode}, signal ${child.signalCode}):\n${output}`);
+  });
+  exited.catch(() => undefined);
+  try {
+    await Promise.race([waitFor(() => isReady(url), { timeoutMs: READY_TIMEOUT_MS, intervalMs: 100, what: `prometheus ready at ${url}` }), exited, spawnError]);
+  } catch (err) {
+    await terminate(child);
+    if (err instanceof Error && !err.message.includes(output)) err.message += `\nprometheus output:\n${output}`;
+    throw err;
+  }
+  return { child, port, output: () => output };
+}
+
+async function terminate(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = exitOf(child);
+  child.kill('SIGTERM');
+  let timer: NodeJS.Timeout | undefined;
+  const killed = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      resolve();
+    }, STOP_GRACE_MS);
+  });
+  await Promise.race([exited, killed]);
+  clearTimeout(timer);
+  await exited;
+}
+
+export async function startPrometheus(options: StartPrometheusOptions): Promise<RunningPrometheus> {
+  const bin = prometheusBinary();
+  const scrapeInterval = options.scrapeInterval ?? '1s';
+  const evaluationInterval = options.evaluationInterval ?? scrapeInterval;
+  const dataDir = await mkdtemp(join(tmpdir(), 'prometheus-test-'));
+  const configFile = join(dataDir, 'prometheus.yml');
+  try {
+    await writeFile(configFile, renderConfig(options, scrapeInterval, evaluationInterval));
+    let launched: Awaited<ReturnType<typeof launch>> | undefined;
+    // The free port can be taken between probing and binding; try again with another.
+    for (let attempt = 1; !launched; attempt++) {
+      try {
+        launched = await launch(bin, dataDir, configFile);
+      } catch (err) {
+        if (attempt >= 3 || !(err instanceof Error) || !/address already in use/i.test(err.message)) throw err;
+      }
+    }
+    const { child, port, output } = launched;
+    const url = `http://127.0.0.1:${port}`;
+    return {
+      url,
+      port,
+      dataDir,
+      async stop() {
+        await terminate(child);
+        await rm(dataDir, { recursive: true, force: true });
+      },
+      async reload(config) {
+        await writeFile(configFile, renderConfig(config, scrapeInterval, evaluationInterval));
+        const res = await fetch(`${url}/-/reload`, { method: 'POST', signal: AbortSignal.timeout(10_000) });
+        const body = await res.text();
+        if (res.status !== 200) throw new Error(`prometheus reload failed: HTTP ${res.status} ${body.trim()}\n${output()}`);
+      },
+    };
+  } catch (err) {
+    await rm(dataDir, { recursive: true, force: true });
+    throw err;
+  }
+}

@@ -1,0 +1,471 @@
+import { expect } from 'chai';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { PrometheusConfig } from '../../src/config/types.ts';
+import type { PrometheusFleetEvidence, PrometheusNodeEvidence } from '../../src/evidence.ts';
+import { checkSelector, instantQuery, queryFleetEvidence } from '../../src/sources/prometheus.ts';
+import { freePort, startPrometheus, type RunningPrometheus, type ScrapeJob } from '../helpers/prometheus-server.ts';
+import { sleep, waitFor } from '../helpers/wait-for.ts';
+
+const OPTIONS = { timeoutMs: 5_000, maxBytes: 1_000_000 };
+
+interface HttpServer {
+  url: string;
+  address: string;
+  close(): Promise<void>;
+}
+
+async function listen(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<HttpServer> {
+  const server: Server = createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    address: `127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** A hand-written Gitaly-like /metrics page whose counters the test changes. */
+interface GitalyPage extends HttpServer {
+  series: Map<string, number>;
+}
+
+async function startGitalyPage(series: Record<string, number>): Promise<GitalyPage> {
+  const values = new Map(Object.entries(series));
+  const server = await listen((_req, res) => {
+    res.setHeader('content-type', 'text/plain; version=0.0.4');
+    res.end([...values].map(([name, value]) => `${name} ${value}\n`).join(''));
+  });
+  return { ...server, series: values };
+}
+
+function node(evidence: PrometheusFleetEvidence, instance: string): PrometheusNodeEvidence {
+  if (!evidence.ok) throw new Error(`query failed: ${evidence.error.message}`);
+  const found = evidence.byInstance.get(instance);
+  if (!found) throw new Error(`${instance} missing from ${[...evidence.byInstance.keys()].join(', ')}`);
+  return found;
+}
+
+describe('prometheus source', function () {
+  describe('against the real Prometheus scraping Gitaly-like pages', function () {
+    this.timeout(90_000);
+    const pages: GitalyPage[] = [];
+    let prom: RunningPrometheus | undefined;
+    let cfg: PrometheusConfig;
+    let window: { startMs: number; endMs: number };
+    let evidence: PrometheusFleetEvidence;
+    let resetAtMs: number;
+    let gitaly: GitalyPage, praefect: GitalyPage, federated: GitalyPage, other: GitalyPage, late: GitalyPage;
+    const UNDECLARED = 'undeclared-gitaly:9236';
+
+    async function valueOf(expr: string): Promise<number | undefined> {
+      const r = await instantQuery(cfg, expr, Date.now(), OPTIONS);
+      return r.ok && r.samples.length === 1 ? r.samples[0]!.value : undefined;
+    }
+    async function waitForValue(expr: string, value: number): Promise<void> {
+      await waitFor(async () => (await valueOf(expr)) === value, { timeoutMs: 15_000, intervalMs: 200, what: `${expr} == ${value} in Prometheus` });
+    }
+
+    before(async function () {
+      gitaly = await startGitalyPage({ 'gitaly_connections_total{type="tcp"}': 5, 'gitaly_connections_total{type="tls"}': 10, 'gitaly_connections_total{type="unix"}': 2 });
+      // A Praefect that also exports the Gitaly family: only the Praefect family may count.
+      praefect = await startGitalyPage({
+        'gitaly_praefect_connections_total{type="tcp"}': 7,
+        'gitaly_praefect_connections_total{type="tls"}': 3,
+        'gitaly_connections_total{type="tcp"}': 1,
+      });
+      // Federation-style page: its series carry their own instance, which has no `up`.
+      federated = await startGitalyPage({ [`gitaly_connections_total{instance="${UNDECLARED}",type="unix"}`]: 4 });
+      other = await startGitalyPage({ 'gitaly_connections_total{type="tcp"}': 1 });
+      late = await startGitalyPage({ 'gitaly_connections_total{type="tls"}': 1 });
+      pages.push(gitaly, praefect, federated, other, late);
+      const jobs: ScrapeJob[] = [
+        { job: 'gitaly', targets: [gitaly.address] },
+        { job: 'praefect', targets: [praefect.address] },
+        { job: 'federated', targets: [federated.address], honorLabels: true },
+        { job: 'other', targets: [other.address] },
+      ];
+      prom = await startPrometheus({ jobs });
+      cfg = { url: prom.url, instanceLabel: 'instance' };
+      await waitForValue('count(up == 1)', 4);
+      // Start the window well after the first samples: the window actually queried starts up to a
+      // second earlier (whole seconds), and a series first seen inside it counts as a tcp change.
+      window = { startMs: Date.now() + 2_500, endMs: 0 };
+      await sleep(window.startMs - Date.now());
+      // Change nothing before every target has a sample inside the window: a change between the
+      // last sample before it and the first inside is, rightly, not in the window's increase().
+      await waitFor(async () => ((await valueOf('min(timestamp(up))')) ?? 0) * 1000 > window.startMs, {
+        timeoutMs: 10_000,
+        intervalMs: 100,
+        what: 'a scrape of every target inside the window',
+      });
+
+      gitaly.series.set('gitaly_connections_total{type="tcp"}', 8);
+      gitaly.series.set('gitaly_connections_total{type="tls"}', 13);
+      praefect.series.set('gitaly_praefect_connections_total{type="tls"}', 5);
+      praefect.series.set('gitaly_connections_total{type="tcp"}', 5);
+      federated.series.set(`gitaly_connections_total{instance="${UNDECLARED}",type="unix"}`, 6);
+      other.series.set('gitaly_connections_total{type="tcp"}', 3);
+      await waitForValue(`gitaly_connections_total{instance="${gitaly.address}",type="tcp"}`, 8);
+      await waitForValue(`gitaly_connections_total{instance="${other.address}",type="tcp"}`, 3);
+
+      // Gitaly restarts: its counter starts again from zero and has counted 2 connections since.
+      resetAtMs = Date.now();
+      gitaly.series.set('gitaly_connections_total{type="tcp"}', 2);
+      await waitForValue(`gitaly_connections_total{instance="${gitaly.address}",type="tcp"}`, 2);
+
+      // A target added half-way. The window stays long enough (>= 16 s at a 1 s scrape interval)
+      // for increase()'s extrapolation to the window edges to stay well under half a connection.
+      await sleep(window.startMs + 8_000 - Date.now());
+      await prom.reload({ jobs: [{ job: 'gitaly', targets: [gitaly.address, late.address] }, ...jobs.slice(1)] });
+      await waitForValue(`up{instance="${late.address}"}`, 1);
+      // Watch it for as long as the window ran without it: coverage about a half.
+      await sleep(Date.now() - window.startMs);
+      window.endMs = Date.now();
+      evidence = await queryFleetEvidence(cfg, window, OPTIONS);
+    });
+
+    after(async function () {
+      await prom?.stop();
+      await Promise.all(pages.map((p) => p.close()));
+    });
+
+    it('answers the whole fleet with three queries', function () {
+      expect(evidence.ok, evidence.ok ? '' : evidence.error.message).to.equal(true);
+      if (!evidence.ok) return;
+      expect(evidence.queries).to.equal(3);
+      expect(evidence.windowEndMs).to.equal(window.endMs);
+      expect(evidence.windowStartMs).to.be.at.most(window.startMs);
+    });
+
+    it('counts new connections per instance and type in the window, a counter reset included', function () {
+      const g = node(evidence, gitaly.address);
+      // 5 -> 8, restart, 0 -> 2: five new plaintext connections, not a negative increase.
+      expect(g.windowIncrease.tcp).to.be.closeTo(5, 0.49);
+      expect(g.windowIncrease.tls).to.be.closeTo(3, 0.49);
+      expect(Math.round(node(evidence, other.address).windowIncrease.tcp)).to.equal(2);
+    });
+
+    it('reads a Praefect from its own family, not the Gitaly family it also exports', function () {
+      const p = node(evidence, praefect.address);
+      expect(p.windowIncrease.tcp).to.equal(0);
+      expect(p.windowIncrease.tls).to.be.closeTo(2, 0.49);
+      expect(p.tcpLastChangeMs).to.equal(null);
+    });
+
+    it('lists every instance with connection counters, including one nobody configured', function () {
+      if (!evidence.ok) expect.fail(evidence.error.message);
+      expect(evidence.instancesSeen).to.have.members([gitaly.address, praefect.address, other.address, late.address, UNDECLARED]);
+      // The federating target itself exports no Gitaly counters.
+      expect(evidence.instancesSeen).not.to.include(federated.address);
+      const undeclared = node(evidence, UNDECLARED);
+      expect(undeclared.windowIncrease).to.deep.equal({ tcp: 0, tls: 0 });
+      expect(undeclared.coverage, 'no up series: never observed as scraped').to.equal(0);
+    });
+
+    it('reports coverage: about 1 when scraped throughout, clearly less when added half-way', function () {
+      expect(node(evidence, gitaly.address).coverage).to.be.above(0.9).and.at.most(1);
+      const lateCoverage = node(evidence, late.address).coverage;
+      expect(lateCoverage).to.be.above(0.05).and.below(0.75);
+    });
+
+    it('reports when the tcp counter last moved, and null when it did not', function () {
+      const changed = node(evidence, gitaly.address).tcpLastChangeMs;
+      expect(changed).to.be.a('number');
+      // The step holding the restart's sample; 1 s slack for a scrape that began just before it.
+      expect(changed!).to.be.at.least(resetAtMs - 1_000).and.at.most(window.endMs);
+      expect(node(evidence, late.address).tcpLastChangeMs).to.equal(null);
+    });
+
+    it('moves the last tcp change forward when tcp increments again', async function () {
+      const before = node(evidence, gitaly.address).tcpLastChangeMs!;
+      const incrementedAtMs = Date.now();
+      gitaly.series.set('gitaly_connections_total{type="tcp"}', 3);
+      await waitForValue(`gitaly_connections_total{instance="${gitaly.address}",type="tcp"}`, 3);
+      const endMs = Date.now();
+      const later = await queryFleetEvidence(cfg, { startMs: endMs - (window.endMs - window.startMs), endMs }, OPTIONS);
+      const after = node(later, gitaly.address).tcpLastChangeMs!;
+      expect(after).to.be.above(before);
+      expect(after).to.be.at.least(incrementedAtMs - 1_000);
+    });
+
+    it('filters by the configured selector', async function () {
+      const filtered = await queryFleetEvidence({ ...cfg, selector: 'job="gitaly"' }, window, OPTIONS);
+      if (!filtered.ok) expect.fail(filtered.error.message);
+      expect(filtered.instancesSeen).to.deep.equal([gitaly.address, late.address].sort());
+      expect([...filtered.byInstance.keys()].sort()).to.deep.equal([gitaly.address, late.address].sort());
+      expect(filtered.byInstance.get(gitaly.address)!.windowIncrease.tcp).to.be.closeTo(5, 0.49);
+    });
+
+    it('rejects answers that are not vectors and passes on PromQL errors', async function () {
+      const scalar = await instantQuery(cfg, '1', Date.now(), OPTIONS);
+      expect(scalar.ok).to.equal(false);
+      if (!scalar.ok) expect(scalar.error.code).to.equal('BAD_RESPONSE');
+      const broken = await instantQuery(cfg, 'sum(', Date.now(), OPTIONS);
+      expect(broken.ok).to.equal(false);
+      if (!broken.ok) {
+        expect(broken.error.code).to.equal('HTTP_STATUS');
+        expect(broken.error.message).to.include('400').and.include('parse error');
+      }
+    });
+  });
+
+  describe('against misbehaving HTTP servers', function () {
+    let server: HttpServer | undefined;
+    let secretsDir: string | undefined;
+    afterEach(async function () {
+      await server?.close();
+      server = undefined;
+      if (secretsDir) await rm(secretsDir, { recursive: true, force: true });
+      secretsDir = undefined;
+    });
+
+    const vector = (result: Array<{ metric: Record<string, string>; value: string }>) =>
+      JSON.stringify({ status: 'success', data: { resultType: 'vector', result: result.map((r) => ({ metric: r.metric, value: [1, r.value] })) } });
+
+    async function answer(status: number, body: string, contentType = 'application/json') {
+      server = await listen((_req, res) => {
+        res.writeHead(status, { 'content-type': contentType });
+        res.end(body);
+      });
+      return instantQuery({ url: server.url, instanceLabel: 'instance' }, 'up', Date.now(), OPTIONS);
+    }
+
+    function expectError(result: { ok: boolean; error?: { code: string; message: string } }, code: string): string {
+      expect(result.ok).to.equal(false);
+      expect(result.error?.code).to.equal(code);
+      return result.error!.message;
+    }
+
+    it('reports HTTP 500 with the error text Prometheus sent', async function () {
+      const r = await answer(500, JSON.stringify({ status: 'error', errorType: 'internal', error: '  query processing would load too many samples into memory\n' }));
+      const message = expectError(r, 'HTTP_STATUS');
+      expect(message).to.include('500').and.include('query processing would load too many samples into memory');
+      expect(message).not.to.match(/\n/);
+    });
+
+    it('reports HTTP 400 without a JSON body', async function () {
+      expect(expectError(await answer(400, '<html>bad request</html>', 'text/html'), 'HTTP_STATUS')).to.include('400');
+    });
+
+    it('rejects a body that is not JSON', async function () {
+      expectError(await answer(200, '{"status":"success","data":'), 'BAD_RESPONSE');
+    });
+
+    it('rejects status error even with HTTP 200', async function () {
+      const message = expectError(await answer(200, JSON.stringify({ status: 'error', error: 'storage unavailable' })), 'BAD_RESPONSE');
+      expect(message).to.include('storage unavailable');
+    });
+
+    it('treats warnings as a partial answer', async function () {
+      const body = JSON.parse(vector([{ metric: { instance: 'a' }, value: '1' }])) as Record<string, unknown>;
+      body.warnings = ['remote read of store-2 failed'];
+      expect(expectError(await answer(200, JSON.stringify(body)), 'PARTIAL')).to.include('store-2');
+    });
+
+    it('rejects a matrix and a non-numeric value', async function () {
+      const matrix = JSON.stringify({ status: 'success', data: { resultType: 'matrix', result: [] } });
+      expectError(await answer(200, matrix), 'BAD_RESPONSE');
+      await server?.close();
+      expectError(await answer(200, vector([{ metric: { instance: 'a' }, value: 'twelve' }])), 'BAD_RESPONSE');
+    });
+
+    it('stops reading a body larger than maxBytes, declared or endless', async function () {
+      server = await listen((_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(vector(Array.from({ length: 2_000 }, (_, i) => ({ metric: { instance: `node-${i}` }, value: '1' }))));
+      });
+      const cfg = { url: server.url, instanceLabel: 'instance' };
+      expectError(await instantQuery(cfg, 'up', Date.now(), { ...OPTIONS, maxBytes: 10_000 }), 'TOO_LARGE');
+      await server.close();
+
+      let stoppedWriting = false;
+      server = await listen((_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.write('{"status":"success","data":{"resultType":"vector","result":[');
+        const chunk = Buffer.alloc(16_384, ' ');
+        const pump = (): void => {
+          while (!res.destroyed && res.write(chunk));
+        };
+        res.on('drain', pump);
+        res.on('close', () => (stoppedWriting = true));
+        pump();
+      });
+      expectError(await instantQuery({ ...cfg, url: server.url }, 'up', Date.now(), { ...OPTIONS, maxBytes: 100_000 }), 'TOO_LARGE');
+      await waitFor(() => stoppedWriting, { timeoutMs: 5_000, intervalMs: 20, what: 'the endless response to be closed by the client' });
+    });
+
+    it('gives up on a server that never answers', async function () {
+      server = await listen(() => undefined);
+      const r = await instantQuery({ url: server.url, instanceLabel: 'instance' }, 'up', Date.now(), { ...OPTIONS, timeoutMs: 300 });
+      expect(expectError(r, 'TIMEOUT')).to.include('300 ms');
+    });
+
+    it('reports a refused connection', async function () {
+      const port = await freePort();
+      expectError(await instantQuery({ url: `http://127.0.0.1:${port}`, instanceLabel: 'instance' }, 'up', Date.now(), OPTIONS), 'CONNECT');
+    });
+
+    it('sends the bearer token from its file, re-reads it on rotation, and never shows it', async function () {
+      secretsDir = await mkdtemp(join(tmpdir(), 'prom-secret-'));
+      const tokenFile = join(secretsDir, 'token');
+      await writeFile(tokenFile, 'first-s3cret-token\n');
+      const seen: string[] = [];
+      server = await listen((req, res) => {
+        seen.push(req.headers.authorization ?? '');
+        // A proxy that echoes what it got: the message must still not leak it.
+        res.writeHead(401, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ status: 'error', error: `token ${req.headers.authorization} rejected` }));
+      });
+      const cfg = { url: server.url, instanceLabel: 'instance', bearerTokenFile: tokenFile };
+      const first = expectError(await instantQuery(cfg, 'up', Date.now(), OPTIONS), 'HTTP_STATUS');
+      await writeFile(tokenFile, 'second-s3cret-token');
+      const second = expectError(await instantQuery(cfg, 'up', Date.now(), OPTIONS), 'HTTP_STATUS');
+      expect(seen).to.deep.equal(['Bearer first-s3cret-token', 'Bearer second-s3cret-token']);
+      for (const message of [first, second]) {
+        expect(message).to.include('401').and.include('rejected');
+        expect(message).not.to.include('s3cret');
+      }
+    });
+
+    it('sends basic auth with the password from its file and never shows it', async function () {
+      secretsDir = await mkdtemp(join(tmpdir(), 'prom-secret-'));
+      const passwordFile = join(secretsDir, 'password');
+      await writeFile(passwordFile, 'pa55:word\n');
+      const encoded = Buffer.from('grafana:pa55:word').toString('base64');
+      let received = '';
+      server = await listen((req, res) => {
+        received = req.headers.authorization ?? '';
+        res.writeHead(403, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ status: 'error', error: `denied ${received} (${Buffer.from(received.slice(6), 'base64').toString()})` }));
+      });
+      const cfg = { url: server.url, instanceLabel: 'instance', basicAuth: { username: 'grafana', passwordFile } };
+      const message = expectError(await instantQuery(cfg, 'up', Date.now(), OPTIONS), 'HTTP_STATUS');
+      expect(received).to.equal(`Basic ${encoded}`);
+      expect(message).to.include('403').and.include('denied');
+      expect(message).not.to.include('pa55').and.not.include(encoded);
+    });
+
+    it('reports an unreadable secret file by path, without sending a request', async function () {
+      let requests = 0;
+      server = await listen((_req, res) => {
+        requests++;
+        res.end(vector([]));
+      });
+      const r = await instantQuery({ url: server.url, instanceLabel: 'instance', bearerTokenFile: '/nonexistent/token' }, 'up', Date.now(), OPTIONS);
+      expect(expectError(r, 'CONFIG')).to.include('/nonexistent/token');
+      expect(requests).to.equal(0);
+    });
+
+    describe('queryFleetEvidence', function () {
+      const endMs = Date.UTC(2026, 0, 10, 12, 0, 0, 500);
+      const window = { startMs: endMs - 600_000, endMs };
+
+      interface Received {
+        path: string;
+        contentType: string;
+        form: URLSearchParams;
+      }
+
+      async function fakeFleet(respond: (query: string, res: ServerResponse) => void): Promise<Received[]> {
+        const received: Received[] = [];
+        server = await listen((req, res) => {
+          let body = '';
+          req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+          req.on('end', () => {
+            const form = new URLSearchParams(body);
+            received.push({ path: req.url ?? '', contentType: req.headers['content-type'] ?? '', form });
+            res.setHeader('content-type', 'application/json');
+            respond(form.get('query') ?? '', res);
+          });
+        });
+        return received;
+      }
+
+      it('asks three POSTed questions evaluated at the window end and assembles the answers', async function () {
+        const received = await fakeFleet((query, res) => {
+          if (query.includes('increase(')) {
+            res.end(
+              vector([
+                { metric: { instance: 'g1:9236', type: 'tcp' }, value: '2.5' },
+                { metric: { instance: 'g1:9236', type: 'tls' }, value: '40' },
+                { metric: { instance: 'g1:9236', type: 'unix' }, value: '900' },
+                { metric: { instance: 'hooks-only:9236', type: 'unix' }, value: '3' },
+              ]),
+            );
+          } else if (query.includes('count_over_time((')) {
+            // 601 points for a 600 s window whose edges fall on steps: still full coverage.
+            res.end(vector([{ metric: { instance: 'g1:9236' }, value: '601' }, { metric: { instance: 'exporter:9100' }, value: '300' }]));
+          } else {
+            res.end(vector([{ metric: { instance: 'g1:9236' }, value: '1768046100.25' }]));
+          }
+        });
+        const cfg = { url: `${server!.url}/prom/`, instanceLabel: 'instance', selector: 'job="gitaly", env=~"prod|staging",' };
+        const evidence = await queryFleetEvidence(cfg, window, OPTIONS);
+        if (!evidence.ok) expect.fail(evidence.error.message);
+
+        expect(received).to.have.length(3);
+        for (const r of received) {
+          expect(r.path).to.equal('/prom/api/v1/query');
+          expect(r.contentType).to.equal('application/x-www-form-urlencoded');
+          expect(r.form.get('time')).to.equal((endMs / 1000).toFixed(3));
+          expect(r.form.get('query')).to.include('job="gitaly", env=~"prod|staging"');
+        }
+        expect(evidence.queries).to.equal(3);
+        expect(evidence.instancesSeen).to.deep.equal(['g1:9236', 'hooks-only:9236']);
+        expect(evidence.byInstance.get('g1:9236')).to.deep.equal({
+          instance: 'g1:9236',
+          windowIncrease: { tcp: 2.5, tls: 40 },
+          coverage: 1,
+          tcpLastChangeMs: 1768046100250,
+        });
+        expect(evidence.byInstance.get('hooks-only:9236')).to.deep.include({ windowIncrease: { tcp: 0, tls: 0 }, coverage: 0, tcpLastChangeMs: null });
+        expect(evidence.byInstance.get('exporter:9100')!.coverage).to.equal(0.5);
+        expect(evidence.instancesSeen).not.to.include('exporter:9100');
+      });
+
+      it('fails as a whole when one of the three queries fails, never reporting zero connections', async function () {
+        await fakeFleet((query, res) => {
+          if (query.includes('count_over_time((')) {
+            res.statusCode = 503;
+            res.end(JSON.stringify({ status: 'error', errorType: 'unavailable', error: 'TSDB not ready' }));
+          } else res.end(vector([]));
+        });
+        const evidence = await queryFleetEvidence({ url: server!.url, instanceLabel: 'instance' }, window, OPTIONS);
+        expect(evidence.ok).to.equal(false);
+        if (!evidence.ok) {
+          expect(evidence.error.code).to.equal('HTTP_STATUS');
+          expect(evidence.error.message).to.include('TSDB not ready');
+        }
+      });
+
+      it('refuses a selector that would break out of its braces, before asking anything', async function () {
+        const received = await fakeFleet((_query, res) => res.end(vector([])));
+        for (const selector of ['job="gitaly"}) or vector(1) or (up{', 'job="a" or', '__name__="up"', 'job=gitaly']) {
+          const evidence = await queryFleetEvidence({ url: server!.url, instanceLabel: 'instance', selector }, window, OPTIONS);
+          expect(evidence.ok, selector).to.equal(false);
+          if (!evidence.ok) expect(evidence.error.code).to.equal('CONFIG');
+        }
+        const badLabel = await queryFleetEvidence({ url: server!.url, instanceLabel: 'instance) or vector(1' }, window, OPTIONS);
+        expect(badLabel.ok).to.equal(false);
+        expect(received).to.have.length(0);
+      });
+    });
+  });
+
+  describe('checkSelector', function () {
+    it('accepts label matchers with every operator and quoting, including braces inside strings', function () {
+      const r = checkSelector(` job="gitaly" , env!~'dev|test', path=~\`/a}{b\`, note="say \\"hi\\" }" `);
+      expect(r).to.deep.equal({ ok: true, matchers: 'job="gitaly", env!~\'dev|test\', path=~`/a}{b`, note="say \\"hi\\" }"' });
+      expect(checkSelector('')).to.deep.equal({ ok: true, matchers: '' });
+    });
+  });
+});
