@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'bin/', 'test-artifacts/', 'dashboards/', 'deploy/'] },
+  { ignores: ['dist/', 'node_modules/', 'bin/', 'test-artifacts/', 'dashboards/', 'deploy/', '.tmp/', 'bench-results/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -56,12 +56,20 @@ export function instanceOf(node: Config['nodes'][number]): string | null {
   }
 }
 
+/**
+ * How far own dials must stay from the Prometheus window's edges: two scrape intervals, plus time
+ * for a slow scrape (a sample is stamped when the scrape starts, but Gitaly counts until it renders).
+ */
+export function querySlackMs(scrapeIntervalMs: number): number {
+  return 2 * scrapeIntervalMs + 5_000;
+}
+
 export function historyOptionsFor(config: Config): HistoryOptions {
   return {
     soakWindowMs: config.soakWindowMs,
     maxGapMs: 3 * config.collectionIntervalMs + config.timeouts.metricsMs,
     bucketMs: Math.max(config.collectionIntervalMs, Math.floor(config.soakWindowMs / 168)),
-    retentionMarginMs: Math.max(config.soakWindowMs / 10, 2 * (config.prometheus?.scrapeIntervalMs ?? 60_000)),
+    retentionMarginMs: Math.max(config.soakWindowMs / 10, 2 * querySlackMs(config.prometheus?.scrapeIntervalMs ?? 60_000)),
   };
 }
 
@@ -153,8 +161,9 @@ export class Collector {
     const queryWindow = config.prometheus
       ? chooseQueryWindow(started, [...this.histories.values()].flatMap((h) => h.ownTcpTimesMs), {
           soakWindowMs: config.soakWindowMs,
-          slackMs: 2 * (config.prometheus.scrapeIntervalMs ?? 60_000),
-          maxShiftMs: Math.max(10 * (config.prometheus.scrapeIntervalMs ?? 60_000), config.soakWindowMs / 20),
+          slackMs: querySlackMs(config.prometheus.scrapeIntervalMs ?? 60_000),
+          // A dial just before now needs the end moved back up to two slacks; allow a margin beyond.
+          maxShiftMs: Math.max(4 * querySlackMs(config.prometheus.scrapeIntervalMs ?? 60_000), config.soakWindowMs / 20),
         })
       : null;
     const prometheusPromise =

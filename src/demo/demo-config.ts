@@ -63,6 +63,8 @@ export function demoConfigYaml(fleet: DemoFleet): string {
     soak_window: seconds(DEMO_SETTINGS.soakWindowMs),
     collection_interval: seconds(DEMO_SETTINGS.collectionIntervalMs),
     plaintext_check_interval: seconds(DEMO_SETTINGS.plaintextCheckIntervalMs),
+    tls_version_check_interval: seconds(DEMO_SETTINGS.tlsVersionCheckIntervalMs),
+    expiry_warning: `${DEMO_SETTINGS.expiryWarningMs / DAY_MS}d`,
     ca_file: fleet.caFile,
     nodes,
   });

@@ -27,7 +27,9 @@ function nearest(times: readonly number[], edge: number, slackMs: number): numbe
 }
 
 export function chooseQueryWindow(nowMs: number, ownDialTimesMs: readonly number[], options: QueryWindowOptions): QueryWindow {
-  const { soakWindowMs, slackMs, maxShiftMs } = options;
+  const { soakWindowMs, slackMs } = options;
+  // A single dial just before now already needs the end two slacks back: never allow less.
+  const maxShiftMs = Math.max(options.maxShiftMs, 3 * slackMs);
   const times = [...new Set(ownDialTimesMs)];
   let endMs = nowMs;
   for (let hit = nearest(times, endMs, slackMs); hit !== undefined && nowMs - (hit - slackMs) <= maxShiftMs; hit = nearest(times, endMs, slackMs)) {

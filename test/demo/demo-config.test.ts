@@ -51,6 +51,8 @@ describe('demo/demo-config', function () {
       soak_window: '60s',
       collection_interval: '5s',
       plaintext_check_interval: '20s',
+      tls_version_check_interval: '60s',
+      expiry_warning: '30d',
       ca_file: '/demo/ca.pem',
       nodes: [
         {
