@@ -43,6 +43,9 @@ export function buildApp({ logger, view }: AppDeps): FastifyInstance {
     reply.type('text/html; charset=utf-8').send(renderStatusPage(view.snapshot(), { refreshSeconds: view.refreshSeconds(), source: view.configSource() })),
   );
 
+  // Browsers ask for it on every page view; there is none, and a 404 would be noise.
+  app.get('/favicon.ico', async (_req, reply) => reply.code(204).send());
+
   app.get('/-/healthy', async (_req, reply) => reply.type('text/plain').send('Healthy.\n'));
   app.get('/-/ready', async (_req, reply) =>
     view.snapshot() ? reply.type('text/plain').send('Ready.\n') : reply.code(503).type('text/plain').send('Not ready: the first collection has not finished.\n'),

@@ -18,13 +18,19 @@ const PHASE_LABEL: Record<Phase, string> = {
   unknown: 'Unknown',
 };
 
-function ago(ms: number | null, nowMs: number): string {
-  if (ms === null) return 'never seen';
+function ago(ms: number, nowMs: number): string {
   const s = Math.max(0, Math.round((nowMs - ms) / 1000));
   if (s < 120) return `${s} s ago`;
   if (s < 7200) return `${Math.round(s / 60)} min ago`;
   if (s < 172800) return `${Math.round(s / 3600)} h ago`;
   return `${Math.round(s / 86400)} days ago`;
+}
+
+/** "never" would claim more than we know: say how long we have been watching. */
+function lastSeen(seenMs: number | null, observedSinceMs: number | null, nowMs: number): string {
+  if (seenMs !== null) return ago(seenMs, nowMs);
+  if (observedSinceMs === null) return 'not observed yet';
+  return `none in ${ago(observedSinceMs, nowMs).replace(' ago', '')} watched`;
 }
 
 function yesNo(value: boolean | null | undefined, good = true): string {
@@ -59,7 +65,7 @@ function row(n: NodeResult, nowMs: number): string {
 <th scope="row">${escapeHtml(v.node)}<div class="role">${v.role}</div></th>
 <td><span class="phase phase-${v.phase}">${PHASE_LABEL[v.phase]}</span></td>
 <td>${v.window ? `${v.window.tcp} / ${v.window.tls}` : '<span class="na">–</span>'}</td>
-<td>${escapeHtml(ago(v.plaintextLastSeenMs, nowMs))}</td>
+<td>${escapeHtml(lastSeen(v.plaintextLastSeenMs, v.observedSinceMs, nowMs))}</td>
 ${tlsCells(n, nowMs)}
 <td><ul class="reasons">${reasons || '<li class="ok">nothing blocks</li>'}</ul></td>
 </tr>`;
