@@ -16,18 +16,21 @@ import { demoConfig } from './demo/demo-config.ts';
 import { startDemoFleet, type DemoFleet } from './demo/fleet.ts';
 import { EXPORTER_VERSION, Exporter } from './exporter.ts';
 import { buildApp } from './http/app.ts';
+import { createHttpsOptions, loadWebConfig, secureApp } from './http/web-config.ts';
 import { loadState, setAsideCorruptState } from './migration/state.ts';
 import type { NodeHistory } from './migration/types.ts';
 import { renderTable } from './report/table.ts';
 
 const USAGE = `Usage:
-  gitaly-tls-exporter [--config.file FILE] [--web.listen-address HOST:PORT] [--log.level LEVEL]
-  gitaly-tls-exporter --config.file FILE --config.check
+  gitaly-tls-exporter [--config.file FILE] [--web.listen-address HOST:PORT] [--web.config.file FILE] [--log.level LEVEL]
+  gitaly-tls-exporter --config.file FILE [--web.config.file FILE] --config.check
   gitaly-tls-exporter check --config.file FILE
 
 Without --config.file the exporter runs against a built-in demo fleet.
   --config.file FILE            YAML configuration (see config.example.yml)
   --web.listen-address ADDR     where to serve /, /migration, /metrics, /probe (default :9787)
+  --web.config.file FILE        TLS and basic auth for this endpoint, in the Prometheus exporters'
+                                web config format (tls_server_config, basic_auth_users)
   --log.level LEVEL             debug, info, warn or error (default info)
   --config.check                validate the configuration and exit (0 valid, 2 invalid)
   check                         one collection, print the verdict table; exit 0 only when the fleet is complete
@@ -40,6 +43,7 @@ class UsageError extends Error {}
 interface Options {
   command: 'serve' | 'check';
   configFile?: string;
+  webConfigFile?: string;
   listen: { host: string; port: number };
   logLevel: string;
   configCheck: boolean;
@@ -54,6 +58,7 @@ function parseOptions(argv: string[]): Options | 'help' | 'version' {
       options: {
         'config.file': { type: 'string' },
         'web.listen-address': { type: 'string', default: ':9787' },
+        'web.config.file': { type: 'string' },
         'log.level': { type: 'string', default: 'info' },
         'config.check': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
@@ -81,6 +86,7 @@ function parseOptions(argv: string[]): Options | 'help' | 'version' {
   return {
     command,
     configFile: values['config.file'],
+    webConfigFile: values['web.config.file'],
     listen: { host: listen.value.host, port: listen.value.port },
     logLevel: level,
     configCheck: values['config.check'],
@@ -131,7 +137,10 @@ async function serve(options: Options, logger: Logger): Promise<void> {
     loadConfig: configFile ? () => loadConfigFile(configFile) : undefined,
   });
   await exporter.init();
-  const app = buildApp({ logger, view: exporter });
+  const webConfig = options.webConfigFile ? loadWebConfig(options.webConfigFile) : null;
+  const https = webConfig ? createHttpsOptions(webConfig, { logger }) : null;
+  const app = buildApp({ logger, view: exporter, https: https?.options ?? null });
+  if (webConfig) secureApp(app, webConfig, https);
   closeWithGrace({ delay: 15_000, logger }, async ({ signal, err }) => {
     if (err) logger.error({ err }, 'shutting down after an error');
     else logger.info(`${signal ?? 'shutdown'}: stopping collection, saving state, closing the server`);
@@ -141,7 +150,8 @@ async function serve(options: Options, logger: Logger): Promise<void> {
   });
   process.on('SIGHUP', () => void exporter.reload());
   await app.listen({ host: options.listen.host, port: options.listen.port });
-  logger.info({ version: EXPORTER_VERSION, nodes: config.nodes.length, config: config.source }, `listening on http://${options.listen.host}:${options.listen.port}/`);
+  const scheme = https ? 'https' : 'http';
+  logger.info({ version: EXPORTER_VERSION, nodes: config.nodes.length, config: config.source }, `listening on ${scheme}://${options.listen.host}:${options.listen.port}/`);
   exporter.start();
 }
 
@@ -165,6 +175,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     if (options.configCheck && options.configFile) {
       const config = loadConfigFile(options.configFile);
+      if (options.webConfigFile) loadWebConfig(options.webConfigFile);
       process.stdout.write(`${options.configFile}: valid, ${config.nodes.length} node(s)\n`);
       return 0;
     }

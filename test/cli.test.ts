@@ -5,6 +5,9 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import bcrypt from 'bcryptjs';
+import { Agent, request } from 'undici';
+import { createCa, createLeaf } from '../src/demo/certs.ts';
 import { waitFor } from './helpers/wait-for.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -119,6 +122,37 @@ describe('command line', function () {
       child.kill('SIGTERM');
       expect(await exited).to.equal(0);
       expect(log).to.contain('SIGTERM');
+    });
+
+    it('serves HTTPS with basic auth from --web.config.file, leaving /-/healthy open when configured', async () => {
+      const ca = await createCa();
+      const leaf = await createLeaf(ca, '127.0.0.1');
+      writeFileSync(join(dir, 'web.crt'), leaf.certPem);
+      writeFileSync(join(dir, 'web.key'), leaf.keyPem);
+      const hash = bcrypt.hashSync('s3cret-pass', 4);
+      writeFileSync(
+        join(dir, 'web.yml'),
+        `tls_server_config:\n  cert_file: web.crt\n  key_file: web.key\nbasic_auth_users:\n  prometheus: '${hash}'\nunauthenticated_paths: ['/-/healthy']\n`,
+      );
+      const port = await freePort();
+      let log = '';
+      child = spawn(TSX, [MAIN, '--web.listen-address', `127.0.0.1:${port}`, '--web.config.file', join(dir, 'web.yml')], { cwd: ROOT, env: { ...process.env, TMPDIR: dir } });
+      child.stdout!.on('data', (d: Buffer) => (log += d.toString()));
+      child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+      const dispatcher = new Agent({ connect: { ca: ca.certPem } });
+      const get = async (path: string, auth?: string) => {
+        const res = await request(`https://127.0.0.1:${port}${path}`, { dispatcher, headers: auth ? { authorization: `Basic ${Buffer.from(auth).toString('base64')}` } : {} });
+        await res.body.text();
+        return res.statusCode;
+      };
+      await waitFor(async () => (await get('/-/healthy').catch(() => 0)) === 200, { timeoutMs: 30_000, intervalMs: 250, what: `the HTTPS exporter to answer (log: ${log.slice(-2000)})` });
+      expect(await get('/metrics')).to.equal(401);
+      expect(await get('/metrics', 'prometheus:wrong')).to.equal(401);
+      expect(await get('/metrics', 'nobody:s3cret-pass')).to.equal(401);
+      expect(await get('/metrics', 'prometheus:s3cret-pass')).to.equal(200);
+      expect(log).to.contain(`listening on https://127.0.0.1:${port}/`);
+      expect(log).to.not.contain('s3cret-pass');
+      await dispatcher.close();
     });
   });
 });

@@ -1,4 +1,5 @@
 // The HTTP interface. buildApp() never listens, so tests drive it with app.inject().
+import type { TlsOptions } from 'node:tls';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Snapshot } from '../collect/collector.ts';
 import { migrationJson } from './migration-json.ts';
@@ -21,14 +22,17 @@ export interface ExporterView {
 export interface AppDeps {
   logger: FastifyBaseLogger;
   view: ExporterView;
+  /** TLS for the exporter's own endpoint (from --web.config.file); null or absent = plain HTTP. */
+  https?: TlsOptions | null;
 }
 
-export function buildApp({ logger, view }: AppDeps): FastifyInstance {
+export function buildApp({ logger, view, https }: AppDeps): FastifyInstance {
     // Prometheus scrapes every few seconds: logging each request would drown what matters.
   const app = Fastify({
     loggerInstance: logger,
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
+    https: https ?? null,
   });
 
   app.get('/metrics', async (_req, reply) => reply.type(METRICS_CONTENT_TYPE).send(view.metricsText()));

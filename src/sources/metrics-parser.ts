@@ -55,6 +55,8 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 export class ConnectionCounterExtractor {
   private readonly wanted: Wanted[];
+  /** The kind given to lines starting with blanks: one past the wanted names. */
+  private readonly indented: number;
   /** The longest prefix classify() needs: the longest wanted name plus the byte after it. */
   private readonly decideBytes: number;
   private readonly maxLineBytes: number;
@@ -72,6 +74,7 @@ export class ConnectionCounterExtractor {
   constructor(role: Role, options: { maxLineBytes?: number } = {}) {
     const names = role === 'praefect' ? [GITALY_FAMILY, PRAEFECT_FAMILY, BUILD_INFO, PROCESS_START] : [GITALY_FAMILY, BUILD_INFO, PROCESS_START];
     this.wanted = names.map((name) => ({ name, bytes: Buffer.from(name) }));
+    this.indented = this.wanted.length;
     this.decideBytes = Math.max(...names.map((n) => n.length)) + 1;
     this.maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
     for (const name of names) {
@@ -221,6 +224,10 @@ export class ConnectionCounterExtractor {
       }
       return undecided ? UNDECIDED : SKIP;
     }
+    // Prometheus's parser skips leading blanks; so must we, or an indented sample would read as
+    // "no series" (zero plaintext). Rare, so such lines take the slow path: carried whole, then
+    // classified again without the blanks in handleLine().
+    if (first === SPACE || first === TAB) return this.indented;
     if (first === HASH) {
       const marker = OPENMETRICS_EOF;
       const compare = Math.min(available, marker.length);
@@ -233,6 +240,14 @@ export class ConnectionCounterExtractor {
   }
 
   private handleLine(kind: number, buf: Buffer, start: number, end: number): void {
+    if (kind === this.indented) {
+      let from = start;
+      while (from < end && (buf[from] === SPACE || buf[from] === TAB)) from++;
+      const again = from < end ? this.classify(buf, from, end, true) : SKIP;
+      if (again >= 0) this.handleLine(again, buf, from, end);
+      else if (again === EOF_MARK) this.eof = true;
+      return;
+    }
     const lineNo = this.completedLines + 1;
     if (end > start && buf[end - 1] === CR) end--;
     for (let i = start; i < end; i++) {
@@ -281,7 +296,7 @@ export class ConnectionCounterExtractor {
   }
 
   private failLineTooLong(kind: number): void {
-    const name = this.wanted[kind]!.name;
+    const name = this.wanted[kind]?.name ?? 'an indented line';
     this.fail('PARSE', `line ${this.completedLines + 1} (${name}) is longer than the ${this.maxLineBytes}-byte line limit`);
   }
 

@@ -5,7 +5,7 @@ import type { ProbeFunctions } from '../../src/collect/probes.ts';
 import type { Config, NodeConfig } from '../../src/config/types.ts';
 import type { ConnectionCounts, GitalyScrape, PlaintextProbeResult, PrometheusFleetEvidence, TlsProbeResult } from '../../src/evidence.ts';
 import { realProbes } from '../../src/collect/probes.ts';
-import { cert } from './evidence.ts';
+import { cert, tlsOk } from './evidence.ts';
 
 export class FakeClock {
   constructor(public ms: number) {}
@@ -62,22 +62,12 @@ export class FakeFleet {
         const node = this.byAddress(target.address);
         if (node.hang) await node.hang;
         node.counts.tls += 1;
-        return {
+        return tlsOk({
           address: target.address,
-          durationMs: 2,
-          handshakeOk: true,
-          error: null,
           chain: [cert({ notAfterMs: this.clock.ms + 200 * 86_400_000, notBeforeMs: this.clock.ms - 86_400_000 })],
-          trusted: true,
-          trustError: null,
-          hostnameMatch: true,
-          alpnProtocol: 'h2',
-          tlsVersion: 'TLSv1.3',
-          cipher: 'TLS_AES_128_GCM_SHA256',
-          accepts: { 'TLSv1.2': true, 'TLSv1.3': true },
-          connectionsMade: 1,
           atMs: this.clock.ms,
-        };
+          durationMs: 2,
+        });
       },
       probePlaintext: async (target): Promise<PlaintextProbeResult> => {
         const node = this.byAddress(target.plaintextAddress ?? target.tlsAddress ?? '');

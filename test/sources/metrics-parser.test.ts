@@ -262,3 +262,18 @@ describe('process start time (restart detection)', () => {
     expect(r.ok && r.processStartSeconds).to.equal(null);
   });
 });
+
+describe('indented lines (Prometheus skips leading blanks)', () => {
+  it('reads an indented sample instead of reporting zero', () => {
+    const page = '  gitaly_connections_total{type="tcp"} 5\n\tgitlab_build_info{version="1"} 1\n   \n  # HELP x y\n  other_metric 3\n';
+    const r = extractConnectionCounters(page, 'gitaly');
+    expect(r).to.deep.include({ ok: true, counts: { tcp: 5, tls: 0, unix: 0 }, version: '1' });
+  });
+
+  it('reads it across chunk boundaries too', () => {
+    const page = Buffer.from('gitlab_build_info{version="1"} 1\n    gitaly_connections_total{type="tls"} 7\n');
+    const x = new ConnectionCounterExtractor('gitaly');
+    for (let i = 0; i < page.length; i++) x.push(page.subarray(i, i + 1));
+    expect(x.end()).to.deep.include({ ok: true, counts: { tcp: 0, tls: 7, unix: 0 } });
+  });
+});
