@@ -283,12 +283,12 @@ export class ConnectionCounterExtractor {
     tally.present = true;
     const type = sample.labels.get('type');
     if (!(sample.value >= 0) || sample.value === Infinity) {
-      this.fail('PARSE', `line ${lineNo}: ${name}{type="${(type ?? '').slice(0, 40)}"} has value ${sample.rawValue}; a counter must be a finite number >= 0`);
+      this.fail('PARSE', `line ${lineNo}: ${name}{type=${JSON.stringify((type ?? '').slice(0, 40))}} has value ${sample.rawValue}; a counter must be a finite number >= 0`);
       return;
     }
     if (type === undefined || !CONNECTION_TYPES.has(type)) return;
     if (tally.seen.has(type)) {
-      this.fail('PARSE', `line ${lineNo}: a second ${name} series for type="${type}"`);
+      this.fail('PARSE', `line ${lineNo}: a second ${name} series for type=${JSON.stringify(type)}`);
       return;
     }
     tally.seen.add(type);
