@@ -178,8 +178,10 @@ export class Collector {
 
     const ctx = { config, probes: this.probes, caPems: ca.ok ? ca.pems : undefined, now: this.now, logger: this.logger, historyOptions };
     const observed = await mapWithConcurrency(config.nodes, config.concurrency, async (node) => {
-      const result = await observeNode(node, this.histories.get(node.name) ?? emptyHistory(), this.carries.get(node.name) ?? emptyCarry(), ctx);
-      this.histories.set(node.name, result.history);
+      const history = this.histories.get(node.name) ?? emptyHistory();
+      const carry = this.carries.get(node.name) ?? { ...emptyCarry(), plaintext: history.lastPlaintextProbe };
+      const result = await observeNode(node, history, carry, ctx);
+      this.histories.set(node.name, { ...result.history, lastPlaintextProbe: result.carry.plaintext });
       this.carries.set(node.name, result.carry);
       return result.observation;
     });

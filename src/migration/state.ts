@@ -48,6 +48,8 @@ function badField(h: Record<string, unknown>): string | null {
   if (!Array.isArray(h.ownTcpTimesMs) || !h.ownTcpTimesMs.every((t) => typeof t === 'number')) return 'ownTcpTimesMs';
   if (!Array.isArray(h.ownTlsBuckets)) return 'ownTlsBuckets';
   if (!Array.isArray(h.directBuckets)) return 'directBuckets';
+  const probe = h.lastPlaintextProbe ?? null;
+  if (probe !== null && (typeof probe !== 'object' || typeof (probe as { atMs?: unknown }).atMs !== 'number')) return 'lastPlaintextProbe';
   return null;
 }
 

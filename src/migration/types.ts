@@ -1,4 +1,4 @@
-import type { ConnectionCounts } from '../evidence.ts';
+import type { ConnectionCounts, PlaintextProbeResult } from '../evidence.ts';
 
 /** In the order a node moves through them; `unknown` stands apart. */
 export const PHASES = ['plaintext_only', 'dual_listen', 'tls_only_traffic', 'complete', 'unknown'] as const;
@@ -71,6 +71,8 @@ export interface NodeHistory {
    *  `lastTcpMs`/`lastTlsMs` (the last scrape that added to each) decide whether a bucket at the
    *  window's edge counts, so the gauge agrees with plaintextLastSeenMs. */
   directBuckets: Array<[number, DirectBucket]>;
+  /** The latest check of listen_addr: kept so that a restart (or `check`) need not dial it again. */
+  lastPlaintextProbe: PlaintextProbeResult | null;
 }
 
 export function emptyHistory(): NodeHistory {
@@ -85,5 +87,6 @@ export function emptyHistory(): NodeHistory {
     ownTlsBuckets: [],
     ownTotals: { tcp: 0, tls: 0 },
     directBuckets: [],
+    lastPlaintextProbe: null,
   };
 }

@@ -102,6 +102,20 @@ describe('collector', () => {
     expect(s.nodes[0]!.verdict.observedSinceMs).to.equal(T0);
   });
 
+  it('does not dial listen_addr again after a restart while the last check is fresh', async () => {
+    const node = fleet.add('gitaly-1');
+    const stateFile = join(dir, 'state.json');
+    const config = fakeConfig([fakeNodeConfig('gitaly-1')], stateFile, { plaintextCheckIntervalMs: 10 * 60_000 });
+    await runCycles(make(config), 1);
+    expect(node.counts.tcp).to.equal(1);
+    const loaded = await loadState(stateFile);
+    const restarted = new Collector({ config, logger, probes: fleet.probes(), now: clock.now, histories: loaded.ok ? loaded.nodes : undefined });
+    const s = await runCycles(restarted, 3);
+    expect(node.counts.tcp).to.equal(1);
+    expect(s.nodes[0]!.observation.plaintext?.open).to.equal(true);
+    expect(s.nodes[0]!.verdict.reasons).to.include('plaintext_listener_open');
+  });
+
   it('with Prometheus down, says source_down, keeps collecting the other evidence, and the fleet is not complete', async () => {
     const node = fleet.add('gitaly-1');
     node.listenerOpen = false;
