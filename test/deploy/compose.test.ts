@@ -288,9 +288,10 @@ describe('docker-compose stack', () => {
     before(async function () {
       this.timeout(30_000);
       dir = mkdtempSync(join(tmpdir(), 'gitaly-tls-compose-'));
-      // A fixed base port may be taken on a shared machine: try a few.
-      for (let attempt = 0; attempt < 5 && !fleet; attempt++) {
-        base = 20_000 + Math.floor(Math.random() * 40_000);
+      // A fixed base port may be taken on a shared machine: try several, below Linux's ephemeral
+      // range (32768+) so that outgoing connections do not collide with them.
+      for (let attempt = 0; attempt < 20 && !fleet; attempt++) {
+        base = 20_000 + Math.floor(Math.random() * 12_000);
         try {
           fleet = await startDemoFleet({ dir, host: '127.0.0.1', advertiseHost: DEMO_HOST, basePort: base });
         } catch (err) {
