@@ -7,7 +7,7 @@ import type { Config } from '../config/types.ts';
 import type { PrometheusFleetEvidence, SourceError } from '../evidence.ts';
 import { loadCaBundle } from '../probes/ca-bundle.ts';
 import { ownInWindow, recordPlaintextSeen, type HistoryOptions } from '../migration/history.ts';
-import { chooseQueryWindow, type QueryWindow } from '../migration/query-window.ts';
+import { chooseQueryWindow, querySlackMs, type QueryWindow } from '../migration/query-window.ts';
 import { saveState } from '../migration/state.ts';
 import { emptyHistory, type NodeHistory } from '../migration/types.ts';
 import { judgeFleet, judgeNode, type FleetVerdict, type NodeVerdict, type PrometheusNodeView, type VerdictOptions } from '../migration/verdict.ts';
@@ -54,14 +54,6 @@ export function instanceOf(node: Config['nodes'][number]): string | null {
   } catch {
     return null;
   }
-}
-
-/**
- * How far own dials must stay from the Prometheus window's edges: two scrape intervals, plus time
- * for a slow scrape (a sample is stamped when the scrape starts, but Gitaly counts until it renders).
- */
-export function querySlackMs(scrapeIntervalMs: number): number {
-  return 2 * scrapeIntervalMs + 5_000;
 }
 
 export function historyOptionsFor(config: Config): HistoryOptions {

@@ -3,6 +3,7 @@
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument } from 'yaml';
+import { querySlackMs } from '../migration/query-window.ts';
 import { formatDuration } from './duration.ts';
 import {
   bool, byteSize, DEFAULTS, duration, hostName, hostPortOf, httpUrl, integer, KEYS, labelMatchers, labelName,
@@ -120,6 +121,10 @@ function readConfig(root: MapView, ctx: Context, source: string): Config | null 
     }
   }
 
+  if (prometheus && soakWindowMs !== null && plaintextCheckIntervalMs !== null) {
+    checkDialSpacing(root, ctx, { soakWindowMs, plaintextCheckIntervalMs, scrapeIntervalMs: prometheus.scrapeIntervalMs ?? DEFAULTS.scrapeIntervalMs });
+  }
+
   // Readers return null only after reporting a problem, and nothing is returned once a problem
   // was reported, so the casts here and in the readers below never let a null through.
   const config = {
@@ -141,6 +146,30 @@ function readConfig(root: MapView, ctx: Context, source: string): Config | null 
     allowUnlistedTargets,
   };
   return reader.problems.length > 0 ? null : (present(config) as Config);
+}
+
+/**
+ * The exporter keeps its own plaintext dials a slack away from the edges of the Prometheus window
+ * (see querySlackMs): dials closer together than two slacks, or a window shorter than four, leave
+ * dials it cannot subtract, and the verdict would see plaintext that is only its own.
+ */
+function checkDialSpacing(root: MapView, ctx: Context, v: { soakWindowMs: number; plaintextCheckIntervalMs: number; scrapeIntervalMs: number }): void {
+  const slack = querySlackMs(v.scrapeIntervalMs);
+  const scrape = formatDuration(v.scrapeIntervalMs);
+  if (v.plaintextCheckIntervalMs < 2 * slack) {
+    ctx.reader.report(
+      'plaintext_check_interval',
+      root.at('plaintext_check_interval'),
+      `${formatDuration(v.plaintextCheckIntervalMs)} is too short for prometheus.scrape_interval ${scrape}: it must be at least ${formatDuration(2 * slack)} (4 scrape intervals + 10s) so the exporter's own dials can be told apart in Prometheus's data`,
+    );
+  }
+  if (v.soakWindowMs < 4 * slack) {
+    ctx.reader.report(
+      'soak_window',
+      root.at('soak_window'),
+      `${formatDuration(v.soakWindowMs)} is too short for prometheus.scrape_interval ${scrape}: it must be at least ${formatDuration(4 * slack)} (8 scrape intervals + 20s)`,
+    );
+  }
 }
 
 /** Defaults are capped at collection_interval (a collection must end before the next); explicit values must fit. */

@@ -8,6 +8,15 @@
 // exactly "dials that increase() counted". The window only ever grows backwards or ends a little
 // earlier; the few minutes it may end early are still watched by the direct scrape.
 
+/**
+ * How far own dials must stay from the Prometheus window's edges: two scrape intervals, plus time
+ * for a slow scrape (a sample is stamped when the scrape starts, but Gitaly counts until it renders).
+ * The configuration requires plaintext_check_interval >= 2 and soak_window >= 4 times this.
+ */
+export function querySlackMs(scrapeIntervalMs: number): number {
+  return 2 * scrapeIntervalMs + 5_000;
+}
+
 export interface QueryWindow {
   startMs: number;
   endMs: number;
@@ -28,8 +37,9 @@ function nearest(times: readonly number[], edge: number, slackMs: number): numbe
 
 export function chooseQueryWindow(nowMs: number, ownDialTimesMs: readonly number[], options: QueryWindowOptions): QueryWindow {
   const { soakWindowMs, slackMs } = options;
-  // A single dial just before now already needs the end two slacks back: never allow less.
-  const maxShiftMs = Math.max(options.maxShiftMs, 3 * slackMs);
+  // A single dial just before now already needs the end two slacks back: never allow less, but
+  // never so much that the window shrinks below half the soak window.
+  const maxShiftMs = Math.min(Math.max(options.maxShiftMs, 3 * slackMs), soakWindowMs / 2);
   const times = [...new Set(ownDialTimesMs)];
   let endMs = nowMs;
   for (let hit = nearest(times, endMs, slackMs); hit !== undefined && nowMs - (hit - slackMs) <= maxShiftMs; hit = nearest(times, endMs, slackMs)) {

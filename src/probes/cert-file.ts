@@ -16,7 +16,9 @@ class TooLargeError extends Error {}
 async function readCapped(path: string): Promise<Buffer> {
   const handle = await open(path, 'r');
   try {
-    const buffer = Buffer.alloc(MAX_BYTES + 1);
+    // Sized from the file (a chain is a few KB), one byte over so growth past the cap is seen.
+    const { size } = await handle.stat();
+    const buffer = Buffer.alloc(Math.min(MAX_BYTES, size) + 1);
     let length = 0;
     while (length < buffer.length) {
       const { bytesRead } = await handle.read(buffer, length, buffer.length - length, null);

@@ -143,15 +143,34 @@ function emptyResult(address: string, atMs: number): TlsProbeResult {
   };
 }
 
-function connectOptions(hostPort: HostPort, serverName: string | undefined, ca: string[] | undefined): tls.ConnectionOptions {
+// Building a context parses the whole CA bundle: do it once per bundle and version pin, not per
+// handshake. The bundle array is the cache key (the collector loads it once per cycle).
+const contexts = new WeakMap<object, Map<string, tls.SecureContext>>();
+const SYSTEM_STORE = {};
+
+function secureContextFor(ca: string[] | undefined, version?: Version): tls.SecureContext {
+  const key = ca ?? SYSTEM_STORE;
+  let byVersion = contexts.get(key);
+  if (!byVersion) contexts.set(key, (byVersion = new Map()));
+  let context = byVersion.get(version ?? 'any');
+  if (!context) {
+    context = tls.createSecureContext({ ca, ...(version ? { minVersion: version, maxVersion: version } : {}) });
+    byVersion.set(version ?? 'any', context);
+  }
+  return context;
+}
+
+function connectOptions(hostPort: HostPort, serverName: string | undefined, ca: string[] | undefined, version?: Version): tls.ConnectionOptions {
   const sni = serverName ?? hostPort.host;
   return {
+    secureContext: secureContextFor(ca, version),
+    // Also in the context; repeated so the options say what the handshake is pinned to.
+    ...(version ? { minVersion: version, maxVersion: version } : {}),
     host: hostPort.host,
     port: hostPort.port,
     // RFC 6066: SNI carries host names only, never IP literals.
     ...(isIP(sni) === 0 ? { servername: sni } : {}),
     ALPNProtocols: ['h2'],
-    ca,
     // Every check is reported separately, so nothing may abort the handshake early.
     rejectUnauthorized: false,
     // `authorized` must mean "chain trusted"; the hostname is judged by matchesHostname.
@@ -215,7 +234,7 @@ export async function probeTls(target: TlsProbeTarget, options: TlsProbeOptions,
     const pinned = async (version: Version): Promise<boolean | null> => {
       const outcome = await handshake(
         connect,
-        { ...base, minVersion: version, maxVersion: version },
+        connectOptions(hostPort, target.serverName, options.ca, version),
         Math.max(0, deadline - now()),
         where,
         (socket) => socket.getProtocol() === version,

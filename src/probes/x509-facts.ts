@@ -176,7 +176,27 @@ export function certificateFacts(der: Buffer, position: ChainPosition): Certific
   };
 }
 
+// The same few certificates come back every cycle from every node: parsing them (two X.509
+// parsers and a signature check) costs more than the handshake, so facts are kept by DER hash.
+const FACTS_CACHE_LIMIT = 4096;
+const factsCache = new Map<string, { facts: Omit<CertificateFacts, 'position'>; selfSigned: boolean }>();
+
+function cachedFacts(der: Buffer): { facts: Omit<CertificateFacts, 'position'>; selfSigned: boolean } {
+  const key = createHash('sha256').update(der).digest('hex');
+  let entry = factsCache.get(key);
+  if (!entry) {
+    const { position: _, ...facts } = certificateFacts(der, 'leaf');
+    entry = { facts, selfSigned: isSelfSigned(der) };
+    if (factsCache.size >= FACTS_CACHE_LIMIT) factsCache.delete(factsCache.keys().next().value as string);
+    factsCache.set(key, entry);
+  }
+  return entry;
+}
+
 /** Facts for a chain given leaf first: index 0 is the leaf, later self-signed ones are roots. */
 export function chainFacts(ders: Buffer[]): CertificateFacts[] {
-  return ders.map((der, index) => certificateFacts(der, index === 0 ? 'leaf' : isSelfSigned(der) ? 'root' : 'intermediate'));
+  return ders.map((der, index) => {
+    const { facts, selfSigned } = cachedFacts(der);
+    return { position: index === 0 ? 'leaf' : selfSigned ? 'root' : 'intermediate', ...facts };
+  });
 }

@@ -14,6 +14,12 @@ const DAY = 86_400_000;
 /** Expected messages for test/fixtures/config/invalid/*.yml; `<tmp>` is the directory the fixture is loaded from. */
 const INVALID: Record<string, { lines: string[]; deps?: ConfigDeps }> = {
   'empty.yml': { lines: ['empty.yml: the file is empty: it needs at least a nodes: list'] },
+  'dials-too-close-for-prometheus.yml': {
+    lines: [
+      "dials-too-close-for-prometheus.yml:1:14: soak_window: 2m is too short for prometheus.scrape_interval 30s: it must be at least 4m20s (8 scrape intervals + 20s)",
+      "dials-too-close-for-prometheus.yml:2:27: plaintext_check_interval: 1m is too short for prometheus.scrape_interval 30s: it must be at least 2m10s (4 scrape intervals + 10s) so the exporter's own dials can be told apart in Prometheus's data",
+    ],
+  },
   'comments-only.yml': { lines: ['comments-only.yml: the file is empty: it needs at least a nodes: list'] },
   'top-level-list.yml': {
     lines: ['top-level-list.yml:1:1: the top level must be a mapping of keys (soak_window:, nodes:, ...), not a single value or a list'],

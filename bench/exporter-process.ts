@@ -1,0 +1,137 @@
+// Child process: the exporter as it runs in production (real probes, fastify /metrics), alone in
+// its process so its CPU and peak RSS are its own. Beside it, a bare node:http server sends the
+// same /metrics bytes: the baseline for scrape latency under the same conditions.
+import http from 'node:http';
+import { join } from 'node:path';
+import { getHeapSpaceStatistics } from 'node:v8';
+import { pino } from 'pino';
+import { realProbes } from '../src/collect/probes.ts';
+import { DEFAULTS } from '../src/config/schema.ts';
+import type { Config, NodeConfig } from '../src/config/types.ts';
+import { Exporter } from '../src/exporter.ts';
+import { buildApp, METRICS_CONTENT_TYPE } from '../src/http/app.ts';
+import { runChild } from './ipc.ts';
+import { cpuMsBetween } from './stats.ts';
+
+export interface ExporterArgs {
+  nodes: NodeConfig[];
+  caFile: string;
+  /** Holds the state file. */
+  dir: string;
+  prometheusUrl: string;
+  concurrency: number;
+}
+
+export interface ExporterInfo {
+  metricsUrl: string;
+  bareMetricsUrl: string;
+}
+
+export interface CycleResult {
+  wallMs: number;
+  cpuMs: number;
+  nodes: number;
+  scrapesOk: number;
+  handshakesOk: number;
+  metricsBytes: number;
+  /** A few failure messages, so a broken run says why. */
+  failures: string[];
+}
+
+function listen(server: http.Server): Promise<string> {
+  return new Promise((resolve) => {
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      resolve(`http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/metrics`);
+    });
+  });
+}
+
+runChild<ExporterArgs>(async (args) => {
+  const logger = pino({ level: 'silent' });
+  // The defaults a config file gets, but wider concurrency. The plaintext dial and the
+  // pinned-version handshakes run hourly, so a steady-state cycle is scrape + TLS probe +
+  // certificate file + verdict + render.
+  const config: Config = {
+    source: '<bench>',
+    nodes: args.nodes,
+    prometheus: { url: args.prometheusUrl, instanceLabel: DEFAULTS.instanceLabel, scrapeIntervalMs: DEFAULTS.scrapeIntervalMs },
+    soakWindowMs: DEFAULTS.soakWindowMs,
+    collectionIntervalMs: DEFAULTS.collectionIntervalMs,
+    plaintextCheckIntervalMs: DEFAULTS.plaintextCheckIntervalMs,
+    tlsVersionCheckIntervalMs: DEFAULTS.tlsVersionCheckIntervalMs,
+    expiryWarningMs: DEFAULTS.expiryWarningMs,
+    concurrency: args.concurrency,
+    timeouts: { ...DEFAULTS.timeouts },
+    maxMetricsPageBytes: DEFAULTS.maxMetricsPageBytes,
+    maxPrometheusResponseBytes: DEFAULTS.maxPrometheusResponseBytes,
+    stateFile: join(args.dir, 'state.json'),
+    caFile: args.caFile,
+    allowUnlistedTargets: false,
+  };
+  const exporter = new Exporter({ config, logger, probes: realProbes });
+  await exporter.init();
+  const app = buildApp({ logger, view: exporter });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const address = app.server.address();
+  const metricsUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/metrics`;
+  const bare = http.createServer((_req, res) => {
+    const body = exporter.metricsText();
+    res.writeHead(200, { 'content-type': METRICS_CONTENT_TYPE, 'content-length': Buffer.byteLength(body) }).end(body);
+  });
+  const bareMetricsUrl = await listen(bare);
+
+  let loop: Promise<number> | null = null;
+  let looping = false;
+  const info: ExporterInfo = { metricsUrl, bareMetricsUrl };
+  return {
+    info,
+    handlers: {
+      async cycle(): Promise<CycleResult> {
+        const cpu0 = process.cpuUsage();
+        const t0 = performance.now();
+        const snapshot = await exporter.collector.collect();
+        const wallMs = performance.now() - t0;
+        const cpuMs = cpuMsBetween(cpu0, process.cpuUsage());
+        const failures = snapshot.nodes.flatMap(({ observation: o }) => [
+          ...(o.scrape && !o.scrape.ok ? [`${o.node.name} scrape: ${o.scrape.error.message}`] : []),
+          ...(o.tls && !o.tls.handshakeOk ? [`${o.node.name} TLS: ${o.tls.error?.message ?? 'no handshake'}`] : []),
+        ]);
+        return {
+          wallMs,
+          cpuMs,
+          nodes: snapshot.nodes.length,
+          scrapesOk: snapshot.nodes.filter((n) => n.observation.scrape?.ok).length,
+          handshakesOk: snapshot.nodes.filter((n) => n.observation.tls?.handshakeOk).length,
+          metricsBytes: Buffer.byteLength(exporter.metricsText()),
+          failures: failures.slice(0, 5),
+        };
+      },
+      // Back-to-back collections while the parent scrapes /metrics.
+      loadStart(): Promise<null> {
+        looping = true;
+        loop = (async () => {
+          let cycles = 0;
+          while (looping) {
+            await exporter.collector.collect();
+            cycles++;
+          }
+          return cycles;
+        })();
+        return Promise.resolve(null);
+      },
+      // Where the memory is: V8 heap vs buffers outside it (after a full GC when --expose-gc is on).
+      memory(): Promise<NodeJS.MemoryUsage & { afterGc: NodeJS.MemoryUsage | null; spaces: Record<string, number> }> {
+        const before = process.memoryUsage();
+        const gc = (globalThis as { gc?: () => void }).gc;
+        if (gc) gc();
+        const spaces = Object.fromEntries(getHeapSpaceStatistics().map((s) => [s.space_name, s.space_used_size]));
+        return Promise.resolve({ ...before, afterGc: gc ? process.memoryUsage() : null, spaces });
+      },
+      async loadStop(): Promise<{ cycles: number }> {
+        looping = false;
+        return { cycles: loop ? await loop : 0 };
+      },
+    },
+  };
+});

@@ -1,0 +1,34 @@
+// Child process: the simulated Gitaly fleet (scale mode), apart from the exporter so that serving
+// pages and answering handshakes is not counted as the exporter's CPU.
+import { startDemoFleet } from '../src/demo/fleet.ts';
+import type { NodeConfig } from '../src/config/types.ts';
+import { runChild } from './ipc.ts';
+
+export interface FleetArgs {
+  dir: string;
+  scale: number;
+  metricsPageBytes?: number;
+}
+
+export interface FleetInfo {
+  caFile: string;
+  nodes: NodeConfig[];
+}
+
+runChild<FleetArgs>(async (args) => {
+  const fleet = await startDemoFleet({
+    dir: args.dir,
+    scale: args.scale,
+    ...(args.metricsPageBytes ? { metricsPageBytes: args.metricsPageBytes } : {}),
+  });
+  const nodes: NodeConfig[] = fleet.nodes.map((n) => ({
+    name: n.name,
+    role: n.role,
+    metricsUrl: n.metricsUrl,
+    ...(n.tlsAddress ? { tlsAddress: n.tlsAddress } : {}),
+    ...(n.plaintextAddress ? { plaintextAddress: n.plaintextAddress } : {}),
+    ...(n.certificateFile ? { certificateFile: n.certificateFile } : {}),
+  }));
+  const info: FleetInfo = { caFile: fleet.caFile, nodes };
+  return { info, handlers: {} };
+});
