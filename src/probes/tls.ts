@@ -151,7 +151,7 @@ const SYSTEM_STORE = {};
 function secureContextFor(ca: string[] | undefined, version?: Version): tls.SecureContext {
   const key = ca ?? SYSTEM_STORE;
   let byVersion = contexts.get(key);
-  if (!byVersion) contexts.set(key, (byVersion = new Map()));
+  if (!byVersion) contexts.set(key, (byVersion = new Map<string, tls.SecureContext>()));
   let context = byVersion.get(version ?? 'any');
   if (!context) {
     context = tls.createSecureContext({ ca, ...(version ? { minVersion: version, maxVersion: version } : {}) });
