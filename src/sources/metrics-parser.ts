@@ -209,6 +209,11 @@ export class ConnectionCounterExtractor {
         const name = this.wanted[w]!.bytes;
         if (name[0] !== first) continue;
         const n = name.length;
+        // Cheapest test first: a wanted line has `{` or a blank right after the name.
+        if (available > n) {
+          const next = buf[start + n];
+          if (next !== OPEN_BRACE && next !== SPACE && next !== TAB) continue;
+        }
         const compare = Math.min(available, n);
         let i = 1;
         while (i < compare && buf[start + i] === name[i]) i++;
