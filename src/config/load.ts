@@ -1,17 +1,16 @@
-// Loads the YAML config file: strict keys, typed values, defaults, then cross-field and file checks.
-// Every problem found is reported at once, each naming file:line:column and the field path.
-import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+// Loads the YAML config file (strict keys, typed values, defaults, cross-field checks), reporting every problem at once.
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument } from 'yaml';
 import { querySlackMs } from '../migration/query-window.ts';
 import { formatDuration } from './duration.ts';
-import {
-  bool, byteSize, DEFAULTS, duration, hostName, hostPortOf, httpUrl, integer, KEYS, labelMatchers, labelName,
-  listenAddress, MapView, MAX_TIMER_MS, nodeName, oneOf, Reader, suggest, text, type ConfigProblem,
-} from './schema.ts';
-import type { Config, LocalModeConfig, NodeConfig, PrometheusConfig, Role, Timeouts } from './types.ts';
+import { readLocal, readNodes } from './nodes.ts';
+import { fileKind, isWritableDir, readPath, readStateFile, type Context } from './paths.ts';
+import { bool, byteSize, DEFAULTS, duration, httpUrl, integer, KEYS, labelMatchers, labelName, MAX_TIMER_MS, text } from './schema.ts';
+import type { Config, PrometheusConfig, Timeouts } from './types.ts';
+import { MapView, present, Reader, type ConfigProblem } from './yaml-reader.ts';
 
-export type { ConfigProblem } from './schema.ts';
+export type { ConfigProblem } from './yaml-reader.ts';
 
 export interface ConfigDeps {
   fileExists?(path: string): 'file' | 'dir' | 'missing';
@@ -53,14 +52,6 @@ const READ_ERRORS: Partial<Record<string, string>> = {
   EPERM: 'permission denied',
   EISDIR: 'it is a directory',
 };
-
-interface Context {
-  reader: Reader;
-  /** Relative paths in the file resolve against the config file's directory. */
-  baseDir: string;
-  fileExists(path: string): 'file' | 'dir' | 'missing';
-  dirWritable(path: string): boolean;
-}
 
 export function parseConfig(text: string, file: string, deps: ConfigDeps = {}): Config {
   const source = path.resolve(deps.cwd ?? process.cwd(), file);
@@ -126,7 +117,7 @@ function readConfig(root: MapView, ctx: Context, source: string): Config | null 
   }
 
   // Readers return null only after reporting a problem, and nothing is returned once a problem
-  // was reported, so the casts here and in the readers below never let a null through.
+  // was reported, so the casts here and in the section readers never let a null through.
   const config = {
     source,
     nodes: drafts?.map(({ complete: _, ...node }) => present(node)),
@@ -219,141 +210,7 @@ function readPrometheus(root: MapView, ctx: Context): PrometheusConfig | undefin
   }) as PrometheusConfig;
 }
 
-/** What could be read of a node; `complete` when it had no problems. */
-type NodeDraft = Partial<NodeConfig> & { complete: boolean };
-
-/** Null when there is no usable list; otherwise one draft per item, for cross-checks even when some are invalid. */
-function readNodes(root: MapView, ctx: Context): NodeDraft[] | null {
-  const items = root.list('nodes', 'at least one node, each starting with "- name:"', true);
-  if (!items) return null;
-  if (items.length === 0) {
-    ctx.reader.report('nodes', root.at('nodes'), 'must list at least one node');
-    return null;
-  }
-  type First = { field: string; name: string | undefined; line: number | null };
-  const seen = { name: new Map<string, First>(), tls_address: new Map<string, First>(), plaintext_address: new Map<string, First>(), metrics_url: new Map<string, First>() };
-  const drafts: NodeDraft[] = [];
-  for (const item of items) {
-    const view = item.node && ctx.reader.mapping(item.field, item.node, KEYS.node, 'name:, metrics_url:, tls_address:, ...');
-    if (!view) {
-      drafts.push({ complete: false });
-      continue;
-    }
-    const problemsBefore = ctx.reader.problems.length;
-    const draft = readNode(view, ctx);
-    const unique = (key: keyof typeof seen, identity: string | undefined, shown = '') => {
-      if (identity === undefined) return;
-      const first = seen[key].get(identity);
-      if (!first) {
-        seen[key].set(identity, { field: item.field, name: draft.name, line: ctx.reader.lineOf(view.at(key)) });
-        return;
-      }
-      const about = [key !== 'name' && first.name ? `"${first.name}"` : '', first.line === null ? '' : `line ${first.line}`].filter(Boolean).join(', ');
-      ctx.reader.report(view.fieldOf(key), view.at(key), `${shown}is already the ${key} of ${first.field}${about ? ` (${about})` : ''}`);
-    };
-    unique('name', draft.name, `"${draft.name}" `);
-    unique('tls_address', draft.tlsAddress?.toLowerCase(), `${draft.tlsAddress} `);
-    unique('plaintext_address', draft.plaintextAddress?.toLowerCase(), `${draft.plaintextAddress} `);
-    // Not echoed: a URL may carry a token in its query.
-    unique('metrics_url', draft.metricsUrl && new URL(draft.metricsUrl).href);
-    drafts.push({ ...draft, complete: ctx.reader.problems.length === problemsBefore });
-  }
-  return drafts;
-}
-
-function readNode(view: MapView, ctx: Context): Partial<NodeConfig> {
-  const name = view.required('name', nodeName);
-  const role = view.withDefault<Role>('role', oneOf(['gitaly', 'praefect']), DEFAULTS.role);
-  const metricsUrl = view.optional('metrics_url', httpUrl('http://gitaly-1.internal:9236/metrics', "Gitaly's metrics page needs none"));
-  const tlsAddress = view.optional('tls_address', listenAddress(['tls://']));
-  const plaintextAddress = view.optional('plaintext_address', listenAddress(['tcp://']));
-  const certificateFile = readPath(view, 'certificate_file', 'file', ctx);
-  const serverName = view.optional('server_name', hostName);
-  const prometheusInstance = view.optional('prometheus_instance', text);
-  if (!view.has('metrics_url') && !view.has('tls_address') && !view.has('plaintext_address')) {
-    ctx.reader.report(view.field, view.node, 'needs at least one of metrics_url, tls_address or plaintext_address');
-  }
-  if (view.has('server_name') && !view.has('tls_address')) {
-    ctx.reader.report(view.fieldOf('server_name'), view.at('server_name'), 'is only used for the TLS probe: add tls_address or remove server_name');
-  }
-  const fallbackInstance = metricsUrl ? hostPortOf(metricsUrl) : undefined;
-  return present({ name, role, metricsUrl, tlsAddress, plaintextAddress, certificateFile, serverName, prometheusInstance: prometheusInstance ?? fallbackInstance });
-}
-
-function readLocal(root: MapView, ctx: Context, drafts: NodeDraft[] | null): LocalModeConfig | undefined | null {
-  const view = root.section('local', KEYS.local, 'node:, proc_root:');
-  if (!view) return view;
-  const node = view.required('node', text);
-  const procRoot = readPath(view, 'proc_root', 'dir', ctx, { fallback: DEFAULTS.procRoot });
-  if (node !== null && drafts !== null) {
-    const target = drafts.find((draft) => draft.name === node);
-    if (!target && drafts.every((draft) => draft.name !== undefined)) {
-      const close = suggest(node, drafts.flatMap((draft) => (draft.name === undefined ? [] : [draft.name])));
-      ctx.reader.report(view.fieldOf('node'), view.at('node'), `"${node}" is not the name of any node in nodes${close ? ` (did you mean ${close}?)` : ''}`);
-    } else if (target?.complete && !target.tlsAddress && !target.plaintextAddress) {
-      ctx.reader.report(view.fieldOf('node'), view.at('node'), `node "${node}" has neither tls_address nor plaintext_address, so there is no listener to watch`);
-    }
-  }
-  return { node, procRoot } as LocalModeConfig;
-}
-
-/** Absolute path of an existing file or directory; relative paths resolve against the config file's directory. */
-function readPath(
-  view: MapView,
-  key: string,
-  kind: 'file' | 'dir' | 'file-or-dir',
-  ctx: Context,
-  options: { required?: boolean; fallback?: string } = {},
-): string | undefined | null {
-  const value = options.required ? view.required(key, text) : view.withDefault(key, text, options.fallback);
-  if (value === null || value === undefined) return value;
-  const resolved = path.resolve(ctx.baseDir, value);
-  const found = ctx.fileExists(resolved);
-  const [where, suffix] = view.has(key) ? [view.at(key), ''] : [null, ' (the default)'];
-  if (found === 'missing') ctx.reader.report(view.fieldOf(key), where, `${resolved} does not exist or cannot be read${suffix}`);
-  else if (kind === 'file' && found === 'dir') ctx.reader.report(view.fieldOf(key), where, `${resolved} is a directory, not a file`);
-  else if (kind === 'dir' && found === 'file') ctx.reader.report(view.fieldOf(key), where, `${resolved} is a file, not a directory${suffix}`);
-  return resolved;
-}
-
-function readStateFile(root: MapView, ctx: Context): string | null {
-  const value = root.withDefault('state_file', text, DEFAULTS.stateFile);
-  if (value === null) return null;
-  const resolved = path.resolve(ctx.baseDir, value);
-  const dir = path.dirname(resolved);
-  const [where, hint] = root.has('state_file') ? [root.at('state_file'), ''] : [null, ' (state_file defaults to a file next to the config file; set it to a writable path)'];
-  const report = (message: string) => ctx.reader.report('state_file', where, message + hint);
-  if (ctx.fileExists(resolved) === 'dir') report(`${resolved} is a directory, not a file`);
-  else if (ctx.fileExists(dir) !== 'dir') report(`directory ${dir} does not exist`);
-  else if (!ctx.dirWritable(dir)) report(`directory ${dir} is not writable by this user`);
-  return resolved;
-}
-
-function fileKind(p: string): 'file' | 'dir' | 'missing' {
-  try {
-    const isDir = statSync(p).isDirectory();
-    accessSync(p, isDir ? constants.R_OK | constants.X_OK : constants.R_OK);
-    return isDir ? 'dir' : 'file';
-  } catch {
-    return 'missing';
-  }
-}
-
-function isWritableDir(p: string): boolean {
-  try {
-    accessSync(p, constants.W_OK | constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function byPosition(problems: ConfigProblem[]): ConfigProblem[] {
   const line = (p: ConfigProblem) => p.line ?? Number.MAX_SAFE_INTEGER;
   return [...problems].sort((a, b) => line(a) - line(b) || (a.column ?? 0) - (b.column ?? 0));
-}
-
-/** Drops absent (undefined) and invalid (null) values. */
-function present<T extends object>(value: T): { [K in keyof T]?: NonNullable<T[K]> } {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined && v !== null)) as { [K in keyof T]?: NonNullable<T[K]> };
 }

@@ -9,7 +9,8 @@ import tls from 'node:tls';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isMap, isScalar, LineCounter, parseDocument } from 'yaml';
 import { ConfigError } from '../config/load.ts';
-import { MapView, oneOf, Reader, text, type Convert, type ConfigProblem } from '../config/schema.ts';
+import { oneOf, text } from '../config/schema.ts';
+import { MapView, Reader, type Convert, type ConfigProblem } from '../config/yaml-reader.ts';
 import { basicAuthHook, type BasicAuthDeps } from './basic-auth.ts';
 
 export const CLIENT_AUTH_TYPES = ['NoClientCert', 'RequestClientCert', 'RequireAnyClientCert', 'VerifyClientCertIfGiven', 'RequireAndVerifyClientCert'] as const;

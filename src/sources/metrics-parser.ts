@@ -4,6 +4,7 @@
 
 import type { Role } from '../config/types.ts';
 import type { ConnectionCounts, SourceError } from '../evidence.ts';
+import { parseSample } from './sample-line.ts';
 
 export type ExtractResult =
   | { ok: true; counts: ConnectionCounts; family: string | null; version: string | null; processStartSeconds: number | null }
@@ -46,10 +47,6 @@ interface FamilyTally {
   seen: Set<string>;
 }
 
-const NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
-const SPECIAL_NUMBER = /^([+-]?)(inf|infinity|nan)$/i;
-// One `name="value"` pair and an optional comma; the value keeps its escapes, undone by parseSample.
-const LABEL_PAIR = /[ \t]*([a-zA-Z_][a-zA-Z0-9_]*)[ \t]*=[ \t]*"((?:[^"\\]|\\.)*)"[ \t]*(,?)/y;
 const CONNECTION_TYPES: ReadonlySet<string> = new Set(['tcp', 'tls', 'unix']);
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -310,59 +307,6 @@ export class ConnectionCounterExtractor {
     this.pending = [];
     this.pendingLength = 0;
   }
-}
-
-interface Sample {
-  labels: Map<string, string>;
-  value: number;
-  rawValue: string;
-}
-
-/**
- * Parses `name{labels} value [timestamp] [# exemplar]` after the metric name (whose length is given).
- * Returns the reason as a string when the line is malformed.
- */
-function parseSample(text: string, nameLength: number): Sample | string {
-  const labels = new Map<string, string>();
-  let i = nameLength;
-  while (text[i] === ' ' || text[i] === '\t') i++;
-  if (text[i] === '{') {
-    LABEL_PAIR.lastIndex = ++i;
-    for (let pair = LABEL_PAIR.exec(text); pair; pair = pair[3] ? LABEL_PAIR.exec(text) : null) {
-      const [, labelName = '', escaped = ''] = pair;
-      let badEscape = false;
-      const value = escaped.replace(/\\(.)/g, (_, ch: string) => {
-        badEscape ||= ch !== '\\' && ch !== '"' && ch !== 'n';
-        return ch === 'n' ? '\n' : ch;
-      });
-      if (badEscape) return `invalid escape in the value of label ${labelName}`;
-      if (labels.has(labelName)) return `label ${labelName} appears twice`;
-      labels.set(labelName, value);
-      i = LABEL_PAIR.lastIndex;
-    }
-    while (text[i] === ' ' || text[i] === '\t') i++;
-    if (text[i] !== '}') return `expected a label or } at column ${i + 1}`;
-    i++;
-  }
-  const tokens = text.slice(i).trim().split(/[ \t]+/);
-  const exemplarAt = tokens.indexOf('#');
-  const fields = exemplarAt >= 0 ? tokens.slice(0, exemplarAt) : tokens;
-  const rawValue = fields[0] ?? '';
-  if (rawValue === '') return 'no value';
-  if (fields.length > 2) return `unexpected text after the value: ${fields.slice(2).join(' ').slice(0, 40)}`;
-  const value = parseNumber(rawValue);
-  if (value === null) return `value ${rawValue.slice(0, 40)} is not a number`;
-  const timestamp = fields[1];
-  if (timestamp !== undefined && !NUMBER.test(timestamp)) return `timestamp ${timestamp.slice(0, 40)} is not a number`;
-  return { labels, value, rawValue };
-}
-
-function parseNumber(token: string): number | null {
-  if (NUMBER.test(token)) return Number(token);
-  const special = SPECIAL_NUMBER.exec(token);
-  if (!special) return null;
-  if (special[2]!.toLowerCase() === 'nan') return NaN;
-  return special[1] === '-' ? -Infinity : Infinity;
 }
 
 /** Whole-page convenience around ConnectionCounterExtractor. */

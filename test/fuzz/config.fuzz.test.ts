@@ -6,6 +6,7 @@ import { expect } from 'chai';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import fc from 'fast-check';
+import { querySlackMs } from '../../src/migration/query-window.ts';
 import { stringify, type ToStringOptions } from 'yaml';
 import { ConfigError, parseConfig, type ConfigDeps } from '../../src/config/load.ts';
 import { KEYS, MAX_TIMER_MS } from '../../src/config/schema.ts';
@@ -285,6 +286,13 @@ const validConfigArb: fc.Arbitrary<Generated> = fc
     maxPage: fc.option(byteSizeArb, { nil: null }),
     prometheus: fc.option(fc.record({ url: fc.constantFrom('http://prometheus:9090', 'https://prom.example.com/prometheus/', 'http://[::1]:9090//'), scrape: fc.option(durationArb(['m', 's'], 5), { nil: null }), label: fc.option(fc.constantFrom('instance', 'host', '_node'), { nil: null }) }), { nil: null }),
     order: fc.array(fc.nat(), { minLength: 12, maxLength: 12 }),
+  })
+  // With Prometheus, dials closer than two query slacks (or a window shorter than four) are
+  // refused by design (tested in load.test.ts); the reference only models accepted configs.
+  .filter((g) => {
+    if (!g.prometheus) return true;
+    const slack = querySlackMs(g.prometheus.scrape?.ms ?? 60_000);
+    return (g.plaintextCheck?.ms ?? 3_600_000) >= 2 * slack && (g.soak?.ms ?? 7 * 86_400_000) >= 4 * slack;
   })
   .map((g) => {
     const collectionMs = g.collection?.ms ?? 30_000;
