@@ -55,9 +55,11 @@ export function buildApp({ logger, view, https }: AppDeps): FastifyInstance {
     view.snapshot() ? reply.type('text/plain').send('Ready.\n') : reply.code(503).type('text/plain').send('Not ready: the first collection has not finished.\n'),
   );
 
-  app.get<{ Querystring: { target?: string } }>('/probe', async (req, reply) => {
-    const target = typeof req.query.target === 'string' ? req.query.target : undefined;
-    const result = await view.probe(target);
+  app.get<{ Querystring: { target?: string | string[] } }>('/probe', async (req, reply) => {
+    if (Array.isArray(req.query.target)) {
+      return reply.code(400).type('text/plain; charset=utf-8').send('Bad target: give one target parameter, not several.\n');
+    }
+    const result = await view.probe(req.query.target);
     return reply
       .code(result.status)
       .type(result.status === 200 ? METRICS_CONTENT_TYPE : 'text/plain; charset=utf-8')

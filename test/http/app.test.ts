@@ -96,7 +96,7 @@ describe('HTTP interface', () => {
         ['/probe?target=tcp://gitaly-1:8075', 'Bad target: scheme tcp:// is not allowed here (use tls:// or host:port).\n'],
         ['/probe?target=gitaly-1:99999', 'Bad target: "gitaly-1:99999" has no valid port (1-65535).\n'],
         [`/probe?target=${'a'.repeat(400)}:1`, 'Bad target: longer than 300 characters.\n'],
-        ['/probe?target=x&target=y', 'Missing parameter: target (e.g. /probe?target=tls://gitaly-1.internal:9999).\n'],
+        ['/probe?target=x&target=y', 'Bad target: give one target parameter, not several.\n'],
       ];
       for (const [url, message] of cases) {
         const res = await app.inject(url);
