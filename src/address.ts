@@ -50,6 +50,7 @@ export function parseAddress(input: string, allowedSchemes: readonly string[] = 
     portText = rest.slice(colon + 1);
     if (host.includes(':')) return { ok: false, message: `${shown(input)}: write IPv6 addresses as [addr]:port` };
   }
+  // eslint-disable-next-line no-control-regex -- control bytes are exactly what must be refused
   if (host === '' || /[\s/@\x00-\x1f\x7f]/.test(host)) return { ok: false, message: `${shown(input)} has no valid host` };
   if (!/^\d{1,5}$/.test(portText) || Number(portText) < 1 || Number(portText) > 65535) {
     return { ok: false, message: `${shown(input)} has no valid port (1-65535)` };
