@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument } from 'yaml';
-import { querySlackMs } from '../migration/query-window.ts';
+import { MIN_DIAL_SPACING_SLACKS, MIN_SOAK_SLACKS, querySlackMs } from '../migration/query-window.ts';
 import { formatDuration } from './duration.ts';
 import { readLocal, readNodes } from './nodes.ts';
 import { fileKind, isWritableDir, readPath, readStateFile, type Context } from './paths.ts';
@@ -147,18 +147,18 @@ function readConfig(root: MapView, ctx: Context, source: string): Config | null 
 function checkDialSpacing(root: MapView, ctx: Context, v: { soakWindowMs: number; plaintextCheckIntervalMs: number; scrapeIntervalMs: number }): void {
   const slack = querySlackMs(v.scrapeIntervalMs);
   const scrape = formatDuration(v.scrapeIntervalMs);
-  if (v.plaintextCheckIntervalMs < 2 * slack) {
+  if (v.plaintextCheckIntervalMs < MIN_DIAL_SPACING_SLACKS * slack) {
     ctx.reader.report(
       'plaintext_check_interval',
       root.at('plaintext_check_interval'),
-      `${formatDuration(v.plaintextCheckIntervalMs)} is too short for prometheus.scrape_interval ${scrape}: it must be at least ${formatDuration(2 * slack)} (4 scrape intervals + 10s) so the exporter's own dials can be told apart in Prometheus's data`,
+      `${formatDuration(v.plaintextCheckIntervalMs)} is too short for prometheus.scrape_interval ${scrape}: it must be at least ${formatDuration(MIN_DIAL_SPACING_SLACKS * slack)} (6 scrape intervals + 15s) so the exporter's own dials can be told apart in Prometheus's data`,
     );
   }
-  if (v.soakWindowMs < 4 * slack) {
+  if (v.soakWindowMs < MIN_SOAK_SLACKS * slack) {
     ctx.reader.report(
       'soak_window',
       root.at('soak_window'),
-      `${formatDuration(v.soakWindowMs)} is too short for prometheus.scrape_interval ${scrape}: it must be at least ${formatDuration(4 * slack)} (8 scrape intervals + 20s)`,
+      `${formatDuration(v.soakWindowMs)} is too short for prometheus.scrape_interval ${scrape}: it must be at least ${formatDuration(MIN_SOAK_SLACKS * slack)} (12 scrape intervals + 30s)`,
     );
   }
 }

@@ -9,6 +9,7 @@ import { basename, join, posix } from 'node:path';
 import { promisify } from 'node:util';
 import { expect } from 'chai';
 import { parse } from 'yaml';
+import { parseDuration } from '../../src/config/duration.ts';
 import { loadConfigFile } from '../../src/config/load.ts';
 import { startDemoFleet, type DemoFleet } from '../../src/demo/fleet.ts';
 import { REPO_ROOT } from '../helpers/dashboard-queries.ts';
@@ -47,6 +48,7 @@ interface ExporterConfig {
 }
 interface ScrapeConfig {
   job_name: string;
+  scrape_interval?: string;
   static_configs: Array<{ targets: string[] }>;
 }
 interface PrometheusConfig {
@@ -210,6 +212,12 @@ describe('docker-compose stack', () => {
     expect(config.soakWindowMs).to.equal(60_000);
     expect(config.prometheus?.url).to.equal('http://prometheus:9090');
     expect(config.stateFile).to.equal('/state/gitaly-tls-exporter.state.json');
+    // The exporter keeps its own dials clear of Prometheus's window edges by the scrape interval it
+    // is told: it must be the one Prometheus really uses for Gitaly and Praefect.
+    for (const job of ['gitaly', 'praefect']) {
+      const interval = prometheusConfig.scrape_configs.find((c) => c.job_name === job)?.scrape_interval;
+      expect(interval === undefined ? undefined : parseDuration(interval), job).to.equal(config.prometheus?.scrapeIntervalMs);
+    }
   });
 
   it('configures the exporter with the demo fleet port scheme and names', () => {

@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import fc from 'fast-check';
-import { querySlackMs } from '../../src/migration/query-window.ts';
+import { MIN_DIAL_SPACING_SLACKS, MIN_SOAK_SLACKS, querySlackMs } from '../../src/migration/query-window.ts';
 import { stringify, type ToStringOptions } from 'yaml';
 import { ConfigError, parseConfig, type ConfigDeps } from '../../src/config/load.ts';
 import { KEYS, MAX_TIMER_MS } from '../../src/config/schema.ts';
@@ -292,7 +292,7 @@ const validConfigArb: fc.Arbitrary<Generated> = fc
   .filter((g) => {
     if (!g.prometheus) return true;
     const slack = querySlackMs(g.prometheus.scrape?.ms ?? 60_000);
-    return (g.plaintextCheck?.ms ?? 3_600_000) >= 2 * slack && (g.soak?.ms ?? 7 * 86_400_000) >= 4 * slack;
+    return (g.plaintextCheck?.ms ?? 3_600_000) >= MIN_DIAL_SPACING_SLACKS * slack && (g.soak?.ms ?? 7 * 86_400_000) >= MIN_SOAK_SLACKS * slack;
   })
   .map((g) => {
     const collectionMs = g.collection?.ms ?? 30_000;
