@@ -20,6 +20,13 @@ describe('choosing the Prometheus query window around own dials', () => {
     expect(w.unsafe.size).to.equal(0);
   });
 
+  it('moves the end past a lone recent dial even when the configured shift limit is smaller', () => {
+    const dial = NOW - 3_350;
+    const w = chooseQueryWindow(NOW, [dial], { soakWindowMs: W, slackMs: 7_000, maxShiftMs: 10_000 });
+    expect(w.endMs).to.equal(dial - 7_000);
+    expect(w.unsafe.size).to.equal(0);
+  });
+
   it('starts earlier than the soak window when a dial sits just after its start', () => {
     const dial = NOW - W + 20_000;
     const w = chooseQueryWindow(NOW, [dial], OPTS);
