@@ -144,7 +144,8 @@ async function serve(options: Options, logger: Logger): Promise<void> {
   const https = webConfig ? createHttpsOptions(webConfig, { logger }) : null;
   const app = buildApp({ logger, view: exporter, https: https?.options ?? null });
   if (webConfig) secureApp(app, webConfig, https);
-  closeWithGrace({ delay: 15_000, logger }, async ({ signal, err }) => {
+  // SIGHUP means reload here, as in Prometheus, not stop.
+  closeWithGrace({ delay: 15_000, logger, skip: ['SIGHUP'] }, async ({ signal, err }) => {
     if (err) logger.error({ err }, 'shutting down after an error');
     else logger.info(`${signal ?? 'shutdown'}: stopping collection, saving state, closing the server`);
     await exporter.stop();

@@ -56,12 +56,19 @@ export function instanceOf(node: Config['nodes'][number]): string | null {
   }
 }
 
+/** How far the Prometheus window's edges may move to keep clear of own dials. */
+function queryShiftMs(config: Config): number {
+  // A dial just before now needs the end moved back up to two slacks; allow a margin beyond.
+  return Math.max(4 * querySlackMs(config.prometheus?.scrapeIntervalMs ?? 60_000), config.soakWindowMs / 20);
+}
+
 export function historyOptionsFor(config: Config): HistoryOptions {
   return {
     soakWindowMs: config.soakWindowMs,
     maxGapMs: 3 * config.collectionIntervalMs + config.timeouts.metricsMs,
     bucketMs: Math.max(config.collectionIntervalMs, Math.floor(config.soakWindowMs / 168)),
-    retentionMarginMs: Math.max(config.soakWindowMs / 10, 2 * querySlackMs(config.prometheus?.scrapeIntervalMs ?? 60_000)),
+    // Own dials must outlive the furthest the query window's start may move back (queryShiftMs).
+    retentionMarginMs: queryShiftMs(config) + querySlackMs(config.prometheus?.scrapeIntervalMs ?? 60_000),
   };
 }
 
@@ -154,8 +161,7 @@ export class Collector {
       ? chooseQueryWindow(started, [...this.histories.values()].flatMap((h) => h.ownTcpTimesMs), {
           soakWindowMs: config.soakWindowMs,
           slackMs: querySlackMs(config.prometheus.scrapeIntervalMs ?? 60_000),
-          // A dial just before now needs the end moved back up to two slacks; allow a margin beyond.
-          maxShiftMs: Math.max(4 * querySlackMs(config.prometheus.scrapeIntervalMs ?? 60_000), config.soakWindowMs / 20),
+          maxShiftMs: queryShiftMs(config),
         })
       : null;
     const prometheusPromise =
