@@ -1,5 +1,5 @@
 // The probing functions a collection uses, gathered so tests and the benchmark can swap them.
-import type { Dispatcher } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
 import { checkCertFile } from '../probes/cert-file.ts';
 import { probePlaintext } from '../probes/plaintext.ts';
 import { probeTls } from '../probes/tls.ts';
@@ -17,7 +17,12 @@ export interface ProbeFunctions {
   dispatcher?: Dispatcher;
 }
 
+// Each node is scraped once per collection, far apart: a keep-alive socket per node (a thousand of
+// them) would only hold memory. Keep a connection just long enough for a retry or a redirect.
+const scrapeAgent = new Agent({ keepAliveTimeout: 1_000, keepAliveMaxTimeout: 1_000 });
+
 export const realProbes: ProbeFunctions = {
+  dispatcher: scrapeAgent,
   scrapeGitalyMetrics,
   queryFleetEvidence,
   probeTls,
