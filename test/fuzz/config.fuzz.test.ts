@@ -4,32 +4,14 @@
 // FUZZ_SEED=<n> replays a run (fast-check prints the seed of a failure); FUZZ_RUNS=<factor> scales the runs.
 import { expect } from 'chai';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
 import fc from 'fast-check';
 import { MIN_DIAL_SPACING_SLACKS, MIN_SOAK_SLACKS, querySlackMs } from '../../src/migration/query-window.ts';
 import { stringify, type ToStringOptions } from 'yaml';
 import { ConfigError, parseConfig, type ConfigDeps } from '../../src/config/load.ts';
 import { KEYS, MAX_TIMER_MS } from '../../src/config/schema.ts';
 import type { Config, NodeConfig } from '../../src/config/types.ts';
+import { runs, withDeadline } from '../helpers/fuzz.ts';
 
-const SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED);
-const RUNS_FACTOR = Number(process.env.FUZZ_RUNS ?? 1);
-// Synchronous code cannot be interrupted from the same thread: this catches a run that goes
-// super-linear (runaway backtracking, a loop that crawls) with a hundredfold headroom, not a slow machine.
-const RUN_DEADLINE_MS = Number(process.env.FUZZ_RUN_DEADLINE_MS ?? 5_000);
-
-function runs<T>(numRuns: number): fc.Parameters<T> {
-  return { numRuns: Math.max(1, Math.round(numRuns * RUNS_FACTOR)), ...(SEED === undefined ? {} : { seed: SEED }) };
-}
-
-function withDeadline<A extends unknown[]>(check: (...args: A) => void): (...args: A) => void {
-  return (...args) => {
-    const started = performance.now();
-    check(...args);
-    const took = performance.now() - started;
-    if (took > RUN_DEADLINE_MS) throw new Error(`one run took ${Math.round(took)} ms, past the ${RUN_DEADLINE_MS} ms deadline`);
-  };
-}
 
 const FILE = 'fuzz.yml';
 const CWD = '/fuzz/cwd';

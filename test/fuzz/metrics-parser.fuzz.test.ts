@@ -4,13 +4,13 @@
 // FUZZ_RUNS=<factor> multiplies the number of runs.
 import { expect } from 'chai';
 import { createRequire } from 'node:module';
-import { performance } from 'node:perf_hooks';
 import fc from 'fast-check';
 import type { Role } from '../../src/config/types.ts';
 import type { ConnectionCounts } from '../../src/evidence.ts';
 import {
   ConnectionCounterExtractor, extractConnectionCounters, GITALY_FAMILY, PRAEFECT_FAMILY, type ExtractResult,
 } from '../../src/sources/metrics-parser.ts';
+import { runs, withDeadline } from '../helpers/fuzz.ts';
 
 interface LibraryFamily {
   name: string;
@@ -19,24 +19,6 @@ interface LibraryFamily {
 // The package ships no types; this is the part of its output the tests read.
 const parsePrometheusTextFormat = createRequire(import.meta.url)('parse-prometheus-text-format') as (text: string) => LibraryFamily[];
 
-const SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED);
-const RUNS_FACTOR = Number(process.env.FUZZ_RUNS ?? 1);
-// Synchronous code cannot be interrupted from the same thread: this catches a run that goes
-// super-linear (runaway backtracking, a loop that crawls) with a hundredfold headroom, not a slow machine.
-const RUN_DEADLINE_MS = Number(process.env.FUZZ_RUN_DEADLINE_MS ?? 5_000);
-
-function runs<T>(numRuns: number): fc.Parameters<T> {
-  return { numRuns: Math.max(1, Math.round(numRuns * RUNS_FACTOR)), ...(SEED === undefined ? {} : { seed: SEED }) };
-}
-
-function withDeadline<A extends unknown[]>(check: (...args: A) => void): (...args: A) => void {
-  return (...args) => {
-    const started = performance.now();
-    check(...args);
-    const took = performance.now() - started;
-    if (took > RUN_DEADLINE_MS) throw new Error(`one run took ${Math.round(took)} ms, past the ${RUN_DEADLINE_MS} ms deadline`);
-  };
-}
 
 const BUILD_INFO = 'gitlab_build_info';
 const PROCESS_START = 'process_start_time_seconds';
