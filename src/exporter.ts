@@ -32,6 +32,7 @@ export class Exporter implements ExporterView {
   readonly collector: Collector;
   private config: Config;
   private text = '';
+  private renders = 0;
   private reloadOk = true;
   private readonly logger: Logger;
   private readonly probes: ProbeFunctions;
@@ -43,9 +44,21 @@ export class Exporter implements ExporterView {
     this.probes = deps.probes;
     this.loadConfig = deps.loadConfig;
     this.collector = new Collector({ config: deps.config, logger: deps.logger, probes: deps.probes, histories: deps.histories, now: deps.now });
-    this.collector.onSnapshot(async (s) => {
-      this.text = await renderMetrics(s, this.info());
-    });
+    this.collector.onSnapshot((s) => this.publish(renderMetrics(s, this.info())));
+  }
+
+  /** The reload gauge answers at once, not at the next collection. */
+  private setReloadOk(ok: boolean): void {
+    this.reloadOk = ok;
+    const latest = this.collector.latest;
+    void this.publish(latest ? renderMetrics(latest, this.info()) : renderStartupMetrics(this.info()));
+  }
+
+  /** Renders may finish out of order (a reload during a collection): the newest one started wins. */
+  private async publish(render: Promise<string>): Promise<void> {
+    const seq = ++this.renders;
+    const text = await render;
+    if (seq === this.renders) this.text = text;
   }
 
   private info(): { version: string; configReloadSuccessful: boolean } {
@@ -54,7 +67,7 @@ export class Exporter implements ExporterView {
 
   /** Renders the pre-collection metrics so /metrics answers from the first second. */
   async init(): Promise<void> {
-    this.text = await renderStartupMetrics(this.info());
+    await this.publish(renderStartupMetrics(this.info()));
   }
 
   snapshot(): Snapshot | null {
@@ -105,11 +118,11 @@ export class Exporter implements ExporterView {
       const next = this.loadConfig();
       this.config = next;
       this.collector.setConfig(next);
-      this.reloadOk = true;
+      this.setReloadOk(true);
       this.logger.info({ nodes: next.nodes.length }, `configuration reloaded from ${next.source}`);
       return { ok: true, message: `Configuration reloaded: ${next.nodes.length} node(s).` };
     } catch (err) {
-      this.reloadOk = false;
+      this.setReloadOk(false);
       const message = (err as Error).message;
       this.logger.error(`configuration reload rejected, the previous one keeps running:\n${message}`);
       return { ok: false, message: `Configuration rejected, the previous one keeps running:\n${message}` };

@@ -185,7 +185,8 @@ export async function probeTls(target: TlsProbeTarget, options: TlsProbeOptions,
   const result = emptyResult(target.address, started);
   const done = (): TlsProbeResult => {
     result.durationMs = Math.max(0, now() - started);
-    deps.logger?.debug({ node: target.node, address: target.address, handshakeOk: result.handshakeOk, error: result.error?.code, durationMs: result.durationMs }, 'tls probe finished');
+    // The caller's logger names the node (a child logger per node); the probe adds what it knows.
+    deps.logger?.debug({ address: target.address, handshakeOk: result.handshakeOk, error: result.error?.code, durationMs: result.durationMs }, 'tls probe finished');
     return result;
   };
 
