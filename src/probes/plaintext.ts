@@ -5,6 +5,7 @@ import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import { formatHostPort, parseAddress, type HostPort } from '../address.ts';
 import type { PlaintextProbeResult, SourceError } from '../evidence.ts';
+import { checkGrpcHealth } from '../grpc/health.ts';
 
 export interface PlaintextProbeTarget {
   node: string;
@@ -24,24 +25,9 @@ export interface PlaintextProbeDeps {
   connect?: typeof net.connect;
 }
 
-const HEALTH_PATH = '/grpc.health.v1.Health/Check';
-/** gRPC length-prefixed frame of an empty HealthCheckRequest: not compressed, length 0. */
-const EMPTY_REQUEST = Buffer.alloc(5);
-/** HealthCheckResponse{status: SERVING}: field 1, varint, value 1. */
-const SERVING = Buffer.from([0x08, 0x01]);
-const MAX_RESPONSE_BYTES = 64 * 1024;
 /** The HTTP/2 client connection preface followed by an empty SETTINGS frame. */
 const H2C_PREFACE = Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1'), Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0])]);
 const DNS_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_FAIL', 'EAI_NONAME', 'EAI_NODATA']);
-
-/** grpc-message is percent-encoded; a malformed one is shown as sent rather than dropped. */
-function percentDecode(text: string): string {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text;
-  }
-}
 
 /** What is left of a check's time budget; messages quote the whole budget. */
 interface Deadline {
@@ -90,7 +76,7 @@ function dial(connect: typeof net.connect, hostPort: HostPort, timeoutMs: number
   });
 }
 
-/** Asks grpc.health.v1.Health/Check over HTTP/2 cleartext on an already connected socket. */
+/** Asks grpc.health.v1.Health/Check over HTTP/2 cleartext on an already connected socket, then closes it. */
 function checkHealth(socket: net.Socket, hostPort: HostPort, deadline: Deadline, where: string): Promise<{ serving: boolean; error: SourceError | null }> {
   return new Promise((resolve) => {
     let settled = false;
@@ -98,55 +84,25 @@ function checkHealth(socket: net.Socket, hostPort: HostPort, deadline: Deadline,
     const finish = (serving: boolean, error: SourceError | null): void => {
       if (settled) return;
       settled = true;
-      clearTimeout(timer);
       session?.destroy();
       socket.destroy();
       resolve({ serving, error });
     };
     const fail = (message: string): void => finish(false, { code: 'GRPC_HEALTH', message: `gRPC health check of ${where}: ${message}.` });
-    const timer = setTimeout(() => finish(false, { code: 'TIMEOUT', message: `gRPC health check of ${where} got no answer within ${deadline.totalMs} ms.` }), deadline.remainingMs);
+    // The socket and the session are ours, so their failures are ours to report (the call's own come back in its answer).
     socket.on('error', (err: NodeJS.ErrnoException) => fail(`connection failed (${err.code ?? err.message})`));
-    let request: http2.ClientHttp2Stream;
     try {
       session = http2.connect(`http://${formatHostPort(hostPort)}`, { createConnection: () => socket });
       session.on('error', (err: NodeJS.ErrnoException) => fail(`HTTP/2 failed (${err.code ?? err.message})`));
-      request = session.request({ ':method': 'POST', ':path': HEALTH_PATH, 'content-type': 'application/grpc', te: 'trailers' });
     } catch (err) {
       fail(`could not start HTTP/2 (${err instanceof Error ? err.message : String(err)})`);
       return;
     }
-    let httpStatus: number | undefined;
-    let grpcStatus: string | undefined;
-    let grpcMessage = '';
-    const chunks: Buffer[] = [];
-    let received = 0;
-    const readStatus = (headers: http2.IncomingHttpHeaders): void => {
-      const status = headers['grpc-status'];
-      if (typeof status === 'string') grpcStatus = status;
-      const message = headers['grpc-message'];
-      if (typeof message === 'string') grpcMessage = percentDecode(message).slice(0, 200);
-    };
-    request.on('response', (headers) => {
-      httpStatus = Number(headers[':status']);
-      readStatus(headers);
+    void checkGrpcHealth(session, { timeoutMs: deadline.remainingMs }).then((answer) => {
+      if (answer.error?.code === 'TIMEOUT') finish(false, { code: 'TIMEOUT', message: `gRPC health check of ${where} got no answer within ${deadline.totalMs} ms.` });
+      else if (answer.error) fail(answer.error.message);
+      else finish(answer.serving, null);
     });
-    request.on('trailers', readStatus);
-    request.on('data', (chunk: Buffer) => {
-      received += chunk.length;
-      if (received > MAX_RESPONSE_BYTES) fail(`answer larger than ${MAX_RESPONSE_BYTES} bytes`);
-      else chunks.push(chunk);
-    });
-    request.on('error', (err: NodeJS.ErrnoException) => fail(`request failed (${err.code ?? err.message})`));
-    request.on('end', () => {
-      if (httpStatus !== 200) return fail(`HTTP status ${httpStatus ?? 'none'}, not a gRPC server`);
-      if (grpcStatus !== '0') return fail(`grpc-status ${grpcStatus ?? 'missing'}${grpcMessage ? ` (${grpcMessage})` : ''}`);
-      const body = Buffer.concat(chunks);
-      if (body.length < 5 || body[0] !== 0) return fail('answer is not an uncompressed gRPC message');
-      const message = body.subarray(5, 5 + body.readUInt32BE(1));
-      finish(message.equals(SERVING), null);
-    });
-    request.on('close', () => fail('the stream closed without an answer'));
-    request.end(EMPTY_REQUEST);
   });
 }
 
