@@ -1,6 +1,7 @@
 // Child process: the simulated Gitaly fleet (scale mode), apart from the exporter so that serving
 // pages and answering handshakes is not counted as the exporter's CPU.
 import { startDemoFleet } from '../src/demo/fleet.ts';
+import { demoNodeConfig } from '../src/demo/demo-config.ts';
 import type { NodeConfig } from '../src/config/types.ts';
 import { runChild } from './ipc.ts';
 
@@ -21,14 +22,7 @@ runChild<FleetArgs>(async (args) => {
     scale: args.scale,
     ...(args.metricsPageBytes ? { metricsPageBytes: args.metricsPageBytes } : {}),
   });
-  const nodes: NodeConfig[] = fleet.nodes.map((n) => ({
-    name: n.name,
-    role: n.role,
-    metricsUrl: n.metricsUrl,
-    ...(n.tlsAddress ? { tlsAddress: n.tlsAddress } : {}),
-    ...(n.plaintextAddress ? { plaintextAddress: n.plaintextAddress } : {}),
-    ...(n.certificateFile ? { certificateFile: n.certificateFile } : {}),
-  }));
+  const nodes: NodeConfig[] = fleet.nodes.map(demoNodeConfig);
   const info: FleetInfo = { caFile: fleet.caFile, nodes };
   return { info, handlers: {} };
 });

@@ -3,6 +3,7 @@
 // metrics renderer). Cycles never overlap and a scrape of /metrics never starts one.
 import type { Logger } from 'pino';
 import { mapWithConcurrency } from '../concurrency.ts';
+import { hostPortOf } from '../config/schema.ts';
 import type { Config } from '../config/types.ts';
 import type { PrometheusFleetEvidence, SourceError } from '../evidence.ts';
 import { loadCaBundle } from '../probes/ca-bundle.ts';
@@ -44,13 +45,12 @@ export interface CollectorDeps {
   histories?: Map<string, NodeHistory>;
 }
 
-/** Instance label Prometheus gives a node: configured, or host:port of its metrics URL. */
+/** Instance label Prometheus gives a node: configured, or host:port of its metrics URL (as the loader fills it in). */
 export function instanceOf(node: Config['nodes'][number]): string | null {
   if (node.prometheusInstance) return node.prometheusInstance;
   if (!node.metricsUrl) return null;
   try {
-    const url = new URL(node.metricsUrl);
-    return url.port ? url.host : `${url.host}:${url.protocol === 'https:' ? 443 : 80}`;
+    return hostPortOf(node.metricsUrl);
   } catch {
     return null;
   }

@@ -16,7 +16,8 @@ export const DEMO_SETTINGS = {
   expiryWarningMs: 30 * DAY_MS,
 } as const;
 
-function nodeConfig(node: DemoNodeInfo): NodeConfig {
+/** A demo node as the exporter configures it (also used by the benchmark). */
+export function demoNodeConfig(node: DemoNodeInfo): NodeConfig {
   return {
     name: node.name,
     role: node.role,
@@ -31,7 +32,7 @@ function nodeConfig(node: DemoNodeInfo): NodeConfig {
 export function demoConfig(fleet: DemoFleet, opts: { stateFile: string }): Config {
   return {
     source: '<demo>',
-    nodes: fleet.nodes.map(nodeConfig),
+    nodes: fleet.nodes.map(demoNodeConfig),
     ...DEMO_SETTINGS,
     // A thousand bench nodes on loopback: wide enough to finish a cycle well within the interval.
     concurrency: Math.min(64, Math.max(8, fleet.nodes.length)),
@@ -49,15 +50,12 @@ const seconds = (ms: number): string => `${ms / SECOND_MS}s`;
 
 /** The same configuration as a YAML file in config.example.yml's format (snake_case keys, durations like 60s). */
 export function demoConfigYaml(fleet: DemoFleet): string {
-  const nodes = fleet.nodes.map((node) => ({
-    name: node.name,
-    role: node.role,
-    metrics_url: node.metricsUrl,
-    ...(node.tlsAddress ? { tls_address: node.tlsAddress } : {}),
-    ...(node.plaintextAddress ? { plaintext_address: node.plaintextAddress } : {}),
-    ...(node.certificateFile ? { certificate_file: node.certificateFile } : {}),
-    ...(node.serverName ? { server_name: node.serverName } : {}),
-  }));
+  // The same nodes as demoConfig(), with the file's snake_case keys.
+  const nodes = fleet.nodes.map((node) => {
+    const { name, role, metricsUrl, tlsAddress, plaintextAddress, certificateFile, serverName } = demoNodeConfig(node);
+    const yaml = { name, role, metrics_url: metricsUrl, tls_address: tlsAddress, plaintext_address: plaintextAddress, certificate_file: certificateFile, server_name: serverName };
+    return Object.fromEntries(Object.entries(yaml).filter(([, v]) => v !== undefined));
+  });
   const header = '# Exporter configuration for the demo fleet (written by src/demo/main.ts).\n';
   return header + stringify({
     soak_window: seconds(DEMO_SETTINGS.soakWindowMs),

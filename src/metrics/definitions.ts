@@ -42,30 +42,28 @@ export const METRICS = {
 
 export type MetricName = keyof typeof METRICS;
 
-/** A registry with typed accessors that create each metric on first use. */
+/** A registry with typed accessors that create each metric on first use, as its definition says. */
 export class ContractRegistry {
   readonly registry = new Registry();
-  private readonly gauges = new Map<string, Gauge>();
-  private readonly counters = new Map<string, Counter>();
+  private readonly metrics = new Map<string, Gauge | Counter>();
+
+  private get<T extends Gauge | Counter>(name: MetricName, Kind: new (config: { name: string; help: string; labelNames: string[]; registers: Registry[] }) => T): T {
+    let metric = this.metrics.get(name);
+    if (!metric) {
+      const def: Definition = METRICS[name];
+      if ((def.type === 'counter') !== (Kind === (Counter as unknown))) throw new Error(`${name} is a ${def.type ?? 'gauge'} in the metric contract`);
+      metric = new Kind({ name, help: def.help, labelNames: [...def.labels], registers: [this.registry] });
+      this.metrics.set(name, metric);
+    }
+    return metric as T;
+  }
 
   gauge(name: MetricName): Gauge {
-    let g = this.gauges.get(name);
-    if (!g) {
-      const def: Definition = METRICS[name];
-      g = new Gauge({ name, help: def.help, labelNames: [...def.labels], registers: [this.registry] });
-      this.gauges.set(name, g);
-    }
-    return g;
+    return this.get(name, Gauge);
   }
 
   counter(name: MetricName): Counter {
-    let c = this.counters.get(name);
-    if (!c) {
-      const def: Definition = METRICS[name];
-      c = new Counter({ name, help: def.help, labelNames: [...def.labels], registers: [this.registry] });
-      this.counters.set(name, c);
-    }
-    return c;
+    return this.get(name, Counter);
   }
 
   text(): Promise<string> {
