@@ -3,7 +3,7 @@
 // compiled with tsc first, into a directory under the repository (its imports find node_modules).
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { copyFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { REPO_ROOT, tempDir } from './processes.ts';
@@ -24,5 +24,7 @@ export async function compileExporterChild(log: (line: string) => void): Promise
     if (!existsSync(entry)) throw err;
     log(`tsc reported type errors while compiling the exporter child; running the emitted JavaScript anyway`);
   }
+  // The exporter reads its version from the package.json one level above its sources.
+  await copyFile(join(REPO_ROOT, 'package.json'), join(outDir, 'package.json'));
   return entry;
 }

@@ -1,4 +1,5 @@
 // Wires a configuration to a collector, keeps the rendered metrics, and answers the HTTP layer.
+import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { formatHostPort, parseAddress } from './address.ts';
 import { Collector, type Snapshot } from './collect/collector.ts';
@@ -10,7 +11,8 @@ import { ContractRegistry } from './metrics/definitions.ts';
 import { renderMetrics, renderStartupMetrics, setTlsMetrics } from './metrics/render.ts';
 import { loadCaBundle } from './probes/ca-bundle.ts';
 
-export const EXPORTER_VERSION = '0.1.0';
+// package.json is one level above both src/ and dist/: one place for the version.
+export const EXPORTER_VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 const MAX_TARGET_LENGTH = 300;
 
 export interface ExporterDeps {

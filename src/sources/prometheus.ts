@@ -3,13 +3,11 @@
 // "no plaintext connections".
 import type { PrometheusConfig } from '../config/types.ts';
 import type { PrometheusFleetEvidence, PrometheusNodeEvidence, Result } from '../evidence.ts';
+import { GITALY_FAMILY, PRAEFECT_FAMILY } from './metrics-parser.ts';
 import { instantQuery, type InstantQueryResult, type PrometheusDeps, type PrometheusQueryOptions } from './prometheus-client.ts';
 
 export { instantQuery };
 export type { InstantQueryResult, PrometheusDeps, PrometheusQueryOptions, PrometheusSample } from './prometheus-client.ts';
-
-export const GITALY_FAMILY = 'gitaly_connections_total';
-export const PRAEFECT_FAMILY = 'gitaly_praefect_connections_total';
 
 /** Subqueries never ask Prometheus for more points than this per series. */
 const MAX_STEPS = 2000;
