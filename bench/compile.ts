@@ -18,7 +18,10 @@ export async function compileExporterChild(log: (line: string) => void): Promise
   const tsc = join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
   const entry = join(outDir, 'bench', 'exporter-process.js');
   try {
-    await run(process.execPath, [tsc, '-p', join(REPO_ROOT, 'bench', 'tsconfig.exporter.json'), '--outDir', outDir], { cwd: REPO_ROOT, timeout: 120_000 });
+    await run(process.execPath, [tsc, '-p', join(REPO_ROOT, 'bench', 'tsconfig.exporter.json'), '--outDir', outDir], {
+      cwd: REPO_ROOT,
+      timeout: 120_000,
+    });
   } catch (err) {
     // tsc still emits when it finds type errors (exit code 2); a half-edited tree elsewhere should not stop the bench.
     if (!existsSync(entry)) throw err;

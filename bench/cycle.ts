@@ -46,7 +46,9 @@ export interface RunOptions {
 
 function checkCycle(scale: number, label: string, result: CycleResult): void {
   if (result.nodes !== scale || result.scrapesOk !== scale || result.handshakesOk !== scale) {
-    throw new Error(`${label} cycle at ${scale} nodes: ${result.scrapesOk} scrapes and ${result.handshakesOk} handshakes of ${scale} succeeded (${result.failures.join('; ')})`);
+    throw new Error(
+      `${label} cycle at ${scale} nodes: ${result.scrapesOk} scrapes and ${result.handshakesOk} handshakes of ${scale} succeeded (${result.failures.join('; ')})`,
+    );
   }
 }
 
@@ -81,7 +83,17 @@ export async function runScale(fleetNodes: NodeConfig[], options: RunOptions, lo
     }
     const memory = { idleRss, peakAfterWarmup, peakAfterMeasured, peakRss: await peak() };
     const heap = await exporter.call('memory');
-    return { scale, certificateFiles: options.certificateFiles, warmup, measured, fleetCpuMs, queries, ...(load ? { load } : {}), memory, heap };
+    return {
+      scale,
+      certificateFiles: options.certificateFiles,
+      warmup,
+      measured,
+      fleetCpuMs,
+      queries,
+      ...(load ? { load } : {}),
+      memory,
+      heap,
+    };
   } finally {
     await exporter.stop();
   }
@@ -96,19 +108,35 @@ function cycleRow(run: ScaleRun, target: string, ok: boolean | null): Row {
     baseline: `— (the simulated fleet used ${fmt(run.fleetCpuMs / 1000)} s CPU meanwhile)`,
     target,
     met: ok === null ? 'info' : met(ok),
-    data: { scale: run.scale, concurrency: CONCURRENCY, certificateFiles: run.certificateFiles, measured: m, fleetCpuMs: run.fleetCpuMs, warmup: run.warmup, cpuMsPerNode: m.cpuMs / run.scale, memory: run.memory, heap: run.heap },
+    data: {
+      scale: run.scale,
+      concurrency: CONCURRENCY,
+      certificateFiles: run.certificateFiles,
+      measured: m,
+      fleetCpuMs: run.fleetCpuMs,
+      warmup: run.warmup,
+      cpuMsPerNode: m.cpuMs / run.scale,
+      memory: run.memory,
+      heap: run.heap,
+    },
   };
 }
 
 export function cycleRows(runs: ScaleRun[], largest: number, skipped: string | null): Row[] {
   const plain = runs.filter((r) => !r.certificateFiles);
   const rows: Row[] = plain.map((run) =>
-    run.scale === largest ? cycleRow(run, `< ${WALL_TARGET_MS / 1000} s wall`, run.measured.wallMs < WALL_TARGET_MS) : cycleRow(run, '— (information)', null));
+    run.scale === largest
+      ? cycleRow(run, `< ${WALL_TARGET_MS / 1000} s wall`, run.measured.wallMs < WALL_TARGET_MS)
+      : cycleRow(run, '— (information)', null),
+  );
   const small = plain.find((r) => r.scale === largest / 10);
   const big = plain.find((r) => r.scale === largest);
   const what = `CPU growth, ${largest / 10} → ${largest} nodes`;
   const target = `≤ ${GROWTH_TARGET}× (linear is 10×)`;
-  if (!big) rows.push(notMeasured('3', `Collection cycle, ${largest} nodes`, `< ${WALL_TARGET_MS / 1000} s wall`, skipped ?? 'the run broke; see errors'));
+  if (!big)
+    rows.push(
+      notMeasured('3', `Collection cycle, ${largest} nodes`, `< ${WALL_TARGET_MS / 1000} s wall`, skipped ?? 'the run broke; see errors'),
+    );
   if (small && big) {
     const growth = big.measured.cpuMs / small.measured.cpuMs;
     rows.push({

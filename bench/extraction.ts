@@ -31,7 +31,10 @@ function extractInChunks(page: Buffer): void {
   }
 }
 
-interface ParsedFamily { name: string; metrics: Array<{ labels?: Record<string, string>; value?: string }> }
+interface ParsedFamily {
+  name: string;
+  metrics: Array<{ labels?: Record<string, string>; value?: string }>;
+}
 
 function parseWithGeneralParser(text: string): void {
   const families = parsePrometheusTextFormat(text) as ParsedFamily[];
@@ -73,7 +76,14 @@ function inMemoryRow(size: number): Row {
     baseline: `${fmt(theirsMBps)} MB/s (parse-prometheus-text-format)`,
     target: `≥ ${PARSER_TARGET}× baseline`,
     met: met(ratio >= PARSER_TARGET),
-    data: { pageBytes: page.length, oursMBps, baselineMBps: theirsMBps, ratio, oursMsPerPageByRound: ours, baselineMsPerPageByRound: theirs },
+    data: {
+      pageBytes: page.length,
+      oursMBps,
+      baselineMBps: theirsMBps,
+      ratio,
+      oursMsPerPageByRound: ours,
+      baselineMsPerPageByRound: theirs,
+    },
   };
 }
 
@@ -126,8 +136,15 @@ async function httpRow(baseUrl: string, size: number, encoding: 'identity' | 'gz
     }
   }
   const ratio = median(ours) / median(plain);
-  const data = { url: url.replace(baseUrl, ''), pageBytes, pairs: ours.length, oursMedianMs: median(ours), plainMedianMs: median(plain), ratio,
-    ...(encoding === 'gzip' ? { downloadAndGunzipMedianMs: median(gunzipped) } : {}) };
+  const data = {
+    url: url.replace(baseUrl, ''),
+    pageBytes,
+    pairs: ours.length,
+    oursMedianMs: median(ours),
+    plainMedianMs: median(plain),
+    ratio,
+    ...(encoding === 'gzip' ? { downloadAndGunzipMedianMs: median(gunzipped) } : {}),
+  };
   if (encoding === 'identity') {
     return {
       section: '1',

@@ -24,10 +24,13 @@ export async function startFakePrometheus(): Promise<FakePrometheus> {
     req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end(EMPTY_VECTOR));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  onCleanup(() => new Promise((resolve) => {
-    server.closeAllConnections();
-    server.close(() => resolve());
-  }));
+  onCleanup(
+    () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  );
   const address = server.address();
   return {
     url: `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`,

@@ -2,9 +2,7 @@
 // A child says hello, receives its arguments, answers 'ready' with what the parent needs (ports,
 // node list), then serves named calls until it is killed or the parent goes away.
 
-export type ParentMessage =
-  | { type: 'args'; args: unknown }
-  | { type: 'call'; id: number; command: string; args: unknown };
+export type ParentMessage = { type: 'args'; args: unknown } | { type: 'call'; id: number; command: string; args: unknown };
 
 export type ChildMessage =
   | { type: 'hello' }

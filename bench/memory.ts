@@ -27,11 +27,29 @@ export function memoryRows(runs: ScaleRun[], scale: number, skipped: string | nu
   const rows: Row[] = [];
   const plain = runs.find((r) => r.scale === scale && !r.certificateFiles);
   const peak = plain?.memory.peakRss;
-  if (!plain || peak === null || peak === undefined) rows.push(notMeasured('5', what, target, skipped ?? 'the run broke or VmHWM could not be read'));
-  else rows.push(memoryRow(plain, what, target, peak < TARGET_BYTES, 'VmHWM of the exporter child (compiled, plain node, as in production) after a warm-up cycle, the measured cycle and the /metrics load test'));
+  if (!plain || peak === null || peak === undefined)
+    rows.push(notMeasured('5', what, target, skipped ?? 'the run broke or VmHWM could not be read'));
+  else
+    rows.push(
+      memoryRow(
+        plain,
+        what,
+        target,
+        peak < TARGET_BYTES,
+        'VmHWM of the exporter child (compiled, plain node, as in production) after a warm-up cycle, the measured cycle and the /metrics load test',
+      ),
+    );
   const withFiles = runs.find((r) => r.scale === scale && r.certificateFiles);
   if (withFiles?.memory.peakRss) {
-    rows.push(memoryRow(withFiles, `${what}, certificate_file on every node`, '— (information)', null, 'VmHWM after a warm-up and a measured cycle (no load test)'));
+    rows.push(
+      memoryRow(
+        withFiles,
+        `${what}, certificate_file on every node`,
+        '— (information)',
+        null,
+        'VmHWM after a warm-up and a measured cycle (no load test)',
+      ),
+    );
   }
   return rows;
 }

@@ -31,7 +31,13 @@ export interface LoadResult {
 }
 
 function summarize(latencies: number[], bodyBytes: number): LatencySummary {
-  return { requests: latencies.length, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99), maxMs: percentile(latencies, 100), bodyBytes };
+  return {
+    requests: latencies.length,
+    p50Ms: percentile(latencies, 50),
+    p99Ms: percentile(latencies, 99),
+    maxMs: percentile(latencies, 100),
+    bodyBytes,
+  };
 }
 
 async function fetchAll(url: string, dispatcher: Dispatcher): Promise<number> {
@@ -75,14 +81,16 @@ export function loadRows(load: LoadResult | undefined, scale: number, skipped: s
   const target = `p99 ≤ ${TARGET}× baseline`;
   if (!load) return [notMeasured('4', what, target, skipped ?? 'the largest scale did not run')];
   const ratio = load.ours.p99Ms / load.bare.p99Ms;
-  return [{
-    section: '4',
-    what,
-    ours: `${fmt(load.ours.p99Ms)} ms; ${fmt(load.ours.p50Ms)} ms (${fmt(ratio)}×)`,
-    baseline: `${fmt(load.bare.p99Ms)} ms; ${fmt(load.bare.p50Ms)} ms (bare node:http, same bytes)`,
-    target,
-    met: met(ratio <= TARGET),
-    note: `${load.ours.requests + load.bare.requests} requests in ${fmt(load.durationMs / 1000)} s, ${fmt(load.ours.bodyBytes / 1e6)} MB per response`,
-    data: { ...load, ratio },
-  }];
+  return [
+    {
+      section: '4',
+      what,
+      ours: `${fmt(load.ours.p99Ms)} ms; ${fmt(load.ours.p50Ms)} ms (${fmt(ratio)}×)`,
+      baseline: `${fmt(load.bare.p99Ms)} ms; ${fmt(load.bare.p50Ms)} ms (bare node:http, same bytes)`,
+      target,
+      met: met(ratio <= TARGET),
+      note: `${load.ours.requests + load.bare.requests} requests in ${fmt(load.durationMs / 1000)} s, ${fmt(load.ours.bodyBytes / 1e6)} MB per response`,
+      data: { ...load, ratio },
+    },
+  ];
 }

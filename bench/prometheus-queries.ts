@@ -9,13 +9,15 @@ export function prometheusRows(runs: ScaleRun[], smallest: number, largest: numb
   const small = runs.find((r) => r.scale === smallest && !r.certificateFiles);
   const big = runs.find((r) => r.scale === largest && !r.certificateFiles);
   if (!small || !big) return [notMeasured('6', what, target, skipped ?? 'a scale did not run')];
-  return [{
-    section: '6',
-    what,
-    ours: `${big.queries} at ${largest} nodes`,
-    baseline: `${small.queries} at ${smallest} nodes`,
-    target,
-    met: met(big.queries === small.queries && small.queries > 0),
-    data: Object.fromEntries(runs.map((r) => [`queriesAt${r.scale}${r.certificateFiles ? 'WithCertificateFiles' : ''}`, r.queries])),
-  }];
+  return [
+    {
+      section: '6',
+      what,
+      ours: `${big.queries} at ${largest} nodes`,
+      baseline: `${small.queries} at ${smallest} nodes`,
+      target,
+      met: met(big.queries === small.queries && small.queries > 0),
+      data: Object.fromEntries(runs.map((r) => [`queriesAt${r.scale}${r.certificateFiles ? 'WithCertificateFiles' : ''}`, r.queries])),
+    },
+  ];
 }

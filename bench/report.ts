@@ -58,7 +58,10 @@ export function markdownTable(rows: readonly Row[]): string {
 
 /** Notes under the table, one per row that has one, numbered like the rows. */
 export function notesList(rows: readonly Row[]): string {
-  return rows.filter((r) => r.note).map((r) => `- ${r.section}, ${r.what}: ${r.note}`).join('\n');
+  return rows
+    .filter((r) => r.note)
+    .map((r) => `- ${r.section}, ${r.what}: ${r.note}`)
+    .join('\n');
 }
 
 export function machineLine(m: Machine): string {

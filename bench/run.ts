@@ -59,13 +59,18 @@ async function main(): Promise<number> {
     }
   };
 
-  await section('extraction', () => extractionRows(log), () => [notMeasured('1', 'Extraction', '≥ 20× / ≤ 1.5×', 'the section broke; see errors')]);
+  await section(
+    'extraction',
+    () => extractionRows(log),
+    () => [notMeasured('1', 'Extraction', '≥ 20× / ≤ 1.5×', 'the section broke; see errors')],
+  );
 
   const needed = LARGEST * FDS_PER_NODE + 1024;
   const fdLimit = machine.openFileLimit;
-  const skipped = fdLimit !== null && fdLimit < needed
-    ? `the open-file limit is ${fdLimit}, below the ${needed} that ${LARGEST} nodes need: run \`ulimit -n ${needed}\` before npm run bench`
-    : null;
+  const skipped =
+    fdLimit !== null && fdLimit < needed
+      ? `the open-file limit is ${fdLimit}, below the ${needed} that ${LARGEST} nodes need: run \`ulimit -n ${needed}\` before npm run bench`
+      : null;
   if (skipped) log(skipped);
   const fleetScale = skipped ? Math.max(...SCALES.filter((s) => s < LARGEST)) : LARGEST;
 
@@ -81,7 +86,11 @@ async function main(): Promise<number> {
   const runs: ScaleRun[] = [];
   if (fleet) {
     const { nodes, caFile } = fleet.ready;
-    await section('TLS probe cost', () => tlsCostRows(nodes.slice(0, TLS_TARGETS), caFile, log), () => [notMeasured('2', 'CPU per TLS probe', '≤ baseline', 'the section broke; see errors')]);
+    await section(
+      'TLS probe cost',
+      () => tlsCostRows(nodes.slice(0, TLS_TARGETS), caFile, log),
+      () => [notMeasured('2', 'CPU per TLS probe', '≤ baseline', 'the section broke; see errors')],
+    );
     try {
       log('compiling the exporter child with tsc (it runs under plain node, as in production)');
       const entry = await compileExporterChild(log);
@@ -92,7 +101,14 @@ async function main(): Promise<number> {
       ];
       for (const { scale, certificateFiles } of plans) {
         try {
-          const options = { entry, caFile, prometheus, load: scale === LARGEST && !certificateFiles, certificateFiles, fleetPid: fleet.pid };
+          const options = {
+            entry,
+            caFile,
+            prometheus,
+            load: scale === LARGEST && !certificateFiles,
+            certificateFiles,
+            fleetPid: fleet.pid,
+          };
           runs.push(await runScale(nodes.slice(0, scale), options, log));
         } catch (err) {
           errors.push(`cycle at ${scale} nodes: ${err instanceof Error ? err.message : String(err)}`);

@@ -25,26 +25,37 @@ const TARGET = '≤ baseline';
 async function startBlackbox(caFile: string): Promise<{ pid: number; url: string; stop: () => Promise<void> }> {
   const dir = await tempDir('blackbox');
   const config = join(dir, 'blackbox.yml');
-  await writeFile(config, [
-    'modules:',
-    '  tls_connect:',
-    '    prober: tcp',
-    `    timeout: ${TIMEOUT_MS / 1000}s`,
-    '    tcp:',
-    '      preferred_ip_protocol: ip4',
-    '      tls: true',
-    '      tls_config:',
-    `        ca_file: ${JSON.stringify(caFile)}`,
-    '',
-  ].join('\n'));
+  await writeFile(
+    config,
+    [
+      'modules:',
+      '  tls_connect:',
+      '    prober: tcp',
+      `    timeout: ${TIMEOUT_MS / 1000}s`,
+      '    tcp:',
+      '      preferred_ip_protocol: ip4',
+      '      tls: true',
+      '      tls_config:',
+      `        ca_file: ${JSON.stringify(caFile)}`,
+      '',
+    ].join('\n'),
+  );
   const port = await freePort();
-  const child = spawn(BLACKBOX_BIN, [`--config.file=${config}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(BLACKBOX_BIN, [`--config.file=${config}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   track(child);
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 15_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`blackbox_exporter exited with code ${child.exitCode}`);
-    const up = await request(`${url}/-/healthy`).then(async (r) => { await r.body.dump(); return r.statusCode === 200; }, () => false);
+    const up = await request(`${url}/-/healthy`).then(
+      async (r) => {
+        await r.body.dump();
+        return r.statusCode === 200;
+      },
+      () => false,
+    );
     if (up) return { pid: child.pid ?? 0, url, stop: () => stopProcess(child) };
     if (Date.now() > deadline) throw new Error('blackbox_exporter did not become healthy within 15 s');
     await new Promise((r) => setTimeout(r, 100));
@@ -62,26 +73,39 @@ async function blackboxRound(url: string, targets: string[], dispatcher: Dispatc
 async function ourRound(targets: NodeConfig[], ca: string[]): Promise<void> {
   await mapWithConcurrency(targets, CONCURRENCY, async (node) => {
     const result = await probeTls({ node: node.name, address: node.tlsAddress! }, { timeoutMs: TIMEOUT_MS, ca, checkVersions: false });
-    if (!result.handshakeOk || result.trusted !== true) throw new Error(`probeTls failed on ${node.tlsAddress}: ${result.error?.message ?? result.trustError}`);
+    if (!result.handshakeOk || result.trusted !== true)
+      throw new Error(`probeTls failed on ${node.tlsAddress}: ${result.error?.message ?? result.trustError}`);
   });
 }
 
 /** Node's floor: a bare tls.connect handshake with a shared SecureContext, nothing read from the session. */
 async function bareHandshakeRound(targets: NodeConfig[], context: tls.SecureContext): Promise<void> {
-  await mapWithConcurrency(targets, CONCURRENCY, (node) => new Promise<void>((resolve, reject) => {
-    const parsed = parseAddress(node.tlsAddress!, ['tls://']);
-    if (!parsed.ok) {
-      reject(new Error(parsed.message));
-      return;
-    }
-    const socket = tls.connect({ host: parsed.value.host, port: parsed.value.port, secureContext: context, ALPNProtocols: ['h2'], rejectUnauthorized: false, checkServerIdentity: () => undefined });
-    socket.setTimeout(TIMEOUT_MS, () => socket.destroy(new Error(`no handshake with ${node.tlsAddress} within ${TIMEOUT_MS} ms`)));
-    socket.once('secureConnect', () => {
-      socket.destroy();
-      resolve();
-    });
-    socket.once('error', reject);
-  }));
+  await mapWithConcurrency(
+    targets,
+    CONCURRENCY,
+    (node) =>
+      new Promise<void>((resolve, reject) => {
+        const parsed = parseAddress(node.tlsAddress!, ['tls://']);
+        if (!parsed.ok) {
+          reject(new Error(parsed.message));
+          return;
+        }
+        const socket = tls.connect({
+          host: parsed.value.host,
+          port: parsed.value.port,
+          secureContext: context,
+          ALPNProtocols: ['h2'],
+          rejectUnauthorized: false,
+          checkServerIdentity: () => undefined,
+        });
+        socket.setTimeout(TIMEOUT_MS, () => socket.destroy(new Error(`no handshake with ${node.tlsAddress} within ${TIMEOUT_MS} ms`)));
+        socket.once('secureConnect', () => {
+          socket.destroy();
+          resolve();
+        });
+        socket.once('error', reject);
+      }),
+  );
 }
 
 async function cpuOfRound(fn: () => Promise<void>, into: { cpuMs: number; wallMs: number }): Promise<void> {
@@ -129,7 +153,10 @@ export async function tlsCostRows(nodes: NodeConfig[], caFile: string, log: (lin
     const barePerProbe = bare.cpuMs / probes;
     const data = {
       bareNodeHandshake: { cpuMsPerProbe: barePerProbe, ...bare },
-      targets: targets.length, rounds: ROUNDS, concurrency: CONCURRENCY, clockTicksPerSecond: ticks,
+      targets: targets.length,
+      rounds: ROUNDS,
+      concurrency: CONCURRENCY,
+      clockTicksPerSecond: ticks,
       ours: { cpuMsPerProbe: oursPerProbe, probesPerSecond: probes / (ours.wallMs / 1000), ...ours },
       blackbox: { cpuMsPerProbe: theirsPerProbe, probesPerSecond: probes / (theirs.wallMs / 1000), ...theirs },
     };

@@ -29,7 +29,10 @@ export function parseAddress(input: string, allowedSchemes: readonly string[] = 
   const scheme = SCHEMES.find((s) => rest.toLowerCase().startsWith(s));
   if (scheme) {
     if (!allowedSchemes.includes(scheme)) {
-      return { ok: false, message: `scheme ${scheme} is not allowed here (use ${allowedSchemes.length ? allowedSchemes.join(' or ') + ' or ' : ''}host:port)` };
+      return {
+        ok: false,
+        message: `scheme ${scheme} is not allowed here (use ${allowedSchemes.length ? allowedSchemes.join(' or ') + ' or ' : ''}host:port)`,
+      };
     }
     rest = rest.slice(scheme.length);
   } else if (rest.includes('://')) {

@@ -155,7 +155,10 @@ async function serve(options: Options, logger: Logger): Promise<void> {
   process.on('SIGHUP', () => void exporter.reload());
   await app.listen({ host: options.listen.host, port: options.listen.port });
   const scheme = https ? 'https' : 'http';
-  logger.info({ version: EXPORTER_VERSION, nodes: config.nodes.length, config: config.source }, `listening on ${scheme}://${options.listen.host}:${options.listen.port}/`);
+  logger.info(
+    { version: EXPORTER_VERSION, nodes: config.nodes.length, config: config.source },
+    `listening on ${scheme}://${options.listen.host}:${options.listen.port}/`,
+  );
   exporter.start();
 }
 

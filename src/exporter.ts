@@ -12,7 +12,8 @@ import { renderMetrics, renderStartupMetrics, setTlsMetrics } from './metrics/re
 import { loadCaBundle } from './probes/ca-bundle.ts';
 
 // package.json is one level above both src/ and dist/: one place for the version.
-export const EXPORTER_VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+export const EXPORTER_VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string })
+  .version;
 const MAX_TARGET_LENGTH = 300;
 
 export interface ExporterDeps {
@@ -45,7 +46,13 @@ export class Exporter implements ExporterView {
     this.logger = deps.logger;
     this.probes = deps.probes;
     this.loadConfig = deps.loadConfig;
-    this.collector = new Collector({ config: deps.config, logger: deps.logger, probes: deps.probes, histories: deps.histories, now: deps.now });
+    this.collector = new Collector({
+      config: deps.config,
+      logger: deps.logger,
+      probes: deps.probes,
+      histories: deps.histories,
+      now: deps.now,
+    });
     this.collector.onSnapshot((s) => this.publish(renderMetrics(s, this.info())));
   }
 
@@ -96,7 +103,10 @@ export class Exporter implements ExporterView {
     const address = formatHostPort(parsed.value);
     const node = this.config.nodes.find((n) => n.tlsAddress && normalizeTlsAddress(n.tlsAddress) === address.toLowerCase());
     if (!node && !this.config.allowUnlistedTargets) {
-      return { status: 403, body: `Target ${address} is not the tls_address of a configured node (set allow_unlisted_targets: true to probe any address).\n` };
+      return {
+        status: 403,
+        body: `Target ${address} is not the tls_address of a configured node (set allow_unlisted_targets: true to probe any address).\n`,
+      };
     }
     const ca = loadCaBundle(this.config.caFile);
     if (!ca.ok) return { status: 500, body: `CA bundle: ${ca.error.message}\n` };
@@ -115,7 +125,8 @@ export class Exporter implements ExporterView {
   }
 
   private reloadNow(): { ok: boolean; message: string } {
-    if (!this.loadConfig) return { ok: false, message: 'This exporter runs the built-in demo fleet; there is no configuration file to reload.' };
+    if (!this.loadConfig)
+      return { ok: false, message: 'This exporter runs the built-in demo fleet; there is no configuration file to reload.' };
     try {
       const next = this.loadConfig();
       this.config = next;

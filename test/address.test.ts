@@ -3,8 +3,14 @@ import { formatHostPort, parseAddress } from '../src/address.ts';
 
 describe('address parsing', () => {
   it('reads host:port, bracketed IPv6 and allowed schemes', () => {
-    expect(parseAddress('gitaly-1.internal:9999')).to.deep.equal({ ok: true, value: { host: 'gitaly-1.internal', port: 9999, isIp: false } });
-    expect(parseAddress('tls://10.0.0.5:9999', ['tls://'])).to.deep.equal({ ok: true, value: { host: '10.0.0.5', port: 9999, isIp: true } });
+    expect(parseAddress('gitaly-1.internal:9999')).to.deep.equal({
+      ok: true,
+      value: { host: 'gitaly-1.internal', port: 9999, isIp: false },
+    });
+    expect(parseAddress('tls://10.0.0.5:9999', ['tls://'])).to.deep.equal({
+      ok: true,
+      value: { host: '10.0.0.5', port: 9999, isIp: true },
+    });
     expect(parseAddress('[::1]:8075')).to.deep.equal({ ok: true, value: { host: '::1', port: 8075, isIp: true } });
     expect(formatHostPort({ host: '::1', port: 8075 })).to.equal('[::1]:8075');
   });

@@ -65,7 +65,9 @@ describe('command line', function () {
     writeFileSync(file, 'concurrency: ten\nnodes:\n  - name: gitaly-1\n    tls_address: 127.0.0.1:9999\n');
     const r = run(['--config.file', file, '--config.check']);
     expect(r.status).to.equal(2);
-    expect(r.stderr).to.match(new RegExp(`^gitaly-tls-exporter: invalid configuration:\\n${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:1:14: concurrency: `));
+    expect(r.stderr).to.match(
+      new RegExp(`^gitaly-tls-exporter: invalid configuration:\\n${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:1:14: concurrency: `),
+    );
     expect(r.stderr).to.not.match(/\n\s+at /);
   });
 
@@ -107,7 +109,11 @@ describe('command line', function () {
       child.stdout!.on('data', (d: Buffer) => (log += d.toString()));
       child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
       const base = `http://127.0.0.1:${port}`;
-      await waitFor(async () => (await fetch(`${base}/-/ready`).catch(() => null))?.ok, { timeoutMs: 30_000, intervalMs: 250, what: `the demo exporter to be ready (log: ${log.slice(-2000)})` });
+      await waitFor(async () => (await fetch(`${base}/-/ready`).catch(() => null))?.ok, {
+        timeoutMs: 30_000,
+        intervalMs: 250,
+        what: `the demo exporter to be ready (log: ${log.slice(-2000)})`,
+      });
       expect(log).to.contain('built-in demo fleet');
 
       const migration = (await (await fetch(`${base}/migration`)).json()) as { nodes: Array<{ node: string; phase: string }> };
@@ -136,16 +142,26 @@ describe('command line', function () {
       );
       const port = await freePort();
       let log = '';
-      child = spawn(TSX, [MAIN, '--web.listen-address', `127.0.0.1:${port}`, '--web.config.file', join(dir, 'web.yml')], { cwd: ROOT, env: { ...process.env, TMPDIR: dir } });
+      child = spawn(TSX, [MAIN, '--web.listen-address', `127.0.0.1:${port}`, '--web.config.file', join(dir, 'web.yml')], {
+        cwd: ROOT,
+        env: { ...process.env, TMPDIR: dir },
+      });
       child.stdout!.on('data', (d: Buffer) => (log += d.toString()));
       child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
       const dispatcher = new Agent({ connect: { ca: ca.certPem } });
       const get = async (path: string, auth?: string) => {
-        const res = await request(`https://127.0.0.1:${port}${path}`, { dispatcher, headers: auth ? { authorization: `Basic ${Buffer.from(auth).toString('base64')}` } : {} });
+        const res = await request(`https://127.0.0.1:${port}${path}`, {
+          dispatcher,
+          headers: auth ? { authorization: `Basic ${Buffer.from(auth).toString('base64')}` } : {},
+        });
         await res.body.text();
         return res.statusCode;
       };
-      await waitFor(async () => (await get('/-/healthy').catch(() => 0)) === 200, { timeoutMs: 30_000, intervalMs: 250, what: `the HTTPS exporter to answer (log: ${log.slice(-2000)})` });
+      await waitFor(async () => (await get('/-/healthy').catch(() => 0)) === 200, {
+        timeoutMs: 30_000,
+        intervalMs: 250,
+        what: `the HTTPS exporter to answer (log: ${log.slice(-2000)})`,
+      });
       expect(await get('/metrics')).to.equal(401);
       expect(await get('/metrics', 'prometheus:wrong')).to.equal(401);
       expect(await get('/metrics', 'nobody:s3cret-pass')).to.equal(401);

@@ -11,7 +11,14 @@ import { ownInWindow, recordPlaintextSeen, type HistoryOptions } from '../migrat
 import { chooseQueryWindow, querySlackMs, type QueryWindow } from '../migration/query-window.ts';
 import { saveState } from '../migration/state.ts';
 import { emptyHistory, type NodeHistory } from '../migration/types.ts';
-import { judgeFleet, judgeNode, type FleetVerdict, type NodeVerdict, type PrometheusNodeView, type VerdictOptions } from '../migration/verdict.ts';
+import {
+  judgeFleet,
+  judgeNode,
+  type FleetVerdict,
+  type NodeVerdict,
+  type PrometheusNodeView,
+  type VerdictOptions,
+} from '../migration/verdict.ts';
 import { emptyCarry, observeNode, type NodeCarry, type NodeObservation } from './observe-node.ts';
 import type { ProbeFunctions } from './probes.ts';
 
@@ -158,11 +165,15 @@ export class Collector {
     if (!ca.ok) this.logger.error(ca.error.message);
 
     const queryWindow = config.prometheus
-      ? chooseQueryWindow(started, [...this.histories.values()].flatMap((h) => h.ownTcpTimesMs), {
-          soakWindowMs: config.soakWindowMs,
-          slackMs: querySlackMs(config.prometheus.scrapeIntervalMs ?? 60_000),
-          maxShiftMs: queryShiftMs(config),
-        })
+      ? chooseQueryWindow(
+          started,
+          [...this.histories.values()].flatMap((h) => h.ownTcpTimesMs),
+          {
+            soakWindowMs: config.soakWindowMs,
+            slackMs: querySlackMs(config.prometheus.scrapeIntervalMs ?? 60_000),
+            maxShiftMs: queryShiftMs(config),
+          },
+        )
       : null;
     const prometheusPromise =
       config.prometheus && queryWindow

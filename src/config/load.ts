@@ -90,7 +90,11 @@ function readConfig(root: MapView, ctx: Context, source: string): Config | null 
   const soakWindowMs = root.withDefault('soak_window', duration(), DEFAULTS.soakWindowMs);
   const collectionIntervalMs = root.withDefault('collection_interval', duration(MAX_TIMER_MS), DEFAULTS.collectionIntervalMs);
   const plaintextCheckIntervalMs = root.withDefault('plaintext_check_interval', duration(MAX_TIMER_MS), DEFAULTS.plaintextCheckIntervalMs);
-  const tlsVersionCheckIntervalMs = root.withDefault('tls_version_check_interval', duration(MAX_TIMER_MS), DEFAULTS.tlsVersionCheckIntervalMs);
+  const tlsVersionCheckIntervalMs = root.withDefault(
+    'tls_version_check_interval',
+    duration(MAX_TIMER_MS),
+    DEFAULTS.tlsVersionCheckIntervalMs,
+  );
   const expiryWarningMs = root.withDefault('expiry_warning', duration(), DEFAULTS.expiryWarningMs);
   const concurrency = root.withDefault('concurrency', integer(1, 1024), DEFAULTS.concurrency);
   const allowUnlistedTargets = root.withDefault('allow_unlisted_targets', bool, DEFAULTS.allowUnlistedTargets);
@@ -113,7 +117,11 @@ function readConfig(root: MapView, ctx: Context, source: string): Config | null 
   }
 
   if (prometheus && soakWindowMs !== null && plaintextCheckIntervalMs !== null) {
-    checkDialSpacing(root, ctx, { soakWindowMs, plaintextCheckIntervalMs, scrapeIntervalMs: prometheus.scrapeIntervalMs ?? DEFAULTS.scrapeIntervalMs });
+    checkDialSpacing(root, ctx, {
+      soakWindowMs,
+      plaintextCheckIntervalMs,
+      scrapeIntervalMs: prometheus.scrapeIntervalMs ?? DEFAULTS.scrapeIntervalMs,
+    });
   }
 
   // Readers return null only after reporting a problem, and nothing is returned once a problem
@@ -144,7 +152,11 @@ function readConfig(root: MapView, ctx: Context, source: string): Config | null 
  * (see querySlackMs): dials closer together than two slacks, or a window shorter than four, leave
  * dials it cannot subtract, and the verdict would see plaintext that is only its own.
  */
-function checkDialSpacing(root: MapView, ctx: Context, v: { soakWindowMs: number; plaintextCheckIntervalMs: number; scrapeIntervalMs: number }): void {
+function checkDialSpacing(
+  root: MapView,
+  ctx: Context,
+  v: { soakWindowMs: number; plaintextCheckIntervalMs: number; scrapeIntervalMs: number },
+): void {
   const slack = querySlackMs(v.scrapeIntervalMs);
   const scrape = formatDuration(v.scrapeIntervalMs);
   if (v.plaintextCheckIntervalMs < MIN_DIAL_SPACING_SLACKS * slack) {
@@ -172,7 +184,11 @@ function readTimeouts(root: MapView, collectionIntervalMs: number | null): Timeo
     if (!view?.has(key)) return Math.min(fallback, cap);
     const ms = view.withDefault(key, duration(MAX_TIMER_MS), fallback);
     if (ms !== null && ms > cap) {
-      view.reader.report(view.fieldOf(key), view.at(key), `${formatDuration(ms)} is longer than collection_interval (${formatDuration(cap)})`);
+      view.reader.report(
+        view.fieldOf(key),
+        view.at(key),
+        `${formatDuration(ms)} is longer than collection_interval (${formatDuration(cap)})`,
+      );
     }
     return ms;
   };
@@ -189,7 +205,10 @@ function readTimeouts(root: MapView, collectionIntervalMs: number | null): Timeo
 function readPrometheus(root: MapView, ctx: Context): PrometheusConfig | undefined | null {
   const view = root.section('prometheus', KEYS.prometheus, 'url:, selector:, instance_label:, ...');
   if (!view) return view;
-  const url = view.required('url', httpUrl('http://prometheus:9090', 'put credentials in basic_auth (with password_file) or bearer_token_file'));
+  const url = view.required(
+    'url',
+    httpUrl('http://prometheus:9090', 'put credentials in basic_auth (with password_file) or bearer_token_file'),
+  );
   const selector = view.optional('selector', labelMatchers);
   const instanceLabel = view.withDefault('instance_label', labelName, DEFAULTS.instanceLabel);
   const scrapeIntervalMs = view.withDefault('scrape_interval', duration(), DEFAULTS.scrapeIntervalMs);
@@ -198,7 +217,11 @@ function readPrometheus(root: MapView, ctx: Context): PrometheusConfig | undefin
   const username = auth ? auth.required('username', text) : undefined;
   const passwordFile = auth ? readPath(auth, 'password_file', 'file', ctx, { required: true }) : undefined;
   if (view.has('bearer_token_file') && view.has('basic_auth')) {
-    ctx.reader.report(view.fieldOf('bearer_token_file'), view.at('bearer_token_file'), 'cannot be used together with basic_auth: choose one');
+    ctx.reader.report(
+      view.fieldOf('bearer_token_file'),
+      view.at('bearer_token_file'),
+      'cannot be used together with basic_auth: choose one',
+    );
   }
   return present({
     url: url?.replace(/\/+$/, ''), // so API paths can be appended

@@ -16,7 +16,12 @@ export function readNodes(root: MapView, ctx: Context): NodeDraft[] | null {
     return null;
   }
   type First = { field: string; name: string | undefined; line: number | null };
-  const seen = { name: new Map<string, First>(), tls_address: new Map<string, First>(), plaintext_address: new Map<string, First>(), metrics_url: new Map<string, First>() };
+  const seen = {
+    name: new Map<string, First>(),
+    tls_address: new Map<string, First>(),
+    plaintext_address: new Map<string, First>(),
+    metrics_url: new Map<string, First>(),
+  };
   const drafts: NodeDraft[] = [];
   for (const item of items) {
     const view = item.node && ctx.reader.mapping(item.field, item.node, KEYS.node, 'name:, metrics_url:, tls_address:, ...');
@@ -33,7 +38,9 @@ export function readNodes(root: MapView, ctx: Context): NodeDraft[] | null {
         seen[key].set(identity, { field: item.field, name: draft.name, line: ctx.reader.lineOf(view.at(key)) });
         return;
       }
-      const about = [key !== 'name' && first.name ? `"${first.name}"` : '', first.line === null ? '' : `line ${first.line}`].filter(Boolean).join(', ');
+      const about = [key !== 'name' && first.name ? `"${first.name}"` : '', first.line === null ? '' : `line ${first.line}`]
+        .filter(Boolean)
+        .join(', ');
       ctx.reader.report(view.fieldOf(key), view.at(key), `${shown}is already the ${key} of ${first.field}${about ? ` (${about})` : ''}`);
     };
     unique('name', draft.name, `"${draft.name}" `);
@@ -59,10 +66,23 @@ function readNode(view: MapView, ctx: Context): Partial<NodeConfig> {
     ctx.reader.report(view.field, view.node, 'needs at least one of metrics_url, tls_address or plaintext_address');
   }
   if (view.has('server_name') && !view.has('tls_address')) {
-    ctx.reader.report(view.fieldOf('server_name'), view.at('server_name'), 'is only used for the TLS probe: add tls_address or remove server_name');
+    ctx.reader.report(
+      view.fieldOf('server_name'),
+      view.at('server_name'),
+      'is only used for the TLS probe: add tls_address or remove server_name',
+    );
   }
   const fallbackInstance = metricsUrl ? hostPortOf(metricsUrl) : undefined;
-  return present({ name, role, metricsUrl, tlsAddress, plaintextAddress, certificateFile, serverName, prometheusInstance: prometheusInstance ?? fallbackInstance });
+  return present({
+    name,
+    role,
+    metricsUrl,
+    tlsAddress,
+    plaintextAddress,
+    certificateFile,
+    serverName,
+    prometheusInstance: prometheusInstance ?? fallbackInstance,
+  });
 }
 
 export function readLocal(root: MapView, ctx: Context, drafts: NodeDraft[] | null): LocalModeConfig | undefined | null {
@@ -73,10 +93,21 @@ export function readLocal(root: MapView, ctx: Context, drafts: NodeDraft[] | nul
   if (node !== null && drafts !== null) {
     const target = drafts.find((draft) => draft.name === node);
     if (!target && drafts.every((draft) => draft.name !== undefined)) {
-      const close = suggest(node, drafts.flatMap((draft) => (draft.name === undefined ? [] : [draft.name])));
-      ctx.reader.report(view.fieldOf('node'), view.at('node'), `"${node}" is not the name of any node in nodes${close ? ` (did you mean ${close}?)` : ''}`);
+      const close = suggest(
+        node,
+        drafts.flatMap((draft) => (draft.name === undefined ? [] : [draft.name])),
+      );
+      ctx.reader.report(
+        view.fieldOf('node'),
+        view.at('node'),
+        `"${node}" is not the name of any node in nodes${close ? ` (did you mean ${close}?)` : ''}`,
+      );
     } else if (target?.complete && !target.tlsAddress && !target.plaintextAddress) {
-      ctx.reader.report(view.fieldOf('node'), view.at('node'), `node "${node}" has neither tls_address nor plaintext_address, so there is no listener to watch`);
+      ctx.reader.report(
+        view.fieldOf('node'),
+        view.at('node'),
+        `node "${node}" has neither tls_address nor plaintext_address, so there is no listener to watch`,
+      );
     }
   }
   return { node, procRoot } as LocalModeConfig;

@@ -28,7 +28,8 @@ export function readPath(
   const [where, suffix] = view.has(key) ? [view.at(key), ''] : [null, ' (the default)'];
   if (found === 'missing') ctx.reader.report(view.fieldOf(key), where, `${resolved} does not exist or cannot be read${suffix}`);
   else if (kind === 'file' && found === 'dir') ctx.reader.report(view.fieldOf(key), where, `${resolved} is a directory, not a file`);
-  else if (kind === 'dir' && found === 'file') ctx.reader.report(view.fieldOf(key), where, `${resolved} is a file, not a directory${suffix}`);
+  else if (kind === 'dir' && found === 'file')
+    ctx.reader.report(view.fieldOf(key), where, `${resolved} is a file, not a directory${suffix}`);
   return resolved;
 }
 
@@ -37,7 +38,9 @@ export function readStateFile(root: MapView, ctx: Context): string | null {
   if (value === null) return null;
   const resolved = path.resolve(ctx.baseDir, value);
   const dir = path.dirname(resolved);
-  const [where, hint] = root.has('state_file') ? [root.at('state_file'), ''] : [null, ' (state_file defaults to a file next to the config file; set it to a writable path)'];
+  const [where, hint] = root.has('state_file')
+    ? [root.at('state_file'), '']
+    : [null, ' (state_file defaults to a file next to the config file; set it to a writable path)'];
   const report = (message: string) => ctx.reader.report('state_file', where, message + hint);
   if (ctx.fileExists(resolved) === 'dir') report(`${resolved} is a directory, not a file`);
   else if (ctx.fileExists(dir) !== 'dir') report(`directory ${dir} does not exist`);

@@ -24,18 +24,27 @@ export const DEFAULTS = {
 
 export const KEYS = {
   top: [
-    'soak_window', 'collection_interval', 'plaintext_check_interval', 'tls_version_check_interval',
-    'expiry_warning', 'concurrency', 'state_file', 'ca_file', 'allow_unlisted_targets',
-    'max_metrics_page_bytes', 'max_prometheus_response_bytes', 'timeouts', 'prometheus', 'local', 'nodes',
+    'soak_window',
+    'collection_interval',
+    'plaintext_check_interval',
+    'tls_version_check_interval',
+    'expiry_warning',
+    'concurrency',
+    'state_file',
+    'ca_file',
+    'allow_unlisted_targets',
+    'max_metrics_page_bytes',
+    'max_prometheus_response_bytes',
+    'timeouts',
+    'prometheus',
+    'local',
+    'nodes',
   ],
   timeouts: ['metrics', 'tls', 'plaintext', 'prometheus'],
   prometheus: ['url', 'selector', 'instance_label', 'scrape_interval', 'bearer_token_file', 'basic_auth'],
   basicAuth: ['username', 'password_file'],
   local: ['node', 'proc_root'],
-  node: [
-    'name', 'role', 'metrics_url', 'tls_address', 'plaintext_address', 'certificate_file',
-    'server_name', 'prometheus_instance',
-  ],
+  node: ['name', 'role', 'metrics_url', 'tls_address', 'plaintext_address', 'certificate_file', 'server_name', 'prometheus_instance'],
 } as const;
 
 /** Node.js timers cannot wait longer than 2^31-1 ms; a longer interval would fire at once, in a loop. */

@@ -60,19 +60,20 @@ async function generateKeys(kind: KeyKind): Promise<{ keys: CryptoKeyPair; algor
     kind === 'ec'
       ? { name: 'ECDSA', namedCurve: 'P-256' }
       : { name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' };
-  const keys = (await webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify']));
+  const keys = await webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify']);
   return { keys, algorithm };
 }
 
 function signingAlgorithm(keys: CryptoKeyPair): Algorithm | EcdsaParams {
-  return keys.privateKey.algorithm.name === 'ECDSA'
-    ? ({ name: 'ECDSA', hash: 'SHA-256' })
-    : ({ name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' });
+  return keys.privateKey.algorithm.name === 'ECDSA' ? { name: 'ECDSA', hash: 'SHA-256' } : { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
 }
 
 async function keyPem(keys: CryptoKeyPair): Promise<string> {
   const der = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey));
-  const body = der.toString('base64').replace(/(.{64})/g, '$1\n').trim();
+  const body = der
+    .toString('base64')
+    .replace(/(.{64})/g, '$1\n')
+    .trim();
   return `-----BEGIN PRIVATE KEY-----\n${body}\n-----END PRIVATE KEY-----\n`;
 }
 
@@ -141,7 +142,11 @@ export function createCa(commonName = 'gitaly-tls-exporter test CA', options: Pa
 }
 
 /** An intermediate CA signed by `parent`. */
-export function createIntermediate(parent: Issued, commonName = 'gitaly-tls-exporter test intermediate', options: Partial<IssueOptions> = {}): Promise<Issued> {
+export function createIntermediate(
+  parent: Issued,
+  commonName = 'gitaly-tls-exporter test intermediate',
+  options: Partial<IssueOptions> = {},
+): Promise<Issued> {
   return issue({ notAfterOffsetMs: 1825 * DAY_MS, ...options, commonName, isCa: true }, parent);
 }
 

@@ -71,7 +71,10 @@ class RailsClient {
     private readonly target: TrafficTarget,
     private readonly plan: TrafficClientPlan,
     private readonly stats: TrafficStats,
-    private readonly opts: Required<Pick<TrafficDriverOptions, 'caPem' | 'intervalMs' | 'timeoutMs'>> & { logger: Logger | undefined; startedAt: number },
+    private readonly opts: Required<Pick<TrafficDriverOptions, 'caPem' | 'intervalMs' | 'timeoutMs'>> & {
+      logger: Logger | undefined;
+      startedAt: number;
+    },
   ) {}
 
   start(): void {
@@ -140,8 +143,13 @@ class RailsClient {
     if (!parsed.ok) return null;
     const authority = `${transport === 'tls' ? 'https' : 'http'}://${formatHostPort(parsed.value)}`;
     const serverName = this.target.serverName ?? (parsed.value.isIp ? undefined : parsed.value.host);
-    const session = http2.connect(authority, transport === 'tls' ? { ca: this.opts.caPem, ...(serverName ? { servername: serverName } : {}) } : {});
-    session.on('error', (err: Error) => this.opts.logger?.debug({ node: this.target.name, transport, err: err.message }, 'demo client channel failed'));
+    const session = http2.connect(
+      authority,
+      transport === 'tls' ? { ca: this.opts.caPem, ...(serverName ? { servername: serverName } : {}) } : {},
+    );
+    session.on('error', (err: Error) =>
+      this.opts.logger?.debug({ node: this.target.name, transport, err: err.message }, 'demo client channel failed'),
+    );
     this.stats.channelsOpened[transport] += 1;
     return { transport, session, openedAt: Date.now() };
   }
@@ -165,7 +173,13 @@ export function startTrafficDriver(opts: TrafficDriverOptions): TrafficDriver {
   };
   const byName = new Map<string, { stats: TrafficStats; clients: RailsClient[] }>();
   for (const target of opts.targets) {
-    const stats: TrafficStats = { checksOk: 0, checksFailed: 0, channelsOpened: { tcp: 0, tls: 0 }, clientsOnTls: 0, clientsOnPlaintext: 0 };
+    const stats: TrafficStats = {
+      checksOk: 0,
+      checksFailed: 0,
+      channelsOpened: { tcp: 0, tls: 0 },
+      clientsOnTls: 0,
+      clientsOnPlaintext: 0,
+    };
     const clients = target.clients.map((plan) => new RailsClient(target, plan, stats, settings));
     byName.set(target.name, { stats, clients });
     for (const client of clients) client.start();

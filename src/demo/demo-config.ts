@@ -53,17 +53,28 @@ export function demoConfigYaml(fleet: DemoFleet): string {
   // The same nodes as demoConfig(), with the file's snake_case keys.
   const nodes = fleet.nodes.map((node) => {
     const { name, role, metricsUrl, tlsAddress, plaintextAddress, certificateFile, serverName } = demoNodeConfig(node);
-    const yaml = { name, role, metrics_url: metricsUrl, tls_address: tlsAddress, plaintext_address: plaintextAddress, certificate_file: certificateFile, server_name: serverName };
+    const yaml = {
+      name,
+      role,
+      metrics_url: metricsUrl,
+      tls_address: tlsAddress,
+      plaintext_address: plaintextAddress,
+      certificate_file: certificateFile,
+      server_name: serverName,
+    };
     return Object.fromEntries(Object.entries(yaml).filter(([, v]) => v !== undefined));
   });
   const header = '# Exporter configuration for the demo fleet (written by src/demo/main.ts).\n';
-  return header + stringify({
-    soak_window: seconds(DEMO_SETTINGS.soakWindowMs),
-    collection_interval: seconds(DEMO_SETTINGS.collectionIntervalMs),
-    plaintext_check_interval: seconds(DEMO_SETTINGS.plaintextCheckIntervalMs),
-    tls_version_check_interval: seconds(DEMO_SETTINGS.tlsVersionCheckIntervalMs),
-    expiry_warning: `${DEMO_SETTINGS.expiryWarningMs / DAY_MS}d`,
-    ca_file: fleet.caFile,
-    nodes,
-  });
+  return (
+    header +
+    stringify({
+      soak_window: seconds(DEMO_SETTINGS.soakWindowMs),
+      collection_interval: seconds(DEMO_SETTINGS.collectionIntervalMs),
+      plaintext_check_interval: seconds(DEMO_SETTINGS.plaintextCheckIntervalMs),
+      tls_version_check_interval: seconds(DEMO_SETTINGS.tlsVersionCheckIntervalMs),
+      expiry_warning: `${DEMO_SETTINGS.expiryWarningMs / DAY_MS}d`,
+      ca_file: fleet.caFile,
+      nodes,
+    })
+  );
 }

@@ -122,7 +122,12 @@ async function writeCertificate(dir: string, name: string, leaf: Issued, interme
 }
 
 /** Runs `start` for every item, `batch` at a time, stopping what started if one fails. */
-async function startInBatches<T>(count: number, batch: number, start: (index: number) => Promise<T>, undo: (item: T) => Promise<void>): Promise<T[]> {
+async function startInBatches<T>(
+  count: number,
+  batch: number,
+  start: (index: number) => Promise<T>,
+  undo: (item: T) => Promise<void>,
+): Promise<T[]> {
   const started: T[] = [];
   for (let first = 0; first < count; first += batch) {
     const results = await Promise.allSettled(Array.from({ length: Math.min(batch, count - first) }, (_, k) => start(first + k)));
@@ -161,16 +166,33 @@ export async function startDemoFleet(opts: DemoFleetOptions): Promise<DemoFleet>
     const shared = await writeCertificate(opts.dir, 'gitaly-scale', await pki.leaf('gitaly-scale'), pki.intermediate);
     const scale = opts.scale;
     const width = Math.max(String(scale).length, 4);
-    const nodes = await startInBatches(scale, 50, (i) => startSimulatedNode({
-      name: `gitaly-${String(i + 1).padStart(width, '0')}`, role: 'gitaly', host, tls: shared.tls,
-      metricsBulk: 'realistic', ...(opts.metricsPageBytes ? { metricsPageBytes: opts.metricsPageBytes } : {}), ports: portsFor(opts.basePort, i),
-    }), (node) => node.stop()).catch((err: NodeJS.ErrnoException) => {
+    const nodes = await startInBatches(
+      scale,
+      50,
+      (i) =>
+        startSimulatedNode({
+          name: `gitaly-${String(i + 1).padStart(width, '0')}`,
+          role: 'gitaly',
+          host,
+          tls: shared.tls,
+          metricsBulk: 'realistic',
+          ...(opts.metricsPageBytes ? { metricsPageBytes: opts.metricsPageBytes } : {}),
+          ports: portsFor(opts.basePort, i),
+        }),
+      (node) => node.stop(),
+    ).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'EMFILE') throw err;
       // Each node holds three listening sockets, and every scrape or probe one more.
       throw new Error(`too many open files starting ${scale} nodes: raise the limit, e.g. ulimit -n ${scale * 6 + 1024}`, { cause: err });
     });
     logger.info({ nodes: nodes.length }, 'demo fleet (scale mode) started');
-    return { nodes: nodes.map((n) => info(n, shared.file)), caFile, stop: async () => { await Promise.all(nodes.map((n) => n.stop())); } };
+    return {
+      nodes: nodes.map((n) => info(n, shared.file)),
+      caFile,
+      stop: async () => {
+        await Promise.all(nodes.map((n) => n.stop()));
+      },
+    };
   }
 
   const plans = storyPlans(migrationMs);
@@ -184,11 +206,23 @@ export async function startDemoFleet(opts: DemoFleetOptions): Promise<DemoFleet>
     return { file, served: { certChainPem: chainPem(old, pki.intermediate), keyPem: old.keyPem } };
   };
   const certificates = await Promise.all(plans.map((plan) => (plan.tls ? certificateFor(plan) : Promise.resolve(undefined))));
-  const nodes = await startInBatches(plans.length, plans.length, (i) => {
-    const plan = plans[i] as NodePlan;
-    const served = certificates[i]?.served;
-    return startSimulatedNode({ name: plan.name, role: plan.role, host, ...(served ? { tls: served } : {}), metricsBulk: 'realistic', ports: portsFor(opts.basePort, i) });
-  }, (node) => node.stop());
+  const nodes = await startInBatches(
+    plans.length,
+    plans.length,
+    (i) => {
+      const plan = plans[i] as NodePlan;
+      const served = certificates[i]?.served;
+      return startSimulatedNode({
+        name: plan.name,
+        role: plan.role,
+        host,
+        ...(served ? { tls: served } : {}),
+        metricsBulk: 'realistic',
+        ports: portsFor(opts.basePort, i),
+      });
+    },
+    (node) => node.stop(),
+  );
 
   // Clients run next to the nodes, so they dial loopback when the listeners bind a wildcard.
   const local = (address: string | undefined): string | undefined =>
@@ -207,14 +241,19 @@ export async function startDemoFleet(opts: DemoFleetOptions): Promise<DemoFleet>
   const timers = plans.flatMap((plan, i) => {
     const node = nodes[i];
     if (plan.closePlaintextAt === undefined || !node) return [];
-    return [setTimeout(() => {
-      node.closePlaintextListener().then(
-        () => logger.info({ node: node.name }, 'demo: plaintext listener closed, as if listen_addr were removed'),
-        (err: Error) => logger.warn({ node: node.name, err: err.message }, 'demo: closing the plaintext listener failed'),
-      );
-    }, plan.closePlaintextAt * migrationMs)];
+    return [
+      setTimeout(() => {
+        node.closePlaintextListener().then(
+          () => logger.info({ node: node.name }, 'demo: plaintext listener closed, as if listen_addr were removed'),
+          (err: Error) => logger.warn({ node: node.name, err: err.message }, 'demo: closing the plaintext listener failed'),
+        );
+      }, plan.closePlaintextAt * migrationMs),
+    ];
   });
-  logger.info({ nodes: nodes.map((n) => n.name), migrationMs }, 'demo fleet started: Rails-like clients move to TLS, one node at each stage of the migration');
+  logger.info(
+    { nodes: nodes.map((n) => n.name), migrationMs },
+    'demo fleet started: Rails-like clients move to TLS, one node at each stage of the migration',
+  );
 
   let stopping: Promise<void> | undefined;
   return {

@@ -89,7 +89,12 @@ function closeServer(server: net.Server, sockets: Iterable<net.Socket>): Promise
   });
 }
 
-async function openGrpcListener(type: ConnectionType, where: Where, counts: ConnectionCounts, tls: NodeTls | undefined): Promise<{ listener: GrpcListener; port: number }> {
+async function openGrpcListener(
+  type: ConnectionType,
+  where: Where,
+  counts: ConnectionCounts,
+  tls: NodeTls | undefined,
+): Promise<{ listener: GrpcListener; port: number }> {
   const server: net.Server = tls
     ? http2.createSecureServer({ cert: tls.certChainPem, key: tls.keyPem, ALPNProtocols: ['h2'], allowHTTP1: false })
     : http2.createServer();
@@ -148,7 +153,10 @@ function startMetricsServer(template: MetricsPageTemplate, values: () => { count
 export async function startSimulatedNode(opts: SimulatedNodeOptions): Promise<SimulatedNode> {
   const counts: ConnectionCounts = { tcp: 0, tls: 0, unix: 0 };
   const version = opts.version ?? '17.11.2';
-  const template = metricsPageTemplate(opts.role, opts.metricsPageBytes ? { targetBytes: opts.metricsPageBytes } : (opts.metricsBulk ?? 'realistic'));
+  const template = metricsPageTemplate(
+    opts.role,
+    opts.metricsPageBytes ? { targetBytes: opts.metricsPageBytes } : (opts.metricsBulk ?? 'realistic'),
+  );
   let tls = opts.tls;
   let plaintextEnabled = opts.plaintext !== false;
   const ports = { tls: opts.ports?.tls ?? 0, plaintext: opts.ports?.plaintext ?? 0 };
@@ -157,23 +165,29 @@ export async function startSimulatedNode(opts: SimulatedNodeOptions): Promise<Si
   const openListeners = async (): Promise<void> => {
     const opening: Array<Promise<void>> = [];
     if (plaintextEnabled) {
-      opening.push(openGrpcListener('tcp', { host: opts.host, port: ports.plaintext }, counts, undefined).then(({ listener, port }) => {
-        listeners.tcp = listener;
-        ports.plaintext = port;
-      }));
+      opening.push(
+        openGrpcListener('tcp', { host: opts.host, port: ports.plaintext }, counts, undefined).then(({ listener, port }) => {
+          listeners.tcp = listener;
+          ports.plaintext = port;
+        }),
+      );
     }
     if (tls) {
-      opening.push(openGrpcListener('tls', { host: opts.host, port: ports.tls }, counts, tls).then(({ listener, port }) => {
-        listeners.tls = listener;
-        ports.tls = port;
-      }));
+      opening.push(
+        openGrpcListener('tls', { host: opts.host, port: ports.tls }, counts, tls).then(({ listener, port }) => {
+          listeners.tls = listener;
+          ports.tls = port;
+        }),
+      );
     }
     if (opts.unixSocketPath) {
       const path = opts.unixSocketPath;
       await rm(path, { force: true });
-      opening.push(openGrpcListener('unix', { path }, counts, undefined).then(({ listener }) => {
-        listeners.unix = listener;
-      }));
+      opening.push(
+        openGrpcListener('unix', { path }, counts, undefined).then(({ listener }) => {
+          listeners.unix = listener;
+        }),
+      );
     }
     const results = await Promise.allSettled(opening);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -213,7 +227,11 @@ export async function startSimulatedNode(opts: SimulatedNodeOptions): Promise<Si
     },
     plaintextAddress: plaintextEnabled ? hostPort(ports.plaintext) : undefined,
     counts,
-    established: () => ({ tcp: listeners.tcp?.sockets.size ?? 0, tls: listeners.tls?.sockets.size ?? 0, unix: listeners.unix?.sockets.size ?? 0 }),
+    established: () => ({
+      tcp: listeners.tcp?.sockets.size ?? 0,
+      tls: listeners.tls?.sockets.size ?? 0,
+      unix: listeners.unix?.sockets.size ?? 0,
+    }),
     async closePlaintextListener() {
       plaintextEnabled = false;
       const listener = listeners.tcp;

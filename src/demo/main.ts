@@ -20,10 +20,19 @@ function positiveInteger(text: string | undefined, flag: string): number | undef
 }
 
 function nodeTable(fleet: DemoFleet): string {
-  const rows = [['NAME', 'ROLE', 'METRICS URL', 'TLS', 'PLAINTEXT'],
-    ...fleet.nodes.map((n) => [n.name, n.role, n.metricsUrl, n.tlsAddress ?? '-', n.plaintextAddress ?? '-'])];
+  const rows = [
+    ['NAME', 'ROLE', 'METRICS URL', 'TLS', 'PLAINTEXT'],
+    ...fleet.nodes.map((n) => [n.name, n.role, n.metricsUrl, n.tlsAddress ?? '-', n.plaintextAddress ?? '-']),
+  ];
   const widths = rows[0]!.map((_, col) => Math.max(...rows.map((r) => (r[col] ?? '').length)));
-  return rows.map((r) => r.map((cell, col) => cell.padEnd(widths[col] ?? 0)).join('  ').trimEnd()).join('\n');
+  return rows
+    .map((r) =>
+      r
+        .map((cell, col) => cell.padEnd(widths[col] ?? 0))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 async function main(): Promise<void> {
@@ -66,10 +75,13 @@ async function main(): Promise<void> {
     logger.info({ signal }, 'stopping the demo fleet');
     // Should stop never finish, still leave: a stuck stand-in must not block `docker compose down`.
     setTimeout(() => process.exit(1), 10_000).unref();
-    fleet.stop().then(() => logger.info('demo fleet stopped'), (err: Error) => {
-      logger.error({ err: err.message }, 'stopping the demo fleet failed');
-      process.exitCode = 1;
-    });
+    fleet.stop().then(
+      () => logger.info('demo fleet stopped'),
+      (err: Error) => {
+        logger.error({ err: err.message }, 'stopping the demo fleet failed');
+        process.exitCode = 1;
+      },
+    );
   };
   process.once('SIGTERM', shutdown);
   process.once('SIGINT', shutdown);

@@ -52,14 +52,32 @@ const PRAEFECT_ONLY_SERVICES: Record<string, string> = {
 };
 const GRPC_TYPES: Record<string, string> = { u: 'unary', s: 'server_stream', c: 'client_stream', b: 'bidi_stream' };
 const GRPC_CODES = [
-  'OK', 'Canceled', 'Unknown', 'InvalidArgument', 'DeadlineExceeded', 'NotFound', 'AlreadyExists', 'PermissionDenied',
-  'ResourceExhausted', 'FailedPrecondition', 'Aborted', 'OutOfRange', 'Unimplemented', 'Internal', 'Unavailable',
-  'DataLoss', 'Unauthenticated',
+  'OK',
+  'Canceled',
+  'Unknown',
+  'InvalidArgument',
+  'DeadlineExceeded',
+  'NotFound',
+  'AlreadyExists',
+  'PermissionDenied',
+  'ResourceExhausted',
+  'FailedPrecondition',
+  'Aborted',
+  'OutOfRange',
+  'Unimplemented',
+  'Internal',
+  'Unavailable',
+  'DataLoss',
+  'Unauthenticated',
 ];
 // The Linux package's default [prometheus] grpc_latency_buckets.
 const LATENCY_BUCKETS = ['0.001', '0.005', '0.025', '0.1', '0.5', '1', '10', '30', '60', '300', '1500', '+Inf'];
 
-export interface Method { grpc_method: string; grpc_service: string; grpc_type: string }
+export interface Method {
+  grpc_method: string;
+  grpc_service: string;
+  grpc_type: string;
+}
 
 export function grpcMethods(role: Role): Method[] {
   const table = role === 'praefect' ? { ...GITALY_SERVICES, ...PRAEFECT_ONLY_SERVICES } : GITALY_SERVICES;
@@ -77,7 +95,9 @@ function escapeLabelValue(value: string): string {
 
 /** One sample line; label names sorted as client_golang writes them, `le` / `quantile` last. */
 export function sample(name: string, labels: Record<string, string | number>, value: number | string): string {
-  const keys = Object.keys(labels).sort((a, b) => (a === 'le' || a === 'quantile' ? 1 : b === 'le' || b === 'quantile' ? -1 : a.localeCompare(b)));
+  const keys = Object.keys(labels).sort((a, b) =>
+    a === 'le' || a === 'quantile' ? 1 : b === 'le' || b === 'quantile' ? -1 : a.localeCompare(b),
+  );
   const body = keys.map((k) => `${k}="${escapeLabelValue(String(labels[k]))}"`).join(',');
   return `${name}${body ? `{${body}}` : ''} ${value}\n`;
 }
@@ -93,7 +113,10 @@ function stable(key: string, max: number): number {
   return hash % max;
 }
 
-export interface FamilySpec { name: string; render: string | ((values: MetricsPageValues) => string) }
+export interface FamilySpec {
+  name: string;
+  render: string | ((values: MetricsPageValues) => string);
+}
 
 export function runtimeFamilies(small: boolean): FamilySpec[] {
   const gauges: Array<[string, string, number]> = [
@@ -106,30 +129,67 @@ export function runtimeFamilies(small: boolean): FamilySpec[] {
     ['process_virtual_memory_bytes', 'Virtual memory size in bytes.', 2914877440],
   ];
   if (!small) {
-    for (const stat of ['alloc_bytes', 'heap_alloc_bytes', 'heap_idle_bytes', 'heap_inuse_bytes', 'heap_objects', 'heap_released_bytes',
-      'heap_sys_bytes', 'mcache_inuse_bytes', 'mcache_sys_bytes', 'mspan_inuse_bytes', 'mspan_sys_bytes', 'next_gc_bytes',
-      'other_sys_bytes', 'stack_inuse_bytes', 'stack_sys_bytes', 'sys_bytes', 'buck_hash_sys_bytes', 'gc_sys_bytes']) {
-      gauges.push([`go_memstats_${stat}`, `Number of ${stat.replace(/_/g, ' ')} in use by the Go runtime.`, 1000 + stable(stat, 90_000_000)]);
+    for (const stat of [
+      'alloc_bytes',
+      'heap_alloc_bytes',
+      'heap_idle_bytes',
+      'heap_inuse_bytes',
+      'heap_objects',
+      'heap_released_bytes',
+      'heap_sys_bytes',
+      'mcache_inuse_bytes',
+      'mcache_sys_bytes',
+      'mspan_inuse_bytes',
+      'mspan_sys_bytes',
+      'next_gc_bytes',
+      'other_sys_bytes',
+      'stack_inuse_bytes',
+      'stack_sys_bytes',
+      'sys_bytes',
+      'buck_hash_sys_bytes',
+      'gc_sys_bytes',
+    ]) {
+      gauges.push([
+        `go_memstats_${stat}`,
+        `Number of ${stat.replace(/_/g, ' ')} in use by the Go runtime.`,
+        1000 + stable(stat, 90_000_000),
+      ]);
     }
   }
-  const specs: FamilySpec[] = gauges.map(([name, help, value]) => ({ name, render: family(name, 'gauge', help, [sample(name, {}, value)]) }));
+  const specs: FamilySpec[] = gauges.map(([name, help, value]) => ({
+    name,
+    render: family(name, 'gauge', help, [sample(name, {}, value)]),
+  }));
   specs.push(
-    { name: 'go_info', render: family('go_info', 'gauge', 'Information about the Go environment.', [sample('go_info', { version: 'go1.23.10' }, 1)]) },
-    { name: 'process_cpu_seconds_total', render: family('process_cpu_seconds_total', 'counter', 'Total user and system CPU time spent in seconds.', [sample('process_cpu_seconds_total', {}, 8412.37)]) },
+    {
+      name: 'go_info',
+      render: family('go_info', 'gauge', 'Information about the Go environment.', [sample('go_info', { version: 'go1.23.10' }, 1)]),
+    },
+    {
+      name: 'process_cpu_seconds_total',
+      render: family('process_cpu_seconds_total', 'counter', 'Total user and system CPU time spent in seconds.', [
+        sample('process_cpu_seconds_total', {}, 8412.37),
+      ]),
+    },
   );
   if (!small) {
     const q = ['0', '0.25', '0.5', '0.75', '1'].map((quantile, i) => sample('go_gc_duration_seconds', { quantile }, (i + 1) * 0.00004));
     specs.push({
       name: 'go_gc_duration_seconds',
-      render: family('go_gc_duration_seconds', 'summary', 'A summary of the pause duration of garbage collection cycles.',
-        [...q, sample('go_gc_duration_seconds_sum', {}, 3.91), sample('go_gc_duration_seconds_count', {}, 48211)]),
+      render: family('go_gc_duration_seconds', 'summary', 'A summary of the pause duration of garbage collection cycles.', [
+        ...q,
+        sample('go_gc_duration_seconds_sum', {}, 3.91),
+        sample('go_gc_duration_seconds_count', {}, 48211),
+      ]),
     });
   }
   return specs;
 }
 
 function histogramLines(name: string, labels: Record<string, string>, total: number, meanSeconds: number): string[] {
-  const buckets = LATENCY_BUCKETS.map((le, i) => sample(`${name}_bucket`, { ...labels, le }, Math.round((total * (i + 1)) / LATENCY_BUCKETS.length)));
+  const buckets = LATENCY_BUCKETS.map((le, i) =>
+    sample(`${name}_bucket`, { ...labels, le }, Math.round((total * (i + 1)) / LATENCY_BUCKETS.length)),
+  );
   return [...buckets, sample(`${name}_sum`, labels, total * meanSeconds), sample(`${name}_count`, labels, total)];
 }
 
@@ -139,18 +199,43 @@ function started(m: Method): number {
 
 export function grpcFamilies(methods: Method[]): FamilySpec[] {
   const counter = (name: string, help: string, value: (m: Method) => number): FamilySpec => ({
-    name, render: family(name, 'counter', help, methods.map((m) => sample(name, { ...m }, value(m)))),
+    name,
+    render: family(
+      name,
+      'counter',
+      help,
+      methods.map((m) => sample(name, { ...m }, value(m))),
+    ),
   });
-  const handled = methods.flatMap((m) => GRPC_CODES.map((code) => {
-    const value = code === 'OK' ? started(m) : stable(`${m.grpc_method}${code}`, 40) === 0 ? stable(code, 90) : 0;
-    return sample('grpc_server_handled_total', { ...m, grpc_code: code }, value);
-  }));
+  const handled = methods.flatMap((m) =>
+    GRPC_CODES.map((code) => {
+      const value = code === 'OK' ? started(m) : stable(`${m.grpc_method}${code}`, 40) === 0 ? stable(code, 90) : 0;
+      return sample('grpc_server_handled_total', { ...m, grpc_code: code }, value);
+    }),
+  );
   // grpc_prometheus records latency for every method; bidirectional streams live as long as a push, so leave them out.
-  const histogram = methods.filter((m) => m.grpc_type !== 'bidi_stream')
+  const histogram = methods
+    .filter((m) => m.grpc_type !== 'bidi_stream')
     .flatMap((m) => histogramLines('grpc_server_handling_seconds', { ...m }, started(m), 0.031));
   return [
-    { name: 'grpc_server_handled_total', render: family('grpc_server_handled_total', 'counter', 'Total number of RPCs completed on the server, regardless of success or failure.', handled) },
-    { name: 'grpc_server_handling_seconds', render: family('grpc_server_handling_seconds', 'histogram', 'Histogram of response latency (seconds) of gRPC that had been application-level handled by the server.', histogram) },
+    {
+      name: 'grpc_server_handled_total',
+      render: family(
+        'grpc_server_handled_total',
+        'counter',
+        'Total number of RPCs completed on the server, regardless of success or failure.',
+        handled,
+      ),
+    },
+    {
+      name: 'grpc_server_handling_seconds',
+      render: family(
+        'grpc_server_handling_seconds',
+        'histogram',
+        'Histogram of response latency (seconds) of gRPC that had been application-level handled by the server.',
+        histogram,
+      ),
+    },
     counter('grpc_server_msg_received_total', 'Total number of RPC stream messages received on the server.', started),
     counter('grpc_server_msg_sent_total', 'Total number of gRPC stream messages sent by the server.', (m) => started(m) * 3),
     counter('grpc_server_started_total', 'Total number of RPCs started on the server.', started),
@@ -159,24 +244,42 @@ export function grpcFamilies(methods: Method[]): FamilySpec[] {
 
 export function staticGitalyFamilies(role: Role, methods: Method[]): FamilySpec[] {
   const gauge = (name: string, help: string): FamilySpec => ({
-    name, render: family(name, 'gauge', help, methods.map((m) => sample(name, { ...m, system: 'gitaly' }, 0))),
+    name,
+    render: family(
+      name,
+      'gauge',
+      help,
+      methods.map((m) => sample(name, { ...m, system: 'gitaly' }, 0)),
+    ),
   });
   // Gitaly's per-RPC concurrency limiter: only some methods are limited (every other one here).
-  const acquiring = methods.filter((_, i) => i % 2 === 0)
+  const acquiring = methods
+    .filter((_, i) => i % 2 === 0)
     .flatMap((m) => histogramLines('gitaly_concurrency_limiting_acquiring_seconds', { ...m, system: 'gitaly' }, started(m), 0.002));
   const specs: FamilySpec[] = [
     gauge('gitaly_concurrency_limiting_in_progress', 'Gauge of number of concurrent in-progress calls.'),
     gauge('gitaly_concurrency_limiting_queued', 'Gauge of number of queued calls.'),
     {
       name: 'gitaly_concurrency_limiting_acquiring_seconds',
-      render: family('gitaly_concurrency_limiting_acquiring_seconds', 'histogram', 'Histogram of time calls are rate limited (in seconds).', acquiring),
+      render: family(
+        'gitaly_concurrency_limiting_acquiring_seconds',
+        'histogram',
+        'Histogram of time calls are rate limited (in seconds).',
+        acquiring,
+      ),
     },
   ];
   if (role === 'praefect') {
     specs.push({
       name: 'gitaly_praefect_node_last_healthcheck_up',
-      render: family('gitaly_praefect_node_last_healthcheck_up', 'gauge', 'Whether the last health check of a Gitaly node succeeded.',
-        ['gitaly-1', 'gitaly-2', 'gitaly-3'].map((storage) => sample('gitaly_praefect_node_last_healthcheck_up', { gitaly_storage: storage }, 1))),
+      render: family(
+        'gitaly_praefect_node_last_healthcheck_up',
+        'gauge',
+        'Whether the last health check of a Gitaly node succeeded.',
+        ['gitaly-1', 'gitaly-2', 'gitaly-3'].map((storage) =>
+          sample('gitaly_praefect_node_last_healthcheck_up', { gitaly_storage: storage }, 1),
+        ),
+      ),
     });
   }
   return specs;
@@ -186,9 +289,16 @@ export function paddingFamily(bytes: number): FamilySpec {
   const lines: string[] = [];
   let size = 0;
   for (let i = 0; size < bytes; i += 1) {
-    const line = sample('gitaly_demo_padding', { grpc_method: `PaddingMethod${i}`, grpc_service: 'gitaly.DemoPaddingService', grpc_type: 'unary' }, 0);
+    const line = sample(
+      'gitaly_demo_padding',
+      { grpc_method: `PaddingMethod${i}`, grpc_service: 'gitaly.DemoPaddingService', grpc_type: 'unary' },
+      0,
+    );
     lines.push(line);
     size += line.length;
   }
-  return { name: 'gitaly_demo_padding', render: family('gitaly_demo_padding', 'gauge', 'Padding series that bring the page to the size a benchmark asked for.', lines) };
+  return {
+    name: 'gitaly_demo_padding',
+    render: family('gitaly_demo_padding', 'gauge', 'Padding series that bring the page to the size a benchmark asked for.', lines),
+  };
 }

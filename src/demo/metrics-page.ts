@@ -7,7 +7,14 @@ import { constants, crc32, deflateRawSync } from 'node:zlib';
 import type { ConnectionCounts } from '../evidence.ts';
 import type { Role } from '../config/types.ts';
 import {
-  family, grpcFamilies, grpcMethods, paddingFamily, runtimeFamilies, sample, staticGitalyFamilies, type FamilySpec,
+  family,
+  grpcFamilies,
+  grpcMethods,
+  paddingFamily,
+  runtimeFamilies,
+  sample,
+  staticGitalyFamilies,
+  type FamilySpec,
 } from './metrics-page-bulk.ts';
 
 export type MetricsBulk = 'realistic' | 'small';
@@ -28,8 +35,12 @@ function connectionsFamily(role: Role): FamilySpec {
     name,
     // Series exist only once a connection of that type was accepted, as in Gitaly.
     render: ({ counts }) =>
-      family(name, 'counter', 'Total number of connections accepted by this Gitaly process.',
-        (['tcp', 'tls', 'unix'] as const).filter((t) => counts[t] > 0).map((t) => sample(name, { type: t }, counts[t]))),
+      family(
+        name,
+        'counter',
+        'Total number of connections accepted by this Gitaly process.',
+        (['tcp', 'tls', 'unix'] as const).filter((t) => counts[t] > 0).map((t) => sample(name, { type: t }, counts[t])),
+      ),
   };
 }
 
@@ -40,14 +51,20 @@ const dynamicFamilies = (role: Role): FamilySpec[] => [
     // No real RPC traffic is simulated: a dozen authenticated calls per accepted channel keeps it plausible.
     render: ({ counts }) => {
       const total = (counts.tcp + counts.tls + counts.unix) * 12;
-      return family('gitaly_authentications_total', 'counter', 'Counts of Gitaly request authentication attempts.',
-        total > 0 ? [sample('gitaly_authentications_total', { enforced: 'true', status: 'ok' }, total)] : []);
+      return family(
+        'gitaly_authentications_total',
+        'counter',
+        'Counts of Gitaly request authentication attempts.',
+        total > 0 ? [sample('gitaly_authentications_total', { enforced: 'true', status: 'ok' }, total)] : [],
+      );
     },
   },
   {
     name: 'gitlab_build_info',
-    render: ({ version }) => family('gitlab_build_info', 'gauge', 'Current build info for this GitLab Service.',
-      [sample('gitlab_build_info', { built: BUILT, git_version: GIT_VERSION, version }, 1)]),
+    render: ({ version }) =>
+      family('gitlab_build_info', 'gauge', 'Current build info for this GitLab Service.', [
+        sample('gitlab_build_info', { built: BUILT, git_version: GIT_VERSION, version }, 1),
+      ]),
   },
 ];
 

@@ -140,7 +140,11 @@ function interpret(response: Response): GrpcHealthAnswer {
   if (grpcStatus !== '0') {
     const quoted = grpcMessage ? ` (${grpcMessage.slice(0, MAX_QUOTED_MESSAGE_CHARS)})` : '';
     if (grpcStatus === undefined) return failed(`grpc-status missing${quoted}`);
-    return { serving: false, error: { code: 'GRPC_HEALTH', message: `grpc-status ${grpcStatus}${quoted}` }, grpcError: { grpcStatus, grpcMessage } };
+    return {
+      serving: false,
+      error: { code: 'GRPC_HEALTH', message: `grpc-status ${grpcStatus}${quoted}` },
+      grpcError: { grpcStatus, grpcMessage },
+    };
   }
   const framed = grpcUnframe(response.body);
   const fields = 'message' in framed ? readField1(framed.message) : null;
@@ -167,7 +171,10 @@ export function checkGrpcHealth(session: http2.ClientHttp2Session, options: Grpc
       if (stream && !stream.closed) stream.close(NGHTTP2_CANCEL);
       resolve(answer);
     };
-    const timer = setTimeout(() => finish({ serving: false, error: { code: 'TIMEOUT', message: `no answer within ${options.timeoutMs} ms` } }), options.timeoutMs);
+    const timer = setTimeout(
+      () => finish({ serving: false, error: { code: 'TIMEOUT', message: `no answer within ${options.timeoutMs} ms` } }),
+      options.timeoutMs,
+    );
     try {
       stream = session.request({ ':method': 'POST', ':path': HEALTH_CHECK_PATH, 'content-type': 'application/grpc', te: 'trailers' });
     } catch (err) {

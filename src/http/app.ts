@@ -27,7 +27,7 @@ export interface AppDeps {
 }
 
 export function buildApp({ logger, view, https }: AppDeps): FastifyInstance {
-    // Prometheus scrapes every few seconds: logging each request would drown what matters.
+  // Prometheus scrapes every few seconds: logging each request would drown what matters.
   const app = Fastify({
     loggerInstance: logger,
     logController: new LogController({ disableRequestLogging: true }),
@@ -44,7 +44,9 @@ export function buildApp({ logger, view, https }: AppDeps): FastifyInstance {
   });
 
   app.get('/', async (_req, reply) =>
-    reply.type('text/html; charset=utf-8').send(renderStatusPage(view.snapshot(), { refreshSeconds: view.refreshSeconds(), source: view.configSource() })),
+    reply
+      .type('text/html; charset=utf-8')
+      .send(renderStatusPage(view.snapshot(), { refreshSeconds: view.refreshSeconds(), source: view.configSource() })),
   );
 
   // Browsers ask for it on every page view; there is none, and a 404 would be noise.
@@ -52,7 +54,9 @@ export function buildApp({ logger, view, https }: AppDeps): FastifyInstance {
 
   app.get('/-/healthy', async (_req, reply) => reply.type('text/plain').send('Healthy.\n'));
   app.get('/-/ready', async (_req, reply) =>
-    view.snapshot() ? reply.type('text/plain').send('Ready.\n') : reply.code(503).type('text/plain').send('Not ready: the first collection has not finished.\n'),
+    view.snapshot()
+      ? reply.type('text/plain').send('Ready.\n')
+      : reply.code(503).type('text/plain').send('Not ready: the first collection has not finished.\n'),
   );
 
   app.get<{ Querystring: { target?: string | string[] } }>('/probe', async (req, reply) => {
@@ -68,14 +72,25 @@ export function buildApp({ logger, view, https }: AppDeps): FastifyInstance {
 
   app.post('/-/reload', async (_req, reply) => {
     const result = await view.reload();
-    return reply.code(result.ok ? 200 : 400).type('text/plain; charset=utf-8').send(`${result.message}\n`);
+    return reply
+      .code(result.ok ? 200 : 400)
+      .type('text/plain; charset=utf-8')
+      .send(`${result.message}\n`);
   });
 
-  app.setNotFoundHandler(async (req, reply) => reply.code(404).type('text/plain; charset=utf-8').send(`Not found: ${req.method} ${req.url.split('?')[0]}. Try /, /migration, /metrics or /probe?target=host:port.\n`));
+  app.setNotFoundHandler(async (req, reply) =>
+    reply
+      .code(404)
+      .type('text/plain; charset=utf-8')
+      .send(`Not found: ${req.method} ${req.url.split('?')[0]}. Try /, /migration, /metrics or /probe?target=host:port.\n`),
+  );
   app.setErrorHandler(async (err: { statusCode?: number; message: string }, _req, reply) => {
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
     if (status === 500) logger.error({ err }, 'request failed');
-    return reply.code(status).type('text/plain; charset=utf-8').send(status === 500 ? 'Internal error; see the exporter log.\n' : `${err.message}\n`);
+    return reply
+      .code(status)
+      .type('text/plain; charset=utf-8')
+      .send(status === 500 ? 'Internal error; see the exporter log.\n' : `${err.message}\n`);
   });
   return app;
 }

@@ -30,7 +30,10 @@ export function basicAuthHook(webConfig: WebConfig, deps: BasicAuthDeps = {}): B
   const cacheSize = deps.cacheSize ?? DEFAULT_CACHE_SIZE;
   // An unknown user is checked against this hash, as costly as the real ones, so a response time
   // does not tell which user names exist.
-  const dummyHash = bcrypt.hashSync(randomBytes(18).toString('base64'), Math.max(...[...users.values()].map((hash) => bcrypt.getRounds(hash))));
+  const dummyHash = bcrypt.hashSync(
+    randomBytes(18).toString('base64'),
+    Math.max(...[...users.values()].map((hash) => bcrypt.getRounds(hash))),
+  );
   // Keyed by an HMAC with a per-process key, so the cache holds nothing a stolen memory dump could be brute-forced from quickly.
   const cacheKey = randomBytes(32);
   const verified = new Set<string>();

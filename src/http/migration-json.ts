@@ -77,7 +77,11 @@ export function migrationJson(s: Snapshot): object {
       nodesByPhase: s.fleet.nodesByPhase,
       blocking: s.fleet.blocking,
       undeclaredInstances: s.fleet.undeclaredInstances,
-      prometheus: s.prometheus ? (s.prometheus.ok ? { ok: true, windowStart: iso(s.prometheus.windowStartMs), windowEnd: iso(s.prometheus.windowEndMs) } : { ok: false, error: s.prometheus.error }) : null,
+      prometheus: s.prometheus
+        ? s.prometheus.ok
+          ? { ok: true, windowStart: iso(s.prometheus.windowStartMs), windowEnd: iso(s.prometheus.windowEndMs) }
+          : { ok: false, error: s.prometheus.error }
+        : null,
     },
     nodes: s.nodes.map((n) => nodeJson(n, s.atMs)),
   };

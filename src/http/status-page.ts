@@ -74,7 +74,8 @@ ${tlsCells(n, nowMs)}
 function banner(s: Snapshot): string {
   const f = s.fleet;
   const total = s.nodes.length;
-  if (f.complete) return `<div class="banner done" data-fleet-complete="true"><strong>Migration complete.</strong> All ${total} node(s) serve TLS only.</div>`;
+  if (f.complete)
+    return `<div class="banner done" data-fleet-complete="true"><strong>Migration complete.</strong> All ${total} node(s) serve TLS only.</div>`;
   const counts = (Object.entries(f.nodesByPhase) as Array<[Phase, number]>)
     .filter(([, c]) => c > 0)
     .map(([p, c]) => `${c} ${PHASE_LABEL[p].toLowerCase()}`)
@@ -97,7 +98,8 @@ export function renderStatusPage(s: Snapshot | null, opts: { refreshSeconds: num
   const head = `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="refresh" content="${opts.refreshSeconds}"><title>Gitaly TLS migration</title><style>${STYLE}</style></head><body>
 <h1>Gitaly TLS migration</h1>`;
-  if (!s) return `${head}<div class="banner todo" data-fleet-complete="false">The first collection is still running; this page refreshes itself.</div></body></html>`;
+  if (!s)
+    return `${head}<div class="banner todo" data-fleet-complete="false">The first collection is still running; this page refreshes itself.</div></body></html>`;
   return `${head}${banner(s)}
 <table><thead><tr><th>Node</th><th>Phase</th><th title="New connections in the soak window, own probes excluded">Window tcp / tls</th><th>Plaintext last seen</th>
 <th>Cert expires</th><th>Trusted</th><th>Hostname</th><th>ALPN h2</th><th>TLS versions</th><th>Restart</th><th>Blocking reasons</th></tr></thead>

@@ -13,7 +13,13 @@ import { oneOf, text } from '../config/schema.ts';
 import { MapView, Reader, type Convert, type ConfigProblem } from '../config/yaml-reader.ts';
 import { basicAuthHook, type BasicAuthDeps } from './basic-auth.ts';
 
-export const CLIENT_AUTH_TYPES = ['NoClientCert', 'RequestClientCert', 'RequireAnyClientCert', 'VerifyClientCertIfGiven', 'RequireAndVerifyClientCert'] as const;
+export const CLIENT_AUTH_TYPES = [
+  'NoClientCert',
+  'RequestClientCert',
+  'RequireAnyClientCert',
+  'VerifyClientCertIfGiven',
+  'RequireAndVerifyClientCert',
+] as const;
 export type ClientAuthType = (typeof CLIENT_AUTH_TYPES)[number];
 
 export interface WebTlsConfig {
@@ -46,7 +52,16 @@ export class WebConfigError extends ConfigError {
 const KEYS = ['tls_server_config', 'basic_auth_users', 'unauthenticated_paths', 'http_server_config', 'rate_limit'];
 const TLS_KEYS = ['cert_file', 'key_file', 'client_ca_file', 'client_auth_type', 'min_version'];
 // exporter-toolkit options we do not implement: named as such rather than as unknown keys.
-const UNSUPPORTED_TLS_KEYS = ['cert', 'key', 'client_ca', 'cipher_suites', 'curve_preferences', 'max_version', 'prefer_server_cipher_suites', 'client_allowed_sans'];
+const UNSUPPORTED_TLS_KEYS = [
+  'cert',
+  'key',
+  'client_ca',
+  'cipher_suites',
+  'curve_preferences',
+  'max_version',
+  'prefer_server_cipher_suites',
+  'client_allowed_sans',
+];
 const BCRYPT = /^\$2[aby]\$(0[4-9]|[12]\d|3[01])\$[./A-Za-z0-9]{53}$/;
 const TLS_VERSIONS = { TLS12: 'TLSv1.2', TLS13: 'TLSv1.3' } as const;
 
@@ -63,7 +78,9 @@ export function loadWebConfig(file: string, deps: { cwd?: string } = {}): WebCon
   try {
     content = readFileSync(path.resolve(deps.cwd ?? process.cwd(), file), 'utf8');
   } catch (error) {
-    throw new WebConfigError([{ file, line: null, column: null, field: '', message: `cannot read the web config file: ${readError(error)}` }]);
+    throw new WebConfigError([
+      { file, line: null, column: null, field: '', message: `cannot read the web config file: ${readError(error)}` },
+    ]);
   }
   return parseWebConfig(content, file, deps);
 }
@@ -98,10 +115,16 @@ function readWebConfig(root: MapView, baseDir: string, source: string): WebConfi
   const users = new Map<string, string>();
   const names = userKeys(root);
   const usersView = root.section('basic_auth_users', names, 'user name: bcrypt hash');
-  if (usersView && usersView.node.items.length === 0) root.reader.report(usersView.field, usersView.node, 'lists no users: add one or remove the key');
+  if (usersView && usersView.node.items.length === 0)
+    root.reader.report(usersView.field, usersView.node, 'lists no users: add one or remove the key');
   for (const user of new Set(usersView ? names : [])) {
     const hash = usersView?.optional(user, bcryptHash);
-    if (user.includes(':')) root.reader.report(root.fieldOf('basic_auth_users') + `.${user}`, usersView?.at(user), "user names cannot contain ':' (basic auth splits user and password at the first colon)");
+    if (user.includes(':'))
+      root.reader.report(
+        root.fieldOf('basic_auth_users') + `.${user}`,
+        usersView?.at(user),
+        "user names cannot contain ':' (basic auth splits user and password at the first colon)",
+      );
     if (hash) users.set(user, hash);
   }
   const paths: string[] = [];
@@ -112,7 +135,11 @@ function readWebConfig(root: MapView, baseDir: string, source: string): WebConfi
     } else paths.push(value);
   }
   if (root.has('unauthenticated_paths') && !root.has('basic_auth_users')) {
-    root.reader.report(root.fieldOf('unauthenticated_paths'), root.at('unauthenticated_paths'), 'has no effect without basic_auth_users: remove it');
+    root.reader.report(
+      root.fieldOf('unauthenticated_paths'),
+      root.at('unauthenticated_paths'),
+      'has no effect without basic_auth_users: remove it',
+    );
   }
   return { source, ...(tlsConfig ? { tls: tlsConfig } : {}), basicAuthUsers: users, unauthenticatedPaths: paths };
 }
@@ -124,7 +151,12 @@ function userKeys(root: MapView): string[] {
 }
 
 function unsupported(view: MapView, key: string): void {
-  if (view.has(key)) view.reader.report(view.fieldOf(key), view.at(key), 'is an exporter-toolkit option that gitaly-tls-exporter does not support: remove it');
+  if (view.has(key))
+    view.reader.report(
+      view.fieldOf(key),
+      view.at(key),
+      'is an exporter-toolkit option that gitaly-tls-exporter does not support: remove it',
+    );
 }
 
 function readTls(root: MapView, baseDir: string): WebTlsConfig | null {
@@ -138,10 +170,18 @@ function readTls(root: MapView, baseDir: string): WebTlsConfig | null {
   const clientAuthType = view.withDefault('client_auth_type', oneOf(CLIENT_AUTH_TYPES), 'NoClientCert');
   const minVersion = view.withDefault('min_version', oneOf(['TLS12', 'TLS13'] as const), 'TLS12');
   if (ca && clientAuthType === 'NoClientCert') {
-    view.reader.report(view.fieldOf('client_ca_file'), view.at('client_ca_file'), 'is set but client_auth_type is NoClientCert, so no client certificate is asked for: set client_auth_type or remove client_ca_file');
+    view.reader.report(
+      view.fieldOf('client_ca_file'),
+      view.at('client_ca_file'),
+      'is set but client_auth_type is NoClientCert, so no client certificate is asked for: set client_auth_type or remove client_ca_file',
+    );
   }
   if (clientAuthType?.includes('Verify') && !view.has('client_ca_file')) {
-    view.reader.report(view.fieldOf('client_auth_type'), view.at('client_auth_type'), `${clientAuthType} needs client_ca_file (the CA that issues client certificates)`);
+    view.reader.report(
+      view.fieldOf('client_auth_type'),
+      view.at('client_auth_type'),
+      `${clientAuthType} needs client_ca_file (the CA that issues client certificates)`,
+    );
   }
   if (cert && key && view.reader.problems.length === problemsBefore) {
     try {
@@ -151,7 +191,13 @@ function readTls(root: MapView, baseDir: string): WebTlsConfig | null {
     }
   }
   if (!cert || !key || !clientAuthType || !minVersion || view.reader.problems.length > problemsBefore) return null;
-  return { certFile: cert.path, keyFile: key.path, ...(ca ? { clientCaFile: ca.path } : {}), clientAuthType, minVersion: TLS_VERSIONS[minVersion] };
+  return {
+    certFile: cert.path,
+    keyFile: key.path,
+    ...(ca ? { clientCaFile: ca.path } : {}),
+    clientAuthType,
+    minVersion: TLS_VERSIONS[minVersion],
+  };
 }
 
 /** Reads a PEM file named by `key` and checks it holds what the key is for; null when absent or reported. */
@@ -182,7 +228,16 @@ function readPem(view: MapView, key: string, baseDir: string, required: boolean)
 
 function readError(error: unknown): string {
   const code = (error as NodeJS.ErrnoException).code ?? '';
-  return ({ ENOENT: 'no such file', EACCES: 'permission denied', EPERM: 'permission denied', EISDIR: 'it is a directory, not a file' } as Record<string, string>)[code] ?? `error ${code || String(error)}`;
+  return (
+    (
+      {
+        ENOENT: 'no such file',
+        EACCES: 'permission denied',
+        EPERM: 'permission denied',
+        EISDIR: 'it is a directory, not a file',
+      } as Record<string, string>
+    )[code] ?? `error ${code || String(error)}`
+  );
 }
 
 function opensslReason(error: unknown): string {
@@ -218,7 +273,11 @@ export function createHttpsOptions(webConfig: WebConfig, { logger, checkInterval
     minVersion: config.minVersion,
   });
   const type = config.clientAuthType;
-  const options: tls.TlsOptions = { ...read(), requestCert: type !== 'NoClientCert', rejectUnauthorized: type === 'RequireAndVerifyClientCert' };
+  const options: tls.TlsOptions = {
+    ...read(),
+    requestCert: type !== 'NoClientCert',
+    rejectUnauthorized: type === 'RequireAndVerifyClientCert',
+  };
   let signature: Promise<string> = fileSignature(files);
   let server: tls.Server | null = null;
   let timer: NodeJS.Timeout | null = null;
@@ -233,9 +292,15 @@ export function createHttpsOptions(webConfig: WebConfig, { logger, checkInterval
       tls.createSecureContext(context); // throws for a broken pair before the server's context is touched
       server.setSecureContext(context);
       const cert = new X509Certificate(context.cert);
-      logger.info({ certFile: config.certFile, subject: cert.subject, notAfter: cert.validTo }, 'TLS certificate files changed: new connections get the new certificate');
+      logger.info(
+        { certFile: config.certFile, subject: cert.subject, notAfter: cert.validTo },
+        'TLS certificate files changed: new connections get the new certificate',
+      );
     } catch (error) {
-      logger.error({ certFile: config.certFile, keyFile: config.keyFile, reason: opensslReason(error) }, 'TLS certificate files changed but cannot be used; still serving the previous certificate');
+      logger.error(
+        { certFile: config.certFile, keyFile: config.keyFile, reason: opensslReason(error) },
+        'TLS certificate files changed but cannot be used; still serving the previous certificate',
+      );
     }
   };
   const refresh = () => (checking ??= check().finally(() => (checking = null)));
@@ -257,7 +322,14 @@ export function createHttpsOptions(webConfig: WebConfig, { logger, checkInterval
 
 /** Changes when any file is replaced, rewritten or removed. */
 async function fileSignature(files: string[]): Promise<string> {
-  const parts = await Promise.all(files.map((file) => stat(file).then((s) => `${s.ino}:${s.size}:${s.mtimeMs}`, () => 'missing')));
+  const parts = await Promise.all(
+    files.map((file) =>
+      stat(file).then(
+        (s) => `${s.ino}:${s.size}:${s.mtimeMs}`,
+        () => 'missing',
+      ),
+    ),
+  );
   return parts.join('|');
 }
 
@@ -265,7 +337,9 @@ async function fileSignature(files: string[]): Promise<string> {
  * The client certificate checks the TLS layer cannot make: RequireAnyClientCert (a certificate, not
  * verified) and VerifyClientCertIfGiven (a certificate given must verify). Null when not needed.
  */
-export function clientCertificateHook(webConfig: WebConfig): ((request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined>) | null {
+export function clientCertificateHook(
+  webConfig: WebConfig,
+): ((request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined>) | null {
   const type = webConfig.tls?.clientAuthType;
   if (type !== 'RequireAnyClientCert' && type !== 'VerifyClientCertIfGiven') return null;
   return async (request, reply) => {
@@ -286,9 +360,15 @@ export function clientCertificateHook(webConfig: WebConfig): ((request: FastifyR
  * basic auth checks (before every route, 404s included). Throws if TLS is configured but the app's
  * server is not a TLS server, so a forgotten `https` option never silently serves plain HTTP.
  */
-export function secureApp(app: Pick<FastifyInstance, 'addHook'> & { server: unknown }, webConfig: WebConfig, https: HttpsSetup | null, deps: BasicAuthDeps = {}): void {
+export function secureApp(
+  app: Pick<FastifyInstance, 'addHook'> & { server: unknown },
+  webConfig: WebConfig,
+  https: HttpsSetup | null,
+  deps: BasicAuthDeps = {},
+): void {
   if (webConfig.tls) {
-    if (!https || !(app.server instanceof tls.Server)) throw new Error(`${webConfig.source} configures TLS, but the app was built without its https options`);
+    if (!https || !(app.server instanceof tls.Server))
+      throw new Error(`${webConfig.source} configures TLS, but the app was built without its https options`);
     https.attach(app.server);
   }
   const certificateHook = clientCertificateHook(webConfig);

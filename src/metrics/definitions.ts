@@ -9,35 +9,100 @@ interface Definition {
 }
 
 export const METRICS = {
-  gitaly_tls_migration_phase: { help: 'Migration phase of the node: 1 for the current phase, 0 for the others.', labels: ['node', 'role', 'phase'] },
-  gitaly_tls_migration_blocked: { help: 'Reasons that keep the node from the next migration phase, 1 per reason present.', labels: ['node', 'reason'] },
+  gitaly_tls_migration_phase: {
+    help: 'Migration phase of the node: 1 for the current phase, 0 for the others.',
+    labels: ['node', 'role', 'phase'],
+  },
+  gitaly_tls_migration_blocked: {
+    help: 'Reasons that keep the node from the next migration phase, 1 per reason present.',
+    labels: ['node', 'reason'],
+  },
   gitaly_tls_migration_complete: { help: 'Whether the whole fleet has finished moving to TLS (1) or not (0).', labels: [] },
-  gitaly_tls_undeclared_instance: { help: 'A Prometheus instance exporting Gitaly connection counters that no configured node claims; it blocks fleet completion.', labels: ['prometheus_instance'] },
-  gitaly_tls_window_connections: { help: 'New connections accepted during the soak window by listener type, the exporter’s own connections excluded.', labels: ['node', 'type'] },
-  gitaly_tls_plaintext_last_seen_timestamp_seconds: { help: 'Unix time at which a plaintext connection that was not the exporter’s own was last observed.', labels: ['node'] },
-  gitaly_tls_established_connections: { help: 'Connections established to the node’s listeners right now (local mode).', labels: ['node', 'listener'] },
-  gitaly_tls_plaintext_listener_open: { help: 'Whether listen_addr still accepts TCP connections (1) or refuses them (0).', labels: ['node', 'address'] },
-  gitaly_tls_probe_success: { help: 'Whether the TLS probe succeeded as a gRPC client needs it (1): handshake done, chain trusted, a SAN naming the address, ALPN h2.', labels: ['node', 'address'] },
+  gitaly_tls_undeclared_instance: {
+    help: 'A Prometheus instance exporting Gitaly connection counters that no configured node claims; it blocks fleet completion.',
+    labels: ['prometheus_instance'],
+  },
+  gitaly_tls_window_connections: {
+    help: 'New connections accepted during the soak window by listener type, the exporter’s own connections excluded.',
+    labels: ['node', 'type'],
+  },
+  gitaly_tls_plaintext_last_seen_timestamp_seconds: {
+    help: 'Unix time at which a plaintext connection that was not the exporter’s own was last observed.',
+    labels: ['node'],
+  },
+  gitaly_tls_established_connections: {
+    help: 'Connections established to the node’s listeners right now (local mode).',
+    labels: ['node', 'listener'],
+  },
+  gitaly_tls_plaintext_listener_open: {
+    help: 'Whether listen_addr still accepts TCP connections (1) or refuses them (0).',
+    labels: ['node', 'address'],
+  },
+  gitaly_tls_probe_success: {
+    help: 'Whether the TLS probe succeeded as a gRPC client needs it (1): handshake done, chain trusted, a SAN naming the address, ALPN h2.',
+    labels: ['node', 'address'],
+  },
   gitaly_tls_probe_duration_seconds: { help: 'Time the TLS probe took, in seconds.', labels: ['node', 'address'] },
   gitaly_tls_handshake_ok: { help: 'Whether the TLS handshake completed (1) or not (0).', labels: ['node', 'address'] },
-  gitaly_tls_cert_trusted: { help: 'Whether the served chain is trusted by the configured CA bundle (1) or not (0).', labels: ['node', 'address'] },
-  gitaly_tls_hostname_match: { help: 'Whether a Subject Alternative Name of the served certificate matches the dialled address (1) or not (0).', labels: ['node', 'address'] },
+  gitaly_tls_cert_trusted: {
+    help: 'Whether the served chain is trusted by the configured CA bundle (1) or not (0).',
+    labels: ['node', 'address'],
+  },
+  gitaly_tls_hostname_match: {
+    help: 'Whether a Subject Alternative Name of the served certificate matches the dialled address (1) or not (0).',
+    labels: ['node', 'address'],
+  },
   gitaly_tls_alpn_h2: { help: 'Whether the listener negotiated HTTP/2 through ALPN (1) or not (0).', labels: ['node', 'address'] },
   gitaly_tls_version_info: { help: 'The TLS version negotiated by the probe, value 1.', labels: ['node', 'address', 'version'] },
-  gitaly_tls_version_accepted: { help: 'Whether the listener accepts a handshake pinned to this TLS version (1) or refuses it (0).', labels: ['node', 'address', 'version'] },
-  gitaly_tls_cert_not_after_timestamp_seconds: { help: 'Unix time after which the served certificate is no longer valid.', labels: ['node', 'address', 'position', 'serial'] },
-  gitaly_tls_cert_not_before_timestamp_seconds: { help: 'Unix time before which the served certificate is not yet valid.', labels: ['node', 'address', 'position', 'serial'] },
-  gitaly_tls_cert_info: { help: 'Facts about each served certificate, value 1.', labels: ['node', 'address', 'position', 'serial', 'subject', 'issuer', 'sans', 'sha256'] },
-  gitaly_tls_cert_file_matches_served: { help: 'Whether the certificate file on disk is the one served (1); 0 means Gitaly must be restarted to load it.', labels: ['node'] },
-  gitaly_tls_cert_file_not_after_timestamp_seconds: { help: 'Unix time after which the leaf certificate in the file on disk is no longer valid.', labels: ['node'] },
-  gitaly_tls_node_info: { help: 'The node’s role and Gitaly version from gitlab_build_info, value 1.', labels: ['node', 'role', 'version'] },
-  gitaly_tls_exporter_source_up: { help: 'Whether the source of evidence answered in the latest collection (1) or failed (0).', labels: ['node', 'source'] },
-  gitaly_tls_exporter_source_errors_total: { help: 'Failures of each source of evidence since the exporter started, by reason.', labels: ['source', 'reason'], type: 'counter' },
-  gitaly_tls_exporter_probe_connections_total: { help: 'Connections the exporter itself opened to the node’s listeners, by Gitaly counter type.', labels: ['node', 'type'], type: 'counter' },
+  gitaly_tls_version_accepted: {
+    help: 'Whether the listener accepts a handshake pinned to this TLS version (1) or refuses it (0).',
+    labels: ['node', 'address', 'version'],
+  },
+  gitaly_tls_cert_not_after_timestamp_seconds: {
+    help: 'Unix time after which the served certificate is no longer valid.',
+    labels: ['node', 'address', 'position', 'serial'],
+  },
+  gitaly_tls_cert_not_before_timestamp_seconds: {
+    help: 'Unix time before which the served certificate is not yet valid.',
+    labels: ['node', 'address', 'position', 'serial'],
+  },
+  gitaly_tls_cert_info: {
+    help: 'Facts about each served certificate, value 1.',
+    labels: ['node', 'address', 'position', 'serial', 'subject', 'issuer', 'sans', 'sha256'],
+  },
+  gitaly_tls_cert_file_matches_served: {
+    help: 'Whether the certificate file on disk is the one served (1); 0 means Gitaly must be restarted to load it.',
+    labels: ['node'],
+  },
+  gitaly_tls_cert_file_not_after_timestamp_seconds: {
+    help: 'Unix time after which the leaf certificate in the file on disk is no longer valid.',
+    labels: ['node'],
+  },
+  gitaly_tls_node_info: {
+    help: 'The node’s role and Gitaly version from gitlab_build_info, value 1.',
+    labels: ['node', 'role', 'version'],
+  },
+  gitaly_tls_exporter_source_up: {
+    help: 'Whether the source of evidence answered in the latest collection (1) or failed (0).',
+    labels: ['node', 'source'],
+  },
+  gitaly_tls_exporter_source_errors_total: {
+    help: 'Failures of each source of evidence since the exporter started, by reason.',
+    labels: ['source', 'reason'],
+    type: 'counter',
+  },
+  gitaly_tls_exporter_probe_connections_total: {
+    help: 'Connections the exporter itself opened to the node’s listeners, by Gitaly counter type.',
+    labels: ['node', 'type'],
+    type: 'counter',
+  },
   gitaly_tls_exporter_collection_duration_seconds: { help: 'Time the latest collection took, in seconds.', labels: [] },
   gitaly_tls_exporter_last_collection_timestamp_seconds: { help: 'Unix time at which the latest collection finished.', labels: [] },
   gitaly_tls_exporter_build_info: { help: 'The exporter’s version and Node.js version, value 1.', labels: ['version', 'nodejs_version'] },
-  gitaly_tls_exporter_config_last_reload_successful: { help: 'Whether the latest configuration (re)load succeeded (1) or was rejected (0).', labels: [] },
+  gitaly_tls_exporter_config_last_reload_successful: {
+    help: 'Whether the latest configuration (re)load succeeded (1) or was rejected (0).',
+    labels: [],
+  },
 } as const satisfies Record<string, Definition>;
 
 export type MetricName = keyof typeof METRICS;
@@ -47,11 +112,15 @@ export class ContractRegistry {
   readonly registry = new Registry();
   private readonly metrics = new Map<string, Gauge | Counter>();
 
-  private get<T extends Gauge | Counter>(name: MetricName, Kind: new (config: { name: string; help: string; labelNames: string[]; registers: Registry[] }) => T): T {
+  private get<T extends Gauge | Counter>(
+    name: MetricName,
+    Kind: new (config: { name: string; help: string; labelNames: string[]; registers: Registry[] }) => T,
+  ): T {
     let metric = this.metrics.get(name);
     if (!metric) {
       const def: Definition = METRICS[name];
-      if ((def.type === 'counter') !== (Kind === (Counter as unknown))) throw new Error(`${name} is a ${def.type ?? 'gauge'} in the metric contract`);
+      if ((def.type === 'counter') !== (Kind === (Counter as unknown)))
+        throw new Error(`${name} is a ${def.type ?? 'gauge'} in the metric contract`);
       metric = new Kind({ name, help: def.help, labelNames: [...def.labels], registers: [this.registry] });
       this.metrics.set(name, metric);
     }

@@ -54,7 +54,8 @@ function setNodeMetrics(r: ContractRegistry, n: NodeResult): void {
     r.gauge('gitaly_tls_window_connections').set({ node, type: 'tcp' }, v.window.tcp);
     r.gauge('gitaly_tls_window_connections').set({ node, type: 'tls' }, v.window.tls);
   }
-  if (v.plaintextLastSeenMs !== null) r.gauge('gitaly_tls_plaintext_last_seen_timestamp_seconds').set({ node }, seconds(v.plaintextLastSeenMs));
+  if (v.plaintextLastSeenMs !== null)
+    r.gauge('gitaly_tls_plaintext_last_seen_timestamp_seconds').set({ node }, seconds(v.plaintextLastSeenMs));
   if (o.sockets?.ok) {
     r.gauge('gitaly_tls_established_connections').set({ node, listener: 'tcp' }, o.sockets.established.tcp);
     r.gauge('gitaly_tls_established_connections').set({ node, listener: 'tls' }, o.sockets.established.tls);

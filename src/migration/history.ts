@@ -90,7 +90,11 @@ export function recordScrape(history: NodeHistory, observation: ScrapeObservatio
 }
 
 /** Records connections the exporter itself opened to the node's listeners. */
-export function recordOwnConnections(history: NodeHistory, made: { tcp: number; tls: number; atMs: number }, options: HistoryOptions): NodeHistory {
+export function recordOwnConnections(
+  history: NodeHistory,
+  made: { tcp: number; tls: number; atMs: number },
+  options: HistoryOptions,
+): NodeHistory {
   if (made.tcp === 0 && made.tls === 0) return history;
   return prune(
     {
@@ -98,7 +102,10 @@ export function recordOwnConnections(history: NodeHistory, made: { tcp: number; 
       pendingOwn: { tcp: history.pendingOwn.tcp + made.tcp, tls: history.pendingOwn.tls + made.tls },
       ownTotals: { tcp: history.ownTotals.tcp + made.tcp, tls: history.ownTotals.tls + made.tls },
       ownTcpTimesMs: made.tcp > 0 ? [...history.ownTcpTimesMs, ...Array<number>(made.tcp).fill(made.atMs)] : history.ownTcpTimesMs,
-      ownTlsBuckets: made.tls > 0 ? addToBuckets(history.ownTlsBuckets, bucketStart(made.atMs, options.bucketMs), (p) => (p ?? 0) + made.tls) : history.ownTlsBuckets,
+      ownTlsBuckets:
+        made.tls > 0
+          ? addToBuckets(history.ownTlsBuckets, bucketStart(made.atMs, options.bucketMs), (p) => (p ?? 0) + made.tls)
+          : history.ownTlsBuckets,
     },
     made.atMs,
     options,
@@ -126,7 +133,12 @@ function prune(history: NodeHistory, nowMs: number, options: HistoryOptions): No
  * a window edge to know whether Prometheus counted them) are not subtracted: a phantom plaintext
  * connection is a false "not yet", a wrongly subtracted one could be a false "done".
  */
-export function ownInWindow(history: NodeHistory, startMs: number, endMs: number, unsafe: ReadonlySet<number>): { tcp: number; tls: number } {
+export function ownInWindow(
+  history: NodeHistory,
+  startMs: number,
+  endMs: number,
+  unsafe: ReadonlySet<number>,
+): { tcp: number; tls: number } {
   const tcp = history.ownTcpTimesMs.filter((t) => t > startMs && t <= endMs && !unsafe.has(t)).length;
   // TLS buckets wholly inside the window only: over-subtracting TLS would only hide TLS use.
   const tls = history.ownTlsBuckets.filter(([start]) => start > startMs && start <= endMs).reduce((sum, [, n]) => sum + n, 0);
@@ -134,7 +146,12 @@ export function ownInWindow(history: NodeHistory, startMs: number, endMs: number
 }
 
 /** Real connections seen by direct scrapes within the window, or null if observation does not cover it. */
-export function directWindowCounts(history: NodeHistory, nowMs: number, soakWindowMs: number, bucketMs: number): { tcp: number; tls: number } | null {
+export function directWindowCounts(
+  history: NodeHistory,
+  nowMs: number,
+  soakWindowMs: number,
+  bucketMs: number,
+): { tcp: number; tls: number } | null {
   if (history.firstObservedMs === null || history.firstObservedMs > nowMs - soakWindowMs) return null;
   const from = nowMs - soakWindowMs;
   // A bucket straddling the window start counts when its latest connection is inside the window:

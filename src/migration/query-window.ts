@@ -50,12 +50,20 @@ export function chooseQueryWindow(nowMs: number, ownDialTimesMs: readonly number
   const maxShiftMs = Math.min(Math.max(options.maxShiftMs, 3 * slackMs), soakWindowMs / 2);
   const times = [...new Set(ownDialTimesMs)];
   let endMs = nowMs;
-  for (let hit = nearest(times, endMs, slackMs); hit !== undefined && nowMs - (hit - slackMs) <= maxShiftMs; hit = nearest(times, endMs, slackMs)) {
+  for (
+    let hit = nearest(times, endMs, slackMs);
+    hit !== undefined && nowMs - (hit - slackMs) <= maxShiftMs;
+    hit = nearest(times, endMs, slackMs)
+  ) {
     endMs = hit - slackMs;
   }
   let startMs = Math.min(endMs, nowMs - soakWindowMs);
   const earliestStart = nowMs - soakWindowMs - maxShiftMs;
-  for (let hit = nearest(times, startMs, slackMs); hit !== undefined && hit - slackMs >= earliestStart; hit = nearest(times, startMs, slackMs)) {
+  for (
+    let hit = nearest(times, startMs, slackMs);
+    hit !== undefined && hit - slackMs >= earliestStart;
+    hit = nearest(times, startMs, slackMs)
+  ) {
     startMs = hit - slackMs;
   }
   const unsafe = new Set(times.filter((t) => Math.abs(t - startMs) < slackMs || Math.abs(t - endMs) < slackMs));

@@ -71,20 +71,38 @@ export async function loadState(path: string, fs: StateFs = realFs): Promise<Loa
     return { ok: false, error: { code: 'STATE_CORRUPT', message: `state file ${path} is not valid JSON` } };
   }
   const file = parsed as Partial<StateFile>;
-  if (typeof parsed !== 'object' || parsed === null || file.version !== FORMAT_VERSION || typeof file.nodes !== 'object' || file.nodes === null) {
-    return { ok: false, error: { code: 'STATE_CORRUPT', message: `state file ${path} is not a version ${FORMAT_VERSION} gitaly-tls-exporter state` } };
+  if (
+    typeof parsed !== 'object' ||
+    parsed === null ||
+    file.version !== FORMAT_VERSION ||
+    typeof file.nodes !== 'object' ||
+    file.nodes === null
+  ) {
+    return {
+      ok: false,
+      error: { code: 'STATE_CORRUPT', message: `state file ${path} is not a version ${FORMAT_VERSION} gitaly-tls-exporter state` },
+    };
   }
   const nodes = new Map<string, NodeHistory>();
   for (const [name, raw] of Object.entries(file.nodes)) {
     const field = typeof raw === 'object' && raw !== null ? badField(raw as unknown as Record<string, unknown>) : 'node';
-    if (field) return { ok: false, error: { code: 'STATE_CORRUPT', message: `state file ${path}: node ${JSON.stringify(name)} has a bad ${field}` } };
+    if (field)
+      return {
+        ok: false,
+        error: { code: 'STATE_CORRUPT', message: `state file ${path}: node ${JSON.stringify(name)} has a bad ${field}` },
+      };
     nodes.set(name, { ...emptyHistory(), ...raw });
   }
   return { ok: true, nodes, savedAtMs: typeof file.savedAtMs === 'number' ? file.savedAtMs : null };
 }
 
 /** Writes atomically; on failure the previous file is left as it was. */
-export async function saveState(path: string, nodes: ReadonlyMap<string, NodeHistory>, nowMs: number, fs: StateFs = realFs): Promise<Result<object>> {
+export async function saveState(
+  path: string,
+  nodes: ReadonlyMap<string, NodeHistory>,
+  nowMs: number,
+  fs: StateFs = realFs,
+): Promise<Result<object>> {
   const body: StateFile = { version: FORMAT_VERSION, savedAtMs: nowMs, nodes: Object.fromEntries(nodes) };
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
   try {

@@ -2,7 +2,15 @@
 // The rule that shapes it: absence of evidence is never success. Every path that lacks an
 // answer adds a reason, and a phase only advances when no reason blocks it.
 import type { Role } from '../config/types.ts';
-import type { CertFileResult, GitalyScrape, PlaintextProbeResult, PrometheusNodeEvidence, SocketsResult, SourceError, TlsProbeResult } from '../evidence.ts';
+import type {
+  CertFileResult,
+  GitalyScrape,
+  PlaintextProbeResult,
+  PrometheusNodeEvidence,
+  SocketsResult,
+  SourceError,
+  TlsProbeResult,
+} from '../evidence.ts';
 import { directWindowCounts } from './history.ts';
 import type { NodeHistory, Phase, Reason } from './types.ts';
 
@@ -54,8 +62,23 @@ export interface NodeVerdict {
   tlsHealthy: boolean;
 }
 
-const TRAFFIC_BLOCKERS: readonly Reason[] = ['plaintext_connections_in_window', 'plaintext_established', 'insufficient_history', 'no_traffic_evidence', 'source_down'];
-const TLS_BLOCKERS: readonly Reason[] = ['tls_not_configured', 'tls_handshake_failed', 'cert_untrusted', 'hostname_mismatch', 'alpn_not_h2', 'cert_expiring', 'cert_expired', 'restart_needed'];
+const TRAFFIC_BLOCKERS: readonly Reason[] = [
+  'plaintext_connections_in_window',
+  'plaintext_established',
+  'insufficient_history',
+  'no_traffic_evidence',
+  'source_down',
+];
+const TLS_BLOCKERS: readonly Reason[] = [
+  'tls_not_configured',
+  'tls_handshake_failed',
+  'cert_untrusted',
+  'hostname_mismatch',
+  'alpn_not_h2',
+  'cert_expiring',
+  'cert_expired',
+  'restart_needed',
+];
 const DATE_ERRORS = new Set(['CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID']);
 
 interface Collected {
@@ -70,7 +93,11 @@ function down(c: Collected, source: string, error: SourceError): void {
   c.details.push(`${source}: ${error.message}`);
 }
 
-function judgeTraffic(e: NodeEvidence, o: VerdictOptions, c: Collected): { window: NodeVerdict['window']; coverage: number | null; known: boolean } {
+function judgeTraffic(
+  e: NodeEvidence,
+  o: VerdictOptions,
+  c: Collected,
+): { window: NodeVerdict['window']; coverage: number | null; known: boolean } {
   let window: NodeVerdict['window'] = null;
   let coverage: number | null = null;
   let known = false;
@@ -112,7 +139,9 @@ function judgeTraffic(e: NodeEvidence, o: VerdictOptions, c: Collected): { windo
     else if (e.history.firstObservedMs !== null || e.scrape.ok) {
       c.reasons.add('insufficient_history');
       const since = e.history.firstObservedMs ?? e.nowMs;
-      c.details.push(`observed since ${new Date(since).toISOString()}, the soak window needs ${Math.ceil((since - windowStart) / 1000)} s more`);
+      c.details.push(
+        `observed since ${new Date(since).toISOString()}, the soak window needs ${Math.ceil((since - windowStart) / 1000)} s more`,
+      );
     }
   }
   if (!e.scrape && !e.prometheus) c.reasons.add('no_traffic_evidence');
@@ -147,7 +176,9 @@ function judgeTls(e: NodeEvidence, o: VerdictOptions, c: Collected): number | nu
     soonest = soonest === null ? cert.notAfterMs : Math.min(soonest, cert.notAfterMs);
     if (cert.notAfterMs <= e.nowMs || cert.notBeforeMs > e.nowMs) {
       c.reasons.add('cert_expired');
-      c.details.push(`${cert.position} ${cert.subject} is outside its validity (${new Date(cert.notBeforeMs).toISOString()} – ${new Date(cert.notAfterMs).toISOString()})`);
+      c.details.push(
+        `${cert.position} ${cert.subject} is outside its validity (${new Date(cert.notBeforeMs).toISOString()} – ${new Date(cert.notAfterMs).toISOString()})`,
+      );
     } else if (cert.notAfterMs - e.nowMs < o.expiryWarningMs) {
       c.reasons.add('cert_expiring');
       c.details.push(`${cert.position} ${cert.subject} expires ${new Date(cert.notAfterMs).toISOString()}`);
@@ -218,14 +249,20 @@ export interface FleetVerdict {
 
 const ORDER: Record<Phase, number> = { unknown: 0, plaintext_only: 1, dual_listen: 2, tls_only_traffic: 3, complete: 4 };
 
-export function judgeFleet(nodes: readonly NodeVerdict[], undeclaredInstances: readonly string[], prometheusAnswered: boolean | null): FleetVerdict {
+export function judgeFleet(
+  nodes: readonly NodeVerdict[],
+  undeclaredInstances: readonly string[],
+  prometheusAnswered: boolean | null,
+): FleetVerdict {
   const nodesByPhase: Record<Phase, number> = { plaintext_only: 0, dual_listen: 0, tls_only_traffic: 0, complete: 0, unknown: 0 };
   for (const n of nodes) nodesByPhase[n.phase] += 1;
   const blocking: string[] = [];
   const notDone = nodes.filter((n) => n.phase !== 'complete');
   if (nodes.length === 0) blocking.push('no nodes are configured');
-  if (notDone.length > 0) blocking.push(`${notDone.length} of ${nodes.length} node(s) not complete: ${notDone.map((n) => n.node).join(', ')}`);
-  if (undeclaredInstances.length > 0) blocking.push(`Prometheus sees Gitaly counters from instance(s) not in the configuration: ${undeclaredInstances.join(', ')}`);
+  if (notDone.length > 0)
+    blocking.push(`${notDone.length} of ${nodes.length} node(s) not complete: ${notDone.map((n) => n.node).join(', ')}`);
+  if (undeclaredInstances.length > 0)
+    blocking.push(`Prometheus sees Gitaly counters from instance(s) not in the configuration: ${undeclaredInstances.join(', ')}`);
   if (prometheusAnswered === false) blocking.push('Prometheus did not answer, so undeclared nodes cannot be ruled out');
   const phase = nodes.reduce<Phase>((least, n) => (ORDER[n.phase] < ORDER[least] ? n.phase : least), nodes.length ? 'complete' : 'unknown');
   return { complete: blocking.length === 0, phase, nodesByPhase, blocking, undeclaredInstances: [...undeclaredInstances] };

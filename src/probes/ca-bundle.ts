@@ -95,7 +95,9 @@ export function loadCaBundle(path: string | undefined, deps: CaBundleDeps = {}):
     }
   }
   if (pems.length === 0) {
-    return caError(isDirectory ? `CA directory ${path} holds no PEM certificate (.pem, .crt, .cer).` : `CA file ${path} holds no PEM certificate.`);
+    return caError(
+      isDirectory ? `CA directory ${path} holds no PEM certificate (.pem, .crt, .cer).` : `CA file ${path} holds no PEM certificate.`,
+    );
   }
   return { ok: true, pems, source: path, count: pems.length };
 }

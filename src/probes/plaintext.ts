@@ -56,11 +56,17 @@ function dial(connect: typeof net.connect, hostPort: HostPort, timeoutMs: number
       if (!outcome.socket) socket?.destroy();
       resolve(outcome);
     };
-    const timer = setTimeout(() => finish({ open: null, error: { code: 'TIMEOUT', message: `No TCP connection to ${where} within ${timeoutMs} ms.` } }), timeoutMs);
+    const timer = setTimeout(
+      () => finish({ open: null, error: { code: 'TIMEOUT', message: `No TCP connection to ${where} within ${timeoutMs} ms.` } }),
+      timeoutMs,
+    );
     try {
       socket = connect({ host: hostPort.host, port: hostPort.port });
     } catch (err) {
-      finish({ open: null, error: { code: 'CONNECT', message: `Could not dial ${where}: ${err instanceof Error ? err.message : String(err)}.` } });
+      finish({
+        open: null,
+        error: { code: 'CONNECT', message: `Could not dial ${where}: ${err instanceof Error ? err.message : String(err)}.` },
+      });
       return;
     }
     const connected = socket;
@@ -68,7 +74,8 @@ function dial(connect: typeof net.connect, hostPort: HostPort, timeoutMs: number
       const code = err.code ?? 'unknown error';
       if (code === 'ECONNREFUSED') finish({ open: false, error: null });
       // A reset can only follow a completed TCP handshake: the listener accepted (and counted) it.
-      else if (code === 'ECONNRESET') finish({ open: true, reset: true, error: { code: 'RESET', message: `${where} accepted the connection and reset it at once.` } });
+      else if (code === 'ECONNRESET')
+        finish({ open: true, reset: true, error: { code: 'RESET', message: `${where} accepted the connection and reset it at once.` } });
       else if (DNS_CODES.has(code)) finish({ open: null, error: { code: 'DNS', message: `Could not resolve ${where} (${code}).` } });
       else finish({ open: null, error: { code: 'CONNECT', message: `Could not connect to ${where} (${code}).` } });
     });
@@ -77,7 +84,12 @@ function dial(connect: typeof net.connect, hostPort: HostPort, timeoutMs: number
 }
 
 /** Asks grpc.health.v1.Health/Check over HTTP/2 cleartext on an already connected socket, then closes it. */
-function checkHealth(socket: net.Socket, hostPort: HostPort, deadline: Deadline, where: string): Promise<{ serving: boolean; error: SourceError | null }> {
+function checkHealth(
+  socket: net.Socket,
+  hostPort: HostPort,
+  deadline: Deadline,
+  where: string,
+): Promise<{ serving: boolean; error: SourceError | null }> {
   return new Promise((resolve) => {
     let settled = false;
     let session: http2.ClientHttp2Session | undefined;
@@ -99,7 +111,8 @@ function checkHealth(socket: net.Socket, hostPort: HostPort, deadline: Deadline,
       return;
     }
     void checkGrpcHealth(session, { timeoutMs: deadline.remainingMs }).then((answer) => {
-      if (answer.error?.code === 'TIMEOUT') finish(false, { code: 'TIMEOUT', message: `gRPC health check of ${where} got no answer within ${deadline.totalMs} ms.` });
+      if (answer.error?.code === 'TIMEOUT')
+        finish(false, { code: 'TIMEOUT', message: `gRPC health check of ${where} got no answer within ${deadline.totalMs} ms.` });
       else if (answer.error) fail(answer.error.message);
       else finish(answer.serving, null);
     });
@@ -110,7 +123,11 @@ function checkHealth(socket: net.Socket, hostPort: HostPort, deadline: Deadline,
  * Sends the h2c preface to the TLS port. An HTTP/2 server answers with a SETTINGS frame; a TLS server
  * answers with an alert or closes. Resolves null when it cannot tell (no connection, no answer).
  */
-function checkTlsPort(socket: net.Socket, deadline: Deadline, where: string): Promise<{ rejects: boolean | null; error: SourceError | null }> {
+function checkTlsPort(
+  socket: net.Socket,
+  deadline: Deadline,
+  where: string,
+): Promise<{ rejects: boolean | null; error: SourceError | null }> {
   return new Promise((resolve) => {
     let settled = false;
     let answer = Buffer.alloc(0);
@@ -122,7 +139,11 @@ function checkTlsPort(socket: net.Socket, deadline: Deadline, where: string): Pr
       resolve({ rejects, error });
     };
     const timer = setTimeout(
-      () => finish(null, { code: 'TIMEOUT', message: `TLS port ${where} neither answered nor closed within ${deadline.totalMs} ms of a plaintext HTTP/2 preface.` }),
+      () =>
+        finish(null, {
+          code: 'TIMEOUT',
+          message: `TLS port ${where} neither answered nor closed within ${deadline.totalMs} ms of a plaintext HTTP/2 preface.`,
+        }),
       deadline.remainingMs,
     );
     socket.on('data', (chunk: Buffer) => {
@@ -139,7 +160,11 @@ function checkTlsPort(socket: net.Socket, deadline: Deadline, where: string): Pr
   });
 }
 
-export async function probePlaintext(target: PlaintextProbeTarget, options: PlaintextProbeOptions, deps: PlaintextProbeDeps = {}): Promise<PlaintextProbeResult> {
+export async function probePlaintext(
+  target: PlaintextProbeTarget,
+  options: PlaintextProbeOptions,
+  deps: PlaintextProbeDeps = {},
+): Promise<PlaintextProbeResult> {
   const now = deps.now ?? Date.now;
   const connect = deps.connect ?? net.connect;
   const started = now();

@@ -72,16 +72,24 @@ function handshake<T>(
       socket?.destroy();
       resolve({ connected, ...outcome });
     };
-    const timer = setTimeout(() => {
-      const message = connected
-        ? `${where} accepted the TCP connection but completed no TLS handshake within ${timeoutMs} ms.`
-        : `No TCP connection to ${where} within ${timeoutMs} ms.`;
-      finish({ error: { code: 'TIMEOUT', message } });
-    }, Math.max(0, timeoutMs));
+    const timer = setTimeout(
+      () => {
+        const message = connected
+          ? `${where} accepted the TCP connection but completed no TLS handshake within ${timeoutMs} ms.`
+          : `No TCP connection to ${where} within ${timeoutMs} ms.`;
+        finish({ error: { code: 'TIMEOUT', message } });
+      },
+      Math.max(0, timeoutMs),
+    );
     try {
       socket = connect(options);
     } catch (err) {
-      finish({ error: { code: 'CONNECT', message: `Could not start a TLS connection to ${where}: ${err instanceof Error ? err.message : String(err)}.` } });
+      finish({
+        error: {
+          code: 'CONNECT',
+          message: `Could not start a TLS connection to ${where}: ${err instanceof Error ? err.message : String(err)}.`,
+        },
+      });
       return;
     }
     socket.on('error', (err: NodeJS.ErrnoException) => {
@@ -97,7 +105,12 @@ function handshake<T>(
       try {
         finish({ value: onSecure(socket) });
       } catch (err) {
-        finish({ error: { code: 'HANDSHAKE', message: `Could not read the TLS session with ${where}: ${err instanceof Error ? err.message : String(err)}.` } });
+        finish({
+          error: {
+            code: 'HANDSHAKE',
+            message: `Could not read the TLS session with ${where}: ${err instanceof Error ? err.message : String(err)}.`,
+          },
+        });
       }
     });
     socket.once('close', () => finish({ error: classify(Object.assign(new Error('closed'), { code: 'ECONNRESET' }), connected, where) }));
@@ -160,7 +173,12 @@ function secureContextFor(ca: string[] | undefined, version?: Version): tls.Secu
   return context;
 }
 
-function connectOptions(hostPort: HostPort, serverName: string | undefined, ca: string[] | undefined, version?: Version): tls.ConnectionOptions {
+function connectOptions(
+  hostPort: HostPort,
+  serverName: string | undefined,
+  ca: string[] | undefined,
+  version?: Version,
+): tls.ConnectionOptions {
   const sni = serverName ?? hostPort.host;
   return {
     secureContext: secureContextFor(ca, version),
@@ -186,7 +204,10 @@ export async function probeTls(target: TlsProbeTarget, options: TlsProbeOptions,
   const done = (): TlsProbeResult => {
     result.durationMs = Math.max(0, now() - started);
     // The caller's logger names the node (a child logger per node); the probe adds what it knows.
-    deps.logger?.debug({ address: target.address, handshakeOk: result.handshakeOk, error: result.error?.code, durationMs: result.durationMs }, 'tls probe finished');
+    deps.logger?.debug(
+      { address: target.address, handshakeOk: result.handshakeOk, error: result.error?.code, durationMs: result.durationMs },
+      'tls probe finished',
+    );
     return result;
   };
 

@@ -46,7 +46,10 @@ export function parsePemChain(pem: string): Buffer[] {
 
 /** PEM text of one DER certificate (64-column base64, as OpenSSL writes it). */
 export function derToPem(der: Buffer): string {
-  const body = der.toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '');
+  const body = der
+    .toString('base64')
+    .replace(/(.{64})/g, '$1\n')
+    .replace(/\n$/, '');
   return `-----BEGIN CERTIFICATE-----\n${body}\n-----END CERTIFICATE-----\n`;
 }
 
@@ -107,7 +110,11 @@ function parseSubjectAltName(text: string | undefined): { dnsNames: string[]; ip
 
 /** node:crypto prints names one attribute per line, most general first; RFC 4514 puts the most specific first. */
 function oneLineName(multiline: string): string {
-  return multiline.split('\n').filter((part) => part !== '').reverse().join(',');
+  return multiline
+    .split('\n')
+    .filter((part) => part !== '')
+    .reverse()
+    .join(',');
 }
 
 const EC_CURVE_BITS: Record<string, number> = {

@@ -81,7 +81,10 @@ export async function scrapeGitalyMetrics(url: string, options: ScrapeOptions, d
     const encoding = headerValue(response.headers['content-encoding']);
     if (encoding !== '' && encoding !== 'identity' && encoding !== 'gzip' && encoding !== 'x-gzip') {
       await discard(body, controller.signal);
-      return failed({ code: 'DECODE', message: `${shown} sent content-encoding "${encoding.slice(0, 40)}", which the exporter does not decode` });
+      return failed({
+        code: 'DECODE',
+        message: `${shown} sent content-encoding "${encoding.slice(0, 40)}", which the exporter does not decode`,
+      });
     }
 
     const extractor = new ConnectionCounterExtractor(options.role);
@@ -118,7 +121,13 @@ export async function scrapeGitalyMetrics(url: string, options: ScrapeOptions, d
   }
 }
 
-function describeFailure(err: unknown, phase: 'connect' | 'body', shown: string, options: ScrapeOptions, deadline: AbortSignal): SourceError {
+function describeFailure(
+  err: unknown,
+  phase: 'connect' | 'body',
+  shown: string,
+  options: ScrapeOptions,
+  deadline: AbortSignal,
+): SourceError {
   if (options.signal?.aborted) return { code: 'ABORTED', message: `the scrape of ${shown} was cancelled` };
   const code = errorCode(err);
   if (deadline.aborted || (code !== undefined && TIMEOUT_CODES.has(code))) {

@@ -69,13 +69,15 @@ export class ConnectionCounterExtractor {
   private error: SourceError | null = null;
 
   constructor(role: Role, options: { maxLineBytes?: number } = {}) {
-    const names = role === 'praefect' ? [GITALY_FAMILY, PRAEFECT_FAMILY, BUILD_INFO, PROCESS_START] : [GITALY_FAMILY, BUILD_INFO, PROCESS_START];
+    const names =
+      role === 'praefect' ? [GITALY_FAMILY, PRAEFECT_FAMILY, BUILD_INFO, PROCESS_START] : [GITALY_FAMILY, BUILD_INFO, PROCESS_START];
     this.wanted = names.map((name) => ({ name, bytes: Buffer.from(name) }));
     this.indented = this.wanted.length;
     this.decideBytes = Math.max(...names.map((n) => n.length)) + 1;
     this.maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
     for (const name of names) {
-      if (name !== BUILD_INFO && name !== PROCESS_START) this.tallies.set(name, { present: false, counts: { tcp: 0, tls: 0, unix: 0 }, seen: new Set() });
+      if (name !== BUILD_INFO && name !== PROCESS_START)
+        this.tallies.set(name, { present: false, counts: { tcp: 0, tls: 0, unix: 0 }, seen: new Set() });
     }
   }
 
@@ -285,7 +287,10 @@ export class ConnectionCounterExtractor {
     tally.present = true;
     const type = sample.labels.get('type');
     if (!(sample.value >= 0) || sample.value === Infinity) {
-      this.fail('PARSE', `line ${lineNo}: ${name}{type=${JSON.stringify((type ?? '').slice(0, 40))}} has value ${sample.rawValue}; a counter must be a finite number >= 0`);
+      this.fail(
+        'PARSE',
+        `line ${lineNo}: ${name}{type=${JSON.stringify((type ?? '').slice(0, 40))}} has value ${sample.rawValue}; a counter must be a finite number >= 0`,
+      );
       return;
     }
     if (type === undefined || !CONNECTION_TYPES.has(type)) return;

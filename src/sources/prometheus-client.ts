@@ -29,7 +29,16 @@ export type InstantQueryResult = Result<{ samples: PrometheusSample[] }>;
 
 const ERROR_TEXT_MAX_CHARS = 300;
 const ERROR_BODY_MAX_BYTES = 64 * 1024;
-const CONNECT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'EPIPE']);
+const CONNECT_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ETIMEDOUT',
+  'EPIPE',
+]);
 // Prometheus renders floats as Go does: decimals, exponents, NaN and ±Inf.
 const PROMETHEUS_FLOAT = /^(?:[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[+-]?Inf|NaN)$/;
 
@@ -59,7 +68,8 @@ function resolveEndpoint(cfg: PrometheusConfig, readSecret: (path: string) => st
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return fail('CONFIG', 'prometheus.url must start with http:// or https://');
   const secrets: string[] = [];
-  const userinfo = url.username || url.password ? { username: decodeURIComponent(url.username), password: decodeURIComponent(url.password) } : null;
+  const userinfo =
+    url.username || url.password ? { username: decodeURIComponent(url.username), password: decodeURIComponent(url.password) } : null;
   if (userinfo) secrets.push(url.username, url.password, userinfo.username, userinfo.password);
   url.username = '';
   url.password = '';
@@ -181,7 +191,13 @@ function describeNetworkError(err: unknown, safeUrl: string): SourceError {
   return { code: 'CONNECT', message: `${hint} Prometheus at ${safeUrl} (${label})` };
 }
 
-async function send(endpoint: Endpoint, expr: string, timeMs: number, options: PrometheusQueryOptions, dispatcher: Dispatcher | undefined): Promise<InstantQueryResult> {
+async function send(
+  endpoint: Endpoint,
+  expr: string,
+  timeMs: number,
+  options: PrometheusQueryOptions,
+  dispatcher: Dispatcher | undefined,
+): Promise<InstantQueryResult> {
   const { safeUrl } = endpoint;
   const controller = new AbortController();
   let timedOut = false;
@@ -192,7 +208,11 @@ async function send(endpoint: Endpoint, expr: string, timeMs: number, options: P
   const onAbort = (): void => controller.abort();
   options.signal?.addEventListener('abort', onAbort, { once: true });
   if (options.signal?.aborted) controller.abort();
-  const form = new URLSearchParams({ query: expr, time: (timeMs / 1000).toFixed(3), timeout: `${Math.max(1, Math.ceil(options.timeoutMs / 1000))}s` });
+  const form = new URLSearchParams({
+    query: expr,
+    time: (timeMs / 1000).toFixed(3),
+    timeout: `${Math.max(1, Math.ceil(options.timeoutMs / 1000))}s`,
+  });
   const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
   if (endpoint.authorization) headers.authorization = endpoint.authorization;
   try {
@@ -200,7 +220,10 @@ async function send(endpoint: Endpoint, expr: string, timeMs: number, options: P
     const declared = Number(res.headers['content-length']);
     if (res.statusCode < 200 || res.statusCode >= 300) {
       let text = '';
-      if (!(declared > ERROR_BODY_MAX_BYTES)) text = prometheusErrorText(await readCapped(res.body, Math.min(options.maxBytes, ERROR_BODY_MAX_BYTES)).catch(() => Buffer.alloc(0)));
+      if (!(declared > ERROR_BODY_MAX_BYTES))
+        text = prometheusErrorText(
+          await readCapped(res.body, Math.min(options.maxBytes, ERROR_BODY_MAX_BYTES)).catch(() => Buffer.alloc(0)),
+        );
       else res.body.destroy();
       const hint = res.statusCode === 401 || res.statusCode === 403 ? ' (check bearerTokenFile or basicAuth)' : '';
       return fail('HTTP_STATUS', `Prometheus at ${safeUrl} answered HTTP ${res.statusCode}${hint}${text ? `: ${text}` : ''}`);
@@ -237,7 +260,10 @@ export async function instantQuery(
     result = await send(endpoint, expr, timeMs, options, deps.dispatcher);
   } catch (err) {
     // send() maps every expected failure; this is the guard that keeps the promise from rejecting.
-    result = fail('BAD_RESPONSE', `query to Prometheus at ${endpoint.safeUrl} failed unexpectedly (${err instanceof Error ? err.name : 'unknown'})`);
+    result = fail(
+      'BAD_RESPONSE',
+      `query to Prometheus at ${endpoint.safeUrl} failed unexpectedly (${err instanceof Error ? err.name : 'unknown'})`,
+    );
   }
   return result.ok ? result : fail(result.error.code, scrub(result.error.message, endpoint.secrets));
 }

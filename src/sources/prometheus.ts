@@ -26,8 +26,13 @@ export function checkSelector(selector: string): { ok: true; matchers: string } 
   while (MATCHER.lastIndex < text.length) {
     const start = MATCHER.lastIndex;
     const m = MATCHER.exec(text);
-    if (!m) return { ok: false, message: `prometheus selector is not a list of label matchers like job="gitaly" (problem at character ${start + 1})` };
-    if (m[1] === '__name__') return { ok: false, message: 'prometheus selector must not match on __name__ (the metric names are chosen by the exporter)' };
+    if (!m)
+      return {
+        ok: false,
+        message: `prometheus selector is not a list of label matchers like job="gitaly" (problem at character ${start + 1})`,
+      };
+    if (m[1] === '__name__')
+      return { ok: false, message: 'prometheus selector must not match on __name__ (the metric names are chosen by the exporter)' };
     found.push(`${m[1]}${m[2]}${m[3]}`);
   }
   return { ok: true, matchers: found.join(', ') };
@@ -48,7 +53,8 @@ export function buildFleetQueries(
   endMs: number,
 ): Result<{ queries: FleetQueries }> {
   const L = cfg.instanceLabel;
-  if (!LABEL_NAME.test(L)) return { ok: false, error: { code: 'CONFIG', message: `prometheus instance label "${L}" is not a valid label name` } };
+  if (!LABEL_NAME.test(L))
+    return { ok: false, error: { code: 'CONFIG', message: `prometheus instance label "${L}" is not a valid label name` } };
   const checked = checkSelector(cfg.selector ?? '');
   if (!checked.ok) return { ok: false, error: { code: 'CONFIG', message: checked.message } };
   const W = Math.max(1, Math.ceil(windowSeconds));
@@ -94,7 +100,11 @@ export async function queryFleetEvidence(
 ): Promise<PrometheusFleetEvidence> {
   const now = deps.now ?? Date.now;
   const started = now();
-  const failed = (code: string, message: string): PrometheusFleetEvidence => ({ ok: false, error: { code, message }, durationMs: now() - started });
+  const failed = (code: string, message: string): PrometheusFleetEvidence => ({
+    ok: false,
+    error: { code, message },
+    durationMs: now() - started,
+  });
   if (!Number.isFinite(window.startMs) || !Number.isFinite(window.endMs) || window.endMs <= window.startMs) {
     return failed('CONFIG', 'the Prometheus query window must end after it starts');
   }

@@ -37,7 +37,10 @@ export function parseSample(text: string, nameLength: number): Sample | string {
     if (text[i] !== '}') return `expected a label or } at column ${i + 1}`;
     i++;
   }
-  const tokens = text.slice(i).trim().split(/[ \t]+/);
+  const tokens = text
+    .slice(i)
+    .trim()
+    .split(/[ \t]+/);
   const exemplarAt = tokens.indexOf('#');
   const fields = exemplarAt >= 0 ? tokens.slice(0, exemplarAt) : tokens;
   const rawValue = fields[0] ?? '';

@@ -38,7 +38,11 @@ function countFile(text: string, file: string, ports: { tcp?: number; tls?: numb
  * Counts for a port that was not given stay 0: callers read only the listeners they asked about.
  * A missing tcp6 file (IPv6 disabled) is normal; a missing tcp file means procRoot is wrong.
  */
-export async function readEstablished(procRoot: string, ports: { tcp?: number; tls?: number }, deps: SocketsDeps = {}): Promise<SocketsResult> {
+export async function readEstablished(
+  procRoot: string,
+  ports: { tcp?: number; tls?: number },
+  deps: SocketsDeps = {},
+): Promise<SocketsResult> {
   const readFile = deps.readFile ?? ((path: string) => fsReadFile(path));
   if (ports.tcp === undefined && ports.tls === undefined) {
     return { ok: false, error: { code: 'CONFIG', message: 'No listener port was given to count established connections for.' } };
@@ -52,7 +56,10 @@ export async function readEstablished(procRoot: string, ports: { tcp?: number; t
     } catch (err) {
       const code = (err as NodeJS.ErrnoException | null)?.code;
       if (name === 'tcp6' && code === 'ENOENT') continue;
-      return { ok: false, error: { code: 'READ', message: `Could not read ${file} (${code ?? (err instanceof Error ? err.message : String(err))}).` } };
+      return {
+        ok: false,
+        error: { code: 'READ', message: `Could not read ${file} (${code ?? (err instanceof Error ? err.message : String(err))}).` },
+      };
     }
     try {
       countFile(typeof content === 'string' ? content : content.toString('latin1'), file, ports, counts);

@@ -5,7 +5,15 @@ import { markdownTable, met, notesList, notMeasured, type Row } from '../../benc
 import { cpuTicksFromStat, fmt, median, openFileLimit, percentile, statusFieldBytes } from '../../bench/stats.ts';
 
 describe('bench report', () => {
-  const row = (over: Partial<Row> = {}): Row => ({ section: '1', what: 'x', ours: '1 ms', baseline: '2 ms', target: '≤ 1.5×', met: 'yes', ...over });
+  const row = (over: Partial<Row> = {}): Row => ({
+    section: '1',
+    what: 'x',
+    ours: '1 ms',
+    baseline: '2 ms',
+    target: '≤ 1.5×',
+    met: 'yes',
+    ...over,
+  });
 
   it('prints one Markdown row per result, in the order given, with the met column last', () => {
     const table = markdownTable([row({ what: 'first' }), row({ section: '2', what: 'second', met: 'no' })]);
@@ -52,7 +60,8 @@ describe('bench stats', () => {
   });
 
   it('reads the soft open-file limit, and null when unlimited', () => {
-    const limits = 'Limit                     Soft Limit           Hard Limit           Units\nMax open files            1024                 524288               files\n';
+    const limits =
+      'Limit                     Soft Limit           Hard Limit           Units\nMax open files            1024                 524288               files\n';
     expect(openFileLimit(limits)).to.equal(1024);
     expect(openFileLimit(limits.replace('1024 ', 'unlimited '))).to.equal(null);
   });

@@ -96,7 +96,13 @@ describe('collector', () => {
 
     const loaded = await loadState(stateFile);
     expect(loaded.ok).to.be.true;
-    const second = new Collector({ config: fakeConfig([fakeNodeConfig('gitaly-1')], stateFile), logger, probes: fleet.probes(), now: clock.now, histories: loaded.ok ? loaded.nodes : undefined });
+    const second = new Collector({
+      config: fakeConfig([fakeNodeConfig('gitaly-1')], stateFile),
+      logger,
+      probes: fleet.probes(),
+      now: clock.now,
+      histories: loaded.ok ? loaded.nodes : undefined,
+    });
     const s = await runCycles(second, 1);
     expect(s.nodes[0]!.verdict.plaintextLastSeenMs).to.equal(seen);
     expect(s.nodes[0]!.verdict.observedSinceMs).to.equal(T0);
@@ -109,7 +115,13 @@ describe('collector', () => {
     await runCycles(make(config), 1);
     expect(node.counts.tcp).to.equal(1);
     const loaded = await loadState(stateFile);
-    const restarted = new Collector({ config, logger, probes: fleet.probes(), now: clock.now, histories: loaded.ok ? loaded.nodes : undefined });
+    const restarted = new Collector({
+      config,
+      logger,
+      probes: fleet.probes(),
+      now: clock.now,
+      histories: loaded.ok ? loaded.nodes : undefined,
+    });
     const s = await runCycles(restarted, 3);
     expect(node.counts.tcp).to.equal(1);
     expect(s.nodes[0]!.observation.plaintext?.open).to.equal(true);
@@ -137,11 +149,26 @@ describe('collector', () => {
     const names = Array.from({ length: 12 }, (_, i) => `gitaly-${i + 1}`);
     for (const n of names) fleet.add(n, { listenerOpen: false });
     const byInstance = new Map(
-      [...names, 'gitaly-99'].map((n) => [`${n}:9236`, { instance: `${n}:9236`, windowIncrease: { tcp: 0, tls: 10 }, coverage: 1, tcpLastChangeMs: null }]),
+      [...names, 'gitaly-99'].map((n) => [
+        `${n}:9236`,
+        { instance: `${n}:9236`, windowIncrease: { tcp: 0, tls: 10 }, coverage: 1, tcpLastChangeMs: null },
+      ]),
     );
-    fleet.prometheus = { ok: true, windowStartMs: 0, windowEndMs: 0, byInstance, instancesSeen: [...byInstance.keys()], queries: 3, durationMs: 1 };
+    fleet.prometheus = {
+      ok: true,
+      windowStartMs: 0,
+      windowEndMs: 0,
+      byInstance,
+      instancesSeen: [...byInstance.keys()],
+      queries: 3,
+      durationMs: 1,
+    };
     const collector = make(
-      fakeConfig(names.map((n) => fakeNodeConfig(n)), join(dir, 'state.json'), { prometheus: { url: 'http://prom:9090', instanceLabel: 'instance', scrapeIntervalMs: 15_000 } }),
+      fakeConfig(
+        names.map((n) => fakeNodeConfig(n)),
+        join(dir, 'state.json'),
+        { prometheus: { url: 'http://prom:9090', instanceLabel: 'instance', scrapeIntervalMs: 15_000 } },
+      ),
     );
     const s = await runCycles(collector, 3);
     expect(fleet.prometheusCalls).to.equal(3);
@@ -164,7 +191,16 @@ describe('collector', () => {
       if (finished.length === names.length - 1) release();
       return r;
     };
-    const collector = new Collector({ config: fakeConfig(names.map((n) => fakeNodeConfig(n)), join(dir, 'state.json'), { concurrency: 4 }), logger, probes, now: clock.now });
+    const collector = new Collector({
+      config: fakeConfig(
+        names.map((n) => fakeNodeConfig(n)),
+        join(dir, 'state.json'),
+        { concurrency: 4 },
+      ),
+      logger,
+      probes,
+      now: clock.now,
+    });
     const s = await collector.collect();
     expect(finished.indexOf('gitaly-3')).to.equal(names.length - 1);
     expect(s.nodes.map((n) => n.verdict.node)).to.deep.equal(names);

@@ -44,7 +44,9 @@ describe('parseDuration', () => {
   ];
   for (const [text, message] of invalid) {
     it(`rejects "${text}"`, () => {
-      expect(() => parseDuration(text)).to.throw(Error).with.property('message', message);
+      expect(() => parseDuration(text))
+        .to.throw(Error)
+        .with.property('message', message);
     });
   }
 });
@@ -59,9 +61,7 @@ describe('formatDuration', () => {
   });
 
   it('round-trips through parseDuration', () => {
-    fc.assert(
-      fc.property(fc.integer({ min: 0, max: 1000 * 365 * DAY }), (ms) => parseDuration(formatDuration(ms)) === ms),
-    );
+    fc.assert(fc.property(fc.integer({ min: 0, max: 1000 * 365 * DAY }), (ms) => parseDuration(formatDuration(ms)) === ms));
   });
 });
 
@@ -99,7 +99,9 @@ describe('parseByteSize', () => {
   ];
   for (const [value, message] of invalid) {
     it(`rejects ${JSON.stringify(value)}`, () => {
-      expect(() => parseByteSize(value)).to.throw(Error).with.property('message', message);
+      expect(() => parseByteSize(value))
+        .to.throw(Error)
+        .with.property('message', message);
     });
   }
 });

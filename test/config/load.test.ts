@@ -16,7 +16,7 @@ const INVALID: Record<string, { lines: string[]; deps?: ConfigDeps }> = {
   'empty.yml': { lines: ['empty.yml: the file is empty: it needs at least a nodes: list'] },
   'dials-too-close-for-prometheus.yml': {
     lines: [
-      "dials-too-close-for-prometheus.yml:1:14: soak_window: 2m is too short for prometheus.scrape_interval 30s: it must be at least 6m30s (12 scrape intervals + 30s)",
+      'dials-too-close-for-prometheus.yml:1:14: soak_window: 2m is too short for prometheus.scrape_interval 30s: it must be at least 6m30s (12 scrape intervals + 30s)',
       "dials-too-close-for-prometheus.yml:2:27: plaintext_check_interval: 1m is too short for prometheus.scrape_interval 30s: it must be at least 3m15s (6 scrape intervals + 15s) so the exporter's own dials can be told apart in Prometheus's data",
     ],
   },

@@ -10,10 +10,22 @@ const fleet: DemoFleet = {
   stop: () => Promise.resolve(),
   nodes: [
     {
-      name: 'gitaly-1', role: 'gitaly', metricsUrl: 'http://127.0.0.1:10000/metrics', tlsAddress: '127.0.0.1:10001',
-      plaintextAddress: '127.0.0.1:10002', certificateFile: '/demo/gitaly-1.crt', serverName: 'localhost', node: fakeNode,
+      name: 'gitaly-1',
+      role: 'gitaly',
+      metricsUrl: 'http://127.0.0.1:10000/metrics',
+      tlsAddress: '127.0.0.1:10001',
+      plaintextAddress: '127.0.0.1:10002',
+      certificateFile: '/demo/gitaly-1.crt',
+      serverName: 'localhost',
+      node: fakeNode,
     },
-    { name: 'praefect-1', role: 'praefect', metricsUrl: 'http://127.0.0.1:10012/metrics', plaintextAddress: '127.0.0.1:10014', node: fakeNode },
+    {
+      name: 'praefect-1',
+      role: 'praefect',
+      metricsUrl: 'http://127.0.0.1:10012/metrics',
+      plaintextAddress: '127.0.0.1:10014',
+      node: fakeNode,
+    },
   ],
 };
 
@@ -35,8 +47,13 @@ describe('demo/demo-config', function () {
     expect(config.local).to.equal(undefined);
     expect(config.nodes).to.deep.equal([
       {
-        name: 'gitaly-1', role: 'gitaly', metricsUrl: 'http://127.0.0.1:10000/metrics', tlsAddress: '127.0.0.1:10001',
-        plaintextAddress: '127.0.0.1:10002', certificateFile: '/demo/gitaly-1.crt', serverName: 'localhost',
+        name: 'gitaly-1',
+        role: 'gitaly',
+        metricsUrl: 'http://127.0.0.1:10000/metrics',
+        tlsAddress: '127.0.0.1:10001',
+        plaintextAddress: '127.0.0.1:10002',
+        certificateFile: '/demo/gitaly-1.crt',
+        serverName: 'localhost',
       },
       { name: 'praefect-1', role: 'praefect', metricsUrl: 'http://127.0.0.1:10012/metrics', plaintextAddress: '127.0.0.1:10014' },
     ]);
@@ -56,8 +73,13 @@ describe('demo/demo-config', function () {
       ca_file: '/demo/ca.pem',
       nodes: [
         {
-          name: 'gitaly-1', role: 'gitaly', metrics_url: 'http://127.0.0.1:10000/metrics', tls_address: '127.0.0.1:10001',
-          plaintext_address: '127.0.0.1:10002', certificate_file: '/demo/gitaly-1.crt', server_name: 'localhost',
+          name: 'gitaly-1',
+          role: 'gitaly',
+          metrics_url: 'http://127.0.0.1:10000/metrics',
+          tls_address: '127.0.0.1:10001',
+          plaintext_address: '127.0.0.1:10002',
+          certificate_file: '/demo/gitaly-1.crt',
+          server_name: 'localhost',
         },
         { name: 'praefect-1', role: 'praefect', metrics_url: 'http://127.0.0.1:10012/metrics', plaintext_address: '127.0.0.1:10014' },
       ],

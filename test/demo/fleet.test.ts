@@ -42,7 +42,10 @@ function servedLeaf(address: string | undefined, ca: string): Promise<X509Certif
 function connectCode(address: string | undefined): Promise<string> {
   return new Promise((resolve) => {
     const socket = net.connect(hostPort(address));
-    socket.once('connect', () => { socket.destroy(); resolve('OPEN'); });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve('OPEN');
+    });
     socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
   });
 }
@@ -113,10 +116,19 @@ describe('demo/fleet', function () {
       const g3 = byName(fleet, 'gitaly-3');
       const p1 = byName(fleet, 'praefect-1');
       await until('gitaly-1 to close its plaintext listener', async () => (await connectCode(g1.plaintextAddress)) === 'ECONNREFUSED');
-      await until('clients of gitaly-1 and gitaly-2 to be on TLS', () =>
-        g1.node.established().tcp === 0 && g1.node.established().tls === 4 && g2.node.established().tcp === 0 && g2.node.established().tls === 3);
+      await until(
+        'clients of gitaly-1 and gitaly-2 to be on TLS',
+        () =>
+          g1.node.established().tcp === 0 &&
+          g1.node.established().tls === 4 &&
+          g2.node.established().tcp === 0 &&
+          g2.node.established().tls === 3,
+      );
       expect(await connectCode(g2.plaintextAddress)).to.equal('OPEN');
-      await until('gitaly-3 to settle with one legacy plaintext channel', () => g3.node.established().tls === 3 && g3.node.established().tcp === 1);
+      await until(
+        'gitaly-3 to settle with one legacy plaintext channel',
+        () => g3.node.established().tls === 3 && g3.node.established().tcp === 1,
+      );
       const tcpBefore = g3.node.counts.tcp;
       // The legacy client is a recycled process: it keeps adding plaintext accepts.
       await until('gitaly-3 to see new plaintext connections', () => g3.node.counts.tcp > tcpBefore);
@@ -136,12 +148,22 @@ describe('demo/fleet', function () {
     `;
     const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
-    child.stdout.on('data', (c: Buffer) => { output += c.toString(); });
-    child.stderr.on('data', (c: Buffer) => { output += c.toString(); });
+    child.stdout.on('data', (c: Buffer) => {
+      output += c.toString();
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      output += c.toString();
+    });
     const killer = setTimeout(() => child.kill('SIGKILL'), 15000);
-    const exit = await new Promise<{ code: number | null; signal: string | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+    const exit = await new Promise<{ code: number | null; signal: string | null }>((resolve) =>
+      child.on('exit', (code, signal) => resolve({ code, signal })),
+    );
     clearTimeout(killer);
-    expect({ ...exit, output: output.trim() }, 'a leaked handle keeps the process alive until killed').to.deep.equal({ code: 0, signal: null, output: 'stopped' });
+    expect({ ...exit, output: output.trim() }, 'a leaked handle keeps the process alive until killed').to.deep.equal({
+      code: 0,
+      signal: null,
+      output: 'stopped',
+    });
   });
 
   it('scale mode starts and stops 50 quiet nodes with realistic pages', async function () {

@@ -27,13 +27,18 @@ async function until(what: string, check: () => boolean, deadlineMs = 5000): Pro
   }
 }
 
-function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
+function get(
+  url: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
   return new Promise((resolve, reject) => {
-    http.get(url, { headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-    }).on('error', reject);
+    http
+      .get(url, { headers, agent: false }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+      })
+      .on('error', reject);
   });
 }
 
@@ -57,7 +62,11 @@ function servedLeaf(address: string | undefined, ca: string): Promise<string> {
   });
 }
 
-async function withSession<T>(authority: string, options: http2.SecureClientSessionOptions, use: (s: http2.ClientHttp2Session) => Promise<T>): Promise<T> {
+async function withSession<T>(
+  authority: string,
+  options: http2.SecureClientSessionOptions,
+  use: (s: http2.ClientHttp2Session) => Promise<T>,
+): Promise<T> {
   const session = http2.connect(authority, options);
   session.on('error', () => undefined);
   try {
@@ -87,7 +96,12 @@ describe('demo/gitaly-node', function () {
 
   beforeEach(async function () {
     node = await startSimulatedNode({
-      name: 'gitaly-t', role: 'gitaly', host: '127.0.0.1', tls: nodeTls, metricsBulk: 'small', unixSocketPath: join(dir, 'gitaly.socket'),
+      name: 'gitaly-t',
+      role: 'gitaly',
+      host: '127.0.0.1',
+      tls: nodeTls,
+      metricsBulk: 'small',
+      unixSocketPath: join(dir, 'gitaly.socket'),
     });
   });
 
@@ -120,7 +134,10 @@ describe('demo/gitaly-node', function () {
 
   it('counts a failed TLS handshake', async function () {
     const other = await createCa('some other CA');
-    const error = await servedLeaf(node.tlsAddress, other.certPem).then(() => null, (err: Error) => err);
+    const error = await servedLeaf(node.tlsAddress, other.certPem).then(
+      () => null,
+      (err: Error) => err,
+    );
     expect(error?.message).to.match(/certificate/);
     await until('the accept to be counted', () => node.counts.tls === 1);
     expect(node.counts.tcp).to.equal(0);
@@ -144,7 +161,8 @@ describe('demo/gitaly-node', function () {
 
   it('counts connections to the unix socket as unix', async function () {
     const status = await withSession('http://localhost', { createConnection: () => net.connect(join(dir, 'gitaly.socket')) }, (s) =>
-      grpcHealthCheck(s, { timeoutMs: 5000 }));
+      grpcHealthCheck(s, { timeoutMs: 5000 }),
+    );
     expect(status).to.equal('SERVING');
     expect(node.counts).to.deep.equal({ tcp: 0, tls: 0, unix: 1 });
   });
@@ -177,10 +195,22 @@ describe('demo/gitaly-node', function () {
 
   it('closePlaintextListener makes connects fail with ECONNREFUSED and survives a restart', async function () {
     await node.closePlaintextListener();
-    const refused = await tcpConnect(node.plaintextAddress).then((s) => { s.destroy(); return null; }, (err: NodeJS.ErrnoException) => err.code);
+    const refused = await tcpConnect(node.plaintextAddress).then(
+      (s) => {
+        s.destroy();
+        return null;
+      },
+      (err: NodeJS.ErrnoException) => err.code,
+    );
     expect(refused).to.equal('ECONNREFUSED');
     await node.restart();
-    const again = await tcpConnect(node.plaintextAddress).then((s) => { s.destroy(); return null; }, (err: NodeJS.ErrnoException) => err.code);
+    const again = await tcpConnect(node.plaintextAddress).then(
+      (s) => {
+        s.destroy();
+        return null;
+      },
+      (err: NodeJS.ErrnoException) => err.code,
+    );
     expect(again).to.equal('ECONNREFUSED');
     expect(await servedLeaf(node.tlsAddress, ca.certPem)).to.equal(fingerprintOf(leaf));
   });

@@ -29,15 +29,21 @@ describe('demo/grpc-health', function () {
     const session = await serve(serveGrpcHealth);
     const stream = session.request({ ':method': 'POST', ':path': HEALTH_CHECK_PATH, 'content-type': 'application/grpc', te: 'trailers' });
     stream.end(grpcFrame(Buffer.alloc(0)));
-    const result = await new Promise<{ headers: http2.IncomingHttpHeaders; trailers: http2.IncomingHttpHeaders; body: Buffer }>((resolve) => {
-      let headers: http2.IncomingHttpHeaders = {};
-      let trailers: http2.IncomingHttpHeaders = {};
-      const chunks: Buffer[] = [];
-      stream.on('response', (h: http2.IncomingHttpHeaders) => { headers = h; });
-      stream.on('trailers', (t: http2.IncomingHttpHeaders) => { trailers = t; });
-      stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('close', () => resolve({ headers, trailers, body: Buffer.concat(chunks) }));
-    });
+    const result = await new Promise<{ headers: http2.IncomingHttpHeaders; trailers: http2.IncomingHttpHeaders; body: Buffer }>(
+      (resolve) => {
+        let headers: http2.IncomingHttpHeaders = {};
+        let trailers: http2.IncomingHttpHeaders = {};
+        const chunks: Buffer[] = [];
+        stream.on('response', (h: http2.IncomingHttpHeaders) => {
+          headers = h;
+        });
+        stream.on('trailers', (t: http2.IncomingHttpHeaders) => {
+          trailers = t;
+        });
+        stream.on('data', (c: Buffer) => chunks.push(c));
+        stream.on('close', () => resolve({ headers, trailers, body: Buffer.concat(chunks) }));
+      },
+    );
     expect(result.headers[':status']).to.equal(200);
     expect(result.headers['content-type']).to.equal('application/grpc');
     expect(result.body.toString('hex')).to.equal('00000000020801');

@@ -8,14 +8,24 @@ import { parse } from 'yaml';
 
 const MAIN = fileURLToPath(new URL('../../src/demo/main.ts', import.meta.url));
 
-interface Run { child: ChildProcess; output: () => string; exit: Promise<{ code: number | null; signal: string | null }> }
+interface Run {
+  child: ChildProcess;
+  output: () => string;
+  exit: Promise<{ code: number | null; signal: string | null }>;
+}
 
 function run(args: string[]): Run {
   const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
-  child.stdout.on('data', (c: Buffer) => { output += c.toString(); });
-  child.stderr.on('data', (c: Buffer) => { output += c.toString(); });
-  const exit = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  child.stdout.on('data', (c: Buffer) => {
+    output += c.toString();
+  });
+  child.stderr.on('data', (c: Buffer) => {
+    output += c.toString();
+  });
+  const exit = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
   return { child, output: () => output, exit };
 }
 
@@ -50,7 +60,10 @@ describe('demo/main', function () {
     const output = current.output();
     expect(output).to.match(/^NAME\s+ROLE\s+METRICS URL\s+TLS\s+PLAINTEXT$/m);
     expect(output).to.match(/^praefect-1\s+praefect\s+http:\/\/127\.0\.0\.1:\d+\/metrics\s+-\s+127\.0\.0\.1:\d+$/m);
-    const config = parse(await readFile(join(dir, 'exporter.yml'), 'utf8')) as { ca_file: string; nodes: Array<{ name: string; metrics_url: string }> };
+    const config = parse(await readFile(join(dir, 'exporter.yml'), 'utf8')) as {
+      ca_file: string;
+      nodes: Array<{ name: string; metrics_url: string }>;
+    };
     expect(config.ca_file).to.equal(join(dir, 'ca.pem'));
     expect(config.nodes.map((n) => n.name)).to.deep.equal(['gitaly-1', 'gitaly-2', 'gitaly-3', 'gitaly-4', 'praefect-1']);
     const page = await (await fetch(config.nodes[0]!.metrics_url)).text();

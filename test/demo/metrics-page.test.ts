@@ -45,7 +45,10 @@ describe('demo/metrics-page', function () {
 
   it('has no duplicate series', function () {
     const page = renderGitalyMetricsPage({ role: 'praefect', counts: { tcp: 1, tls: 1, unix: 1 }, version: '17.11.2' });
-    const series = page.split('\n').filter((l) => l !== '' && !l.startsWith('#')).map((l) => l.slice(0, l.lastIndexOf(' ')));
+    const series = page
+      .split('\n')
+      .filter((l) => l !== '' && !l.startsWith('#'))
+      .map((l) => l.slice(0, l.lastIndexOf(' ')));
     expect(new Set(series).size).to.equal(series.length);
   });
 

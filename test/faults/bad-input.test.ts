@@ -39,7 +39,8 @@ function noise(length: number): Buffer {
   return out;
 }
 
-const page = (tcp = 3): string => renderGitalyMetricsPage({ role: 'gitaly', counts: { tcp, tls: 40, unix: 2 }, version: '18.6.0', bulk: 'small' });
+const page = (tcp = 3): string =>
+  renderGitalyMetricsPage({ role: 'gitaly', counts: { tcp, tls: 40, unix: 2 }, version: '18.6.0', bulk: 'small' });
 
 /** /metrics pages and Prometheus answers that misbehave, one per path. */
 function hostileServer(): Promise<{ url: string; close(): Promise<void> }> {
@@ -66,23 +67,41 @@ function hostileServer(): Promise<{ url: string; close(): Promise<void> }> {
     },
     '/metrics/cut-line': (_q, res) => res.end(valid.slice(0, valid.lastIndexOf('gitaly_connections_total') + 30)),
     '/metrics/binary': (_q, res) => res.end(Buffer.concat([noise(64 * 1024), Buffer.from('\n')])),
-    '/metrics/binary-in-counter': (_q, res) => res.end(valid.replace('gitaly_connections_total{type="tcp"} 3', 'gitaly_connections_total{type="tcp"} \u0000\u0001\u0002')),
+    '/metrics/binary-in-counter': (_q, res) =>
+      res.end(valid.replace('gitaly_connections_total{type="tcp"} 3', 'gitaly_connections_total{type="tcp"} \u0000\u0001\u0002')),
     '/metrics/gzip': (_q, res) => res.writeHead(200, { 'content-encoding': 'gzip' }).end(gzipSync(valid)),
     '/metrics/gzip-broken': (_q, res) => {
       const body = gzipSync(valid);
       body.fill(0x55, 20, body.length - 20);
       res.writeHead(200, { 'content-encoding': 'gzip' }).end(body);
     },
-    '/metrics/negative': (_q, res) => res.end(valid.replace('gitaly_connections_total{type="tcp"} 3', 'gitaly_connections_total{type="tcp"} -3')),
+    '/metrics/negative': (_q, res) =>
+      res.end(valid.replace('gitaly_connections_total{type="tcp"} 3', 'gitaly_connections_total{type="tcp"} -3')),
     '/metrics/status': (_q, res) => res.writeHead(503).end('upstream unavailable'),
     '/prom/slow/api/v1/query': () => undefined,
     '/prom/huge/api/v1/query': (_q, res) =>
-      res.end(JSON.stringify({ status: 'success', data: { resultType: 'vector', result: Array.from({ length: 5000 }, (_, i) => ({ metric: { instance: `x${i}:9236`, type: 'tcp' }, value: [1, '1'] })) } })),
+      res.end(
+        JSON.stringify({
+          status: 'success',
+          data: {
+            resultType: 'vector',
+            result: Array.from({ length: 5000 }, (_, i) => ({ metric: { instance: `x${i}:9236`, type: 'tcp' }, value: [1, '1'] })),
+          },
+        }),
+      ),
     '/prom/malformed/api/v1/query': (_q, res) => res.end('{"status":"success","data":{"resultType":"vector","result":[{"metric":'),
     '/prom/error/api/v1/query': (_q, res) =>
-      res.writeHead(422, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'error', errorType: 'bad_data', error: '1:12: parse error: unexpected <by>' })),
+      res
+        .writeHead(422, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ status: 'error', errorType: 'bad_data', error: '1:12: parse error: unexpected <by>' })),
     '/prom/warnings/api/v1/query': (_q, res) =>
-      res.end(JSON.stringify({ status: 'success', warnings: ['PromQL info: some series were dropped by a storage limit'], data: { resultType: 'vector', result: [] } })),
+      res.end(
+        JSON.stringify({
+          status: 'success',
+          warnings: ['PromQL info: some series were dropped by a storage limit'],
+          data: { resultType: 'vector', result: [] },
+        }),
+      ),
   };
   const server = http.createServer((req, res) => {
     req.resume();
@@ -122,7 +141,14 @@ describe('faults: bad input is isolated', function () {
 
   const node = (name: string, overrides: Partial<NodeConfig> = {}): NodeConfig => {
     const n = fleet.node(name);
-    return { name, role: 'gitaly', metricsUrl: n.metricsUrl, tlsAddress: n.tlsAddress!, plaintextAddress: n.plaintextAddress!, ...overrides };
+    return {
+      name,
+      role: 'gitaly',
+      metricsUrl: n.metricsUrl,
+      tlsAddress: n.tlsAddress!,
+      plaintextAddress: n.plaintextAddress!,
+      ...overrides,
+    };
   };
 
   /** gitaly-1 and gitaly-2 healthy; `bad` borrows gitaly-3's listeners except what the test breaks. */
@@ -257,7 +283,9 @@ describe('faults: bad input is isolated', function () {
   ];
   for (const [what, path, code, sentence] of proms) {
     it(`a Prometheus that ${what}: every node says so and none is advanced; the direct evidence still stands`, async () => {
-      const j = await judge(config(null, { prometheus: { url: `${hostile.url}/prom/${path}`, instanceLabel: 'instance', scrapeIntervalMs: 1_000 } }));
+      const j = await judge(
+        config(null, { prometheus: { url: `${hostile.url}/prom/${path}`, instanceLabel: 'instance', scrapeIntervalMs: 1_000 } }),
+      );
       const prom = j.snapshot.prometheus;
       if (!prom || prom.ok) throw new Error(`expected a Prometheus failure, got ${JSON.stringify(prom)}`);
       expect(prom.error.code).to.equal(code);

@@ -7,8 +7,16 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  pollUntil, sampleValue, samples, startExporter, startTestFleet, writeExporterConfig,
-  type ExporterProcess, type MigrationDoc, type MigrationNode, type TestFleet,
+  pollUntil,
+  sampleValue,
+  samples,
+  startExporter,
+  startTestFleet,
+  writeExporterConfig,
+  type ExporterProcess,
+  type MigrationDoc,
+  type MigrationNode,
+  type TestFleet,
 } from '../helpers/exporter-process.ts';
 import { freePort } from '../helpers/prometheus-server.ts';
 import { waitFor } from '../helpers/wait-for.ts';
@@ -52,9 +60,16 @@ async function restartablePrometheus(dir: string, targets: string[]): Promise<Re
     clearTimeout(timer);
   };
   const start = async (): Promise<void> => {
-    const c = spawn('/usr/bin/prometheus', [
-      `--config.file=${configFile}`, `--storage.tsdb.path=${join(dir, 'tsdb')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn',
-    ], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const c = spawn(
+      '/usr/bin/prometheus',
+      [
+        `--config.file=${configFile}`,
+        `--storage.tsdb.path=${join(dir, 'tsdb')}`,
+        `--web.listen-address=127.0.0.1:${port}`,
+        '--log.level=warn',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     child = c;
     process.once('exit', () => c.kill('SIGKILL'));
     c.stdout.on('data', (d: Buffer) => (output = (output + d.toString()).slice(-8000)));
@@ -99,7 +114,11 @@ function beganAfter(metrics: string, ms: number): boolean {
 function expectNoNegativeCounts(doc: MigrationDoc, metrics: string): void {
   for (const n of doc.nodes) {
     const w = n.evidence.windowConnections;
-    if (w) expect([w.tcp, w.tls].every((v) => Number.isFinite(v) && v >= 0), `${n.node} window ${JSON.stringify(w)}`).to.equal(true);
+    if (w)
+      expect(
+        [w.tcp, w.tls].every((v) => Number.isFinite(v) && v >= 0),
+        `${n.node} window ${JSON.stringify(w)}`,
+      ).to.equal(true);
   }
   for (const s of samples(metrics, 'gitaly_tls_window_connections')) {
     expect(Number.isFinite(s.value) && s.value >= 0, `window gauge ${JSON.stringify(s)}`).to.equal(true);
@@ -117,7 +136,10 @@ describe('faults: Prometheus and Gitaly nodes fail while the exporter runs', fun
     this.timeout(120_000);
     dir = await mkdtemp(join(tmpdir(), 'gte-faults-fleet-'));
     fleet = await startTestFleet(dir, NAMES);
-    prometheus = await restartablePrometheus(dir, fleet.nodes.map((n) => new URL(n.metricsUrl).host));
+    prometheus = await restartablePrometheus(
+      dir,
+      fleet.nodes.map((n) => new URL(n.metricsUrl).host),
+    );
     const configFile = join(dir, 'config.yml');
     await writeExporterConfig(configFile, {
       soak_window: `${SOAK_MS / 1000}s`,
@@ -155,7 +177,12 @@ describe('faults: Prometheus and Gitaly nodes fail while the exporter runs', fun
         const done = ['tls_only_traffic', 'tls_only_traffic', 'complete'].every((phase, i) => byName(d, NAMES[i]!).phase === phase);
         return done && d;
       },
-      { timeoutMs: SOAK_MS + 60_000, intervalMs: 500, what: 'gitaly-1, gitaly-2 tls_only_traffic and gitaly-3 complete', progress: () => last },
+      {
+        timeoutMs: SOAK_MS + 60_000,
+        intervalMs: 500,
+        what: 'gitaly-1, gitaly-2 tls_only_traffic and gitaly-3 complete',
+        progress: () => last,
+      },
     );
     expect(reasons(byName(doc, 'gitaly-1'))).to.deep.equal(['plaintext_listener_open']);
     expect(reasons(byName(doc, 'gitaly-3'))).to.deep.equal([]);
@@ -179,8 +206,15 @@ describe('faults: Prometheus and Gitaly nodes fail while the exporter runs', fun
         expect(page.body).to.contain('gitaly-1');
         if (beganAfter(metrics.body, stoppedAt)) {
           for (const name of NAMES) {
-            expect(sampleValue(metrics.body, 'gitaly_tls_exporter_source_up', { node: name, source: 'prometheus' }), `${name}: a collection begun after the stop`).to.equal(0);
-            for (const phase of ADVANCED) expect(sampleValue(metrics.body, 'gitaly_tls_migration_phase', { node: name, phase }), `${name} ${phase} in /metrics`).to.equal(0);
+            expect(
+              sampleValue(metrics.body, 'gitaly_tls_exporter_source_up', { node: name, source: 'prometheus' }),
+              `${name}: a collection begun after the stop`,
+            ).to.equal(0);
+            for (const phase of ADVANCED)
+              expect(
+                sampleValue(metrics.body, 'gitaly_tls_migration_phase', { node: name, phase }),
+                `${name} ${phase} in /metrics`,
+              ).to.equal(0);
           }
         }
         const prom = doc.fleet.prometheus;
@@ -193,7 +227,10 @@ describe('faults: Prometheus and Gitaly nodes fail while the exporter runs', fun
           expect(ADVANCED, `${n.node} during the outage: ${summary(doc)}`).to.not.include(n.phase);
           expect(reasons(n), n.node).to.include('source_down');
           expect(n.evidence.sourcesDown, n.node).to.include('prometheus');
-          expect(n.details.some((d) => d.startsWith('prometheus: ') && d.includes(prometheus!.url)), `${n.node} names the error`).to.equal(true);
+          expect(
+            n.details.some((d) => d.startsWith('prometheus: ') && d.includes(prometheus!.url)),
+            `${n.node} names the error`,
+          ).to.equal(true);
         }
         failedSnapshots.add(doc.generatedAt);
         return failedSnapshots.size >= 3;
@@ -201,7 +238,8 @@ describe('faults: Prometheus and Gitaly nodes fail while the exporter runs', fun
       { timeoutMs: 30_000, intervalMs: 300, what: 'three collections that saw Prometheus down' },
     );
     const during = await ex.metrics();
-    for (const name of NAMES) expect(sampleValue(during, 'gitaly_tls_exporter_source_up', { node: name, source: 'prometheus' }), name).to.equal(0);
+    for (const name of NAMES)
+      expect(sampleValue(during, 'gitaly_tls_exporter_source_up', { node: name, source: 'prometheus' }), name).to.equal(0);
     expect(sampleValue(during, 'gitaly_tls_exporter_source_errors_total', { source: 'prometheus', reason: 'CONNECT' })).to.be.at.least(3);
 
     await prometheus!.start();
@@ -231,11 +269,18 @@ describe('faults: Prometheus and Gitaly nodes fail while the exporter runs', fun
     // lands on fresh counters. (A restart between a node's scrape and its dial a few ms later is the
     // one case history.ts deliberately reads as plaintext: a false "not yet", never a false "done".)
     const before = node.counts.tcp;
-    await waitFor(() => node.counts.tcp > before && node.established().tcp === 0, { timeoutMs: 40_000, intervalMs: 5, what: 'an own plaintext dial to gitaly-2' });
+    await waitFor(() => node.counts.tcp > before && node.established().tcp === 0, {
+      timeoutMs: 40_000,
+      intervalMs: 5,
+      what: 'an own plaintext dial to gitaly-2',
+    });
     const countsBefore = { ...node.counts };
     await node.restart();
     expect(node.counts.tcp).to.be.below(countsBefore.tcp);
-    await ex.waitForLog((l) => l.node === 'gitaly-2' && l.msg === 'Gitaly counters reset (restart)', { timeoutMs: 20_000, what: 'the exporter to log the reset of gitaly-2' });
+    await ex.waitForLog((l) => l.node === 'gitaly-2' && l.msg === 'Gitaly counters reset (restart)', {
+      timeoutMs: 20_000,
+      what: 'the exporter to log the reset of gitaly-2',
+    });
 
     // Watch until the exporter has dialled the restarted node again and judged it twice after that.
     let dialledAt: number | null = null;
@@ -251,7 +296,8 @@ describe('faults: Prometheus and Gitaly nodes fail while the exporter runs', fun
         const g2 = byName(doc, 'gitaly-2');
         expect(g2.phase, 'gitaly-2 still has listen_addr open').to.not.equal('complete');
         if (dialledAt === null && node.counts.tcp >= 1) dialledAt = Date.now();
-        if (dialledAt !== null && beganAfter(metrics, dialledAt)) judgedAfter.add(sampleValue(metrics, 'gitaly_tls_exporter_last_collection_timestamp_seconds')!);
+        if (dialledAt !== null && beganAfter(metrics, dialledAt))
+          judgedAfter.add(sampleValue(metrics, 'gitaly_tls_exporter_last_collection_timestamp_seconds')!);
         return judgedAfter.size >= 2 && g2.phase === 'tls_only_traffic';
       },
       { timeoutMs: 60_000, intervalMs: 500, what: 'gitaly-2 judged twice after an own dial following its restart' },
@@ -265,7 +311,11 @@ describe('faults: Prometheus and Gitaly nodes fail while the exporter runs', fun
   it('a node that dies for good is source_down and never advanced; the other nodes are unaffected', async () => {
     const ex = exporter!;
     const baseline = await ex.migration();
-    const others = ['gitaly-2', 'gitaly-3'].map((name) => ({ name, phase: byName(baseline, name).phase, reasons: reasons(byName(baseline, name)) }));
+    const others = ['gitaly-2', 'gitaly-3'].map((name) => ({
+      name,
+      phase: byName(baseline, name).phase,
+      reasons: reasons(byName(baseline, name)),
+    }));
     expect(others.map((o) => o.phase)).to.deep.equal(['tls_only_traffic', 'complete']);
 
     await fleet!.node('gitaly-1').stop();
@@ -276,11 +326,17 @@ describe('faults: Prometheus and Gitaly nodes fail while the exporter runs', fun
         const [doc, metrics] = [await ex.migration(), await ex.metrics()];
         for (const o of others) {
           const n = byName(doc, o.name);
-          expect({ phase: n.phase, reasons: reasons(n) }, `${o.name} after gitaly-1 died: ${summary(doc)}`).to.deep.equal({ phase: o.phase, reasons: o.reasons });
+          expect({ phase: n.phase, reasons: reasons(n) }, `${o.name} after gitaly-1 died: ${summary(doc)}`).to.deep.equal({
+            phase: o.phase,
+            reasons: o.reasons,
+          });
           expect(n.evidence.sourcesDown, o.name).to.deep.equal([]);
         }
         if (beganAfter(metrics, killedAt)) {
-          expect(sampleValue(metrics, 'gitaly_tls_exporter_source_up', { node: 'gitaly-1', source: 'gitaly_metrics' }), 'a collection begun after the death').to.equal(0);
+          expect(
+            sampleValue(metrics, 'gitaly_tls_exporter_source_up', { node: 'gitaly-1', source: 'gitaly_metrics' }),
+            'a collection begun after the death',
+          ).to.equal(0);
         }
         const dead = byName(doc, 'gitaly-1');
         // A collection that scraped gitaly-1 before it died may still say it answered.
@@ -289,7 +345,10 @@ describe('faults: Prometheus and Gitaly nodes fail while the exporter runs', fun
         expect(ADVANCED, `gitaly-1 is dead: ${summary(doc)}`).to.not.include(dead.phase);
         expect(reasons(dead)).to.include.members(['source_down', 'tls_handshake_failed']);
         expect(dead.evidence.sourcesDown).to.include('gitaly_metrics');
-        expect(dead.details.some((d) => d.startsWith('gitaly_metrics: ')), 'the scrape error is spelled out').to.equal(true);
+        expect(
+          dead.details.some((d) => d.startsWith('gitaly_metrics: ')),
+          'the scrape error is spelled out',
+        ).to.equal(true);
         expect(doc.fleet.complete).to.equal(false);
         expect(sampleValue(metrics, 'gitaly_tls_exporter_source_up', { node: 'gitaly-1', source: 'gitaly_metrics' })).to.equal(0);
         expect(sampleValue(metrics, 'gitaly_tls_exporter_source_up', { node: 'gitaly-1', source: 'tls' })).to.equal(0);

@@ -25,7 +25,13 @@ describe('faults: hostile /probe and query parameters', function () {
   /** One configured node, gitaly-1, whose TLS listener is real. */
   const config = (overrides: Partial<Config> = {}): Config => {
     const n = fleet!.node('gitaly-1');
-    const node = { name: 'gitaly-1', role: 'gitaly' as const, metricsUrl: n.metricsUrl, tlsAddress: n.tlsAddress!, plaintextAddress: n.plaintextAddress! };
+    const node = {
+      name: 'gitaly-1',
+      role: 'gitaly' as const,
+      metricsUrl: n.metricsUrl,
+      tlsAddress: n.tlsAddress!,
+      plaintextAddress: n.plaintextAddress!,
+    };
     return fakeConfig([node], join(dir, 'state.json'), { caFile: fleet!.caFile, ...overrides });
   };
 
@@ -88,7 +94,10 @@ describe('faults: hostile /probe and query parameters', function () {
       const res = await openApp.inject({ method: 'GET', url: '/probe?target=127.0.0.1%00:9999' });
       expect(res.statusCode, JSON.stringify(res.body.slice(0, 300))).to.equal(400);
       expect(res.body).to.match(/^Bad target: /);
-      expect([...res.body].some((ch) => ch.charCodeAt(0) < 0x09), 'no control byte is echoed').to.equal(false);
+      expect(
+        [...res.body].some((ch) => ch.charCodeAt(0) < 0x09),
+        'no control byte is echoed',
+      ).to.equal(false);
     } finally {
       await openApp.close();
     }
@@ -109,7 +118,13 @@ describe('faults: hostile /probe and query parameters', function () {
   });
 
   it('hostile query strings on the other pages are ignored: never a 500', async () => {
-    for (const url of ['/metrics?%00=%00', '/migration?x=%E0%A4%A', '/?target=%ff%fe&target=..%2F..%2F', `/migration?${'a=1&'.repeat(2_000)}`, '/-/ready?\u00e9=\u00e9']) {
+    for (const url of [
+      '/metrics?%00=%00',
+      '/migration?x=%E0%A4%A',
+      '/?target=%ff%fe&target=..%2F..%2F',
+      `/migration?${'a=1&'.repeat(2_000)}`,
+      '/-/ready?\u00e9=\u00e9',
+    ]) {
       const res = await get(url);
       expect(res.status, url.slice(0, 60)).to.be.oneOf([200, 503]);
     }

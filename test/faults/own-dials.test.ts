@@ -46,14 +46,28 @@ function exactFleet(clock: FakeClock, probeMs: number): { probes: ProbeFunctions
     },
     queryFleetEvidence: async (_cfg, window): Promise<PrometheusFleetEvidence> => {
       // The real client refuses such a window the same way (src/sources/prometheus.ts).
-      if (!(window.endMs > window.startMs)) return { ok: false, error: { code: 'CONFIG', message: 'the Prometheus query window must end after it starts' }, durationMs: 1 };
+      if (!(window.endMs > window.startMs))
+        return { ok: false, error: { code: 'CONFIG', message: 'the Prometheus query window must end after it starts' }, durationMs: 1 };
       const byInstance = new Map<string, PrometheusNodeEvidence>();
       for (const name of NAMES) {
         const inWindow = accepts.get(name)!.filter((t) => t > window.startMs && t <= window.endMs);
         const instance = `${name}:9236`;
-        byInstance.set(instance, { instance, windowIncrease: { tcp: inWindow.length, tls: 0 }, coverage: 1, tcpLastChangeMs: inWindow.at(-1) ?? null });
+        byInstance.set(instance, {
+          instance,
+          windowIncrease: { tcp: inWindow.length, tls: 0 },
+          coverage: 1,
+          tcpLastChangeMs: inWindow.at(-1) ?? null,
+        });
       }
-      return { ok: true, windowStartMs: window.startMs, windowEndMs: window.endMs, byInstance, instancesSeen: [...byInstance.keys()].sort(), queries: 3, durationMs: 1 };
+      return {
+        ok: true,
+        windowStartMs: window.startMs,
+        windowEndMs: window.endMs,
+        byInstance,
+        instancesSeen: [...byInstance.keys()].sort(),
+        queries: 3,
+        durationMs: 1,
+      };
     },
   };
   return { probes, accepts };
@@ -91,7 +105,10 @@ describe('faults: own plaintext dials against an exact Prometheus', () => {
     });
     let config;
     try {
-      config = parseConfig(yaml, join(dir, 'config.yml'), { fileExists: (p) => (p.endsWith('.json') ? 'missing' : 'dir'), dirWritable: () => true });
+      config = parseConfig(yaml, join(dir, 'config.yml'), {
+        fileExists: (p) => (p.endsWith('.json') ? 'missing' : 'dir'),
+        dirWritable: () => true,
+      });
     } catch (err) {
       if (err instanceof ConfigError) return { refused: err.message };
       throw err;
@@ -112,10 +129,18 @@ describe('faults: own plaintext dials against an exact Prometheus', () => {
       const window = `window ${(w.startMs - s.atMs) / 1000}..${(w.endMs - s.atMs) / 1000} s`;
       expect(s.prometheus?.ok, `${at}, ${window}: ${JSON.stringify(s.prometheus)}`).to.equal(true);
       for (const n of s.nodes) {
-        const dials = accepts.get(n.verdict.node)!.filter((t) => t > w.startMs - 60_000).map((t) => (t - s.atMs) / 1000);
-        expect(n.verdict.reasons, `${n.verdict.node} ${at}, ${window}, own dials at ${dials.join(', ')} s: ${n.verdict.details.join('; ')}`).to.not.include('plaintext_connections_in_window');
+        const dials = accepts
+          .get(n.verdict.node)!
+          .filter((t) => t > w.startMs - 60_000)
+          .map((t) => (t - s.atMs) / 1000);
+        expect(
+          n.verdict.reasons,
+          `${n.verdict.node} ${at}, ${window}, own dials at ${dials.join(', ')} s: ${n.verdict.details.join('; ')}`,
+        ).to.not.include('plaintext_connections_in_window');
         const seen = n.verdict.plaintextLastSeenMs;
-        expect(seen, `${n.verdict.node} ${at}: plaintext recorded as seen ${seen === null ? '' : (seen - started) / 1000} s in`).to.equal(null);
+        expect(seen, `${n.verdict.node} ${at}: plaintext recorded as seen ${seen === null ? '' : (seen - started) / 1000} s in`).to.equal(
+          null,
+        );
       }
     }
     return checked;
@@ -123,48 +148,85 @@ describe('faults: own plaintext dials against an exact Prometheus', () => {
 
   const expectSound = (result: number | { refused: string }): void => {
     if (typeof result === 'number') expect(result, 'collections checked').to.be.greaterThan(100);
-    else expect(result.refused, 'a refusal names the settings that conflict').to.match(/plaintext_check_interval|scrape_interval|soak_window/);
+    else
+      expect(result.refused, 'a refusal names the settings that conflict').to.match(/plaintext_check_interval|scrape_interval|soak_window/);
   };
 
   it('the defaults’ proportions (1d soak, 1m scrapes, hourly checks): accepted, and no phantom plaintext', async () => {
-    const result = await soak({ soak_window: '1d', collection_interval: '5m', plaintext_check_interval: '1h', scrape_interval: '1m' }, 3 * 86_400_000);
+    const result = await soak(
+      { soak_window: '1d', collection_interval: '5m', plaintext_check_interval: '1h', scrape_interval: '1m' },
+      3 * 86_400_000,
+    );
     expect(result, JSON.stringify(result)).to.be.a('number');
     expectSound(result);
   });
 
   it('the real-Prometheus fault suite’s settings (45s soak, 1s scrapes, checks every 25s): accepted, and no phantom plaintext', async () => {
-    const result = await soak({ soak_window: '45s', collection_interval: '2s', plaintext_check_interval: '25s', scrape_interval: '1s' }, 30 * 60_000);
+    const result = await soak(
+      { soak_window: '45s', collection_interval: '2s', plaintext_check_interval: '25s', scrape_interval: '1s' },
+      30 * 60_000,
+    );
     expect(result, JSON.stringify(result)).to.be.a('number');
     expectSound(result);
   });
 
   it('the docker-compose settings (60s soak, 2s scrapes, checks every 30s): accepted, and no phantom plaintext', async () => {
-    const result = await soak({ soak_window: '60s', collection_interval: '5s', plaintext_check_interval: '30s', scrape_interval: '2s' }, 30 * 60_000);
+    const result = await soak(
+      { soak_window: '60s', collection_interval: '5s', plaintext_check_interval: '30s', scrape_interval: '2s' },
+      30 * 60_000,
+    );
     expect(result, JSON.stringify(result)).to.be.a('number');
     expectSound(result);
   });
 
   it('the docker-compose settings with slow nodes probed two at a time (a cycle’s dials spread over seconds): no phantom plaintext', async () => {
-    expectSound(await soak({ soak_window: '60s', collection_interval: '5s', plaintext_check_interval: '30s', scrape_interval: '2s', concurrency: 2 }, 30 * 60_000, 300));
+    expectSound(
+      await soak(
+        { soak_window: '60s', collection_interval: '5s', plaintext_check_interval: '30s', scrape_interval: '2s', concurrency: 2 },
+        30 * 60_000,
+        300,
+      ),
+    );
   });
 
   it('the tightest spacing allowed with 1m scrapes (1h soak, checks every 6m15s): no phantom plaintext, no collapsed window', async () => {
-    expectSound(await soak({ soak_window: '1h', collection_interval: '30s', plaintext_check_interval: '6m15s', scrape_interval: '1m' }, 6 * 3_600_000));
+    expectSound(
+      await soak(
+        { soak_window: '1h', collection_interval: '30s', plaintext_check_interval: '6m15s', scrape_interval: '1m' },
+        6 * 3_600_000,
+      ),
+    );
   });
 
   it('the tightest spacing allowed with 1m scrapes, slow nodes probed one at a time: no phantom plaintext', async () => {
-    expectSound(await soak({ soak_window: '1h', collection_interval: '30s', plaintext_check_interval: '6m15s', scrape_interval: '1m', concurrency: 1 }, 6 * 3_600_000, 3_000));
+    expectSound(
+      await soak(
+        { soak_window: '1h', collection_interval: '30s', plaintext_check_interval: '6m15s', scrape_interval: '1m', concurrency: 1 },
+        6 * 3_600_000,
+        3_000,
+      ),
+    );
   });
 
   it('the defaults’ proportions with slow nodes probed one at a time: no phantom plaintext', async () => {
-    expectSound(await soak({ soak_window: '1d', collection_interval: '5m', plaintext_check_interval: '1h', scrape_interval: '1m', concurrency: 1 }, 3 * 86_400_000, 5_000));
+    expectSound(
+      await soak(
+        { soak_window: '1d', collection_interval: '5m', plaintext_check_interval: '1h', scrape_interval: '1m', concurrency: 1 },
+        3 * 86_400_000,
+        5_000,
+      ),
+    );
   });
 
   it('checks every minute with 1m scrapes (1h soak): refused by name, or no phantom plaintext', async () => {
-    expectSound(await soak({ soak_window: '1h', collection_interval: '30s', plaintext_check_interval: '1m', scrape_interval: '1m' }, 4 * 3_600_000));
+    expectSound(
+      await soak({ soak_window: '1h', collection_interval: '30s', plaintext_check_interval: '1m', scrape_interval: '1m' }, 4 * 3_600_000),
+    );
   });
 
   it('a 20s soak window with 1s scrapes and checks every 6s: refused by name, or no phantom plaintext', async () => {
-    expectSound(await soak({ soak_window: '20s', collection_interval: '2s', plaintext_check_interval: '6s', scrape_interval: '1s' }, 10 * 60_000));
+    expectSound(
+      await soak({ soak_window: '20s', collection_interval: '2s', plaintext_check_interval: '6s', scrape_interval: '1s' }, 10 * 60_000),
+    );
   });
 });

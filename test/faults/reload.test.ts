@@ -6,8 +6,14 @@ import { appendFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  pollUntil, sampleValue, startExporter, startTestFleet, writeExporterConfig,
-  type ExporterProcess, type LogLine, type TestFleet,
+  pollUntil,
+  sampleValue,
+  startExporter,
+  startTestFleet,
+  writeExporterConfig,
+  type ExporterProcess,
+  type LogLine,
+  type TestFleet,
 } from '../helpers/exporter-process.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
@@ -23,7 +29,12 @@ describe('faults: configuration reload', function () {
   let configFile: string;
 
   const writeNodes = (names: string[]): Promise<void> =>
-    writeExporterConfig(configFile, { collection_interval: '1s', state_file: join(dir, 'state.json'), ca_file: fleet!.caFile, nodes: names.map((n) => fleet!.yamlNode(n)) });
+    writeExporterConfig(configFile, {
+      collection_interval: '1s',
+      state_file: join(dir, 'state.json'),
+      ca_file: fleet!.caFile,
+      nodes: names.map((n) => fleet!.yamlNode(n)),
+    });
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'gte-faults-reload-'));
@@ -66,7 +77,8 @@ describe('faults: configuration reload', function () {
   const nodesIn = (metrics: string): string[] => [...new Set([...metrics.matchAll(/node="([^"]+)"/g)].map((m) => m[1]!))].sort();
   const logged = (from: number, match: (l: LogLine) => boolean, what: string): Promise<LogLine> =>
     waitFor(() => exporter!.logs().slice(from).find(match), { timeoutMs: 15_000, intervalMs: 50, what });
-  const rejected = (l: LogLine): boolean => l.level === ERROR && l.msg.startsWith('configuration reload rejected, the previous one keeps running');
+  const rejected = (l: LogLine): boolean =>
+    l.level === ERROR && l.msg.startsWith('configuration reload rejected, the previous one keeps running');
 
   it('POST /-/reload with a good file: 200, and the removed node’s series leave /metrics and /migration', async () => {
     const ex = exporter!;
@@ -138,6 +150,13 @@ describe('faults: configuration reload', function () {
     expect(nodesIn(metrics)).to.deep.equal(['gitaly-1', 'gitaly-3']);
     expect(sampleValue(metrics, RELOAD_GAUGE)).to.equal(1);
     expect(ex.exitState(), 'SIGHUP means reload, never stop').to.equal(null);
-    expect(ex.logs().slice(from).map((l) => l.msg).filter((m) => m.startsWith('SIGHUP')), 'no shutdown on SIGHUP').to.deep.equal([]);
+    expect(
+      ex
+        .logs()
+        .slice(from)
+        .map((l) => l.msg)
+        .filter((m) => m.startsWith('SIGHUP')),
+      'no shutdown on SIGHUP',
+    ).to.deep.equal([]);
   });
 });

@@ -10,8 +10,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadState } from '../../src/migration/state.ts';
 import {
-  pollUntil, sampleValue, startExporter, startTestFleet, writeExporterConfig,
-  type ExporterProcess, type LogLine, type MigrationDoc, type TestFleet,
+  pollUntil,
+  sampleValue,
+  startExporter,
+  startTestFleet,
+  writeExporterConfig,
+  type ExporterProcess,
+  type LogLine,
+  type MigrationDoc,
+  type TestFleet,
 } from '../helpers/exporter-process.ts';
 import { startStallingServer, type LoopbackServer } from '../helpers/tls-servers.ts';
 import { waitFor } from '../helpers/wait-for.ts';
@@ -117,7 +124,11 @@ describe('faults: the state file', function () {
 
   async function start(name: string, settings: Record<string, unknown>): Promise<ExporterProcess> {
     const configFile = join(dir, `${name}.yml`);
-    await writeExporterConfig(configFile, { ca_file: fleet!.caFile, nodes: ['gitaly-1', 'gitaly-2'].map((n) => fleet!.yamlNode(n)), ...settings });
+    await writeExporterConfig(configFile, {
+      ca_file: fleet!.caFile,
+      nodes: ['gitaly-1', 'gitaly-2'].map((n) => fleet!.yamlNode(n)),
+      ...settings,
+    });
     const ex = await startExporter({ configFile });
     exporters.push(ex);
     return ex;
@@ -134,8 +145,13 @@ describe('faults: the state file', function () {
 
     /** Waits for `code` in a logged error after `fromLine`, then checks the file stays as it was. */
     const expectWriteFailures = async (fromLine: number, code: RegExp): Promise<string> => {
-      const isFailure = (l: LogLine): boolean => l.level === ERROR && l.msg.startsWith(`cannot write state file ${stateFile}: `) && code.test(l.msg);
-      await waitFor(() => ex.logs().slice(fromLine).find(isFailure), { timeoutMs: 15_000, intervalMs: 100, what: `a logged ${code.source} error writing the state file` });
+      const isFailure = (l: LogLine): boolean =>
+        l.level === ERROR && l.msg.startsWith(`cannot write state file ${stateFile}: `) && code.test(l.msg);
+      await waitFor(() => ex.logs().slice(fromLine).find(isFailure), {
+        timeoutMs: 15_000,
+        intervalMs: 100,
+        what: `a logged ${code.source} error writing the state file`,
+      });
       const kept = await validState(stateFile);
       const errorsThen = stateErrors(await ex.metrics());
       expect(errorsThen).to.be.at.least(1);
@@ -147,7 +163,10 @@ describe('faults: the state file', function () {
         { timeoutMs: 20_000, intervalMs: 300, what: 'two more failed saves, counted in source_errors_total{source="state_file"}' },
       );
       expect((await validState(stateFile)).text, 'the last good state file is left as it was').to.equal(kept.text);
-      expect((await readdir(stateDir)).filter((f) => f.endsWith('.tmp')), 'no temporary file is left behind').to.deep.equal([]);
+      expect(
+        (await readdir(stateDir)).filter((f) => f.endsWith('.tmp')),
+        'no temporary file is left behind',
+      ).to.deep.equal([]);
       return kept.text;
     };
 
@@ -157,7 +176,11 @@ describe('faults: the state file', function () {
       const kept = await expectWriteFailures(linesBefore, /ENOSPC/);
       // Space comes back: so does saving.
       await hostile.unfill();
-      await waitFor(async () => (await validState(stateFile)).text !== kept, { timeoutMs: 15_000, intervalMs: 200, what: 'a successful save once the disk has room' });
+      await waitFor(async () => (await validState(stateFile)).text !== kept, {
+        timeoutMs: 15_000,
+        intervalMs: 200,
+        what: 'a successful save once the disk has room',
+      });
     }
     const linesBefore = ex.logs().length;
     hostile.makeReadOnly();
@@ -193,14 +216,24 @@ describe('faults: the state file', function () {
     expect(seen(before, 'gitaly-1').observedSince).to.be.a('string');
 
     const probes = stalling.connections;
-    await waitFor(() => stalling.connections > probes, { timeoutMs: 20_000, intervalMs: 10, what: 'a collection stuck in a stalled TLS handshake' });
+    await waitFor(() => stalling.connections > probes, {
+      timeoutMs: 20_000,
+      intervalMs: 10,
+      what: 'a collection stuck in a stalled TLS handshake',
+    });
     ex.signal('SIGTERM');
-    const exit = await Promise.race([ex.exited, new Promise<'still running'>((resolve) => setTimeout(() => resolve('still running'), 25_000))]);
+    const exit = await Promise.race([
+      ex.exited,
+      new Promise<'still running'>((resolve) => setTimeout(() => resolve('still running'), 25_000)),
+    ]);
     expect(exit, `exit after SIGTERM; output:\n${ex.output().slice(-3000)}`).to.deep.equal({ code: 0, signal: null });
     const logs = ex.logs();
     const signalled = logs.findIndex((l) => /^SIGTERM: stopping collection/.test(l.msg));
     expect(signalled, 'the shutdown is logged').to.be.at.least(0);
-    expect(logs.slice(signalled).some((l) => l.msg === 'collection finished'), 'the collection in progress was finished (and saved) before exit').to.equal(true);
+    expect(
+      logs.slice(signalled).some((l) => l.msg === 'collection finished'),
+      'the collection in progress was finished (and saved) before exit',
+    ).to.equal(true);
 
     const state = await loadState(stateFile);
     if (!state.ok) throw new Error(state.error.message);
@@ -221,7 +254,10 @@ describe('faults: the state file', function () {
     const corrupt = '{"version":1,"savedAtMs":1764000000000,"nodes":{"gitaly-1":{"firstObservedMs":17640';
     await writeFile(stateFile, corrupt);
     const ex = await start('corrupt', { state_file: stateFile });
-    const logged = await ex.waitForLog((l) => l.level === ERROR && l.msg.includes(stateFile), { timeoutMs: 5_000, what: 'an error about the state file' });
+    const logged = await ex.waitForLog((l) => l.level === ERROR && l.msg.includes(stateFile), {
+      timeoutMs: 5_000,
+      what: 'an error about the state file',
+    });
     expect(logged.msg).to.contain('is not valid JSON');
     const aside = (await readdir(dir)).filter((f) => f.startsWith('corrupt-state.json.corrupt-'));
     expect(aside, 'one copy set aside').to.have.length(1);
@@ -231,7 +267,11 @@ describe('faults: the state file', function () {
 
     await expectServing(ex);
     const doc = await ex.migration();
-    for (const n of doc.nodes) expect(n.blockingReasons.map((r) => r.reason), n.node).to.include('insufficient_history');
+    for (const n of doc.nodes)
+      expect(
+        n.blockingReasons.map((r) => r.reason),
+        n.node,
+      ).to.include('insufficient_history');
     await waitFor(() => validState(stateFile), { timeoutMs: 15_000, intervalMs: 200, what: 'a fresh, valid state file' });
   });
 });

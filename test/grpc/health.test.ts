@@ -36,7 +36,12 @@ function refuse(grpcStatus: number, message: string): StreamHandler {
   return (stream) => {
     stream.resume();
     stream.respond(
-      { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(grpcStatus), 'grpc-message': encodeURIComponent(message) },
+      {
+        ':status': 200,
+        'content-type': 'application/grpc',
+        'grpc-status': String(grpcStatus),
+        'grpc-message': encodeURIComponent(message),
+      },
       { endStream: true },
     );
   };
@@ -108,7 +113,11 @@ describe('grpc/health', function () {
     }
 
     /** Wraps a handler so the test can see each request and how its stream ended on the server. */
-    function watched(handler: StreamHandler): { handler: StreamHandler; requests: { headers: http2.IncomingHttpHeaders; body: Buffer }[]; closed: Promise<number>[] } {
+    function watched(handler: StreamHandler): {
+      handler: StreamHandler;
+      requests: { headers: http2.IncomingHttpHeaders; body: Buffer }[];
+      closed: Promise<number>[];
+    } {
       const requests: { headers: http2.IncomingHttpHeaders; body: Buffer }[] = [];
       const closed: Promise<number>[] = [];
       return {
@@ -133,20 +142,31 @@ describe('grpc/health', function () {
       const session = await serve(server.handler);
       expect(await checkGrpcHealth(session, { timeoutMs: 5000 })).to.deep.equal({ serving: true, status: 'SERVING' });
       expect(await checkGrpcHealth(session, { timeoutMs: 5000, service: 'gitaly' })).to.deep.equal({ serving: true, status: 'SERVING' });
-      expect(server.requests.map((r) => [r.headers[':method'], r.headers[':path'], r.headers['content-type'], r.headers.te])).to.deep.equal([
-        ['POST', HEALTH_CHECK_PATH, 'application/grpc', 'trailers'],
-        ['POST', HEALTH_CHECK_PATH, 'application/grpc', 'trailers'],
+      expect(server.requests.map((r) => [r.headers[':method'], r.headers[':path'], r.headers['content-type'], r.headers.te])).to.deep.equal(
+        [
+          ['POST', HEALTH_CHECK_PATH, 'application/grpc', 'trailers'],
+          ['POST', HEALTH_CHECK_PATH, 'application/grpc', 'trailers'],
+        ],
+      );
+      expect(server.requests.map((r) => r.body.toString('hex'))).to.deep.equal([
+        '0000000000',
+        healthCheckRequest('gitaly').toString('hex'),
       ]);
-      expect(server.requests.map((r) => r.body.toString('hex'))).to.deep.equal(['0000000000', healthCheckRequest('gitaly').toString('hex')]);
       // Completed calls end normally; nothing is cancelled behind the server's back.
       expect(await Promise.all(server.closed)).to.deep.equal([NGHTTP2_NO_ERROR, NGHTTP2_NO_ERROR]);
       expect(session.closed).to.equal(false);
     });
 
     it('reports other serving statuses as an answer, not as an error', async function () {
-      expect(await checkGrpcHealth(await serve(answer(grpcFrame(NOT_SERVING))), { timeoutMs: 5000 })).to.deep.equal({ serving: false, status: 'NOT_SERVING' });
+      expect(await checkGrpcHealth(await serve(answer(grpcFrame(NOT_SERVING))), { timeoutMs: 5000 })).to.deep.equal({
+        serving: false,
+        status: 'NOT_SERVING',
+      });
       // proto3 leaves out a zero enum: an empty message is UNKNOWN.
-      expect(await checkGrpcHealth(await serve(answer(grpcFrame(Buffer.alloc(0)))), { timeoutMs: 5000 })).to.deep.equal({ serving: false, status: 'UNKNOWN' });
+      expect(await checkGrpcHealth(await serve(answer(grpcFrame(Buffer.alloc(0)))), { timeoutMs: 5000 })).to.deep.equal({
+        serving: false,
+        status: 'UNKNOWN',
+      });
     });
 
     it('ignores fields a newer server may add', async function () {
@@ -180,7 +200,10 @@ describe('grpc/health', function () {
 
     it('does not call an answer without grpc-status SERVING', async function () {
       const session = await serve(answer(grpcFrame(SERVING), {}));
-      expect(await checkGrpcHealth(session, { timeoutMs: 5000 })).to.deep.equal({ serving: false, error: { code: 'GRPC_HEALTH', message: 'grpc-status missing' } });
+      expect(await checkGrpcHealth(session, { timeoutMs: 5000 })).to.deep.equal({
+        serving: false,
+        error: { code: 'GRPC_HEALTH', message: 'grpc-status missing' },
+      });
     });
 
     it('says when the peer speaks HTTP/2 but not gRPC', async function () {
@@ -202,9 +225,13 @@ describe('grpc/health', function () {
         message: 'malformed HealthCheckResponse: compressed gRPC messages are not supported',
       });
       const truncated = Buffer.from([0, 0, 0, 0, 3, 0x08, 0x01]);
-      expect((await checkGrpcHealth(await serve(answer(truncated)), { timeoutMs: 5000 })).error?.message).to.equal('malformed HealthCheckResponse: truncated gRPC message');
+      expect((await checkGrpcHealth(await serve(answer(truncated)), { timeoutMs: 5000 })).error?.message).to.equal(
+        'malformed HealthCheckResponse: truncated gRPC message',
+      );
       const badProtobuf = grpcFrame(Buffer.from([0x0d, 1, 0, 0, 0]));
-      expect((await checkGrpcHealth(await serve(answer(badProtobuf)), { timeoutMs: 5000 })).error?.message).to.equal('malformed HealthCheckResponse');
+      expect((await checkGrpcHealth(await serve(answer(badProtobuf)), { timeoutMs: 5000 })).error?.message).to.equal(
+        'malformed HealthCheckResponse',
+      );
     });
 
     it('stops reading at the size cap and cancels the call', async function () {
@@ -230,7 +257,10 @@ describe('grpc/health', function () {
         else answer(grpcFrame(SERVING))(stream, headers);
       });
       const session = await serve(server.handler);
-      expect(await checkGrpcHealth(session, { timeoutMs: 200 })).to.deep.equal({ serving: false, error: { code: 'TIMEOUT', message: 'no answer within 200 ms' } });
+      expect(await checkGrpcHealth(session, { timeoutMs: 200 })).to.deep.equal({
+        serving: false,
+        error: { code: 'TIMEOUT', message: 'no answer within 200 ms' },
+      });
       expect(await server.closed[0]).to.equal(NGHTTP2_CANCEL);
       expect(await checkGrpcHealth(session, { timeoutMs: 5000 })).to.deep.equal({ serving: true, status: 'SERVING' });
     });

@@ -156,7 +156,8 @@ export function dashboardQueries(): DashboardQuery[] {
     for (const variable of dashboard.templating.list) {
       const query = variableQuery(variable);
       const expr = query === undefined || variable.type !== 'query' ? undefined : variableAsPromql(query);
-      if (expr !== undefined) out.push({ dashboard: dashboard.uid, panel: `variable ${variable.name}`, expr: substituteVariables(expr, dashboard) });
+      if (expr !== undefined)
+        out.push({ dashboard: dashboard.uid, panel: `variable ${variable.name}`, expr: substituteVariables(expr, dashboard) });
     }
     for (const panel of allPanels(dashboard)) {
       for (const target of panel.targets ?? []) {
@@ -175,7 +176,14 @@ export function dashboardQueries(): DashboardQuery[] {
 export interface RuleFile {
   groups: Array<{
     name: string;
-    rules: Array<{ alert?: string; record?: string; expr: string; for?: string; labels?: Record<string, string>; annotations?: Record<string, string> }>;
+    rules: Array<{
+      alert?: string;
+      record?: string;
+      expr: string;
+      for?: string;
+      labels?: Record<string, string>;
+      annotations?: Record<string, string>;
+    }>;
   }>;
 }
 
@@ -185,14 +193,31 @@ export function readRules(file = RULES_FILE): RuleFile {
 
 /** Every alert and recording rule, by name. Alert expressions return series only while they fire. */
 export function ruleExpressions(): Array<{ name: string; expr: string }> {
-  return readRules().groups.flatMap((group) => group.rules.map((rule) => ({ name: rule.alert ?? rule.record ?? '', expr: rule.expr.trim() })));
+  return readRules().groups.flatMap((group) =>
+    group.rules.map((rule) => ({ name: rule.alert ?? rule.record ?? '', expr: rule.expr.trim() })),
+  );
 }
 
 export function recordingRuleNames(): string[] {
   return readRules().groups.flatMap((group) => group.rules.flatMap((rule) => (rule.record ? [rule.record] : [])));
 }
 
-const KEYWORDS = new Set(['and', 'or', 'unless', 'by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'bool', 'offset', 'inf', 'nan', 'atan2']);
+const KEYWORDS = new Set([
+  'and',
+  'or',
+  'unless',
+  'by',
+  'without',
+  'on',
+  'ignoring',
+  'group_left',
+  'group_right',
+  'bool',
+  'offset',
+  'inf',
+  'nan',
+  'atan2',
+]);
 
 /**
  * Metric names a PromQL expression selects. A small scanner, not a parser: it drops strings, label

@@ -47,7 +47,8 @@ export interface MigrationNode {
     observedSince: string | null;
     plaintextLastSeen: string | null;
     plaintextListenerOpen: boolean | null;
-    metricsScrape: { ok: true; counts: { tcp: number; tls: number; unix: number } } | { ok: false; error: { code: string; message: string } } | null;
+    metricsScrape:
+      { ok: true; counts: { tcp: number; tls: number; unix: number } } | { ok: false; error: { code: string; message: string } } | null;
     tls: { handshakeOk: boolean; error: { code: string; message: string } | null } | null;
     ownConnections: { tcp: number; tls: number };
   };
@@ -115,7 +116,17 @@ async function fetchText(url: string, method: 'GET' | 'POST'): Promise<HttpAnswe
 function launch(options: StartExporterOptions, port: number): ExporterProcess {
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', MAIN, '--config.file', options.configFile, '--web.listen-address', `127.0.0.1:${port}`, '--log.level', options.logLevel ?? 'debug'],
+    [
+      '--import',
+      'tsx',
+      MAIN,
+      '--config.file',
+      options.configFile,
+      '--web.listen-address',
+      `127.0.0.1:${port}`,
+      '--log.level',
+      options.logLevel ?? 'debug',
+    ],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   running.add(child);
@@ -189,7 +200,9 @@ export async function startExporter(options: StartExporterOptions): Promise<Expo
   for (let attempt = 1; ; attempt++) {
     const exporter = launch(options, await freePort());
     const died = exporter.exited.then((exit) => {
-      throw new Error(`the exporter exited before it was ready (code ${exit.code}, signal ${exit.signal}):\n${exporter.output().slice(-4000)}`);
+      throw new Error(
+        `the exporter exited before it was ready (code ${exit.code}, signal ${exit.signal}):\n${exporter.output().slice(-4000)}`,
+      );
     });
     died.catch(() => undefined);
     try {
@@ -205,7 +218,8 @@ export async function startExporter(options: StartExporterOptions): Promise<Expo
     } catch (err) {
       await exporter.stop(2_000);
       if (attempt < 3 && /EADDRINUSE/.test(exporter.output())) continue;
-      if (err instanceof Error && !err.message.includes('exited before')) err.message += `\nexporter output:\n${exporter.output().slice(-4000)}`;
+      if (err instanceof Error && !err.message.includes('exited before'))
+        err.message += `\nexporter output:\n${exporter.output().slice(-4000)}`;
       throw err;
     }
   }
@@ -222,7 +236,11 @@ export function samples(text: string, name: string): Array<{ labels: Record<stri
     for (const m of labelText.matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
       labels[m[1]!] = m[2]!.replace(/\\n/g, '\n').replace(/\\(.)/g, '$1');
     }
-    const value = line.slice(line[name.length] === '{' ? close + 1 : name.length).trim().split(/\s+/)[0] ?? '';
+    const value =
+      line
+        .slice(line[name.length] === '{' ? close + 1 : name.length)
+        .trim()
+        .split(/\s+/)[0] ?? '';
     found.push({ labels, value: Number(value) });
   }
   return found;
@@ -250,7 +268,9 @@ export async function startTestFleet(dir: string, names: readonly string[]): Pro
   const caFile = join(dir, 'ca.pem');
   await writeFile(caFile, root.certPem);
   const tls = { certChainPem: chainPem(leaf, intermediate), keyPem: leaf.keyPem };
-  const started = await Promise.allSettled(names.map((name) => startSimulatedNode({ name, role: 'gitaly', host: '127.0.0.1', tls, metricsBulk: 'small' })));
+  const started = await Promise.allSettled(
+    names.map((name) => startSimulatedNode({ name, role: 'gitaly', host: '127.0.0.1', tls, metricsBulk: 'small' })),
+  );
   const nodes = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) {

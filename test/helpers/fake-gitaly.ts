@@ -56,7 +56,15 @@ export class FakeFleet {
       scrapeGitalyMetrics: async (url): Promise<GitalyScrape> => {
         const node = this.byUrl(url);
         if (!node.metricsUp) return { ok: false, error: { code: 'CONNECT', message: `connection refused (${url})` }, durationMs: 1 };
-        return { ok: true, counts: { ...node.counts }, family: 'gitaly_connections_total', version: '18.6.0', processStartSeconds: null, bytes: 100, durationMs: 1 };
+        return {
+          ok: true,
+          counts: { ...node.counts },
+          family: 'gitaly_connections_total',
+          version: '18.6.0',
+          processStartSeconds: null,
+          bytes: 100,
+          durationMs: 1,
+        };
       },
       probeTls: async (target): Promise<TlsProbeResult> => {
         const node = this.byAddress(target.address);
@@ -93,7 +101,13 @@ export class FakeFleet {
       },
       queryFleetEvidence: async () => {
         this.prometheusCalls += 1;
-        return this.prometheus ?? { ok: false, error: { code: 'CONNECT', message: 'Prometheus at http://prom:9090: connection refused' }, durationMs: 1 };
+        return (
+          this.prometheus ?? {
+            ok: false,
+            error: { code: 'CONNECT', message: 'Prometheus at http://prom:9090: connection refused' },
+            durationMs: 1,
+          }
+        );
       },
     };
   }

@@ -57,7 +57,8 @@ process.once('exit', () => {
 
 function prometheusBinary(): string {
   const bin = process.env.PROMETHEUS_BIN ?? '/usr/bin/prometheus';
-  if (!existsSync(bin)) throw new Error(`prometheus not found: install it with apt-get install -y prometheus (looked for ${bin}; PROMETHEUS_BIN overrides)`);
+  if (!existsSync(bin))
+    throw new Error(`prometheus not found: install it with apt-get install -y prometheus (looked for ${bin}; PROMETHEUS_BIN overrides)`);
   return bin;
 }
 
@@ -100,7 +101,11 @@ async function isReady(url: string): Promise<boolean> {
   return res.status === 200;
 }
 
-async function launch(bin: string, dataDir: string, configFile: string): Promise<{ child: ChildProcess; port: number; output: () => string }> {
+async function launch(
+  bin: string,
+  dataDir: string,
+  configFile: string,
+): Promise<{ child: ChildProcess; port: number; output: () => string }> {
   const port = await freePort();
   const child = spawn(
     bin,
@@ -130,7 +135,11 @@ async function launch(bin: string, dataDir: string, configFile: string): Promise
   });
   exited.catch(() => undefined);
   try {
-    await Promise.race([waitFor(() => isReady(url), { timeoutMs: READY_TIMEOUT_MS, intervalMs: 100, what: `prometheus ready at ${url}` }), exited, spawnError]);
+    await Promise.race([
+      waitFor(() => isReady(url), { timeoutMs: READY_TIMEOUT_MS, intervalMs: 100, what: `prometheus ready at ${url}` }),
+      exited,
+      spawnError,
+    ]);
   } catch (err) {
     await terminate(child);
     if (err instanceof Error && !err.message.includes(output)) err.message += `\nprometheus output:\n${output}`;

@@ -16,7 +16,9 @@ export async function sampleSnapshot(): Promise<Snapshot> {
   const legacy = fleet.add('gitaly-3');
   fleet.add('gitaly-4', { metricsUp: false });
   const config = fakeConfig(
-    ['gitaly-1', 'gitaly-2', 'gitaly-3', 'gitaly-4'].map((n) => fakeNodeConfig(n)).concat([fakeNodeConfig('praefect-1', { role: 'praefect', tlsAddress: undefined })]),
+    ['gitaly-1', 'gitaly-2', 'gitaly-3', 'gitaly-4']
+      .map((n) => fakeNodeConfig(n))
+      .concat([fakeNodeConfig('praefect-1', { role: 'praefect', tlsAddress: undefined })]),
     join(mkdtempSync(join(tmpdir(), 'gte-snap-')), 'state.json'),
     { plaintextCheckIntervalMs: 60_000 },
   );

@@ -123,7 +123,15 @@ export function startH2cHealthServer(answer: HealthAnswer = 'SERVING', host = '1
     stream.resume();
     stream.on('end', () => {
       if (typeof answer === 'object') {
-        stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(answer.grpcStatus), 'grpc-message': encodeURIComponent(answer.message) }, { endStream: true });
+        stream.respond(
+          {
+            ':status': 200,
+            'content-type': 'application/grpc',
+            'grpc-status': String(answer.grpcStatus),
+            'grpc-message': encodeURIComponent(answer.message),
+          },
+          { endStream: true },
+        );
         return;
       }
       const message = Buffer.from([0x08, answer === 'SERVING' ? 0x01 : 0x02]);
@@ -134,8 +142,9 @@ export function startH2cHealthServer(answer: HealthAnswer = 'SERVING', host = '1
     });
   });
   server.on('sessionError', () => undefined);
-  return listen(server, host).then((handle) =>
-    Object.defineProperty(handle, 'requests', { get: () => requests, enumerable: true }) as LoopbackServer & { requests: number },
+  return listen(server, host).then(
+    (handle) =>
+      Object.defineProperty(handle, 'requests', { get: () => requests, enumerable: true }) as LoopbackServer & { requests: number },
   );
 }
 

@@ -26,7 +26,8 @@ export async function waitFor<T>(fn: () => Promise<T | Pending> | T | Pending, o
       lastError = err;
     }
     if (Date.now() >= deadline) {
-      const cause = lastError === undefined ? '' : ` (last error: ${lastError instanceof Error ? lastError.message : JSON.stringify(lastError)})`;
+      const cause =
+        lastError === undefined ? '' : ` (last error: ${lastError instanceof Error ? lastError.message : JSON.stringify(lastError)})`;
       throw new Error(`timed out after ${options.timeoutMs} ms waiting for ${options.what}${cause}`);
     }
     await new Promise((resolve) => setTimeout(resolve, Math.min(options.intervalMs, Math.max(0, deadline - Date.now()))));

@@ -22,7 +22,10 @@ describe('HTTP interface', () => {
     fleet = new FakeFleet(clock);
     fleet.add('gitaly-1');
     fleet.add('gitaly-2');
-    const config = fakeConfig([fakeNodeConfig('gitaly-1'), fakeNodeConfig('gitaly-2', { tlsAddress: 'tls://gitaly-2:9999' })], join(dir, 'state.json'));
+    const config = fakeConfig(
+      [fakeNodeConfig('gitaly-1'), fakeNodeConfig('gitaly-2', { tlsAddress: 'tls://gitaly-2:9999' })],
+      join(dir, 'state.json'),
+    );
     exporter = new Exporter({ config, logger, probes: fleet.probes(), now: clock.now });
     await exporter.init();
     app = buildApp({ logger, view: exporter });
@@ -58,7 +61,10 @@ describe('HTTP interface', () => {
     await exporter.collector.collect();
     const res = await app.inject('/migration');
     expect(res.headers['content-type']).to.match(/^application\/json/);
-    const body = res.json<{ fleet: { complete: boolean; phase: string }; nodes: Array<{ node: string; phase: string; blockingReasons: Array<{ reason: string; text: string }> }> }>();
+    const body = res.json<{
+      fleet: { complete: boolean; phase: string };
+      nodes: Array<{ node: string; phase: string; blockingReasons: Array<{ reason: string; text: string }> }>;
+    }>();
     expect(body.fleet.complete).to.equal(false);
     expect(body.nodes.map((n) => n.node)).to.deep.equal(['gitaly-1', 'gitaly-2']);
     expect(body.nodes[0]!.blockingReasons.map((r) => r.reason)).to.include('insufficient_history');
@@ -86,7 +92,9 @@ describe('HTTP interface', () => {
     it('refuses an unlisted target: no open relay into the network', async () => {
       const res = await app.inject('/probe?target=10.0.0.1:22');
       expect(res.statusCode).to.equal(403);
-      expect(res.body).to.equal('Target 10.0.0.1:22 is not the tls_address of a configured node (set allow_unlisted_targets: true to probe any address).\n');
+      expect(res.body).to.equal(
+        'Target 10.0.0.1:22 is not the tls_address of a configured node (set allow_unlisted_targets: true to probe any address).\n',
+      );
     });
 
     it('answers 400 with the reason for a missing or malformed target', async () => {

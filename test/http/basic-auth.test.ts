@@ -20,7 +20,15 @@ const view: ExporterView = {
 };
 
 function webConfig(overrides: Partial<WebConfig> = {}): WebConfig {
-  return { source: '/etc/web.yml', basicAuthUsers: new Map([['alice', ALICE_HASH], ['bob', BOB_HASH]]), unauthenticatedPaths: [], ...overrides };
+  return {
+    source: '/etc/web.yml',
+    basicAuthUsers: new Map([
+      ['alice', ALICE_HASH],
+      ['bob', BOB_HASH],
+    ]),
+    unauthenticatedPaths: [],
+    ...overrides,
+  };
 }
 
 function basic(user: string, password: string): { authorization: string } {
@@ -86,28 +94,50 @@ describe('basic auth (basic_auth_users)', () => {
   it('rejects malformed Authorization headers without calling bcrypt', async () => {
     const counting = countingCompare();
     start(webConfig(), { compare: counting.compare });
-    const headers = ['Bearer abc', 'Basic', 'Basic !!!', `Basic ${Buffer.from('alice').toString('base64')}`, `Digest ${Buffer.from('alice:alice-secret').toString('base64')}`];
+    const headers = [
+      'Bearer abc',
+      'Basic',
+      'Basic !!!',
+      `Basic ${Buffer.from('alice').toString('base64')}`,
+      `Digest ${Buffer.from('alice:alice-secret').toString('base64')}`,
+    ];
     for (const authorization of headers) {
       expect((await app.inject({ url: '/metrics', headers: { authorization } })).statusCode, authorization).to.equal(401);
     }
     expect(counting.hashes).to.deep.equal([]);
-    expect((await app.inject({ url: '/metrics', headers: { authorization: `basic  ${Buffer.from('alice:alice-secret').toString('base64')}` } })).statusCode).to.equal(200);
+    expect(
+      (await app.inject({ url: '/metrics', headers: { authorization: `basic  ${Buffer.from('alice:alice-secret').toString('base64')}` } }))
+        .statusCode,
+    ).to.equal(200);
   });
 
   it('remembers a successful check, so repeated scrapes cost one bcrypt, but never a failed one', async () => {
     const counting = countingCompare();
     start(webConfig(), { compare: counting.compare });
-    for (let i = 0; i < 3; i++) expect((await app.inject({ url: '/metrics', headers: basic('alice', 'alice-secret') })).statusCode).to.equal(200);
+    for (let i = 0; i < 3; i++)
+      expect((await app.inject({ url: '/metrics', headers: basic('alice', 'alice-secret') })).statusCode).to.equal(200);
     expect(counting.hashes).to.deep.equal([ALICE_HASH]);
     for (let i = 0; i < 2; i++) expect((await app.inject({ url: '/metrics', headers: basic('alice', 'wrong') })).statusCode).to.equal(401);
-    expect((await app.inject({ url: '/metrics', headers: basic('bob', 'alice-secret') })).statusCode, 'a remembered password is only good for its user').to.equal(401);
+    expect(
+      (await app.inject({ url: '/metrics', headers: basic('bob', 'alice-secret') })).statusCode,
+      'a remembered password is only good for its user',
+    ).to.equal(401);
     expect(counting.hashes).to.deep.equal([ALICE_HASH, ALICE_HASH, ALICE_HASH, BOB_HASH]);
   });
 
   it('keeps the cache bounded, forgetting the least recently used first', async () => {
     const carolHash = bcrypt.hashSync('carol-secret', 4);
     const counting = countingCompare();
-    start(webConfig({ basicAuthUsers: new Map([['alice', ALICE_HASH], ['bob', BOB_HASH], ['carol', carolHash]]) }), { compare: counting.compare, cacheSize: 2 });
+    start(
+      webConfig({
+        basicAuthUsers: new Map([
+          ['alice', ALICE_HASH],
+          ['bob', BOB_HASH],
+          ['carol', carolHash],
+        ]),
+      }),
+      { compare: counting.compare, cacheSize: 2 },
+    );
     for (const user of ['alice', 'bob', 'alice', 'carol', 'alice', 'bob']) {
       expect((await app.inject({ url: '/metrics', headers: basic(user, `${user}-secret`) })).statusCode).to.equal(200);
     }

@@ -10,7 +10,14 @@ import { Agent, fetch } from 'undici';
 import { ConfigError } from '../../src/config/load.ts';
 import { createCa, createLeaf, type Issued } from '../../src/demo/certs.ts';
 import {
-  createHttpsOptions, loadWebConfig, parseWebConfig, secureApp, WebConfigError, type ClientAuthType, type HttpsSetup, type WebConfig,
+  createHttpsOptions,
+  loadWebConfig,
+  parseWebConfig,
+  secureApp,
+  WebConfigError,
+  type ClientAuthType,
+  type HttpsSetup,
+  type WebConfig,
 } from '../../src/http/web-config.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
@@ -25,7 +32,9 @@ const UNSUPPORTED = 'is an exporter-toolkit option that gitaly-tls-exporter does
 const INVALID: Record<string, string[]> = {
   'empty.yml': ['empty.yml: the file is empty: it needs tls_server_config or basic_auth_users'],
   'comments-only.yml': ['comments-only.yml: the file is empty: it needs tls_server_config or basic_auth_users'],
-  'top-level-list.yml': ['top-level-list.yml:1:1: the top level must be a mapping (tls_server_config:, basic_auth_users:, ...), not a single value or a list'],
+  'top-level-list.yml': [
+    'top-level-list.yml:1:1: the top level must be a mapping (tls_server_config:, basic_auth_users:, ...), not a single value or a list',
+  ],
   'yaml-syntax-error.yml': ['yaml-syntax-error.yml:3:1: invalid YAML: Missing closing "quote'],
   'unknown-keys.yml': [
     'unknown-keys.yml:1:1: tls_config: unknown key',
@@ -53,8 +62,12 @@ const INVALID: Record<string, string[]> = {
     'not-pem.yml:2:14: tls_server_config.cert_file: <tmp>/not-pem.crt holds no PEM certificate',
     'not-pem.yml:3:13: tls_server_config.key_file: <tmp>/server.crt holds no PEM private key',
   ],
-  'garbage-pem.yml': ['garbage-pem.yml:2:14: tls_server_config.cert_file: <tmp>/garbage.crt holds a PEM block that is not a readable certificate'],
-  'key-mismatch.yml': ['key-mismatch.yml:3:13: tls_server_config.key_file: cannot be used with cert_file: the private key does not belong to the certificate'],
+  'garbage-pem.yml': [
+    'garbage-pem.yml:2:14: tls_server_config.cert_file: <tmp>/garbage.crt holds a PEM block that is not a readable certificate',
+  ],
+  'key-mismatch.yml': [
+    'key-mismatch.yml:3:13: tls_server_config.key_file: cannot be used with cert_file: the private key does not belong to the certificate',
+  ],
   'bad-enums.yml': [
     'bad-enums.yml:4:21: tls_server_config.client_auth_type: must be NoClientCert, RequestClientCert, RequireAnyClientCert, VerifyClientCertIfGiven or RequireAndVerifyClientCert',
     'bad-enums.yml:5:16: tls_server_config.min_version: must be TLS12 or TLS13',
@@ -82,8 +95,12 @@ const INVALID: Record<string, string[]> = {
     `bad-unauthenticated-paths.yml:3:58: unauthenticated_paths[2]: ${PATH_RULE}`,
     `bad-unauthenticated-paths.yml:3:69: unauthenticated_paths[4]: ${PATH_RULE}`,
   ],
-  'unauthenticated-paths-not-a-list.yml': ['unauthenticated-paths-not-a-list.yml:3:24: unauthenticated_paths: must be a list (paths like /-/healthy), not a single value'],
-  'unauthenticated-without-users.yml': ['unauthenticated-without-users.yml:4:24: unauthenticated_paths: has no effect without basic_auth_users: remove it'],
+  'unauthenticated-paths-not-a-list.yml': [
+    'unauthenticated-paths-not-a-list.yml:3:24: unauthenticated_paths: must be a list (paths like /-/healthy), not a single value',
+  ],
+  'unauthenticated-without-users.yml': [
+    'unauthenticated-without-users.yml:4:24: unauthenticated_paths: has no effect without basic_auth_users: remove it',
+  ],
 };
 
 interface Pki {
@@ -168,7 +185,10 @@ describe('web config (--web.config.file)', function () {
           clientAuthType: 'RequireAndVerifyClientCert',
           minVersion: 'TLSv1.3',
         },
-        basicAuthUsers: new Map([['alice', ALICE_HASH], ['bob', BOB_HASH]]),
+        basicAuthUsers: new Map([
+          ['alice', ALICE_HASH],
+          ['bob', BOB_HASH],
+        ]),
         unauthenticatedPaths: ['/-/healthy', '/-/ready'],
       });
     });
@@ -176,7 +196,12 @@ describe('web config (--web.config.file)', function () {
     it('defaults to no client certificate and TLS 1.2, and to no basic auth', () => {
       expect(loadWebConfig('tls-only.yml', { cwd: tmp })).to.deep.equal({
         source: path.join(tmp, 'tls-only.yml'),
-        tls: { certFile: path.join(tmp, 'server.crt'), keyFile: path.join(tmp, 'server.key'), clientAuthType: 'NoClientCert', minVersion: 'TLSv1.2' },
+        tls: {
+          certFile: path.join(tmp, 'server.crt'),
+          keyFile: path.join(tmp, 'server.key'),
+          clientAuthType: 'NoClientCert',
+          minVersion: 'TLSv1.2',
+        },
         basicAuthUsers: new Map(),
         unauthenticatedPaths: [],
       });
@@ -188,8 +213,12 @@ describe('web config (--web.config.file)', function () {
     });
 
     it('says when the file itself cannot be read', () => {
-      expect(webConfigError(() => loadWebConfig('no-such-web.yml', { cwd: tmp })).message).to.equal('no-such-web.yml: cannot read the web config file: no such file');
-      expect(webConfigError(() => loadWebConfig(tmp)).message).to.equal(`${tmp}: cannot read the web config file: it is a directory, not a file`);
+      expect(webConfigError(() => loadWebConfig('no-such-web.yml', { cwd: tmp })).message).to.equal(
+        'no-such-web.yml: cannot read the web config file: no such file',
+      );
+      expect(webConfigError(() => loadWebConfig(tmp)).message).to.equal(
+        `${tmp}: cannot read the web config file: it is a directory, not a file`,
+      );
     });
   });
 
@@ -210,7 +239,10 @@ describe('web config (--web.config.file)', function () {
     });
 
     /** Serves GET /hello over HTTPS from files in a fresh directory, protected by a web config of these lines. */
-    async function serve(yaml: string[], checkIntervalMs = 60_000): Promise<{ url: string; port: number; dir: string; webConfig: WebConfig }> {
+    async function serve(
+      yaml: string[],
+      checkIntervalMs = 60_000,
+    ): Promise<{ url: string; port: number; dir: string; webConfig: WebConfig }> {
       const dir = mkdtempSync(path.join(tmp, 'serve-'));
       writeFileSync(path.join(dir, 'server.crt'), pki.server.certPem);
       writeFileSync(path.join(dir, 'server.key'), pki.server.keyPem);
@@ -285,7 +317,11 @@ describe('web config (--web.config.file)', function () {
       const renewed = await createLeaf(pki.serverCa, 'localhost', { ipAddresses: ['127.0.0.1'] });
       replace(path.join(dir, 'server.key'), renewed.keyPem);
       replace(path.join(dir, 'server.crt'), renewed.certPem);
-      await waitFor(async () => (await servedSerial(port)) === renewed.serial, { timeoutMs: 5_000, intervalMs: 50, what: 'the renewed certificate to be served' });
+      await waitFor(async () => (await servedSerial(port)) === renewed.serial, {
+        timeoutMs: 5_000,
+        intervalMs: 50,
+        what: 'the renewed certificate to be served',
+      });
       expect(await servedSerial(port, 'localhost'), 'with SNI').to.equal(renewed.serial);
       expect(logLines.join('')).to.contain('TLS certificate files changed: new connections get the new certificate');
     });
@@ -298,7 +334,11 @@ describe('web config (--web.config.file)', function () {
       expect(await servedSerial(port)).to.equal(pki.server.serial);
       const logged = logLines.map((line) => JSON.parse(line) as { level: number; msg: string; reason?: string });
       expect(logged).to.have.length(1);
-      expect(logged[0]).to.include({ level: 50, msg: 'TLS certificate files changed but cannot be used; still serving the previous certificate', reason: 'the private key does not belong to the certificate' });
+      expect(logged[0]).to.include({
+        level: 50,
+        msg: 'TLS certificate files changed but cannot be used; still serving the previous certificate',
+        reason: 'the private key does not belong to the certificate',
+      });
       replace(path.join(dir, 'server.key'), renewed.keyPem);
       await https!.refresh();
       expect(await servedSerial(port)).to.equal(renewed.serial);
@@ -316,19 +356,41 @@ describe('web config (--web.config.file)', function () {
     ];
     for (const { type, none, trusted, rogue } of CLIENT_AUTH) {
       it(`${type}: no client certificate ${none}, one from client_ca_file ${trusted}, one from another CA ${rogue}`, async () => {
-        const { url } = await serve(['tls_server_config:', '  cert_file: server.crt', '  key_file: server.key', '  client_ca_file: client-ca.crt', `  client_auth_type: ${type}`]);
-        const outcome = (client?: Issued) => get(url, client).then((res) => res.status, () => 'refused' as const);
-        expect({ none: await outcome(), trusted: await outcome(pki.client), rogue: await outcome(pki.rogueClient) }).to.deep.equal({ none, trusted, rogue });
+        const { url } = await serve([
+          'tls_server_config:',
+          '  cert_file: server.crt',
+          '  key_file: server.key',
+          '  client_ca_file: client-ca.crt',
+          `  client_auth_type: ${type}`,
+        ]);
+        const outcome = (client?: Issued) =>
+          get(url, client).then(
+            (res) => res.status,
+            () => 'refused' as const,
+          );
+        expect({ none: await outcome(), trusted: await outcome(pki.client), rogue: await outcome(pki.rogueClient) }).to.deep.equal({
+          none,
+          trusted,
+          rogue,
+        });
       });
     }
 
     it('combines client certificates with basic auth', async () => {
       const { url } = await serve([
-        'tls_server_config:', '  cert_file: server.crt', '  key_file: server.key', '  client_ca_file: client-ca.crt', '  client_auth_type: RequireAndVerifyClientCert',
-        'basic_auth_users:', `  alice: ${ALICE_HASH}`,
+        'tls_server_config:',
+        '  cert_file: server.crt',
+        '  key_file: server.key',
+        '  client_ca_file: client-ca.crt',
+        '  client_auth_type: RequireAndVerifyClientCert',
+        'basic_auth_users:',
+        `  alice: ${ALICE_HASH}`,
       ]);
       expect((await get(url, pki.client)).status).to.equal(401);
-      const res = await fetch(url, { dispatcher: agent(pki.client), headers: { authorization: `Basic ${Buffer.from('alice:alice-secret').toString('base64')}` } });
+      const res = await fetch(url, {
+        dispatcher: agent(pki.client),
+        headers: { authorization: `Basic ${Buffer.from('alice:alice-secret').toString('base64')}` },
+      });
       expect(res.status).to.equal(200);
       await res.body?.cancel();
     });
@@ -337,7 +399,9 @@ describe('web config (--web.config.file)', function () {
       const webConfig = loadWebConfig('tls-only.yml', { cwd: tmp });
       const plain = Fastify();
       try {
-        expect(() => secureApp(plain, webConfig, createHttpsOptions(webConfig, { logger }))).to.throw(`${path.join(tmp, 'tls-only.yml')} configures TLS, but the app was built without its https options`);
+        expect(() => secureApp(plain, webConfig, createHttpsOptions(webConfig, { logger }))).to.throw(
+          `${path.join(tmp, 'tls-only.yml')} configures TLS, but the app was built without its https options`,
+        );
       } finally {
         await plain.close();
       }

@@ -23,7 +23,13 @@ import { waitFor } from '../helpers/wait-for.ts';
 
 interface MigrationDoc {
   fleet: { complete: boolean; undeclaredInstances: string[]; prometheus: { ok: boolean } | null };
-  nodes: Array<{ node: string; phase: string; details: string[]; blockingReasons: Array<{ reason: string }>; evidence: { windowConnections: { tcp: number; tls: number; source: string } | null; sourcesDown: string[] } }>;
+  nodes: Array<{
+    node: string;
+    phase: string;
+    details: string[];
+    blockingReasons: Array<{ reason: string }>;
+    evidence: { windowConnections: { tcp: number; tls: number; source: string } | null; sourcesDown: string[] };
+  }>;
 }
 
 // What the configuration would demand for 1 s scrapes: soak >= 12 s + 30 s, dials >= 6 s + 15 s apart.
@@ -55,7 +61,13 @@ describe('integration: demo fleet, real Prometheus, exporter', function () {
     dir = mkdtempSync(join(tmpdir(), 'gte-integration-'));
     fleet = await startDemoFleet({ dir, migrationMs: 16_000, logger });
     // A Gitaly that Prometheus scrapes but nobody put in the exporter's configuration.
-    stranger = await startSimulatedNode({ name: 'gitaly-stranger', role: 'gitaly', host: '127.0.0.1', plaintext: true, metricsBulk: 'small' });
+    stranger = await startSimulatedNode({
+      name: 'gitaly-stranger',
+      role: 'gitaly',
+      host: '127.0.0.1',
+      plaintext: true,
+      metricsBulk: 'small',
+    });
     // Gitaly creates its counter series at the first accept: give the stranger one client.
     await new Promise<void>((resolve, reject) => {
       const { hostname, port } = new URL(`tcp://${stranger.plaintextAddress}`);
@@ -94,7 +106,10 @@ describe('integration: demo fleet, real Prometheus, exporter', function () {
         { job: 'gitaly-tls-exporter', targets: [`127.0.0.1:${port}`] },
       ],
     });
-    exporter.collector.setConfig({ ...config, prometheus: { url: prometheus.url, selector: 'job=~"gitaly|praefect"', instanceLabel: 'instance', scrapeIntervalMs: 1000 } });
+    exporter.collector.setConfig({
+      ...config,
+      prometheus: { url: prometheus.url, selector: 'job=~"gitaly|praefect"', instanceLabel: 'instance', scrapeIntervalMs: 1000 },
+    });
     exporter.start();
   });
 
@@ -112,7 +127,10 @@ describe('integration: demo fleet, real Prometheus, exporter', function () {
       async () => {
         const d = await migration();
         const g2 = d.nodes.find((n) => n.node === 'gitaly-2');
-        return g2?.evidence.windowConnections?.source === 'prometheus' && !g2.blockingReasons.some((r) => r.reason === 'insufficient_history') ? d : undefined;
+        return g2?.evidence.windowConnections?.source === 'prometheus' &&
+          !g2.blockingReasons.some((r) => r.reason === 'insufficient_history')
+          ? d
+          : undefined;
       },
       { timeoutMs: 90_000, intervalMs: 1000, what: 'Prometheus to cover gitaly-2’s soak window' },
     );
@@ -148,7 +166,12 @@ describe('integration: demo fleet, real Prometheus, exporter', function () {
       expect(g2.evidence.windowConnections?.tcp).to.equal(0);
       await new Promise((r) => setTimeout(r, 1000));
     }
-    const own = await instantQuery({ url: prometheus.url, instanceLabel: 'instance' }, 'gitaly_tls_exporter_probe_connections_total{node="gitaly-2",type="tcp"}', Date.now(), { timeoutMs: 5000, maxBytes: 1 << 20 });
+    const own = await instantQuery(
+      { url: prometheus.url, instanceLabel: 'instance' },
+      'gitaly_tls_exporter_probe_connections_total{node="gitaly-2",type="tcp"}',
+      Date.now(),
+      { timeoutMs: 5000, maxBytes: 1 << 20 },
+    );
     expect(own.ok && own.samples[0]!.value).to.be.greaterThan(2);
   });
 
@@ -170,13 +193,22 @@ describe('integration: demo fleet, real Prometheus, exporter', function () {
   });
 
   it('every dashboard panel’s query returns data', async () => {
-    await waitFor(async () => {
-      const r = await instantQuery({ url: prometheus.url, instanceLabel: 'instance' }, 'gitaly_tls_migration_complete', Date.now(), { timeoutMs: 5000, maxBytes: 1 << 20 });
-      return r.ok && r.samples.length > 0;
-    }, { timeoutMs: 30_000, intervalMs: 1000, what: 'Prometheus to scrape the exporter' });
+    await waitFor(
+      async () => {
+        const r = await instantQuery({ url: prometheus.url, instanceLabel: 'instance' }, 'gitaly_tls_migration_complete', Date.now(), {
+          timeoutMs: 5000,
+          maxBytes: 1 << 20,
+        });
+        return r.ok && r.samples.length > 0;
+      },
+      { timeoutMs: 30_000, intervalMs: 1000, what: 'Prometheus to scrape the exporter' },
+    );
     const empty: string[] = [];
     for (const q of dashboardQueries()) {
-      const r = await instantQuery({ url: prometheus.url, instanceLabel: 'instance' }, q.expr, Date.now(), { timeoutMs: 10_000, maxBytes: 16 << 20 });
+      const r = await instantQuery({ url: prometheus.url, instanceLabel: 'instance' }, q.expr, Date.now(), {
+        timeoutMs: 10_000,
+        maxBytes: 16 << 20,
+      });
       expect(r.ok, `${q.dashboard} / ${q.panel}: ${q.expr}: ${r.ok ? '' : r.error.message}`).to.equal(true);
       if (r.ok && r.samples.length === 0) empty.push(`${q.dashboard} / ${q.panel}: ${q.expr}`);
     }
@@ -185,7 +217,10 @@ describe('integration: demo fleet, real Prometheus, exporter', function () {
 
   it('every alert and recording rule expression runs against the live data', async () => {
     for (const rule of ruleExpressions()) {
-      const r = await instantQuery({ url: prometheus.url, instanceLabel: 'instance' }, rule.expr, Date.now(), { timeoutMs: 10_000, maxBytes: 16 << 20 });
+      const r = await instantQuery({ url: prometheus.url, instanceLabel: 'instance' }, rule.expr, Date.now(), {
+        timeoutMs: 10_000,
+        maxBytes: 16 << 20,
+      });
       expect(r.ok, `${rule.name}: ${r.ok ? '' : r.error.message}`).to.equal(true);
     }
   });
@@ -200,7 +235,10 @@ describe('integration: demo fleet, real Prometheus, exporter', function () {
       { timeoutMs: 30_000, intervalMs: 500, what: 'the exporter to notice Prometheus is gone' },
     );
     for (const n of doc.nodes.filter((x) => x.node !== 'gitaly-gone')) {
-      expect(n.blockingReasons.map((r) => r.reason), n.node).to.include('source_down');
+      expect(
+        n.blockingReasons.map((r) => r.reason),
+        n.node,
+      ).to.include('source_down');
       expect(n.evidence.sourcesDown, n.node).to.include('prometheus');
       expect(n.phase, n.node).to.not.be.oneOf(['tls_only_traffic', 'complete']);
     }

@@ -29,7 +29,11 @@ const SCENARIOS: Scenario[] = [
     name: 'valid-chain',
     async start(_ca, int) {
       const leaf = await createLeaf(int, 'localhost', { ipAddresses: ['127.0.0.1'] });
-      return { server: await startTlsServer({ cert: chainPem(leaf, int), key: leaf.keyPem }), certificateFile: chainPem(leaf, int), node: { serverName: 'localhost' } };
+      return {
+        server: await startTlsServer({ cert: chainPem(leaf, int), key: leaf.keyPem }),
+        certificateFile: chainPem(leaf, int),
+        node: { serverName: 'localhost' },
+      };
     },
     gauges: { handshake_ok: 1, cert_trusted: 1, hostname_match: 1, alpn_h2: 1, probe_success: 1, cert_file_matches_served: 1 },
     reasons: [],
@@ -114,7 +118,12 @@ const SCENARIOS: Scenario[] = [
       const leaf = await createLeaf(int, '127.0.0.1');
       return { server: await startTlsServer({ cert: chainPem(leaf, int), key: leaf.keyPem, maxVersion: 'TLSv1.2' }) };
     },
-    gauges: { handshake_ok: 1, 'version_accepted{version="TLSv1.2"}': 1, 'version_accepted{version="TLSv1.3"}': 0, 'version_info{version="TLSv1.2"}': 1 },
+    gauges: {
+      handshake_ok: 1,
+      'version_accepted{version="TLSv1.2"}': 1,
+      'version_accepted{version="TLSv1.3"}': 0,
+      'version_info{version="TLSv1.2"}': 1,
+    },
     reasons: [],
   },
   {
@@ -173,10 +182,10 @@ const SCENARIOS: Scenario[] = [
 ];
 
 function gaugeValue(text: string, metric: string, node: string): number | null {
-  const [name, extra] = metric.includes('{') ? [metric.slice(0, metric.indexOf('{')), metric.slice(metric.indexOf('{') + 1, -1)] : [metric, ''];
-  const line = text
-    .split('\n')
-    .find((l) => l.startsWith(`${G(name)}{`) && l.includes(`node="${node}"`) && (!extra || l.includes(extra)));
+  const [name, extra] = metric.includes('{')
+    ? [metric.slice(0, metric.indexOf('{')), metric.slice(metric.indexOf('{') + 1, -1)]
+    : [metric, ''];
+  const line = text.split('\n').find((l) => l.startsWith(`${G(name)}{`) && l.includes(`node="${node}"`) && (!extra || l.includes(extra)));
   return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : null;
 }
 
@@ -203,7 +212,11 @@ describe('integration: TLS scenarios through /metrics, /probe and /migration', f
       if (certificateFile) writeFileSync((file = join(dir, `${s.name}.crt`)), certificateFile);
       nodes.push({ name: s.name, role: 'gitaly', tlsAddress: server.address, certificateFile: file, ...node });
     }
-    const config = fakeConfig(nodes, join(dir, 'state.json'), { caFile: join(dir, 'ca.pem'), timeouts: { metricsMs: 2000, tlsMs: 2000, plaintextMs: 2000, prometheusMs: 2000 }, concurrency: 8 });
+    const config = fakeConfig(nodes, join(dir, 'state.json'), {
+      caFile: join(dir, 'ca.pem'),
+      timeouts: { metricsMs: 2000, tlsMs: 2000, plaintextMs: 2000, prometheusMs: 2000 },
+      concurrency: 8,
+    });
     const logger = pino({ level: 'silent' });
     const exporter = new Exporter({ config, logger, probes: realProbes });
     await exporter.init();
@@ -230,7 +243,15 @@ describe('integration: TLS scenarios through /metrics, /probe and /migration', f
       it('names the right blocking reason on /migration', () => {
         const reasons = migration.nodes.find((n) => n.node === s.name)!.blockingReasons.map((r) => r.reason);
         for (const r of s.reasons) expect(reasons, s.name).to.include(r);
-        const tlsReasons = ['tls_handshake_failed', 'cert_untrusted', 'hostname_mismatch', 'alpn_not_h2', 'cert_expiring', 'cert_expired', 'restart_needed'];
+        const tlsReasons = [
+          'tls_handshake_failed',
+          'cert_untrusted',
+          'hostname_mismatch',
+          'alpn_not_h2',
+          'cert_expiring',
+          'cert_expired',
+          'restart_needed',
+        ];
         expect(reasons.filter((r) => tlsReasons.includes(r)).sort(), s.name).to.deep.equal([...s.reasons].sort());
       });
 
@@ -247,6 +268,8 @@ describe('integration: TLS scenarios through /metrics, /probe and /migration', f
 
   it('reports an untrusted certificate’s expiry all the same', () => {
     expect(gaugeValue(metrics, 'cert_not_after_timestamp_seconds{position="leaf"}', 'self-signed')).to.be.greaterThan(Date.now() / 1000);
-    expect(gaugeValue(metrics, 'cert_not_after_timestamp_seconds{position="intermediate"}', 'intermediate-expiring-first')).to.be.lessThan(Date.now() / 1000 + 11 * 86400);
+    expect(gaugeValue(metrics, 'cert_not_after_timestamp_seconds{position="intermediate"}', 'intermediate-expiring-first')).to.be.lessThan(
+      Date.now() / 1000 + 11 * 86400,
+    );
   });
 });

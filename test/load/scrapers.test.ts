@@ -64,8 +64,18 @@ describe('load: concurrent /metrics scrapers during collections', function () {
   it('answers every scrape with a complete page, probes no more per collection, and keeps memory bounded', async () => {
     dir = await mkdtemp(join(tmpdir(), 'gte-load-'));
     fleet = await startTestFleet(dir, NAMES);
-    const calls: Record<string, number> = { scrapeGitalyMetrics: 0, probeTls: 0, probePlaintext: 0, queryFleetEvidence: 0, checkCertFile: 0, readEstablished: 0 };
-    const counted = <K extends 'scrapeGitalyMetrics' | 'probeTls' | 'probePlaintext' | 'queryFleetEvidence'>(name: K, fn: ProbeFunctions[K]): ProbeFunctions[K] =>
+    const calls: Record<string, number> = {
+      scrapeGitalyMetrics: 0,
+      probeTls: 0,
+      probePlaintext: 0,
+      queryFleetEvidence: 0,
+      checkCertFile: 0,
+      readEstablished: 0,
+    };
+    const counted = <K extends 'scrapeGitalyMetrics' | 'probeTls' | 'probePlaintext' | 'queryFleetEvidence'>(
+      name: K,
+      fn: ProbeFunctions[K],
+    ): ProbeFunctions[K] =>
       ((...args: unknown[]) => {
         calls[name]! += 1;
         return (fn as (...a: unknown[]) => unknown)(...args);
@@ -125,7 +135,8 @@ describe('load: concurrent /metrics scrapers during collections', function () {
           const body = await res.body.text();
           answered += 1;
           if (res.statusCode !== 200) problems.push(`HTTP ${res.statusCode}: ${body.slice(0, 200)}`);
-          else if (Number(res.headers['content-length']) !== Buffer.byteLength(body)) problems.push(`content-length ${String(res.headers['content-length'])} for ${Buffer.byteLength(body)} bytes`);
+          else if (Number(res.headers['content-length']) !== Buffer.byteLength(body))
+            problems.push(`content-length ${String(res.headers['content-length'])} for ${Buffer.byteLength(body)} bytes`);
           distinct.add(body);
         }
       }),
@@ -151,7 +162,9 @@ describe('load: concurrent /metrics scrapers during collections', function () {
       list.map((cost, i) => {
         const prev = i === 0 ? before : list[i - 1]!;
         return {
-          accepts: Object.fromEntries(NAMES.map((n) => [n, { tcp: cost.accepts[n]!.tcp - prev.accepts[n]!.tcp, tls: cost.accepts[n]!.tls - prev.accepts[n]!.tls }])),
+          accepts: Object.fromEntries(
+            NAMES.map((n) => [n, { tcp: cost.accepts[n]!.tcp - prev.accepts[n]!.tcp, tls: cost.accepts[n]!.tls - prev.accepts[n]!.tls }]),
+          ),
           calls: Object.fromEntries(Object.keys(calls).map((k) => [k, cost.calls[k]! - prev.calls[k]!])),
         };
       });
@@ -164,6 +177,8 @@ describe('load: concurrent /metrics scrapers during collections', function () {
     for (const c of quiet) expect(c, 'a collection without scrapers').to.deep.equal(expected);
     for (const c of loaded) expect(c, 'a collection during 50 concurrent scrapes').to.deep.equal(expected);
 
-    expect(heapAfter, `heap ${Math.round(heapBefore / 1e6)} MB before, ${Math.round(heapAfter / 1e6)} MB after`).to.be.below(2 * heapBefore + 32 * 1024 * 1024);
+    expect(heapAfter, `heap ${Math.round(heapBefore / 1e6)} MB before, ${Math.round(heapAfter / 1e6)} MB after`).to.be.below(
+      2 * heapBefore + 32 * 1024 * 1024,
+    );
   });
 });

@@ -1,5 +1,12 @@
 import { expect } from 'chai';
-import { directWindowCounts, ownInWindow, recordOwnConnections, recordPlaintextSeen, recordScrape, type HistoryOptions } from '../../src/migration/history.ts';
+import {
+  directWindowCounts,
+  ownInWindow,
+  recordOwnConnections,
+  recordPlaintextSeen,
+  recordScrape,
+  type HistoryOptions,
+} from '../../src/migration/history.ts';
 import { emptyHistory, type NodeHistory } from '../../src/migration/types.ts';
 
 const MIN = 60_000;

@@ -41,7 +41,15 @@ describe('migration verdict: a node', () => {
   it('is plaintext_only when plaintext is used and TLS does not answer', () => {
     const v = judge({
       history: coveredHistory({ plaintextLastSeenMs: NOW - 60_000 }),
-      tls: tlsOk({ handshakeOk: false, error: { code: 'CONNECT', message: 'connection refused' }, chain: [], trusted: null, hostnameMatch: null, alpnProtocol: null, tlsVersion: null }),
+      tls: tlsOk({
+        handshakeOk: false,
+        error: { code: 'CONNECT', message: 'connection refused' },
+        chain: [],
+        trusted: null,
+        hostnameMatch: null,
+        alpnProtocol: null,
+        tlsVersion: null,
+      }),
     });
     expect(v.phase).to.equal('plaintext_only');
     expect(v.reasons).to.include.members(['plaintext_connections_in_window', 'tls_handshake_failed']);
@@ -55,7 +63,10 @@ describe('migration verdict: a node', () => {
   });
 
   it('is unknown, not complete, when the only source of traffic evidence is down and nothing was observed', () => {
-    const v = judge({ history: coveredHistory({ firstObservedMs: null, plaintextLastSeenMs: null }), scrape: { ok: false, error: { code: 'CONNECT', message: 'connection refused' }, durationMs: 1 } });
+    const v = judge({
+      history: coveredHistory({ firstObservedMs: null, plaintextLastSeenMs: null }),
+      scrape: { ok: false, error: { code: 'CONNECT', message: 'connection refused' }, durationMs: 1 },
+    });
     expect(v.phase).to.equal('unknown');
     expect(v.reasons).to.include('source_down');
     expect(v.sourcesDown).to.deep.equal(['gitaly_metrics']);
@@ -102,7 +113,13 @@ describe('migration verdict: a node', () => {
     });
 
     it('says insufficient_history when Prometheus has no data for the node at all', () => {
-      const prometheus: NodeEvidence['prometheus'] = { ok: true, windowStartMs: NOW - WINDOW, windowEndMs: NOW, own: { tcp: 0, tls: 0 }, node: null };
+      const prometheus: NodeEvidence['prometheus'] = {
+        ok: true,
+        windowStartMs: NOW - WINDOW,
+        windowEndMs: NOW,
+        own: { tcp: 0, tls: 0 },
+        node: null,
+      };
       const v = judge({ prometheus, scrape: null });
       expect(v.phase).to.equal('unknown');
       expect(v.reasons).to.include('insufficient_history');
@@ -136,15 +153,44 @@ describe('migration verdict: a node', () => {
   describe('TLS health blocks tls_only_traffic and complete', () => {
     const cases: Array<[string, Partial<NodeEvidence>, string]> = [
       ['no tls_address', { hasTlsAddress: false, tls: null }, 'tls_not_configured'],
-      ['a failed handshake', { tls: tlsOk({ handshakeOk: false, error: { code: 'TIMEOUT', message: 'no handshake within 5 s' }, chain: [], trusted: null, hostnameMatch: null, alpnProtocol: null }) }, 'tls_handshake_failed'],
+      [
+        'a failed handshake',
+        {
+          tls: tlsOk({
+            handshakeOk: false,
+            error: { code: 'TIMEOUT', message: 'no handshake within 5 s' },
+            chain: [],
+            trusted: null,
+            hostnameMatch: null,
+            alpnProtocol: null,
+          }),
+        },
+        'tls_handshake_failed',
+      ],
       ['an untrusted chain', { tls: tlsOk({ trusted: false, trustError: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' }) }, 'cert_untrusted'],
       ['a SAN that does not name the address', { tls: tlsOk({ hostnameMatch: false }) }, 'hostname_mismatch'],
       ['no ALPN h2', { tls: tlsOk({ alpnProtocol: null }) }, 'alpn_not_h2'],
       ['a leaf expiring in 10 days', { tls: tlsOk({ chain: [cert({ notAfterMs: NOW + 10 * DAY })] }) }, 'cert_expiring'],
-      ['an intermediate expiring in 10 days', { tls: tlsOk({ chain: [cert(), cert({ position: 'intermediate', notAfterMs: NOW + 10 * DAY })] }) }, 'cert_expiring'],
-      ['an expired leaf', { tls: tlsOk({ trusted: false, trustError: 'CERT_HAS_EXPIRED', chain: [cert({ notAfterMs: NOW - DAY })] }) }, 'cert_expired'],
-      ['a leaf not valid yet', { tls: tlsOk({ trusted: false, trustError: 'CERT_NOT_YET_VALID', chain: [cert({ notBeforeMs: NOW + DAY })] }) }, 'cert_expired'],
-      ['a renewed file not loaded', { certFile: { ok: true, path: '/etc/gitlab/ssl/gitaly.crt', chain: [cert({ sha256: 'bb'.repeat(32) })], matchesServed: false } }, 'restart_needed'],
+      [
+        'an intermediate expiring in 10 days',
+        { tls: tlsOk({ chain: [cert(), cert({ position: 'intermediate', notAfterMs: NOW + 10 * DAY })] }) },
+        'cert_expiring',
+      ],
+      [
+        'an expired leaf',
+        { tls: tlsOk({ trusted: false, trustError: 'CERT_HAS_EXPIRED', chain: [cert({ notAfterMs: NOW - DAY })] }) },
+        'cert_expired',
+      ],
+      [
+        'a leaf not valid yet',
+        { tls: tlsOk({ trusted: false, trustError: 'CERT_NOT_YET_VALID', chain: [cert({ notBeforeMs: NOW + DAY })] }) },
+        'cert_expired',
+      ],
+      [
+        'a renewed file not loaded',
+        { certFile: { ok: true, path: '/etc/gitlab/ssl/gitaly.crt', chain: [cert({ sha256: 'bb'.repeat(32) })], matchesServed: false } },
+        'restart_needed',
+      ],
     ];
     for (const [what, overrides, reason] of cases) {
       it(`${what} → ${reason}`, () => {
@@ -161,7 +207,9 @@ describe('migration verdict: a node', () => {
     });
 
     it('reports the soonest expiry across the chain', () => {
-      const v = judge({ tls: tlsOk({ chain: [cert({ notAfterMs: NOW + 100 * DAY }), cert({ position: 'intermediate', notAfterMs: NOW + 40 * DAY })] }) });
+      const v = judge({
+        tls: tlsOk({ chain: [cert({ notAfterMs: NOW + 100 * DAY }), cert({ position: 'intermediate', notAfterMs: NOW + 40 * DAY })] }),
+      });
       expect(v.certExpiresMs).to.equal(NOW + 40 * DAY);
     });
 
@@ -229,6 +277,9 @@ describe('migration verdict: the fleet', () => {
 
   it('the least advanced node gives the fleet phase, unknown being least', () => {
     expect(judgeFleet([node('a', 'complete'), node('b', 'unknown'), node('c', 'plaintext_only')], [], null).phase).to.equal('unknown');
-    expect(judgeFleet([node('a', 'dual_listen'), node('b', 'plaintext_only')], [], null).nodesByPhase).to.include({ dual_listen: 1, plaintext_only: 1 });
+    expect(judgeFleet([node('a', 'dual_listen'), node('b', 'plaintext_only')], [], null).nodesByPhase).to.include({
+      dual_listen: 1,
+      plaintext_only: 1,
+    });
   });
 });

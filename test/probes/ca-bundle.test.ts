@@ -54,13 +54,19 @@ describe('loadCaBundle', () => {
 
   it('rejects a missing path, naming it', () => {
     const missing = join(dir, 'nope.pem');
-    expect(loadCaBundle(missing)).to.deep.equal({ ok: false, error: { code: 'CA_BUNDLE', message: `CA bundle ${missing} does not exist.` } });
+    expect(loadCaBundle(missing)).to.deep.equal({
+      ok: false,
+      error: { code: 'CA_BUNDLE', message: `CA bundle ${missing} does not exist.` },
+    });
   });
 
   it('rejects a file without certificates and a file with a broken block', () => {
     const empty = join(dir, 'empty.pem');
     writeFileSync(empty, 'hello\n');
-    expect(loadCaBundle(empty)).to.deep.equal({ ok: false, error: { code: 'CA_BUNDLE', message: `CA file ${empty} holds no PEM certificate.` } });
+    expect(loadCaBundle(empty)).to.deep.equal({
+      ok: false,
+      error: { code: 'CA_BUNDLE', message: `CA file ${empty} holds no PEM certificate.` },
+    });
     const broken = join(dir, 'broken.crt');
     writeFileSync(broken, caA.certPem + caB.certPem.slice(0, 120));
     expect(loadCaBundle(dir)).to.deep.equal({

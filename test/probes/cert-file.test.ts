@@ -72,7 +72,10 @@ describe('checkCertFile', () => {
     writeFileSync(broken, served.certPem.replace(/\n[A-Za-z0-9+/]{10}/, '\n!!!!!!!!!!'));
     expect(await checkCertFile(broken, servedSha256)).to.deep.equal({
       ok: false,
-      error: { code: 'CERT_FILE', message: `Certificate file ${broken} is not a valid PEM chain: certificate block 1 is not valid base64.` },
+      error: {
+        code: 'CERT_FILE',
+        message: `Certificate file ${broken} is not a valid PEM chain: certificate block 1 is not valid base64.`,
+      },
     });
   });
 

@@ -55,7 +55,10 @@ describe('probePlaintext', function () {
     const gitaly = await track(startH2cHealthServer({ grpcStatus: 16, message: 'authentication required' }));
     const result = await probePlaintext({ node: 'gitaly-1', plaintextAddress: gitaly.address }, health);
     expect(result).to.include({ open: true, grpcHealthServing: false });
-    expect(result.error).to.deep.equal({ code: 'GRPC_HEALTH', message: `gRPC health check of ${gitaly.address}: grpc-status 16 (authentication required).` });
+    expect(result.error).to.deep.equal({
+      code: 'GRPC_HEALTH',
+      message: `gRPC health check of ${gitaly.address}: grpc-status 16 (authentication required).`,
+    });
   });
 
   it('only dials when the health check is not asked for', async () => {
@@ -150,7 +153,8 @@ describe('probePlaintext', function () {
     const connect = ((opts: net.NetConnectOpts) =>
       net.connect({
         ...(opts as net.TcpNetConnectOpts),
-        lookup: (hostname, _options, callback) => callback(Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' }), '', 4),
+        lookup: (hostname, _options, callback) =>
+          callback(Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' }), '', 4),
       })) as typeof net.connect;
     const result = await probePlaintext({ node: 'gitaly-1', plaintextAddress: 'gitaly.invalid:8075' }, health, { connect });
     expect(result).to.include({ open: null, grpcHealthServing: null });

@@ -28,7 +28,11 @@ describe('probeTls', function () {
   let leaf: Issued;
   let options: TlsProbeOptions;
 
-  async function serve(leafCert: Issued, extra: Issued[] = [], more: Partial<Parameters<typeof startTlsServer>[0]> = {}): Promise<TlsServer> {
+  async function serve(
+    leafCert: Issued,
+    extra: Issued[] = [],
+    more: Partial<Parameters<typeof startTlsServer>[0]> = {},
+  ): Promise<TlsServer> {
     const server = await startTlsServer({ cert: chainPem(leafCert, ...extra), key: leafCert.keyPem, ...more });
     servers.push(server);
     return server;
@@ -46,7 +50,9 @@ describe('probeTls', function () {
 
   it('reports a valid chain through an intermediate: trust, SAN, ALPN, version and each certificate', async () => {
     const server = await serve(leaf, [intermediate]);
-    const result = await probeTls({ node: 'gitaly-1', address: `tls://${server.address}`, serverName: 'gitaly.example.com' }, options, { now });
+    const result = await probeTls({ node: 'gitaly-1', address: `tls://${server.address}`, serverName: 'gitaly.example.com' }, options, {
+      now,
+    });
     const expected: TlsProbeResult = {
       address: `tls://${server.address}`,
       durationMs: 0,
@@ -67,10 +73,22 @@ describe('probeTls', function () {
     expect(result).to.deep.equal(expected);
     expect(result.chain.map((c) => [c.position, c.serial, c.subject, c.issuer, c.sha256])).to.deep.equal([
       ['leaf', leaf.serial, 'CN=gitaly.example.com', 'CN=gitaly-tls-exporter test intermediate', sha256(leaf)],
-      ['intermediate', intermediate.serial, 'CN=gitaly-tls-exporter test intermediate', 'CN=gitaly-tls-exporter test CA', sha256(intermediate)],
+      [
+        'intermediate',
+        intermediate.serial,
+        'CN=gitaly-tls-exporter test intermediate',
+        'CN=gitaly-tls-exporter test CA',
+        sha256(intermediate),
+      ],
       ['root', ca.serial, 'CN=gitaly-tls-exporter test CA', 'CN=gitaly-tls-exporter test CA', sha256(ca)],
     ]);
-    expect(result.chain[0]).to.include({ keyType: 'ec', keyBits: 256, signatureAlgorithm: 'ecdsa-with-SHA256', notAfterMs: leaf.cert.notAfter.getTime(), notBeforeMs: leaf.cert.notBefore.getTime() });
+    expect(result.chain[0]).to.include({
+      keyType: 'ec',
+      keyBits: 256,
+      signatureAlgorithm: 'ecdsa-with-SHA256',
+      notAfterMs: leaf.cert.notAfter.getTime(),
+      notBeforeMs: leaf.cert.notBefore.getTime(),
+    });
     expect(result.chain[0]!.dnsNames).to.deep.equal(['gitaly.example.com', '*.gitaly.example.com']);
     expect(server.serverNames).to.deep.equal(['gitaly.example.com']);
     expect(server.connections).to.equal(1);
@@ -80,7 +98,10 @@ describe('probeTls', function () {
     const rsaCa = await createCa('RSA CA', { key: 'rsa' });
     const rsaLeaf = await createLeaf(rsaCa, 'gitaly.example.com', { key: 'rsa' });
     const server = await serve(rsaLeaf);
-    const result = await probeTls({ node: 'gitaly-1', address: server.address, serverName: 'gitaly.example.com' }, { ...options, ca: [rsaCa.certPem] });
+    const result = await probeTls(
+      { node: 'gitaly-1', address: server.address, serverName: 'gitaly.example.com' },
+      { ...options, ca: [rsaCa.certPem] },
+    );
     expect(result.trusted).to.equal(true);
     expect(result.chain.map((c) => [c.position, c.keyType, c.keyBits, c.signatureAlgorithm])).to.deep.equal([
       ['leaf', 'rsa', 2048, 'sha256WithRSAEncryption'],
@@ -93,7 +114,12 @@ describe('probeTls', function () {
     const server = await serve(expired, [intermediate]);
     const result = await probeTls({ node: 'gitaly-1', address: server.address, serverName: 'gitaly.example.com' }, options);
     expect(result).to.include({ handshakeOk: true, trusted: false, trustError: 'CERT_HAS_EXPIRED', hostnameMatch: true, error: null });
-    expect(result.chain[0]).to.include({ position: 'leaf', serial: expired.serial, notBeforeMs: expired.cert.notBefore.getTime(), notAfterMs: expired.cert.notAfter.getTime() });
+    expect(result.chain[0]).to.include({
+      position: 'leaf',
+      serial: expired.serial,
+      notBeforeMs: expired.cert.notBefore.getTime(),
+      notAfterMs: expired.cert.notAfter.getTime(),
+    });
   });
 
   it('reports a leaf that is not yet valid as untrusted', async () => {
@@ -178,15 +204,27 @@ describe('probeTls', function () {
 
   it('pins TLS 1.2 and 1.3 against a TLS 1.2-only server, counting all three connections', async () => {
     const server = await serve(leaf, [intermediate], { maxVersion: 'TLSv1.2' });
-    const result = await probeTls({ node: 'gitaly-1', address: server.address, serverName: 'gitaly.example.com' }, { ...options, checkVersions: true });
-    expect(result).to.include({ handshakeOk: true, tlsVersion: 'TLSv1.2', cipher: 'TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256', alpnProtocol: 'h2', connectionsMade: 3 });
+    const result = await probeTls(
+      { node: 'gitaly-1', address: server.address, serverName: 'gitaly.example.com' },
+      { ...options, checkVersions: true },
+    );
+    expect(result).to.include({
+      handshakeOk: true,
+      tlsVersion: 'TLSv1.2',
+      cipher: 'TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256',
+      alpnProtocol: 'h2',
+      connectionsMade: 3,
+    });
     expect(result.accepts).to.deep.equal({ 'TLSv1.2': true, 'TLSv1.3': false });
     expect(server.connections).to.equal(3);
   });
 
   it('pins TLS 1.2 and 1.3 against a TLS 1.3-only server', async () => {
     const server = await serve(leaf, [intermediate], { minVersion: 'TLSv1.3' });
-    const result = await probeTls({ node: 'gitaly-1', address: server.address, serverName: 'gitaly.example.com' }, { ...options, checkVersions: true });
+    const result = await probeTls(
+      { node: 'gitaly-1', address: server.address, serverName: 'gitaly.example.com' },
+      { ...options, checkVersions: true },
+    );
     expect(result).to.include({ handshakeOk: true, tlsVersion: 'TLSv1.3', connectionsMade: 3 });
     expect(result.accepts).to.deep.equal({ 'TLSv1.2': false, 'TLSv1.3': true });
     expect(server.connections).to.equal(3);
@@ -197,8 +235,13 @@ describe('probeTls', function () {
     const silent = await startSilentServer();
     servers.push(silent);
     // Pinned handshakes are sent to a listener that never answers: a timeout says nothing about versions.
-    const connect = ((opts: tls.ConnectionOptions) => tls.connect(opts.minVersion ? { ...opts, port: silent.port } : opts)) as typeof tls.connect;
-    const result = await probeTls({ node: 'gitaly-1', address: server.address }, { ...options, timeoutMs: 800, checkVersions: true }, { connect });
+    const connect = ((opts: tls.ConnectionOptions) =>
+      tls.connect(opts.minVersion ? { ...opts, port: silent.port } : opts)) as typeof tls.connect;
+    const result = await probeTls(
+      { node: 'gitaly-1', address: server.address },
+      { ...options, timeoutMs: 800, checkVersions: true },
+      { connect },
+    );
     expect(result).to.include({ handshakeOk: true, error: null, connectionsMade: 3 });
     expect(result.accepts).to.deep.equal({ 'TLSv1.2': null, 'TLSv1.3': null });
     expect(silent.connections).to.equal(2);
@@ -250,7 +293,10 @@ describe('probeTls', function () {
     servers.push(stalling);
     const result = await probeTls({ node: 'gitaly-1', address: stalling.address }, { ...options, timeoutMs: 800 });
     expect(result).to.include({ handshakeOk: false, connectionsMade: 1 });
-    expect(result.error).to.deep.equal({ code: 'TIMEOUT', message: `${stalling.address} accepted the TCP connection but completed no TLS handshake within 800 ms.` });
+    expect(result.error).to.deep.equal({
+      code: 'TIMEOUT',
+      message: `${stalling.address} accepted the TCP connection but completed no TLS handshake within 800 ms.`,
+    });
   });
 
   it('reports a reset on connect, counting the accepted connection', async () => {
@@ -258,7 +304,10 @@ describe('probeTls', function () {
     servers.push(reset);
     const result = await probeTls({ node: 'gitaly-1', address: reset.address }, options);
     expect(result).to.include({ handshakeOk: false, connectionsMade: 1, trusted: null, hostnameMatch: null });
-    expect(result.error).to.deep.equal({ code: 'RESET', message: `${reset.address} closed the connection during the TLS handshake (ECONNRESET).` });
+    expect(result.error).to.deep.equal({
+      code: 'RESET',
+      message: `${reset.address} closed the connection during the TLS handshake (ECONNRESET).`,
+    });
     expect(reset.connections).to.equal(1);
   });
 
@@ -275,14 +324,18 @@ describe('probeTls', function () {
     servers.push(garbage);
     const result = await probeTls({ node: 'gitaly-1', address: garbage.address }, options);
     expect(result).to.include({ handshakeOk: false, connectionsMade: 1 });
-    expect(result.error).to.deep.equal({ code: 'HANDSHAKE', message: `TLS handshake with ${garbage.address} failed: wrong version number.` });
+    expect(result.error).to.deep.equal({
+      code: 'HANDSHAKE',
+      message: `TLS handshake with ${garbage.address} failed: wrong version number.`,
+    });
   });
 
   it('reports a name that does not resolve as DNS', async () => {
     const connect = ((opts: tls.ConnectionOptions) =>
       tls.connect({
         ...opts,
-        lookup: (hostname, _options, callback) => callback(Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' }), '', 4),
+        lookup: (hostname, _options, callback) =>
+          callback(Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' }), '', 4),
       })) as typeof tls.connect;
     const result = await probeTls({ node: 'gitaly-1', address: 'gitaly.invalid:9999' }, options, { connect });
     expect(result).to.include({ handshakeOk: false, connectionsMade: 0 });

@@ -50,13 +50,27 @@ describe('x509-facts', () => {
       const [caDer] = parsePemChain(ca.certPem);
       const [leafDer] = parsePemChain(leaf.certPem);
       const caFacts = certificateFacts(caDer!, 'root');
-      expect(caFacts).to.include({ position: 'root', serial: ca.serial, subject: 'CN=RSA test CA', issuer: 'CN=RSA test CA', keyType: 'rsa', keyBits: 2048, signatureAlgorithm: 'sha256WithRSAEncryption' });
+      expect(caFacts).to.include({
+        position: 'root',
+        serial: ca.serial,
+        subject: 'CN=RSA test CA',
+        issuer: 'CN=RSA test CA',
+        keyType: 'rsa',
+        keyBits: 2048,
+        signatureAlgorithm: 'sha256WithRSAEncryption',
+      });
       expect(caFacts.notBeforeMs).to.equal(notBefore.getTime());
       expect(caFacts.notAfterMs).to.equal(notAfter.getTime());
       expect(caFacts.dnsNames).to.deep.equal([]);
       expect(caFacts.ipAddresses).to.deep.equal([]);
       const leafFacts = certificateFacts(leafDer!, 'leaf');
-      expect(leafFacts).to.include({ subject: 'CN=gitaly.example.com', issuer: 'CN=RSA test CA', keyType: 'ec', keyBits: 256, signatureAlgorithm: 'sha256WithRSAEncryption' });
+      expect(leafFacts).to.include({
+        subject: 'CN=gitaly.example.com',
+        issuer: 'CN=RSA test CA',
+        keyType: 'ec',
+        keyBits: 256,
+        signatureAlgorithm: 'sha256WithRSAEncryption',
+      });
       // A comma inside a SAN must not split it in two.
       expect(leafFacts.dnsNames).to.deep.equal(['gitaly.example.com', 'a,b.example']);
       expect(leafFacts.ipAddresses).to.deep.equal(['::1']);
@@ -91,17 +105,24 @@ describe('x509-facts', () => {
     });
 
     it('reports a block that is not base64', () => {
-      expect(() => parsePemChain(OPENSSL_PEM + '-----BEGIN CERTIFICATE-----\nnot*base64!\n-----END CERTIFICATE-----\n'))
-        .to.throw(PemError, 'certificate block 2 is not valid base64');
+      expect(() => parsePemChain(OPENSSL_PEM + '-----BEGIN CERTIFICATE-----\nnot*base64!\n-----END CERTIFICATE-----\n')).to.throw(
+        PemError,
+        'certificate block 2 is not valid base64',
+      );
     });
 
     it('reports base64 that is not a certificate', () => {
-      expect(() => parsePemChain('-----BEGIN CERTIFICATE-----\naGVsbG8gd29ybGQh\n-----END CERTIFICATE-----\n'))
-        .to.throw(PemError, 'certificate block 1 is not a valid X.509 certificate');
+      expect(() => parsePemChain('-----BEGIN CERTIFICATE-----\naGVsbG8gd29ybGQh\n-----END CERTIFICATE-----\n')).to.throw(
+        PemError,
+        'certificate block 1 is not a valid X.509 certificate',
+      );
     });
 
     it('reports a truncated last block', () => {
-      expect(() => parsePemChain(OPENSSL_PEM + OPENSSL_PEM.slice(0, 200))).to.throw(PemError, 'certificate block 2 has no "-----END CERTIFICATE-----" line');
+      expect(() => parsePemChain(OPENSSL_PEM + OPENSSL_PEM.slice(0, 200))).to.throw(
+        PemError,
+        'certificate block 2 has no "-----END CERTIFICATE-----" line',
+      );
     });
   });
 

@@ -90,10 +90,20 @@ describe('gitaly-metrics: scrapeGitalyMetrics', () => {
   });
 
   it('reads a Praefect page, falling back to gitaly_connections_total on old Praefects', async () => {
-    const modern = await serve((_req, res) => res.end(buildGitalyPage({ family: 'gitaly_praefect_connections_total', counts: { tls: 12 } })));
-    expect(await scrape(modern, { role: 'praefect' })).to.deep.include({ ok: true, counts: { tcp: 0, tls: 12, unix: 0 }, family: 'gitaly_praefect_connections_total' });
+    const modern = await serve((_req, res) =>
+      res.end(buildGitalyPage({ family: 'gitaly_praefect_connections_total', counts: { tls: 12 } })),
+    );
+    expect(await scrape(modern, { role: 'praefect' })).to.deep.include({
+      ok: true,
+      counts: { tcp: 0, tls: 12, unix: 0 },
+      family: 'gitaly_praefect_connections_total',
+    });
     const old = await serve((_req, res) => res.end(buildGitalyPage({ counts: { tcp: 2 } })));
-    expect(await scrape(old, { role: 'praefect' })).to.deep.include({ ok: true, counts: { tcp: 2, tls: 0, unix: 0 }, family: 'gitaly_connections_total' });
+    expect(await scrape(old, { role: 'praefect' })).to.deep.include({
+      ok: true,
+      counts: { tcp: 2, tls: 0, unix: 0 },
+      family: 'gitaly_connections_total',
+    });
   });
 
   it('decompresses a gzip response and counts the decompressed bytes', async () => {

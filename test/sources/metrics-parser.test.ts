@@ -55,22 +55,40 @@ describe('metrics-parser: ConnectionCounterExtractor', () => {
 
     it('reads gitaly_praefect_connections_total for a Praefect', () => {
       const page = buildGitalyPage({ family: PRAEFECT, counts: { tcp: 3, tls: 40, unix: 0 } });
-      expect(extractConnectionCounters(page, 'praefect')).to.deep.include({ ok: true, counts: { tcp: 3, tls: 40, unix: 0 }, family: PRAEFECT });
+      expect(extractConnectionCounters(page, 'praefect')).to.deep.include({
+        ok: true,
+        counts: { tcp: 3, tls: 40, unix: 0 },
+        family: PRAEFECT,
+      });
     });
 
     it('falls back to gitaly_connections_total for a Praefect older than 14.7', () => {
       const page = buildGitalyPage({ family: 'gitaly_connections_total', counts: { tcp: 8, tls: 9, unix: 10 } });
-      expect(extractConnectionCounters(page, 'praefect')).to.deep.include({ ok: true, counts: { tcp: 8, tls: 9, unix: 10 }, family: 'gitaly_connections_total' });
+      expect(extractConnectionCounters(page, 'praefect')).to.deep.include({
+        ok: true,
+        counts: { tcp: 8, tls: 9, unix: 10 },
+        family: 'gitaly_connections_total',
+      });
     });
 
     it('prefers the Praefect family when a Praefect page has both', () => {
       const page = buildGitalyPage({ counts: { tcp: 1, tls: 1 }, extraLines: [`${PRAEFECT}{type="tls"} 77`] });
-      expect(extractConnectionCounters(page, 'praefect')).to.deep.include({ ok: true, counts: { tcp: 0, tls: 77, unix: 0 }, family: PRAEFECT });
+      expect(extractConnectionCounters(page, 'praefect')).to.deep.include({
+        ok: true,
+        counts: { tcp: 0, tls: 77, unix: 0 },
+        family: PRAEFECT,
+      });
     });
 
     it('does not read the Praefect family for a Gitaly node', () => {
       const page = buildGitalyPage({ family: PRAEFECT, counts: { tcp: 5 } });
-      expect(extractConnectionCounters(page, 'gitaly')).to.deep.equal({ ok: true, counts: { tcp: 0, tls: 0, unix: 0 }, family: null, version: 'v17.11.2', processStartSeconds: null });
+      expect(extractConnectionCounters(page, 'gitaly')).to.deep.equal({
+        ok: true,
+        counts: { tcp: 0, tls: 0, unix: 0 },
+        family: null,
+        version: 'v17.11.2',
+        processStartSeconds: null,
+      });
     });
 
     it('counts a missing series as zero, as Gitaly creates series lazily', () => {
@@ -80,7 +98,13 @@ describe('metrics-parser: ConnectionCounterExtractor', () => {
 
     it('answers zero with no family when only gitlab_build_info is there (no connection accepted yet)', () => {
       const page = buildGitalyPage({ family: null });
-      expect(extractConnectionCounters(page, 'gitaly')).to.deep.equal({ ok: true, counts: { tcp: 0, tls: 0, unix: 0 }, family: null, version: 'v17.11.2', processStartSeconds: null });
+      expect(extractConnectionCounters(page, 'gitaly')).to.deep.equal({
+        ok: true,
+        counts: { tcp: 0, tls: 0, unix: 0 },
+        family: null,
+        version: 'v17.11.2',
+        processStartSeconds: null,
+      });
     });
 
     it('parses labels properly: escaped quotes, any order, extra labels, blanks, trailing comma, timestamps', () => {
@@ -89,27 +113,60 @@ describe('metrics-parser: ConnectionCounterExtractor', () => {
         'gitaly_connections_total{type="tls",instance="x:1"}\t1.5e+06',
         'gitaly_connections_total {zone="a}b",type="unix"} 9007199254740991',
       );
-      expect(extractConnectionCounters(page, 'gitaly')).to.deep.include({ ok: true, counts: { tcp: 17, tls: 1_500_000, unix: 9007199254740991 } });
+      expect(extractConnectionCounters(page, 'gitaly')).to.deep.include({
+        ok: true,
+        counts: { tcp: 17, tls: 1_500_000, unix: 9007199254740991 },
+      });
     });
 
     it('ignores type values other than tcp, tls and unix, and series without a type', () => {
-      const page = smallPage('gitaly_connections_total{type="vsock"} 5', 'gitaly_connections_total 3', 'gitaly_connections_total{type="tls"} 2');
-      expect(extractConnectionCounters(page, 'gitaly')).to.deep.include({ ok: true, counts: { tcp: 0, tls: 2, unix: 0 }, family: 'gitaly_connections_total' });
+      const page = smallPage(
+        'gitaly_connections_total{type="vsock"} 5',
+        'gitaly_connections_total 3',
+        'gitaly_connections_total{type="tls"} 2',
+      );
+      expect(extractConnectionCounters(page, 'gitaly')).to.deep.include({
+        ok: true,
+        counts: { tcp: 0, tls: 2, unix: 0 },
+        family: 'gitaly_connections_total',
+      });
     });
 
     it('does not mistake metrics whose names start like a wanted one', () => {
-      const page = smallPage('gitaly_connections_total_created{type="tcp"} 1.7e9', 'gitaly_connections_totals{type="tcp"} 8', 'gitlab_build_info_x{version="nope"} 1');
-      expect(extractConnectionCounters(page, 'gitaly')).to.deep.include({ ok: true, counts: { tcp: 0, tls: 0, unix: 0 }, version: 'v17.0.0' });
+      const page = smallPage(
+        'gitaly_connections_total_created{type="tcp"} 1.7e9',
+        'gitaly_connections_totals{type="tcp"} 8',
+        'gitlab_build_info_x{version="nope"} 1',
+      );
+      expect(extractConnectionCounters(page, 'gitaly')).to.deep.include({
+        ok: true,
+        counts: { tcp: 0, tls: 0, unix: 0 },
+        version: 'v17.0.0',
+      });
     });
 
     it('reads an escaped version label, and null when the label is absent', () => {
-      expect(extractConnectionCounters(lines('gitlab_build_info{version="v1\\"x\\\\y"} 1'), 'gitaly')).to.deep.include({ ok: true, version: 'v1"x\\y' });
+      expect(extractConnectionCounters(lines('gitlab_build_info{version="v1\\"x\\\\y"} 1'), 'gitaly')).to.deep.include({
+        ok: true,
+        version: 'v1"x\\y',
+      });
       expect(extractConnectionCounters(lines('gitlab_build_info{built="now"} 1'), 'gitaly')).to.deep.include({ ok: true, version: null });
     });
 
     it('accepts an OpenMetrics page ending with # EOF, with or without a final newline, and exemplars', () => {
-      const body = ['# TYPE gitaly_connections counter', 'gitaly_connections_total{type="tls"} 4 # {trace_id="abc"} 1.0 1712345678.5', 'gitlab_build_info{version="v18.0.0"} 1', '# EOF'];
-      const expected = { ok: true, counts: { tcp: 0, tls: 4, unix: 0 }, family: 'gitaly_connections_total', version: 'v18.0.0', processStartSeconds: null };
+      const body = [
+        '# TYPE gitaly_connections counter',
+        'gitaly_connections_total{type="tls"} 4 # {trace_id="abc"} 1.0 1712345678.5',
+        'gitlab_build_info{version="v18.0.0"} 1',
+        '# EOF',
+      ];
+      const expected = {
+        ok: true,
+        counts: { tcp: 0, tls: 4, unix: 0 },
+        family: 'gitaly_connections_total',
+        version: 'v18.0.0',
+        processStartSeconds: null,
+      };
       expect(extractConnectionCounters(lines(...body), 'gitaly')).to.deep.equal(expected);
       expect(extractConnectionCounters(body.join('\n'), 'gitaly')).to.deep.equal(expected);
     });
@@ -158,7 +215,10 @@ describe('metrics-parser: ConnectionCounterExtractor', () => {
       expectError(extractConnectionCounters(page.slice(0, -1), 'gitaly'), 'TRUNCATED');
       expectError(extractConnectionCounters(page.slice(0, page.length / 2), 'gitaly'), 'TRUNCATED');
       // "12" may have been "123": a wanted line without its newline is not trusted either.
-      expectError(extractConnectionCounters(smallPage('go_goroutines 1') + 'gitaly_connections_total{type="tcp"} 12', 'gitaly'), 'TRUNCATED');
+      expectError(
+        extractConnectionCounters(smallPage('go_goroutines 1') + 'gitaly_connections_total{type="tcp"} 12', 'gitaly'),
+        'TRUNCATED',
+      );
     });
 
     it('rejects a wanted line longer than the line limit', () => {
@@ -169,7 +229,12 @@ describe('metrics-parser: ConnectionCounterExtractor', () => {
 
     it('rejects NUL bytes and invalid UTF-8 in a wanted line, but not in a line it skips', () => {
       expectError(extractConnectionCounters(smallPage('gitaly_connections_total{type="tcp"} 1\0'), 'gitaly'), 'PARSE', 'line 3');
-      const garbage = Buffer.concat([Buffer.from(smallPage()), Buffer.from('gitlab_build_info{version="'), Buffer.from([0xff, 0xfe, 0xc3]), Buffer.from('"} 1\n')]);
+      const garbage = Buffer.concat([
+        Buffer.from(smallPage()),
+        Buffer.from('gitlab_build_info{version="'),
+        Buffer.from([0xff, 0xfe, 0xc3]),
+        Buffer.from('"} 1\n'),
+      ]);
       expectError(extractConnectionCounters(garbage, 'gitaly'), 'PARSE', 'UTF-8');
       const skipped = Buffer.concat([Buffer.from('go_info{x="'), Buffer.from([0, 0xff, 1]), Buffer.from(smallPage('"} 1'))]);
       expect(extractConnectionCounters(skipped, 'gitaly')).to.deep.include({ ok: true });
@@ -178,7 +243,11 @@ describe('metrics-parser: ConnectionCounterExtractor', () => {
     it('reports NOT_GITALY for a page with neither connection counters nor gitlab_build_info', () => {
       const nodeExporter = lines('# HELP node_load1 1m load average.', '# TYPE node_load1 gauge', 'node_load1 0.21', 'go_goroutines 8');
       for (const page of [nodeExporter, '<html><body>Sign in</body></html>\n', '']) {
-        expectError(extractConnectionCounters(page, 'gitaly'), 'NOT_GITALY', 'no gitaly_connections_total or gitlab_build_info on the page');
+        expectError(
+          extractConnectionCounters(page, 'gitaly'),
+          'NOT_GITALY',
+          'no gitaly_connections_total or gitlab_build_info on the page',
+        );
       }
     });
 
@@ -196,9 +265,21 @@ describe('metrics-parser: ConnectionCounterExtractor', () => {
       { name: 'gitaly', page: Buffer.from(buildGitalyPage({ methods: 6 })), role: 'gitaly' },
       { name: 'praefect', page: Buffer.from(buildGitalyPage({ methods: 6, family: PRAEFECT, counts: { tls: 3 } })), role: 'praefect' },
       { name: 'fallback', page: Buffer.from(buildGitalyPage({ methods: 6, counts: { unix: 3 } })), role: 'praefect' },
-      { name: 'long lines', page: Buffer.from(buildGitalyPage({ methods: 6, extraLines: [`big{a="${'y'.repeat(3000)}"} 1`] })), role: 'gitaly' },
-      { name: 'long wanted line', page: Buffer.from(smallPage(`gitaly_connections_total{type="tcp",p="${'z'.repeat(3000)}"} 1`)), role: 'gitaly' },
-      { name: 'bad value', page: Buffer.from(buildGitalyPage({ methods: 6, extraLines: ['gitaly_connections_total{type="tls"} NaN'] })), role: 'gitaly' },
+      {
+        name: 'long lines',
+        page: Buffer.from(buildGitalyPage({ methods: 6, extraLines: [`big{a="${'y'.repeat(3000)}"} 1`] })),
+        role: 'gitaly',
+      },
+      {
+        name: 'long wanted line',
+        page: Buffer.from(smallPage(`gitaly_connections_total{type="tcp",p="${'z'.repeat(3000)}"} 1`)),
+        role: 'gitaly',
+      },
+      {
+        name: 'bad value',
+        page: Buffer.from(buildGitalyPage({ methods: 6, extraLines: ['gitaly_connections_total{type="tls"} NaN'] })),
+        role: 'gitaly',
+      },
       { name: 'truncated', page: Buffer.from(buildGitalyPage({ methods: 6 }).slice(0, -20)), role: 'gitaly' },
       { name: 'eof marker', page: Buffer.from(smallPage('gitaly_connections_total{type="tls"} 2') + '# EOF'), role: 'gitaly' },
       { name: 'not eof marker', page: Buffer.from(smallPage('gitaly_connections_total{type="tls"} 2') + '# EOFX'), role: 'gitaly' },
@@ -215,10 +296,14 @@ describe('metrics-parser: ConnectionCounterExtractor', () => {
 
     it('gives the whole-page answer for random chunk sizes', () => {
       fc.assert(
-        fc.property(fc.nat({ max: pages.length - 1 }), fc.array(fc.integer({ min: 1, max: 700 }), { minLength: 1, maxLength: 40 }), (index, sizes) => {
-          const { name, page, role } = pages[index]!;
-          expect(feed(page, sizes, role, 2000), name).to.deep.equal(feed(page, [], role, 2000));
-        }),
+        fc.property(
+          fc.nat({ max: pages.length - 1 }),
+          fc.array(fc.integer({ min: 1, max: 700 }), { minLength: 1, maxLength: 40 }),
+          (index, sizes) => {
+            const { name, page, role } = pages[index]!;
+            expect(feed(page, sizes, role, 2000), name).to.deep.equal(feed(page, [], role, 2000));
+          },
+        ),
         { numRuns: 300 },
       );
     });
@@ -232,8 +317,22 @@ describe('metrics-parser: ConnectionCounterExtractor', () => {
     });
 
     it('never throws on arbitrary bytes', () => {
-      const wantedish = fc.constantFrom('gitaly_connections_total', '{type="tcp"}', ' 1', '\n', '"', '\\', '# EOF', 'gitlab_build_info', '\0');
-      const piece = fc.oneof(wantedish, fc.string(), fc.uint8Array({ maxLength: 40 }).map((a) => Buffer.from(a).toString('latin1')));
+      const wantedish = fc.constantFrom(
+        'gitaly_connections_total',
+        '{type="tcp"}',
+        ' 1',
+        '\n',
+        '"',
+        '\\',
+        '# EOF',
+        'gitlab_build_info',
+        '\0',
+      );
+      const piece = fc.oneof(
+        wantedish,
+        fc.string(),
+        fc.uint8Array({ maxLength: 40 }).map((a) => Buffer.from(a).toString('latin1')),
+      );
       fc.assert(
         fc.property(fc.array(piece, { maxLength: 30 }), fc.constantFrom<Role>('gitaly', 'praefect'), (pieces, role) => {
           const extractor = new ConnectionCounterExtractor(role, { maxLineBytes: 64 });

@@ -71,11 +71,19 @@ describe('prometheus source', function () {
       return r.ok && r.samples.length === 1 ? r.samples[0]!.value : undefined;
     }
     async function waitForValue(expr: string, value: number): Promise<void> {
-      await waitFor(async () => (await valueOf(expr)) === value, { timeoutMs: 15_000, intervalMs: 200, what: `${expr} == ${value} in Prometheus` });
+      await waitFor(async () => (await valueOf(expr)) === value, {
+        timeoutMs: 15_000,
+        intervalMs: 200,
+        what: `${expr} == ${value} in Prometheus`,
+      });
     }
 
     before(async function () {
-      gitaly = await startGitalyPage({ 'gitaly_connections_total{type="tcp"}': 5, 'gitaly_connections_total{type="tls"}': 10, 'gitaly_connections_total{type="unix"}': 2 });
+      gitaly = await startGitalyPage({
+        'gitaly_connections_total{type="tcp"}': 5,
+        'gitaly_connections_total{type="tls"}': 10,
+        'gitaly_connections_total{type="unix"}': 2,
+      });
       // A Praefect that also exports the Gitaly family: only the Praefect family may count.
       praefect = await startGitalyPage({
         'gitaly_praefect_connections_total{type="tcp"}': 7,
@@ -181,7 +189,9 @@ describe('prometheus source', function () {
       const changed = node(evidence, gitaly.address).tcpLastChangeMs;
       expect(changed).to.be.a('number');
       // The step holding the restart's sample; 1 s slack for a scrape that began just before it.
-      expect(changed!).to.be.at.least(resetAtMs - 1_000).and.at.most(window.endMs);
+      expect(changed!)
+        .to.be.at.least(resetAtMs - 1_000)
+        .and.at.most(window.endMs);
       expect(node(evidence, late.address).tcpLastChangeMs).to.equal(null);
     });
 
@@ -229,7 +239,10 @@ describe('prometheus source', function () {
     });
 
     const vector = (result: Array<{ metric: Record<string, string>; value: string }>) =>
-      JSON.stringify({ status: 'success', data: { resultType: 'vector', result: result.map((r) => ({ metric: r.metric, value: [1, r.value] })) } });
+      JSON.stringify({
+        status: 'success',
+        data: { resultType: 'vector', result: result.map((r) => ({ metric: r.metric, value: [1, r.value] })) },
+      });
 
     async function answer(status: number, body: string, contentType = 'application/json') {
       server = await listen((_req, res) => {
@@ -246,7 +259,10 @@ describe('prometheus source', function () {
     }
 
     it('reports HTTP 500 with the error text Prometheus sent', async function () {
-      const r = await answer(500, JSON.stringify({ status: 'error', errorType: 'internal', error: '  query processing would load too many samples into memory\n' }));
+      const r = await answer(
+        500,
+        JSON.stringify({ status: 'error', errorType: 'internal', error: '  query processing would load too many samples into memory\n' }),
+      );
       const message = expectError(r, 'HTTP_STATUS');
       expect(message).to.include('500').and.include('query processing would load too many samples into memory');
       expect(message).not.to.match(/\n/);
@@ -360,7 +376,12 @@ describe('prometheus source', function () {
         requests++;
         res.end(vector([]));
       });
-      const r = await instantQuery({ url: server.url, instanceLabel: 'instance', bearerTokenFile: '/nonexistent/token' }, 'up', Date.now(), OPTIONS);
+      const r = await instantQuery(
+        { url: server.url, instanceLabel: 'instance', bearerTokenFile: '/nonexistent/token' },
+        'up',
+        Date.now(),
+        OPTIONS,
+      );
       expect(expectError(r, 'CONFIG')).to.include('/nonexistent/token');
       expect(requests).to.equal(0);
     });
@@ -403,7 +424,12 @@ describe('prometheus source', function () {
             );
           } else if (query.includes('count_over_time((')) {
             // 601 points for a 600 s window whose edges fall on steps: still full coverage.
-            res.end(vector([{ metric: { instance: 'g1:9236' }, value: '601' }, { metric: { instance: 'exporter:9100' }, value: '300' }]));
+            res.end(
+              vector([
+                { metric: { instance: 'g1:9236' }, value: '601' },
+                { metric: { instance: 'exporter:9100' }, value: '300' },
+              ]),
+            );
           } else {
             res.end(vector([{ metric: { instance: 'g1:9236' }, value: '1768046100.25' }]));
           }
@@ -427,7 +453,11 @@ describe('prometheus source', function () {
           coverage: 1,
           tcpLastChangeMs: 1768046100250,
         });
-        expect(evidence.byInstance.get('hooks-only:9236')).to.deep.include({ windowIncrease: { tcp: 0, tls: 0 }, coverage: 0, tcpLastChangeMs: null });
+        expect(evidence.byInstance.get('hooks-only:9236')).to.deep.include({
+          windowIncrease: { tcp: 0, tls: 0 },
+          coverage: 0,
+          tcpLastChangeMs: null,
+        });
         expect(evidence.byInstance.get('exporter:9100')!.coverage).to.equal(0.5);
         expect(evidence.instancesSeen).not.to.include('exporter:9100');
       });

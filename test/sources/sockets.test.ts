@@ -29,7 +29,10 @@ describe('readEstablished', () => {
 
   it('works without a tcp6 file (IPv6 disabled)', async () => {
     const tcp = await readFile(`${PROC}/net/tcp`, 'utf8');
-    expect(await readEstablished('/proc', PORTS, { readFile: files({ tcp }) })).to.deep.equal({ ok: true, established: { tcp: 2, tls: 1 } });
+    expect(await readEstablished('/proc', PORTS, { readFile: files({ tcp }) })).to.deep.equal({
+      ok: true,
+      established: { tcp: 2, tls: 1 },
+    });
   });
 
   it('fails when the tcp file is missing: the proc root is wrong', async () => {
@@ -47,7 +50,8 @@ describe('readEstablished', () => {
       ok: false,
       error: {
         code: 'PARSE',
-        message: '/proc/net/tcp6 line 5 is not a socket entry: "3: B80D01200000:270F B80D0120000000000000000009000000:D6D8 01 00000000:00000000…".',
+        message:
+          '/proc/net/tcp6 line 5 is not a socket entry: "3: B80D01200000:270F B80D0120000000000000000009000000:D6D8 01 00000000:00000000…".',
       },
     });
   });
@@ -60,7 +64,7 @@ describe('readEstablished', () => {
   });
 
   // Local mode reads Linux's /proc, and so does this test: the exporter's hosts and CI are Linux.
-  it('sees real loopback connections in this host\'s /proc', async function () {
+  it("sees real loopback connections in this host's /proc", async function () {
     const server = await startSilentServer();
     const clients: net.Socket[] = [];
     try {
