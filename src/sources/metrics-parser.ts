@@ -236,7 +236,8 @@ export class ConnectionCounterExtractor {
       const marker = OPENMETRICS_EOF;
       const compare = Math.min(available, marker.length);
       if (buf.compare(marker, 0, compare, start, start + compare) !== 0) return SKIP;
-      if (!complete) return available <= marker.length ? UNDECIDED : SKIP;
+      // "# EOF" then CR may still be followed by LF: undecided until the line ends.
+      if (!complete) return available <= marker.length || (available === marker.length + 1 && buf[end - 1] === CR) ? UNDECIDED : SKIP;
       const rest = available - marker.length;
       return rest === 0 || (rest === 1 && buf[end - 1] === CR) ? EOF_MARK : SKIP;
     }

@@ -282,6 +282,8 @@ describe('metrics-parser: ConnectionCounterExtractor', () => {
       },
       { name: 'truncated', page: Buffer.from(buildGitalyPage({ methods: 6 }).slice(0, -20)), role: 'gitaly' },
       { name: 'eof marker', page: Buffer.from(smallPage('gitaly_connections_total{type="tls"} 2') + '# EOF'), role: 'gitaly' },
+      // Found by the fuzz suite: "# EOF" then CR arriving in separate chunks was skipped, not taken as the end.
+      { name: 'eof marker with CRLF, then more', page: Buffer.from('# EOF\r\ngitaly_connections_total'), role: 'gitaly' },
       { name: 'not eof marker', page: Buffer.from(smallPage('gitaly_connections_total{type="tls"} 2') + '# EOFX'), role: 'gitaly' },
       { name: 'not gitaly', page: Buffer.from(lines('gitaly_connections_totals 1', 'gitlab_build_infos 1', 'x 1')), role: 'praefect' },
     ];
