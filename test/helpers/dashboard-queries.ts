@@ -33,6 +33,7 @@ export const CONTRACT_METRICS: readonly string[] = [
   'gitaly_tls_cert_file_matches_served',
   'gitaly_tls_cert_file_not_after_timestamp_seconds',
   'gitaly_tls_node_info',
+  'gitaly_tls_soak_window_seconds',
   'gitaly_tls_exporter_source_up',
   'gitaly_tls_exporter_source_errors_total',
   'gitaly_tls_exporter_probe_connections_total',
