@@ -215,6 +215,32 @@ describe('integration: demo fleet, real Prometheus, exporter', function () {
     expect(empty, 'panels without data').to.deep.equal([]);
   });
 
+  it('the fleet stat panels show one number each: undeclared instances and sources down, no extra series', async () => {
+    // One evaluation time for every query, so the counts compare like with like.
+    const at = Date.now();
+    const run = async (expr: string) => {
+      const r = await instantQuery({ url: prometheus.url, instanceLabel: 'instance' }, expr, at, {
+        timeoutMs: 10_000,
+        maxBytes: 16 << 20,
+      });
+      expect(r.ok, expr).to.equal(true);
+      return r.ok ? r.samples : [];
+    };
+    const panel = (title: string) =>
+      dashboardQueries().find((q) => q.dashboard === 'gitaly-tls-migration' && q.panel === `${title} [A]`)!.expr;
+    // The stranger is the one Gitaly Prometheus scrapes that the configuration lacks.
+    expect(await run(panel('Undeclared Gitaly instances'))).to.deep.equal([{ labels: {}, value: 1 }]);
+    // gitaly-gone's sources are down (and more after Prometheus stops, which a later test does).
+    const direct = await run('gitaly_tls_exporter_source_up == 0');
+    expect(direct.length).to.be.greaterThan(0);
+    const down = await run(panel('Evidence sources down'));
+    expect(down).to.have.length(1);
+    expect(down[0]!.labels).to.deep.equal({});
+    expect(down[0]!.value).to.equal(direct.length);
+    // Fleet verdict: one series, 0 (not complete).
+    expect((await run(panel('Fleet verdict'))).map((x) => x.value)).to.deep.equal([0]);
+  });
+
   it('every alert and recording rule expression runs against the live data', async () => {
     for (const rule of ruleExpressions()) {
       const r = await instantQuery({ url: prometheus.url, instanceLabel: 'instance' }, rule.expr, Date.now(), {
