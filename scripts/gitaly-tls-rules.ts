@@ -7,6 +7,7 @@
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
+import { PHASES, type Phase } from '../src/migration/types.ts';
 
 export interface RulesConfig {
   /**
@@ -43,10 +44,12 @@ export const DEFAULT_RULES_CONFIG: RulesConfig = {
 
 export const RULES_OUTPUT = fileURLToPath(new URL('../deploy/prometheus/rules/gitaly-tls.rules.yml', import.meta.url));
 
-/** Phases as a number for history panels and look-backs: higher is further along. */
-export const PHASE_ORDINALS = { unknown: 0, plaintext_only: 1, dual_listen: 2, tls_only_traffic: 3, complete: 4 } as const;
+/** Phases as a number for history panels and look-backs: unknown 0, then in migration order. */
+export const PHASE_ORDINALS = Object.fromEntries(
+  PHASES.map((phase) => [phase, phase === 'unknown' ? 0 : PHASES.filter((p) => p !== 'unknown').indexOf(phase) + 1]),
+) as Record<Phase, number>;
 
-interface Rule {
+export interface Rule {
   alert?: string;
   record?: string;
   expr: string;
@@ -55,13 +58,17 @@ interface Rule {
   annotations?: Record<string, string>;
 }
 
+export interface RuleFile {
+  groups: Array<{ name: string; rules: Rule[] }>;
+}
+
 const DAY = 86400;
 const PLAINTEXT_REASONS = 'plaintext_connections_in_window|plaintext_established';
 
 /** The heading anchor GitHub and GitLab give "## GitalyTLSFoo": lower case. */
 export const runbookAnchor = (alert: string): string => alert.toLowerCase();
 
-export function buildRules(config: RulesConfig = DEFAULT_RULES_CONFIG): { groups: Array<{ name: string; rules: Rule[] }> } {
+export function buildRules(config: RulesConfig = DEFAULT_RULES_CONFIG): RuleFile {
   const sel = config.exporterSelector.trim();
   /** An exporter metric restricted to the exporter's job, with extra matchers. */
   const m = (name: string, ...matchers: string[]): string => `${name}{${[sel, ...matchers].filter((s) => s !== '').join(', ')}}`;

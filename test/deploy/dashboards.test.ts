@@ -5,7 +5,7 @@ import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { expect } from 'chai';
 import { stringify } from 'yaml';
-import { DEFAULT_RULES_CONFIG } from '../../scripts/gitaly-tls-rules.ts';
+import { DEFAULT_RULES_CONFIG, PHASE_ORDINALS } from '../../scripts/gitaly-tls-rules.ts';
 import {
   CONTRACT_METRICS,
   EXTERNAL_METRICS,
@@ -177,6 +177,15 @@ describe('dashboards', () => {
       expect(datasource.current?.value, name).to.equal('${DS_PROMETHEUS}');
       expect(text.split('${DS_PROMETHEUS}').length - 1, `${name}: \${DS_PROMETHEUS} outside the datasource variable`).to.equal(2);
     }
+  });
+
+  it('draw the phase history from the recorded ordinal, numbered as the rules number it', () => {
+    const migration = dashboards.find((d) => d.dashboard.uid === 'gitaly-tls-migration')!.dashboard;
+    const history = panelsOf(migration).find((p) => p.title === 'Phase history')!;
+    expect(history.type).to.equal('state-timeline');
+    expect(exprsOf(history)).to.deep.equal(['node:gitaly_tls_migration_phase:ordinal{node=~"$node"}']);
+    const mappings = (history.fieldConfig?.defaults as { mappings: Array<{ options: Record<string, { text: string }> }> }).mappings[0]!.options;
+    expect(Object.fromEntries(Object.entries(mappings).map(([n, m]) => [m.text, Number(n)]))).to.deep.equal(PHASE_ORDINALS);
   });
 
   it('open on a range at least as long as the default soak window (7 days)', () => {
