@@ -129,6 +129,13 @@ describe('deploy/prometheus/rules', () => {
     expect(() => configFromArgs(['--set', 'warningDays=5'])).to.throw(/unknown setting warningDays/);
   });
 
+  it('select the exporter job the compose Prometheus scrapes, and not its /probe job', () => {
+    const prometheus = parse(readFileSync(join(REPO_ROOT, 'deploy', 'prometheus', 'prometheus.yml'), 'utf8')) as { scrape_configs: Array<{ job_name: string }> };
+    const job = /^job="([^"]+)"$/.exec(DEFAULT_RULES_CONFIG.exporterSelector)?.[1];
+    expect(prometheus.scrape_configs.map((c) => c.job_name)).to.include(job);
+    expect(job).to.not.match(/probe/);
+  });
+
   it('name every alert GitalyTLS* and give each a runbook section (meaning, confirm, fix, silence) and a dashboard link', () => {
     const sections = runbookSections();
     for (const rule of alerts()) {
