@@ -188,6 +188,19 @@ describe('dashboards', () => {
     expect(Object.fromEntries(Object.entries(mappings).map(([n, m]) => [m.text, Number(n)]))).to.deep.equal(PHASE_ORDINALS);
   });
 
+  it('lay panels out without overlaps on the 24-column grid', () => {
+    for (const { name, dashboard } of dashboards) {
+      const boxes = (dashboard.panels as Array<PanelJson & { gridPos: { x: number; y: number; w: number; h: number } }>).map((p) => ({ title: p.title, ...p.gridPos }));
+      for (const [i, a] of boxes.entries()) {
+        expect(a.x + a.w, `${name} / ${a.title}`).to.be.at.most(24);
+        for (const b of boxes.slice(i + 1)) {
+          const overlap = a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
+          expect(overlap, `${name}: ${a.title} overlaps ${b.title}`).to.equal(false);
+        }
+      }
+    }
+  });
+
   it('open on a range at least as long as the default soak window (7 days)', () => {
     for (const { name, dashboard } of dashboards) expect((dashboard.time as { from: string }).from, name).to.equal('now-7d');
   });

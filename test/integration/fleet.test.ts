@@ -14,6 +14,7 @@ import { demoConfig } from '../../src/demo/demo-config.ts';
 import { startDemoFleet, type DemoFleet } from '../../src/demo/fleet.ts';
 import { startSimulatedNode, type SimulatedNode } from '../../src/demo/gitaly-node.ts';
 import { Exporter } from '../../src/exporter.ts';
+import { PHASES } from '../../src/migration/types.ts';
 import { buildApp } from '../../src/http/app.ts';
 import { instantQuery } from '../../src/sources/prometheus.ts';
 import { dashboardQueries, RULES_FILE, ruleExpressions } from '../helpers/dashboard-queries.ts';
@@ -239,6 +240,12 @@ describe('integration: demo fleet, real Prometheus, exporter', function () {
     expect(down[0]!.value).to.equal(direct.length);
     // Fleet verdict: one series, 0 (not complete).
     expect((await run(panel('Fleet verdict'))).map((x) => x.value)).to.deep.equal([0]);
+    // Nodes per phase: every configured node counted once, in its phase; 0 for the other phases.
+    const perPhase = await run(panel('Nodes per phase'));
+    const nodes = (await migration()).nodes;
+    const expected = new Map<string, number>(PHASES.map((phase) => [phase, 0]));
+    for (const n of nodes) expected.set(n.phase, (expected.get(n.phase) ?? 0) + 1);
+    expect(new Map(perPhase.map((x) => [x.labels.phase!, x.value]))).to.deep.equal(expected);
   });
 
   it('every alert and recording rule expression runs against the live data', async () => {
