@@ -19,7 +19,7 @@ export interface RulesConfig {
   certWarningDays: number;
   /** … within this many days, and once expired: critical. The warning keeps firing under it too. */
   certCriticalDays: number;
-  /** No collection finished for this long while Prometheus still scrapes the exporter: stuck. */
+  /** No collection finished for this long while Prometheus still scrapes the exporter: stuck. At least twice collection_interval. */
   collectionStaleSeconds: number;
   /** How long after a node falls back from tls_only_traffic or complete the regression alerts fire. */
   regressionLookback: string;
