@@ -8,7 +8,7 @@ import type { Config } from './config/types.ts';
 import type { ExporterView } from './http/app.ts';
 import type { NodeHistory } from './migration/types.ts';
 import { ContractRegistry } from './metrics/definitions.ts';
-import { renderMetrics, renderStartupMetrics, setTlsMetrics } from './metrics/render.ts';
+import { renderMetrics, renderStartupMetrics, setTlsMetrics, type ExporterInfo } from './metrics/render.ts';
 import { loadCaBundle } from './probes/ca-bundle.ts';
 
 // package.json is one level above both src/ and dist/: one place for the version.
@@ -70,8 +70,8 @@ export class Exporter implements ExporterView {
     if (seq === this.renders) this.text = text;
   }
 
-  private info(): { version: string; configReloadSuccessful: boolean } {
-    return { version: EXPORTER_VERSION, configReloadSuccessful: this.reloadOk };
+  private info(): ExporterInfo {
+    return { version: EXPORTER_VERSION, configReloadSuccessful: this.reloadOk, soakWindowMs: this.config.soakWindowMs };
   }
 
   /** Renders the pre-collection metrics so /metrics answers from the first second. */

@@ -82,6 +82,10 @@ export const METRICS = {
     help: 'The node’s role and Gitaly version from gitlab_build_info, value 1.',
     labels: ['node', 'role', 'version'],
   },
+  gitaly_tls_soak_window_seconds: {
+    help: 'The configured soak window: how long a node must see no plaintext connection before listen_addr may be removed.',
+    labels: [],
+  },
   gitaly_tls_exporter_source_up: {
     help: 'Whether the source of evidence answered in the latest collection (1) or failed (0).',
     labels: ['node', 'source'],

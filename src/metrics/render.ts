@@ -8,6 +8,8 @@ import { bool, ContractRegistry, seconds } from './definitions.ts';
 export interface ExporterInfo {
   version: string;
   configReloadSuccessful: boolean;
+  /** The configuration's soak window, for dashboards ("safe to remove at"). */
+  soakWindowMs: number;
 }
 
 /** What a gRPC client of Gitaly needs: a handshake, a trusted chain naming the address, and h2. */
@@ -89,6 +91,7 @@ export async function renderMetrics(s: Snapshot, info: ExporterInfo): Promise<st
     if (s.prometheus) r.gauge('gitaly_tls_exporter_source_up').set({ node: n.verdict.node, source: 'prometheus' }, bool(s.prometheus.ok));
   }
   r.gauge('gitaly_tls_migration_complete').set(bool(s.fleet.complete));
+  r.gauge('gitaly_tls_soak_window_seconds').set(seconds(info.soakWindowMs));
   for (const instance of s.fleet.undeclaredInstances) r.gauge('gitaly_tls_undeclared_instance').set({ prometheus_instance: instance }, 1);
   for (const [key, count] of s.sourceErrors) {
     const [source, reason] = key.split('\u0000');

@@ -5,6 +5,7 @@ import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { expect } from 'chai';
 import { stringify } from 'yaml';
+import { DEFAULT_RULES_CONFIG, PHASE_ORDINALS } from '../../scripts/gitaly-tls-rules.ts';
 import {
   CONTRACT_METRICS,
   EXTERNAL_METRICS,
@@ -149,11 +150,72 @@ describe('dashboards', () => {
     }
   });
 
-  it('colour certificate expiry at 30 and 7 days', () => {
+  it('show certificate expiry from the recorded seconds, coloured at the alert thresholds', () => {
     const certificates = dashboards.find((d) => d.dashboard.uid === 'gitaly-tls-certificates')!.dashboard;
-    const expiry = panelsOf(certificates).filter((p) => exprsOf(p).some((e) => /not_after_timestamp_seconds/.test(e)));
-    expect(expiry.length).to.be.at.least(2);
-    for (const panel of expiry) expect(thresholdValues(panel), panel.title).to.include.members([7, 30]);
+    const expiry = panelsOf(certificates).filter((p) => exprsOf(p).some((e) => /expiry_seconds/.test(e)));
+    expect(expiry.map((p) => p.title)).to.have.members(['Expiry of served certificates', 'Expiry over time', 'Certificate file on disk']);
+    const day = 86400;
+    for (const panel of expiry) {
+      expect(thresholdValues(panel), panel.title).to.include.members([DEFAULT_RULES_CONFIG.certCriticalDays * day, DEFAULT_RULES_CONFIG.certWarningDays * day]);
+    }
+    for (const panel of panelsOf(certificates)) for (const expr of exprsOf(panel)) expect(expr, panel.title).to.not.contain('not_after_timestamp_seconds');
+  });
+
+  it('offer a data-source picker on UI import (__inputs) and still work when provisioned from a file', () => {
+    for (const { name, dashboard } of dashboards) {
+      const inputs = dashboard.__inputs as Array<Record<string, string>>;
+      expect(inputs, `${name}: __inputs`).to.have.length(1);
+      expect(inputs[0], name).to.include({ name: 'DS_PROMETHEUS', type: 'datasource', pluginId: 'prometheus', pluginName: 'Prometheus' });
+      const requires = dashboard.__requires as Array<{ type: string; id: string }>;
+      expect(requires.filter((r) => r.type === 'datasource').map((r) => r.id), name).to.deep.equal(['prometheus']);
+      const panelTypes = new Set((allPanels(dashboard) as PanelJson[]).map((p) => p.type));
+      for (const type of panelTypes) expect(requires.some((r) => r.type === 'panel' && r.id === type), `${name}: __requires lacks panel ${type}`).to.be.true;
+      // The import dialog replaces ${DS_PROMETHEUS}; it is used only as the datasource variable's
+      // default, so a provisioned file (no replacement) falls back to the default data source.
+      const text = JSON.stringify(dashboard);
+      const datasource = dashboard.templating.list.find((v) => v.name === 'datasource') as { current?: { value?: string } };
+      expect(datasource.current?.value, name).to.equal('${DS_PROMETHEUS}');
+      expect(text.split('${DS_PROMETHEUS}').length - 1, `${name}: \${DS_PROMETHEUS} outside the datasource variable`).to.equal(2);
+    }
+  });
+
+  it('draw the phase history from the recorded ordinal, numbered as the rules number it', () => {
+    const migration = dashboards.find((d) => d.dashboard.uid === 'gitaly-tls-migration')!.dashboard;
+    const history = panelsOf(migration).find((p) => p.title === 'Phase history')!;
+    expect(history.type).to.equal('state-timeline');
+    expect(exprsOf(history)).to.deep.equal(['node:gitaly_tls_migration_phase:ordinal{node=~"$node"}']);
+    const mappings = (history.fieldConfig?.defaults as { mappings: Array<{ options: Record<string, { text: string }> }> }).mappings[0]!.options;
+    expect(Object.fromEntries(Object.entries(mappings).map(([n, m]) => [m.text, Number(n)]))).to.deep.equal(PHASE_ORDINALS);
+  });
+
+  it('lay panels out without overlaps on the 24-column grid', () => {
+    for (const { name, dashboard } of dashboards) {
+      const boxes = (dashboard.panels as Array<PanelJson & { gridPos: { x: number; y: number; w: number; h: number } }>).map((p) => ({ title: p.title, ...p.gridPos }));
+      for (const [i, a] of boxes.entries()) {
+        expect(a.x + a.w, `${name} / ${a.title}`).to.be.at.most(24);
+        for (const b of boxes.slice(i + 1)) {
+          const overlap = a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
+          expect(overlap, `${name}: ${a.title} overlaps ${b.title}`).to.equal(false);
+        }
+      }
+    }
+  });
+
+  it('open on a range at least as long as the default soak window (7 days)', () => {
+    for (const { name, dashboard } of dashboards) expect((dashboard.time as { from: string }).from, name).to.equal('now-7d');
+  });
+
+  it('show per-node facts as table rows, not one stat tile per node, and never hide a failing duplicate behind max', () => {
+    for (const { name, dashboard } of dashboards) {
+      for (const panel of panelsOf(dashboard)) {
+        const legends = (panel.targets ?? []).map((t) => (t as { legendFormat?: string }).legendFormat ?? '');
+        if (panel.type === 'stat' || panel.type === 'bargauge') expect(legends.join(' '), `${name} / ${panel.title}`).to.not.contain('{{node}}');
+        for (const expr of exprsOf(panel)) expect(expr, `${name} / ${panel.title}`).to.not.contain('job="gitaly-tls-exporter"');
+      }
+    }
+    const certificates = dashboards.find((d) => d.dashboard.uid === 'gitaly-tls-certificates')!.dashboard;
+    const checks = panelsOf(certificates).find((p) => p.title === 'TLS checks')!;
+    for (const expr of exprsOf(checks)) expect(expr).to.not.match(/\b(max|min|avg)\b/);
   });
 
   it('offer every query, with Grafana variables substituted, to the integration test', () => {

@@ -5,28 +5,52 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { expect } from 'chai';
 import { parse, stringify } from 'yaml';
-import { CONTRACT_METRICS, EXTERNAL_METRICS, RULES_FILE, metricNamesIn, readRules, recordingRuleNames } from '../helpers/dashboard-queries.ts';
+import { DEFAULT_RULES_CONFIG, configFromArgs, renderRules, runbookAnchor } from '../../scripts/gitaly-tls-rules.ts';
+import { CONTRACT_METRICS, EXTERNAL_METRICS, REPO_ROOT, RULES_FILE, metricNamesIn, readRules, recordingRuleNames } from '../helpers/dashboard-queries.ts';
 
 const PROMTOOL = '/usr/bin/promtool';
 const RULES_DIR = join(RULES_FILE, '..');
-const TEST_FILES = ['gitaly-tls.rules.test.yml', 'gitaly-tls.rules.lookback.test.yml'];
+const TEST_FILES = ['gitaly-tls.rules.test.yml', 'gitaly-tls.rules.boundaries.test.yml'];
+const RUNBOOK = join(REPO_ROOT, 'docs', 'runbook.md');
 
 const REQUIRED_ALERTS = [
-  'GitalyTLSCertificateExpiringSoon',
-  'GitalyTLSCertificateExpiringCritical',
-  'GitalyTLSCertificateExpired',
+  'GitalyTLSCertificateExpiry',
+  'GitalyTLSCertificateFileExpiry',
   'GitalyTLSProbeFailing',
   'GitalyTLSHostnameMismatch',
   'GitalyTLSCertificateUntrusted',
   'GitalyTLSNoALPNh2',
   'GitalyTLSRestartNeeded',
-  'GitalyPlaintextStillUsed',
+  'GitalyTLSPlaintextStillUsed',
+  'GitalyTLSReadyToRemoveListenAddr',
   'GitalyTLSMigrationRegressed',
+  'GitalyTLSListenAddrReopened',
+  'GitalyTLSUndeclaredInstance',
   'GitalyTLSExporterDown',
+  'GitalyTLSExporterCollectionStuck',
+  'GitalyTLSExporterConfigReloadFailed',
   'GitalyTLSExporterSourceDown',
 ];
-/** Alerts whose series carry no node label (the exporter itself is down). */
-const WITHOUT_NODE = new Set(['GitalyTLSExporterDown']);
+/** Alerts about the exporter or the fleet as a whole: their series carry no node label. */
+const WITHOUT_NODE = new Set([
+  'GitalyTLSExporterDown',
+  'GitalyTLSExporterCollectionStuck',
+  'GitalyTLSExporterConfigReloadFailed',
+  'GitalyTLSUndeclaredInstance',
+]);
+
+/** Level-2 headings of docs/runbook.md by anchor, with the level-3 headings under each. */
+function runbookSections(): Map<string, string[]> {
+  const sections = new Map<string, string[]>();
+  let current: string[] | undefined;
+  for (const line of readFileSync(RUNBOOK, 'utf8').split('\n')) {
+    const h2 = /^## (.+)$/.exec(line);
+    const h3 = /^### (.+)$/.exec(line);
+    if (h2) sections.set(runbookAnchor(h2[1]!.trim()), (current = []));
+    else if (h3) current?.push(h3[1]!.trim());
+  }
+  return sections;
+}
 
 interface PromtoolResult {
   code: number;
@@ -79,10 +103,53 @@ describe('deploy/prometheus/rules', () => {
       expect(rule.annotations?.summary, `${name} summary`).to.be.a('string').and.not.empty;
       expect(rule.annotations?.description, `${name} description`).to.be.a('string').and.not.empty;
       if (!WITHOUT_NODE.has(name)) {
-        expect(rule.annotations?.summary, `${name} summary`).to.contain('{{ $labels.node }}');
-        expect(rule.annotations?.description, `${name} description`).to.contain('{{ $labels.node }}');
+        expect(rule.annotations?.summary, `${name} summary`).to.contain('$labels.node');
+        expect(rule.annotations?.description, `${name} description`).to.contain('$labels.node');
       }
     }
+  });
+
+  it('are the output of scripts/gitaly-tls-rules.ts with its defaults', () => {
+    expect(readFileSync(RULES_FILE, 'utf8'), 'run: npx tsx scripts/gitaly-tls-rules.ts').to.equal(renderRules());
+  });
+
+  it('select the exporter through one configurable selector, and take thresholds from settings', async () => {
+    const config = configFromArgs(['--set', 'exporterSelector=job="gitaly-tls", env="prod"', '--set=certWarningDays=21', '--set', 'certCriticalDays=3']);
+    const text = renderRules(config);
+    expect(text).to.not.contain(DEFAULT_RULES_CONFIG.exporterSelector);
+    expect(text).to.contain('up{job="gitaly-tls", env="prod"}').and.contain('< 21 * 86400').and.contain('< 3 * 86400');
+    const dir = mkdtempSync(join(tmpdir(), 'gitaly-tls-rules-'));
+    try {
+      writeFileSync(join(dir, 'custom.rules.yml'), text);
+      expectSuccess(await promtool(['check', 'rules', 'custom.rules.yml'], dir), 'promtool check rules on custom rules');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expect(() => configFromArgs(['--set', 'certWarningDays=5', '--set', 'certCriticalDays=7'])).to.throw(/smaller than certWarningDays/);
+    expect(() => configFromArgs(['--set', 'warningDays=5'])).to.throw(/unknown setting warningDays/);
+  });
+
+  it('select the exporter job the compose Prometheus scrapes, and not its /probe job', () => {
+    const prometheus = parse(readFileSync(join(REPO_ROOT, 'deploy', 'prometheus', 'prometheus.yml'), 'utf8')) as { scrape_configs: Array<{ job_name: string }> };
+    const job = /^job="([^"]+)"$/.exec(DEFAULT_RULES_CONFIG.exporterSelector)?.[1];
+    expect(prometheus.scrape_configs.map((c) => c.job_name)).to.include(job);
+    expect(job).to.not.match(/probe/);
+  });
+
+  it('name every alert GitalyTLS* and give each a runbook section (meaning, confirm, fix, silence) and a dashboard link', () => {
+    const sections = runbookSections();
+    for (const rule of alerts()) {
+      const name = rule.alert!;
+      expect(name).to.match(/^GitalyTLS[A-Z]/);
+      expect(rule.annotations?.runbook_url, name).to.equal(`${DEFAULT_RULES_CONFIG.runbookUrl}#${runbookAnchor(name)}`);
+      const subsections = sections.get(runbookAnchor(name));
+      expect(subsections, `docs/runbook.md has no section "## ${name}"`).to.not.equal(undefined);
+      expect(subsections, `docs/runbook.md ## ${name}`).to.deep.equal(['Meaning', 'How to confirm', 'How to fix', 'How to silence safely']);
+      expect(rule.annotations?.dashboard_url, name).to.match(/^http.*\/d\/gitaly-tls-(migration|certificates)/);
+    }
+    // No section for an alert that does not exist.
+    const names = new Set(alerts().map((rule) => runbookAnchor(rule.alert!)));
+    for (const anchor of sections.keys()) expect(names.has(anchor), `docs/runbook.md section ${anchor} has no alert`).to.be.true;
   });
 
   it('tell the operator to restart Gitaly when a renewed certificate is not loaded', () => {
@@ -124,11 +191,14 @@ describe('deploy/prometheus/rules', () => {
     }
   });
 
-  it('record the TLS share of new connections per instance and for the fleet, and days to expiry', () => {
+  it('record the TLS share of new connections, expiry in seconds and the phase ordinal', () => {
     expect(recordingRuleNames()).to.include.members([
       'instance:gitaly_connections_tls_share:ratio_rate5m',
       'gitaly:connections_tls_share:ratio_rate5m',
-      'node_position:gitaly_tls_cert_days_to_expiry:min',
+      'node_position_serial:gitaly_tls_cert_expiry_seconds',
+      'node_position:gitaly_tls_cert_expiry_seconds:min',
+      'node:gitaly_tls_cert_file_expiry_seconds:min',
+      'node:gitaly_tls_migration_phase:ordinal',
     ]);
   });
 });

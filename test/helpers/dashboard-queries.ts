@@ -4,6 +4,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
+import type { RuleFile } from '../../scripts/gitaly-tls-rules.ts';
 
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const DASHBOARD_DIR = join(REPO_ROOT, 'dashboards');
@@ -33,6 +34,7 @@ export const CONTRACT_METRICS: readonly string[] = [
   'gitaly_tls_cert_file_matches_served',
   'gitaly_tls_cert_file_not_after_timestamp_seconds',
   'gitaly_tls_node_info',
+  'gitaly_tls_soak_window_seconds',
   'gitaly_tls_exporter_source_up',
   'gitaly_tls_exporter_source_errors_total',
   'gitaly_tls_exporter_probe_connections_total',
@@ -173,19 +175,7 @@ export function dashboardQueries(): DashboardQuery[] {
   return out;
 }
 
-export interface RuleFile {
-  groups: Array<{
-    name: string;
-    rules: Array<{
-      alert?: string;
-      record?: string;
-      expr: string;
-      for?: string;
-      labels?: Record<string, string>;
-      annotations?: Record<string, string>;
-    }>;
-  }>;
-}
+export type { RuleFile } from '../../scripts/gitaly-tls-rules.ts';
 
 export function readRules(file = RULES_FILE): RuleFile {
   return parse(readFileSync(file, 'utf8')) as RuleFile;

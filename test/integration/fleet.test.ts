@@ -14,6 +14,7 @@ import { demoConfig } from '../../src/demo/demo-config.ts';
 import { startDemoFleet, type DemoFleet } from '../../src/demo/fleet.ts';
 import { startSimulatedNode, type SimulatedNode } from '../../src/demo/gitaly-node.ts';
 import { Exporter } from '../../src/exporter.ts';
+import { PHASES } from '../../src/migration/types.ts';
 import { buildApp } from '../../src/http/app.ts';
 import { instantQuery } from '../../src/sources/prometheus.ts';
 import { dashboardQueries, RULES_FILE, ruleExpressions } from '../helpers/dashboard-queries.ts';
@@ -213,6 +214,38 @@ describe('integration: demo fleet, real Prometheus, exporter', function () {
       if (r.ok && r.samples.length === 0) empty.push(`${q.dashboard} / ${q.panel}: ${q.expr}`);
     }
     expect(empty, 'panels without data').to.deep.equal([]);
+  });
+
+  it('the fleet stat panels show one number each: undeclared instances and sources down, no extra series', async () => {
+    // One evaluation time for every query, so the counts compare like with like.
+    const at = Date.now();
+    const run = async (expr: string) => {
+      const r = await instantQuery({ url: prometheus.url, instanceLabel: 'instance' }, expr, at, {
+        timeoutMs: 10_000,
+        maxBytes: 16 << 20,
+      });
+      expect(r.ok, expr).to.equal(true);
+      return r.ok ? r.samples : [];
+    };
+    const panel = (title: string) =>
+      dashboardQueries().find((q) => q.dashboard === 'gitaly-tls-migration' && q.panel === `${title} [A]`)!.expr;
+    // The stranger is the one Gitaly Prometheus scrapes that the configuration lacks.
+    expect(await run(panel('Undeclared Gitaly instances'))).to.deep.equal([{ labels: {}, value: 1 }]);
+    // gitaly-gone's sources are down (and more after Prometheus stops, which a later test does).
+    const direct = await run('gitaly_tls_exporter_source_up == 0');
+    expect(direct.length).to.be.greaterThan(0);
+    const down = await run(panel('Evidence sources down'));
+    expect(down).to.have.length(1);
+    expect(down[0]!.labels).to.deep.equal({});
+    expect(down[0]!.value).to.equal(direct.length);
+    // Fleet verdict: one series, 0 (not complete).
+    expect((await run(panel('Fleet verdict'))).map((x) => x.value)).to.deep.equal([0]);
+    // Nodes per phase: every configured node counted once, in its phase; 0 for the other phases.
+    const perPhase = await run(panel('Nodes per phase'));
+    const nodes = (await migration()).nodes;
+    const expected = new Map<string, number>(PHASES.map((phase) => [phase, 0]));
+    for (const n of nodes) expected.set(n.phase, (expected.get(n.phase) ?? 0) + 1);
+    expect(new Map(perPhase.map((x) => [x.labels.phase!, x.value]))).to.deep.equal(expected);
   });
 
   it('every alert and recording rule expression runs against the live data', async () => {

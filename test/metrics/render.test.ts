@@ -7,7 +7,7 @@ import { promtoolCheckMetrics } from '../helpers/promtool.ts';
 import { sampleSnapshot } from '../helpers/snapshot.ts';
 
 const GOLDEN = fileURLToPath(new URL('../fixtures/golden/metrics.prom', import.meta.url));
-const INFO = { version: '0.1.0', configReloadSuccessful: true };
+const INFO = { version: '0.1.0', configReloadSuccessful: true, soakWindowMs: 7 * 24 * 3600 * 1000 };
 
 function normalize(text: string): string {
   return text.replaceAll(`nodejs_version="${process.version}"`, 'nodejs_version="NODE_VERSION"');
@@ -39,6 +39,7 @@ describe('metrics rendering', () => {
     expect(text).to.contain('gitaly_tls_exporter_source_up{node="gitaly-4",source="gitaly_metrics"} 0');
     expect(text).to.contain('gitaly_tls_migration_blocked{node="praefect-1",reason="tls_not_configured"} 1');
     expect(text).to.contain('gitaly_tls_migration_complete 0');
+    expect(text).to.contain('gitaly_tls_soak_window_seconds 604800');
     for (const check of ['handshake_ok', 'cert_trusted', 'hostname_match', 'alpn_h2']) {
       expect(text).to.contain(`gitaly_tls_${check}{node="gitaly-2",address="gitaly-2:9999"} 1`);
     }
