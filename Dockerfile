@@ -4,7 +4,7 @@
 #   demo-fleet  the simulated Gitaly fleet for docker-compose (TypeScript through tsx, a devDependency,
 #               so it reuses the build stage): docker build --target demo-fleet .
 #   (last)      the exporter: production dependencies and dist/ only, as user node
-FROM node:20.20.2-bookworm-slim AS build
+FROM node:24.22.3-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -18,7 +18,7 @@ USER node
 ENTRYPOINT ["/app/node_modules/.bin/tsx", "src/demo/main.ts"]
 CMD ["--host", "0.0.0.0", "--advertise-host", "demo-fleet", "--base-port", "10000", "--dir", "/demo"]
 
-FROM node:20.20.2-bookworm-slim AS exporter
+FROM node:24.22.3-bookworm-slim AS exporter
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -28,7 +28,7 @@ COPY --from=build /app/dist ./dist
 RUN mkdir /state && chown node:node /state
 USER node
 EXPOSE 9787
-# The slim image has no curl; Node 20 has fetch.
+# The slim image has no curl; Node has fetch.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:9787/-/healthy').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 ENTRYPOINT ["node", "dist/main.js"]

@@ -11,9 +11,13 @@ import { ContractRegistry } from './metrics/definitions.ts';
 import { renderMetrics, renderStartupMetrics, setTlsMetrics, type ExporterInfo } from './metrics/render.ts';
 import { loadCaBundle } from './probes/ca-bundle.ts';
 
-// package.json is one level above both src/ and dist/: one place for the version.
-export const EXPORTER_VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string })
-  .version;
+// The single-file bundle has no package.json beside it: scripts/bundle.ts defines this at build time.
+declare const BUNDLED_VERSION: string | undefined;
+// Otherwise package.json is one level above both src/ and dist/: one place for the version.
+export const EXPORTER_VERSION =
+  typeof BUNDLED_VERSION === 'string'
+    ? BUNDLED_VERSION
+    : (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 const MAX_TARGET_LENGTH = 300;
 
 export interface ExporterDeps {

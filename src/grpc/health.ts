@@ -175,6 +175,12 @@ export function checkGrpcHealth(session: http2.ClientHttp2Session, options: Grpc
       () => finish({ serving: false, error: { code: 'TIMEOUT', message: `no answer within ${options.timeoutMs} ms` } }),
       options.timeoutMs,
     );
+    // Node 20 throws from request() on a closed session; Node 22+ returns a stream that fails later
+    // with a generic message. Say the same on both.
+    if (session.closed || session.destroyed) {
+      finish(failed('cannot start the request: the HTTP/2 session is closed'));
+      return;
+    }
     try {
       stream = session.request({ ':method': 'POST', ':path': HEALTH_CHECK_PATH, 'content-type': 'application/grpc', te: 'trailers' });
     } catch (err) {

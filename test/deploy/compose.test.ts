@@ -159,7 +159,8 @@ describe('docker-compose stack', () => {
     const stages = dockerfileStages();
     const names = stages.flatMap((s) => (s.name ? [s.name] : []));
     for (const stage of stages.filter((s) => !names.includes(s.from))) {
-      expect(stage.from).to.match(/^node:20\.\d+\.\d+-bookworm-slim$/);
+      // The current Node LTS (24): Node 20 reached its upstream end of life on 2026-04-30.
+      expect(stage.from).to.match(/^node:24\.\d+\.\d+-bookworm-slim$/);
     }
   });
 

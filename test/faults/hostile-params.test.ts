@@ -143,7 +143,9 @@ describe('faults: hostile /probe and query parameters', function () {
         const socket = connect(port, '127.0.0.1', () => socket.end(`GET ${path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n`));
         let answer = '';
         socket.on('data', (d: Buffer) => (answer += d.toString('latin1')));
-        socket.on('error', reject);
+        // Node 24 resets the connection right after its 431 (the rest of the request is unread):
+        // the answer already arrived, and it is what a client sees.
+        socket.on('error', (err) => (answer ? resolve(answer) : reject(err)));
         socket.on('close', () => resolve(answer));
       });
     const long = await raw(`/probe?target=${'a'.repeat(100_000)}`);
