@@ -22,7 +22,7 @@ export function parsePraefectConfig(text: string, file: string): ClientFileResul
   const fail = (message: string) => ({ ok: false as const, error: { code: 'PARSE', message } });
   let doc: Record<string, unknown>;
   try {
-    doc = parse(text) as Record<string, unknown>;
+    doc = parse(text);
   } catch (err) {
     if (err instanceof TomlError) {
       // The message's first line says what; the rest is a code excerpt that may show secrets.
