@@ -66,10 +66,9 @@ export function parseClientAddress(
     if (!rest.startsWith('//')) return { ok: false, message: `must be ${scheme}://host:port` };
     rest = rest.slice(2);
   } else if (rest.startsWith('//')) {
-    // dns://[authority]/host:port: the authority is the DNS server, not the target.
+    // dns://[authority]/host:port: the authority is the DNS server, not the target; dns://host:port has none.
     const slash = rest.indexOf('/', 2);
-    if (slash < 0) return { ok: false, message: `must be ${scheme}:host:port or ${scheme}:///host:port` };
-    rest = rest.slice(slash + 1);
+    rest = slash < 0 ? rest.slice(2) : rest.slice(slash + 1);
   }
   const parsed = parseAddress(rest);
   if (!parsed.ok) return { ok: false, message: 'is not host:port after the scheme' };
