@@ -8,7 +8,7 @@ import { recordOwnConnections, recordScrape, type HistoryOptions } from '../migr
 import type { NodeHistory } from '../migration/types.ts';
 import type { ReverseDnsCache } from '../sources/reverse-dns.ts';
 import { DEFAULTS } from '../config/schema.ts';
-import { trackPlaintextPeers, type PlaintextPeers } from './plaintext-peers.ts';
+import { trackPlaintextPeers, type PeerSightings, type PlaintextPeers } from './plaintext-peers.ts';
 import type { ProbeFunctions } from './probes.ts';
 
 export interface NodeObservation {
@@ -30,8 +30,8 @@ export interface NodeCarry {
   plaintext: PlaintextProbeResult | null;
   versionsCheckedMs: number | null;
   accepts: TlsProbeResult['accepts'];
-  /** Local mode: when each plaintext peer address was first seen connected, without a break since. */
-  peersFirstSeen?: ReadonlyMap<string, number>;
+  /** Local mode: when each plaintext peer address was first and last seen connected. */
+  peerSightings?: PeerSightings;
 }
 
 export function emptyCarry(): NodeCarry {
@@ -126,9 +126,10 @@ export async function observeNode(
   if (config.local?.node === node.name) {
     const ports = { tcp: portOf(node.plaintextAddress), tls: portOf(node.tlsAddress) };
     sockets = await probes.readEstablished(config.local.procRoot, ports, {}, { peers: true });
-    const tracked = trackPlaintextPeers(sockets, c.peersFirstSeen ?? new Map(), now());
+    // Two collections' grace: one read that skips a peer does not restart its "since".
+    const tracked = trackPlaintextPeers(sockets, c.peerSightings ?? new Map(), now(), 2 * config.collectionIntervalMs);
     if (tracked) {
-      c = { ...c, peersFirstSeen: tracked.firstSeen };
+      c = { ...c, peerSightings: tracked.sightings };
       const names = ctx.peerNames ? await ctx.peerNames.names(tracked.peers.map((p) => p.address)) : null;
       plaintextPeers = {
         peers: tracked.peers.map((p) => ({ ...p, name: names?.get(p.address) ?? null })),

@@ -19,23 +19,32 @@ export interface PlaintextPeers {
   metricLimit: number;
 }
 
-/** Peers on the plaintext listener, with first-seen times carried over from the previous read. */
+/** First and last time each peer address was seen connected, carried between collections. */
+export type PeerSightings = ReadonlyMap<string, { firstSeenMs: number; lastSeenMs: number }>;
+
+/**
+ * Peers on the plaintext listener, with first-seen times carried over from earlier reads. A peer
+ * missing from one read keeps its first-seen time for `graceMs`: /proc/net/tcp is not a snapshot and
+ * may skip an entry while sockets change, and a client reconnecting at once has not really left.
+ */
 export function trackPlaintextPeers(
   sockets: SocketsResult,
-  previous: ReadonlyMap<string, number>,
+  previous: PeerSightings,
   nowMs: number,
-): { peers: Array<Omit<PlaintextPeer, 'name'>>; firstSeen: Map<string, number> } | null {
+  graceMs: number,
+): { peers: Array<Omit<PlaintextPeer, 'name'>>; sightings: PeerSightings } | null {
   if (!sockets.ok || !sockets.peers) return null;
-  const firstSeen = new Map<string, number>();
+  const sightings = new Map<string, { firstSeenMs: number; lastSeenMs: number }>();
+  for (const [address, seen] of previous) if (nowMs - seen.lastSeenMs <= graceMs) sightings.set(address, seen);
   const peers = sockets.peers
     .filter((p) => p.listener === 'tcp')
     .map((p) => {
-      const since = previous.get(p.address) ?? nowMs;
-      firstSeen.set(p.address, since);
-      return { address: p.address, connections: p.connections, firstSeenMs: since };
+      const firstSeenMs = sightings.get(p.address)?.firstSeenMs ?? nowMs;
+      sightings.set(p.address, { firstSeenMs, lastSeenMs: nowMs });
+      return { address: p.address, connections: p.connections, firstSeenMs };
     })
     .sort(byConnections);
-  return { peers, firstSeen };
+  return { peers, sightings };
 }
 
 /** The metric's view: the top `limit` peers by connections and the rest summed (null when there is no rest). */

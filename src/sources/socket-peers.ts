@@ -11,7 +11,7 @@ export interface PeerCount {
 
 const ESTABLISHED = 0x01;
 const ENTRY =
-  /^\s*\d+:\s+([0-9A-Fa-f]{8}|[0-9A-Fa-f]{32}):([0-9A-Fa-f]{4})\s+([0-9A-Fa-f]{8}|[0-9A-Fa-f]{32}):[0-9A-Fa-f]{4}\s+([0-9A-Fa-f]{2})\s/;
+  /^\s*\d+:\s+([0-9A-Fa-f]{8}|[0-9A-Fa-f]{32}):([0-9A-Fa-f]{4})\s+([0-9A-Fa-f]{8}|[0-9A-Fa-f]{32}):([0-9A-Fa-f]{4})\s+([0-9A-Fa-f]{2})\s/;
 
 /** The kernel prints each 32-bit word of an address in host byte order. */
 function bytesOf(hex: string, littleEndian: boolean): number[] {
@@ -56,9 +56,15 @@ export function countPeers(
   into: Map<string, PeerCount>,
   littleEndian = endianness() === 'LE',
 ): void {
+  // /proc/net/tcp is produced in several reads; a socket added or removed meanwhile can make one
+  // entry appear twice. Its two addresses identify a connection: count each once.
+  const seen = new Set<string>();
   for (const line of text.split('\n')) {
     const m = ENTRY.exec(line);
-    if (!m || parseInt(m[4]!, 16) !== ESTABLISHED) continue;
+    if (!m || parseInt(m[5]!, 16) !== ESTABLISHED) continue;
+    const connection = `${m[1]}:${m[2]} ${m[3]}:${m[4]}`;
+    if (seen.has(connection)) continue;
+    seen.add(connection);
     const port = parseInt(m[2]!, 16);
     const listener = port === ports.tcp ? 'tcp' : port === ports.tls ? 'tls' : null;
     if (!listener) continue;
