@@ -77,6 +77,8 @@ export class ReverseDnsCache {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error('timeout')), this.o.timeoutMs);
+      // A lookup left running must not hold the process open on shutdown.
+      timer.unref();
     });
     const lookup = Promise.race([this.o.lookup(address), timeout]).then(
       (names) => this.store(address, names.find((n) => n !== '')?.replace(/\.$/, '') ?? null, this.o.ttlMs),
