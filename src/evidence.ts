@@ -117,5 +117,8 @@ export interface PlaintextProbeResult {
   atMs: number;
 }
 
-/** Local mode: ESTABLISHED connections per listener port, now. */
-export type SocketsResult = Result<{ established: { tcp: number; tls: number } }>;
+/** Local mode: ESTABLISHED connections per listener port, now; `peers` (when asked for) per listener and client address. */
+export type SocketsResult = Result<{
+  established: { tcp: number; tls: number };
+  peers?: Array<{ address: string; listener: 'tcp' | 'tls'; connections: number }>;
+}>;

@@ -19,6 +19,9 @@ import {
   type PrometheusNodeView,
   type VerdictOptions,
 } from '../migration/verdict.ts';
+import { readClientReport } from '../clients/read-clients.ts';
+import type { ClientReport } from '../clients/client-routes.ts';
+import { ReverseDnsCache, systemReverseLookup } from '../sources/reverse-dns.ts';
 import { emptyCarry, observeNode, type NodeCarry, type NodeObservation } from './observe-node.ts';
 import type { ProbeFunctions } from './probes.ts';
 
@@ -41,6 +44,8 @@ export interface Snapshot {
   stateError: SourceError | null;
   /** Lifetime error counts by source and code, for gitaly_tls_exporter_source_errors_total. */
   sourceErrors: Map<string, number>;
+  /** Which client dials which node how, from the configured client files; null when none is configured. */
+  clients?: ClientReport | null;
 }
 
 export interface CollectorDeps {
@@ -92,6 +97,7 @@ export class Collector {
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
   private readonly listeners: Array<(s: Snapshot) => void | Promise<void>> = [];
+  private peerNames: ReverseDnsCache | null = null;
 
   constructor(deps: CollectorDeps) {
     this.config = deps.config;
@@ -185,7 +191,18 @@ export class Collector {
           )
         : Promise.resolve(null);
 
-    const ctx = { config, probes: this.probes, caPems: ca.ok ? ca.pems : undefined, now: this.now, logger: this.logger, historyOptions };
+    const clientsPromise = config.clients?.length ? readClientReport(config.clients, config.nodes) : Promise.resolve(null);
+    if (config.local?.reverseDns)
+      this.peerNames ??= new ReverseDnsCache({ lookup: this.probes.reverseLookup ?? systemReverseLookup(), now: this.now });
+    const ctx = {
+      config,
+      probes: this.probes,
+      caPems: ca.ok ? ca.pems : undefined,
+      now: this.now,
+      logger: this.logger,
+      historyOptions,
+      peerNames: config.local?.reverseDns ? this.peerNames : null,
+    };
     const observed = await mapWithConcurrency(config.nodes, config.concurrency, async (node) => {
       const history = this.histories.get(node.name) ?? emptyHistory();
       const carry = this.carries.get(node.name) ?? { ...emptyCarry(), plaintext: history.lastPlaintextProbe };
@@ -195,6 +212,7 @@ export class Collector {
       return result.observation;
     });
     const prometheus = await prometheusPromise;
+    const clients = await clientsPromise;
     if (prometheus && !prometheus.ok) {
       this.countError('prometheus', prometheus.error.code);
       this.logger.warn({ code: prometheus.error.code }, `Prometheus query failed: ${prometheus.error.message}`);
@@ -273,6 +291,7 @@ export class Collector {
       caBundle: ca.ok ? { ok: true, source: ca.source, count: ca.count } : { ok: false, error: ca.error },
       stateError: saved.ok ? null : saved.error,
       sourceErrors: new Map(this.sourceErrors),
+      clients,
     };
     this.latestSnapshot = snapshot;
     for (const listener of this.listeners) {

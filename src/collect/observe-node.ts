@@ -6,6 +6,9 @@ import type { Config, NodeConfig } from '../config/types.ts';
 import type { CertFileResult, GitalyScrape, PlaintextProbeResult, SocketsResult, TlsProbeResult } from '../evidence.ts';
 import { recordOwnConnections, recordScrape, type HistoryOptions } from '../migration/history.ts';
 import type { NodeHistory } from '../migration/types.ts';
+import type { ReverseDnsCache } from '../sources/reverse-dns.ts';
+import { DEFAULTS } from '../config/schema.ts';
+import { trackPlaintextPeers, type PeerSightings, type PlaintextPeers } from './plaintext-peers.ts';
 import type { ProbeFunctions } from './probes.ts';
 
 export interface NodeObservation {
@@ -17,6 +20,8 @@ export interface NodeObservation {
   plaintext: PlaintextProbeResult | null;
   plaintextFresh: boolean;
   sockets: SocketsResult | null;
+  /** Local mode: who holds plaintext connections open now (null when not read). */
+  plaintextPeers?: PlaintextPeers | null;
   durationMs: number;
 }
 
@@ -25,6 +30,8 @@ export interface NodeCarry {
   plaintext: PlaintextProbeResult | null;
   versionsCheckedMs: number | null;
   accepts: TlsProbeResult['accepts'];
+  /** Local mode: when each plaintext peer address was first and last seen connected. */
+  peerSightings?: PeerSightings;
 }
 
 export function emptyCarry(): NodeCarry {
@@ -38,6 +45,8 @@ export interface ObserveContext {
   now: () => number;
   logger: Logger;
   historyOptions: HistoryOptions;
+  /** Local mode with reverse_dns: names for plaintext peers. */
+  peerNames?: ReverseDnsCache | null;
 }
 
 function portOf(address: string | undefined): number | undefined {
@@ -113,12 +122,34 @@ export async function observeNode(
   }
 
   let sockets: SocketsResult | null = null;
+  let plaintextPeers: PlaintextPeers | null = null;
   if (config.local?.node === node.name) {
-    sockets = await probes.readEstablished(config.local.procRoot, { tcp: portOf(node.plaintextAddress), tls: portOf(node.tlsAddress) });
+    const ports = { tcp: portOf(node.plaintextAddress), tls: portOf(node.tlsAddress) };
+    sockets = await probes.readEstablished(config.local.procRoot, ports, {}, { peers: true });
+    // Two collections' grace: one read that skips a peer does not restart its "since".
+    const tracked = trackPlaintextPeers(sockets, c.peerSightings ?? new Map(), now(), 2 * config.collectionIntervalMs);
+    if (tracked) {
+      c = { ...c, peerSightings: tracked.sightings };
+      const names = ctx.peerNames ? await ctx.peerNames.names(tracked.peers.map((p) => p.address)) : null;
+      plaintextPeers = {
+        peers: tracked.peers.map((p) => ({ ...p, name: names?.get(p.address) ?? null })),
+        metricLimit: config.local.peerMetricLimit ?? DEFAULTS.peerMetricLimit,
+      };
+    }
   }
 
   return {
-    observation: { node, scrape, tls, certFile, plaintext: c.plaintext, plaintextFresh, sockets, durationMs: now() - started },
+    observation: {
+      node,
+      scrape,
+      tls,
+      certFile,
+      plaintext: c.plaintext,
+      plaintextFresh,
+      sockets,
+      plaintextPeers,
+      durationMs: now() - started,
+    },
     history: h,
     carry: c,
   };

@@ -5,6 +5,7 @@ import { probePlaintext } from '../probes/plaintext.ts';
 import { probeTls } from '../probes/tls.ts';
 import { scrapeGitalyMetrics } from '../sources/gitaly-metrics.ts';
 import { queryFleetEvidence } from '../sources/prometheus.ts';
+import type { ReverseLookup } from '../sources/reverse-dns.ts';
 import { readEstablished } from '../sources/sockets.ts';
 
 export interface ProbeFunctions {
@@ -14,6 +15,8 @@ export interface ProbeFunctions {
   probePlaintext: typeof probePlaintext;
   checkCertFile: typeof checkCertFile;
   readEstablished: typeof readEstablished;
+  /** PTR lookups for local mode's reverse_dns; absent = the system resolver. */
+  reverseLookup?: ReverseLookup;
   dispatcher?: Dispatcher;
 }
 

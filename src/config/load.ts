@@ -4,6 +4,7 @@ import path from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument } from 'yaml';
 import { MIN_DIAL_SPACING_SLACKS, MIN_SOAK_SLACKS, querySlackMs } from '../migration/query-window.ts';
 import { formatDuration } from './duration.ts';
+import { readClients } from './clients.ts';
 import { readLocal, readNodes } from './nodes.ts';
 import { fileKind, isWritableDir, readPath, readStateFile, type Context } from './paths.ts';
 import { bool, byteSize, DEFAULTS, duration, httpUrl, integer, KEYS, labelMatchers, labelName, MAX_TIMER_MS, text } from './schema.ts';
@@ -106,6 +107,7 @@ function readConfig(root: MapView, ctx: Context, source: string): Config | null 
   const prometheus = readPrometheus(root, ctx);
   const drafts = readNodes(root, ctx);
   const local = readLocal(root, ctx, drafts);
+  const clients = readClients(root, ctx);
 
   if (soakWindowMs !== null && collectionIntervalMs !== null && collectionIntervalMs > soakWindowMs) {
     const [soak, interval] = [formatDuration(soakWindowMs), formatDuration(collectionIntervalMs)];
@@ -142,6 +144,7 @@ function readConfig(root: MapView, ctx: Context, source: string): Config | null 
     stateFile,
     caFile,
     local,
+    clients,
     allowUnlistedTargets,
   };
   return reader.problems.length > 0 ? null : (present(config) as Config);

@@ -1,6 +1,6 @@
 // Reads the nodes: list (each node, and names and addresses unique across nodes) and the local: section that names one.
 import { readPath, type Context } from './paths.ts';
-import { DEFAULTS, hostName, hostPortOf, httpUrl, KEYS, listenAddress, nodeName, oneOf, text } from './schema.ts';
+import { bool, DEFAULTS, hostName, hostPortOf, httpUrl, integer, KEYS, listenAddress, nodeName, oneOf, text } from './schema.ts';
 import type { LocalModeConfig, NodeConfig, Role } from './types.ts';
 import { present, suggest, type MapView } from './yaml-reader.ts';
 
@@ -86,10 +86,12 @@ function readNode(view: MapView, ctx: Context): Partial<NodeConfig> {
 }
 
 export function readLocal(root: MapView, ctx: Context, drafts: NodeDraft[] | null): LocalModeConfig | undefined | null {
-  const view = root.section('local', KEYS.local, 'node:, proc_root:');
+  const view = root.section('local', KEYS.local, 'node:, proc_root:, reverse_dns:, peer_metric_limit:');
   if (!view) return view;
   const node = view.required('node', text);
   const procRoot = readPath(view, 'proc_root', 'dir', ctx, { fallback: DEFAULTS.procRoot });
+  const reverseDns = view.withDefault('reverse_dns', bool, DEFAULTS.reverseDns);
+  const peerMetricLimit = view.withDefault('peer_metric_limit', integer(1, 1000), DEFAULTS.peerMetricLimit);
   if (node !== null && drafts !== null) {
     const target = drafts.find((draft) => draft.name === node);
     if (!target && drafts.every((draft) => draft.name !== undefined)) {
@@ -110,5 +112,5 @@ export function readLocal(root: MapView, ctx: Context, drafts: NodeDraft[] | nul
       );
     }
   }
-  return { node, procRoot } as LocalModeConfig;
+  return { node, procRoot, reverseDns, peerMetricLimit } as LocalModeConfig;
 }

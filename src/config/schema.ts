@@ -19,6 +19,8 @@ export const DEFAULTS = {
   instanceLabel: 'instance',
   scrapeIntervalMs: 60_000,
   procRoot: '/proc',
+  reverseDns: false,
+  peerMetricLimit: 10,
   role: 'gitaly',
 } as const;
 
@@ -38,12 +40,14 @@ export const KEYS = {
     'timeouts',
     'prometheus',
     'local',
+    'clients',
     'nodes',
   ],
   timeouts: ['metrics', 'tls', 'plaintext', 'prometheus'],
   prometheus: ['url', 'selector', 'instance_label', 'scrape_interval', 'bearer_token_file', 'basic_auth'],
   basicAuth: ['username', 'password_file'],
-  local: ['node', 'proc_root'],
+  local: ['node', 'proc_root', 'reverse_dns', 'peer_metric_limit'],
+  client: ['name', 'gitlab_yml', 'praefect_config'],
   node: ['name', 'role', 'metrics_url', 'tls_address', 'plaintext_address', 'certificate_file', 'server_name', 'prometheus_instance'],
 } as const;
 

@@ -38,6 +38,20 @@ export interface LocalModeConfig {
   node: string;
   /** Directory holding net/tcp and net/tcp6 (default /proc). */
   procRoot: string;
+  /** Name plaintext peers by reverse DNS (the loader sets it; absent = DEFAULTS.reverseDns, off). */
+  reverseDns?: boolean;
+  /** Peers with their own gitaly_tls_plaintext_peer_connections series; the rest are summed as peer="other".
+   *  The loader sets it; absent = DEFAULTS.peerMetricLimit. */
+  peerMetricLimit?: number;
+}
+
+/** A Gitaly client's configuration file the exporter reads to say which client dials which node how. */
+export interface ClientFileConfig {
+  /** Who reads this file, as the admin calls it, e.g. "puma on web-1". */
+  name: string;
+  kind: 'gitlab_yml' | 'praefect_config';
+  /** Absolute path. */
+  path: string;
 }
 
 export interface Timeouts {
@@ -67,5 +81,7 @@ export interface Config {
   /** PEM file or directory of PEM files; absent = the system store. */
   caFile?: string;
   local?: LocalModeConfig;
+  /** Client configuration files (GitLab Rails gitlab.yml, Praefect config.toml); absent = none. */
+  clients?: ClientFileConfig[];
   allowUnlistedTargets: boolean;
 }

@@ -64,6 +64,14 @@ export function nodeJson(n: NodeResult, nowMs: number): object {
           : { error: o.certFile.error }
         : null,
       ownConnections: n.history.ownTotals,
+      plaintextPeers: o.plaintextPeers
+        ? o.plaintextPeers.peers.map((p) => ({
+            address: p.address,
+            name: p.name,
+            connections: p.connections,
+            firstSeen: iso(p.firstSeenMs),
+          }))
+        : null,
     },
   };
 }
@@ -84,5 +92,6 @@ export function migrationJson(s: Snapshot): object {
         : null,
     },
     nodes: s.nodes.map((n) => nodeJson(n, s.atMs)),
+    clients: s.clients ?? null,
   };
 }

@@ -3,6 +3,7 @@
 import type { NodeResult, Snapshot } from '../collect/collector.ts';
 import type { Phase } from '../migration/types.ts';
 import { REASON_TEXT } from '../migration/types.ts';
+import { renderClientSections } from './status-clients.ts';
 
 const DAY_MS = 86_400_000;
 
@@ -92,7 +93,7 @@ thead th{background:#f4f4f4;font-weight:600}.role{font-size:.8em;color:#777;font
 .phase{padding:.1rem .4rem;border-radius:4px;white-space:nowrap}.phase-complete{background:#5cb270;color:#fff}
 .phase-tls_only_traffic{background:#b6e3c1}.phase-dual_listen{background:#ffe1a8}.phase-plaintext_only{background:#f7b2ac}.phase-unknown{background:#ddd}
 .ok{color:#1e7b34}.bad{color:#b3261e;font-weight:600}.warn{color:#a05a00;font-weight:600}.na{color:#999}
-ul.reasons{margin:0;padding-left:1rem}code{font-size:.9em}footer{margin-top:1rem;color:#777;font-size:.85em}`;
+ul.reasons{margin:0;padding-left:1rem}h2{font-size:1.1rem;margin:1.2rem 0 .5rem}code{font-size:.9em}footer{margin-top:1rem;color:#777;font-size:.85em}`;
 
 export function renderStatusPage(s: Snapshot | null, opts: { refreshSeconds: number; source: string }): string {
   const head = `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -104,6 +105,7 @@ export function renderStatusPage(s: Snapshot | null, opts: { refreshSeconds: num
 <table><thead><tr><th>Node</th><th>Phase</th><th title="New connections in the soak window, own probes excluded">Window tcp / tls</th><th>Plaintext last seen</th>
 <th>Cert expires</th><th>Trusted</th><th>Hostname</th><th>ALPN h2</th><th>TLS versions</th><th>Restart</th><th>Blocking reasons</th></tr></thead>
 <tbody>${s.nodes.map((n) => row(n, s.atMs)).join('\n')}</tbody></table>
+${renderClientSections(s)}
 <footer>Collected ${escapeHtml(new Date(s.atMs).toISOString())} in ${(s.durationMs / 1000).toFixed(1)} s · config ${escapeHtml(opts.source)} ·
 <a href="/migration">/migration</a> · <a href="/metrics">/metrics</a></footer></body></html>`;
 }

@@ -34,6 +34,10 @@ export const METRICS = {
     help: 'Connections established to the node’s listeners right now (local mode).',
     labels: ['node', 'listener'],
   },
+  gitaly_tls_plaintext_peer_connections: {
+    help: 'Plaintext connections established right now from each client address (local mode): the top peers by connections, the rest summed as peer="other".',
+    labels: ['node', 'peer'],
+  },
   gitaly_tls_plaintext_listener_open: {
     help: 'Whether listen_addr still accepts TCP connections (1) or refuses them (0).',
     labels: ['node', 'address'],

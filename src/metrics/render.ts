@@ -2,6 +2,7 @@
 // fresh registry); /metrics serves the cached text, so scrapes cost nothing extra.
 import type { Snapshot, NodeResult } from '../collect/collector.ts';
 import type { TlsProbeResult } from '../evidence.ts';
+import { topPeers } from '../collect/plaintext-peers.ts';
 import { PHASES } from '../migration/types.ts';
 import { bool, ContractRegistry, seconds } from './definitions.ts';
 
@@ -61,6 +62,12 @@ function setNodeMetrics(r: ContractRegistry, n: NodeResult): void {
   if (o.sockets?.ok) {
     r.gauge('gitaly_tls_established_connections').set({ node, listener: 'tcp' }, o.sockets.established.tcp);
     r.gauge('gitaly_tls_established_connections').set({ node, listener: 'tls' }, o.sockets.established.tls);
+  }
+  if (o.plaintextPeers) {
+    // Bounded cardinality: one series per top peer, one for all the others together.
+    const { top, other } = topPeers(o.plaintextPeers);
+    for (const p of top) r.gauge('gitaly_tls_plaintext_peer_connections').set({ node, peer: p.address }, p.connections);
+    if (other) r.gauge('gitaly_tls_plaintext_peer_connections').set({ node, peer: 'other' }, other.connections);
   }
   if (o.plaintext && o.plaintext.open !== null && o.node.plaintextAddress) {
     r.gauge('gitaly_tls_plaintext_listener_open').set({ node, address: o.plaintext.address }, bool(o.plaintext.open));

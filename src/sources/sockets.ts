@@ -3,6 +3,7 @@
 // connection counter once open.
 import { readFile as fsReadFile } from 'node:fs/promises';
 import type { SocketsResult } from '../evidence.ts';
+import { byConnections, countPeers, type PeerCount } from './socket-peers.ts';
 
 export interface SocketsDeps {
   readFile?: (path: string) => Promise<Buffer | string>;
@@ -42,12 +43,14 @@ export async function readEstablished(
   procRoot: string,
   ports: { tcp?: number; tls?: number },
   deps: SocketsDeps = {},
+  options: { peers?: boolean } = {},
 ): Promise<SocketsResult> {
   const readFile = deps.readFile ?? ((path: string) => fsReadFile(path));
   if (ports.tcp === undefined && ports.tls === undefined) {
     return { ok: false, error: { code: 'CONFIG', message: 'No listener port was given to count established connections for.' } };
   }
   const counts = { tcp: 0, tls: 0 };
+  const peers = options.peers ? new Map<string, PeerCount>() : null;
   for (const name of ['tcp', 'tcp6']) {
     const file = `${procRoot.replace(/\/+$/, '')}/net/${name}`;
     let content: Buffer | string;
@@ -62,11 +65,13 @@ export async function readEstablished(
       };
     }
     try {
-      countFile(typeof content === 'string' ? content : content.toString('latin1'), file, ports, counts);
+      const text = typeof content === 'string' ? content : content.toString('latin1');
+      countFile(text, file, ports, counts);
+      if (peers) countPeers(text, ports, peers);
     } catch (err) {
       const message = err instanceof ParseError ? err.message : `${file} could not be parsed`;
       return { ok: false, error: { code: 'PARSE', message: `${message}.` } };
     }
   }
-  return { ok: true, established: counts };
+  return peers ? { ok: true, established: counts, peers: [...peers.values()].sort(byConnections) } : { ok: true, established: counts };
 }

@@ -317,7 +317,7 @@ describe('config loader', () => {
         scrapeIntervalMs: 15_000,
         basicAuth: { username: 'exporter', passwordFile: path.join(tmp, 'password') },
       },
-      local: { node: 'gitaly-1', procRoot: path.join(tmp, 'proc') },
+      local: { node: 'gitaly-1', procRoot: path.join(tmp, 'proc'), reverseDns: false, peerMetricLimit: 10 },
       nodes: [
         {
           name: 'gitaly-1',

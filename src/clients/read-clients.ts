@@ -1,0 +1,61 @@
+// Reads every configured client file (size-capped, never throws) and maps it onto the inventory.
+import { open } from 'node:fs/promises';
+import type { ClientFileConfig, NodeConfig } from '../config/types.ts';
+import { clientRoutes, type ClientReport } from './client-routes.ts';
+import { parseGitlabYml } from './gitlab-yml.ts';
+import { parsePraefectConfig } from './praefect-config.ts';
+import type { ClientFileResult } from './types.ts';
+
+/** A gitlab.yml is a few tens of KiB; anything this large is the wrong file. */
+export const MAX_CLIENT_FILE_BYTES = 4 * 1024 ** 2;
+
+export interface ReadClientsDeps {
+  readFile?: (path: string, maxBytes: number) => Promise<string>;
+}
+
+class TooLarge extends Error {}
+
+async function readCapped(path: string, maxBytes: number): Promise<string> {
+  const handle = await open(path, 'r');
+  try {
+    const buffer = Buffer.alloc(maxBytes + 1);
+    let length = 0;
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, null);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+      if (length > maxBytes) throw new TooLarge();
+    }
+    return buffer.subarray(0, length).toString('utf8');
+  } finally {
+    await handle.close();
+  }
+}
+
+async function readOne(client: ClientFileConfig, deps: ReadClientsDeps): Promise<ClientFileResult> {
+  let text: string;
+  try {
+    text = await (deps.readFile ?? readCapped)(client.path, MAX_CLIENT_FILE_BYTES);
+  } catch (err) {
+    if (err instanceof TooLarge) {
+      return { ok: false, error: { code: 'TOO_LARGE', message: `${client.path} is larger than ${MAX_CLIENT_FILE_BYTES} bytes` } };
+    }
+    const code = (err as NodeJS.ErrnoException | null)?.code ?? 'READ';
+    return { ok: false, error: { code: 'READ', message: `Could not read ${client.path} (${code})` } };
+  }
+  try {
+    return client.kind === 'gitlab_yml' ? parseGitlabYml(text, client.path) : parsePraefectConfig(text, client.path);
+  } catch {
+    // The parsers report what they know; anything else is still this file's problem, not the exporter's.
+    return { ok: false, error: { code: 'PARSE', message: `${client.path} could not be parsed` } };
+  }
+}
+
+export async function readClientReport(
+  clients: readonly ClientFileConfig[],
+  nodes: readonly NodeConfig[],
+  deps: ReadClientsDeps = {},
+): Promise<ClientReport> {
+  const files = await Promise.all(clients.map(async (client) => ({ client, result: await readOne(client, deps) })));
+  return clientRoutes(files, nodes);
+}

@@ -1,0 +1,53 @@
+// The status page's "who is still on plaintext" section: peers seen in local mode, and which client
+// configuration dials which node how. Kept apart from the node table; it adds no verdict.
+import type { Snapshot } from '../collect/collector.ts';
+import { escapeHtml } from './status-page.ts';
+
+/** Beyond this many peers a node's list is folded (still complete) so the page stays readable. */
+const FOLD_AFTER = 20;
+
+function peersSection(s: Snapshot): string {
+  const nodes = s.nodes.filter((n) => n.observation.plaintextPeers);
+  if (nodes.length === 0) return '';
+  const blocks = nodes.map((n) => {
+    const { peers } = n.observation.plaintextPeers!;
+    const node = escapeHtml(n.verdict.node);
+    if (peers.length === 0)
+      return `<p data-peers-node="${node}"><strong>${node}</strong>: <span class="ok">no plaintext connections open</span></p>`;
+    const total = peers.reduce((sum, p) => sum + p.connections, 0);
+    const rows = peers
+      .map(
+        (p) =>
+          `<tr data-peer="${escapeHtml(p.address)}"><td><code>${escapeHtml(p.address)}</code></td><td>${p.name ? escapeHtml(p.name) : '<span class="na">–</span>'}</td><td>${p.connections}</td><td>${escapeHtml(new Date(p.firstSeenMs).toISOString())}</td></tr>`,
+      )
+      .join('');
+    const table = `<table class="peers"><thead><tr><th>Client address</th><th>Name</th><th>Connections</th><th>Connected since (first seen)</th></tr></thead><tbody>${rows}</tbody></table>`;
+    const summary = `<strong>${node}</strong>: ${peers.length} client address(es) hold ${total} plaintext connection(s) open`;
+    return peers.length > FOLD_AFTER
+      ? `<details data-peers-node="${node}"><summary>${summary}</summary>${table}</details>`
+      : `<div data-peers-node="${node}"><p>${summary}</p>${table}</div>`;
+  });
+  return `<section id="plaintext-peers"><h2>Plaintext clients connected now (local mode)</h2>${blocks.join('\n')}</section>`;
+}
+
+function clientsSection(s: Snapshot): string {
+  const report = s.clients;
+  if (!report) return '';
+  const rows = report.routes
+    .map((r) => {
+      const storage = r.virtualStorage ? `${r.virtualStorage} / ${r.storage}` : r.storage;
+      const scheme = r.scheme
+        ? `<span class="${r.tls ? 'ok' : r.scheme === 'unix' ? 'na' : 'bad'}">${r.scheme}</span>`
+        : '<span class="na">–</span>';
+      const flags = r.messages.map((m) => `<li>${escapeHtml(m)}</li>`).join('');
+      return `<tr data-client="${escapeHtml(r.client)}" data-storage="${escapeHtml(storage)}"><td>${escapeHtml(r.client)}</td><td>${escapeHtml(storage)}</td><td>${r.node ? escapeHtml(r.node) : '<span class="na">not in inventory</span>'}</td><td>${scheme}</td><td><ul class="reasons">${flags}</ul></td></tr>`;
+    })
+    .join('\n');
+  const errors = report.errors.map((e) => `<li class="bad">${escapeHtml(e.client)}: ${escapeHtml(e.error.message)}</li>`).join('');
+  return `<section id="client-routes"><h2>Client configuration: who dials which node how</h2>
+<table class="clients"><thead><tr><th>Client</th><th>Storage</th><th>Node</th><th>Scheme</th><th>What to change</th></tr></thead><tbody>${rows}</tbody></table>${errors ? `<ul>${errors}</ul>` : ''}</section>`;
+}
+
+export function renderClientSections(s: Snapshot): string {
+  return [peersSection(s), clientsSection(s)].filter(Boolean).join('\n');
+}
