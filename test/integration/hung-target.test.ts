@@ -10,12 +10,13 @@ import { realProbes, type ProbeFunctions } from '../../src/collect/probes.ts';
 import { chainPem, createCa, createIntermediate, createLeaf } from '../../src/demo/certs.ts';
 import { fakeConfig } from '../helpers/fake-gitaly.ts';
 import { startSilentServer, startTlsServer, type LoopbackServer } from '../helpers/tls-servers.ts';
+import { scaled } from '../helpers/time-factor.ts';
 
 const TARGETS = 200;
 const HUNG_INDEX = 7;
 
 describe('integration: one hung TLS target among 200', function () {
-  this.timeout(120_000);
+  this.timeout(scaled(120_000));
   const servers: LoopbackServer[] = [];
   let dir: string;
 
