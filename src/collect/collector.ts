@@ -170,9 +170,8 @@ export class Collector {
     clearTimeout(timer);
     if (done) return;
     const saved = await this.save(this.config.stateFile);
-    this.logger.warn(
-      `stopping with a collection still running after ${waitMs} ms: ${saved.ok ? 'saved the history of the nodes observed so far' : saved.error.message}`,
-    );
+    const outcome = saved.ok ? 'saved the history of the nodes observed so far' : saved.error.message;
+    this.logger.warn(`stopping with a collection still running after ${waitMs} ms: ${outcome}`);
   }
 
   /** One save at a time: a save at stop can overlap the cycle's own, and both write one temporary file. */
