@@ -1,7 +1,6 @@
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,6 +8,7 @@ import bcrypt from 'bcryptjs';
 import { Agent, request } from 'undici';
 import { createCa, createLeaf } from '../src/demo/certs.ts';
 import { nodeTs, spawnTracked, type TrackedChild } from './helpers/processes.ts';
+import { freePort } from './helpers/prometheus-server.ts';
 import { scaled } from './helpers/time-factor.ts';
 import { waitFor } from './helpers/wait-for.ts';
 
@@ -32,17 +32,6 @@ function serve(args: string[], dir: string): { child: TrackedChild; log: () => s
   child.child.stdout!.on('data', (d: Buffer) => (log += d.toString()));
   child.child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
   return { child, log: () => log };
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 describe('command line', function () {
