@@ -37,6 +37,12 @@ Without --config.file the exporter runs against a built-in demo fleet.
   --version, --help`;
 
 const LEVELS = ['debug', 'info', 'warn', 'error'];
+/**
+ * How long a stop (SIGTERM, SIGINT) may take before close-with-grace exits 1: under Kubernetes'
+ * default 30 s grace period. Of it, a collection in progress gets up to 20 s to finish.
+ */
+const SHUTDOWN_GRACE_MS = 25_000;
+const SHUTDOWN_COLLECTION_WAIT_MS = 20_000;
 
 class UsageError extends Error {}
 
@@ -127,12 +133,33 @@ async function check(configFile: string, logger: Logger): Promise<number> {
 }
 
 async function serve(options: Options, logger: Logger): Promise<void> {
+  // Signal handlers come first: a SIGTERM while the demo fleet or the first render is still starting
+  // must stop what has started and exit 0, not kill the process by the default action (exit 143),
+  // and an early SIGHUP must not kill it either. Each step below registers what needs stopping.
   let demo: DemoFleet | null = null;
+  let exporter: Exporter | null = null;
+  let app: ReturnType<typeof buildApp> | null = null;
+  let reloadPending = false;
+  // SIGHUP means reload here, as in Prometheus, not stop. A collection in progress gets most of the
+  // grace period to finish and save; one that needs longer (a large fleet behind stalled targets)
+  // saves the history gathered so far instead, so the process still exits 0 with its state on disk.
+  closeWithGrace({ delay: SHUTDOWN_GRACE_MS, logger, skip: ['SIGHUP'] }, async ({ signal, err }) => {
+    if (err) logger.error({ err }, 'shutting down after an error');
+    else logger.info(`${signal ?? 'shutdown'}: stopping collection, saving state, closing the server`);
+    if (exporter) await exporter.stop(SHUTDOWN_COLLECTION_WAIT_MS);
+    if (app) await app.close();
+    if (demo) await demo.stop();
+  });
+  process.on('SIGHUP', () => {
+    if (exporter) void exporter.reload();
+    else reloadPending = true;
+  });
+
   let config: Config;
   if (options.configFile) config = loadConfigFile(options.configFile);
   else ({ config, fleet: demo } = await startDemo(logger));
   const configFile = options.configFile;
-  const exporter = new Exporter({
+  exporter = new Exporter({
     config,
     logger,
     probes: realProbes,
@@ -140,25 +167,18 @@ async function serve(options: Options, logger: Logger): Promise<void> {
     loadConfig: configFile ? () => loadConfigFile(configFile) : undefined,
   });
   await exporter.init();
+  if (reloadPending) void exporter.reload();
   const webConfig = options.webConfigFile ? loadWebConfig(options.webConfigFile) : null;
   const https = webConfig ? createHttpsOptions(webConfig, { logger }) : null;
-  const app = buildApp({ logger, view: exporter, https: https?.options ?? null });
+  app = buildApp({ logger, view: exporter, https: https?.options ?? null });
   if (webConfig) secureApp(app, webConfig, https);
-  // SIGHUP means reload here, as in Prometheus, not stop.
-  closeWithGrace({ delay: 15_000, logger, skip: ['SIGHUP'] }, async ({ signal, err }) => {
-    if (err) logger.error({ err }, 'shutting down after an error');
-    else logger.info(`${signal ?? 'shutdown'}: stopping collection, saving state, closing the server`);
-    await exporter.stop();
-    await app.close();
-    if (demo) await demo.stop();
-  });
-  process.on('SIGHUP', () => void exporter.reload());
   await app.listen({ host: options.listen.host, port: options.listen.port });
   const scheme = https ? 'https' : 'http';
   logger.info(
     { version: EXPORTER_VERSION, nodes: config.nodes.length, config: config.source },
     `listening on ${scheme}://${options.listen.host}:${options.listen.port}/`,
   );
+  // A stop during startup has already stopped the collector; start() then does nothing.
   exporter.start();
 }
 
@@ -178,7 +198,12 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`gitaly-tls-exporter ${EXPORTER_VERSION} (Node.js ${process.version})\n`);
     return 0;
   }
-  const logger = pino({ level: options.logLevel, base: undefined }, options.command === 'check' ? pino.destination(2) : undefined);
+  // Synchronous writes: the last lines before an exit ("collection finished", the shutdown) are
+  // never lost in a buffer or an unfinished asynchronous write when close-with-grace exits.
+  const logger = pino(
+    { level: options.logLevel, base: undefined },
+    pino.destination({ dest: options.command === 'check' ? 2 : 1, sync: true }),
+  );
   try {
     if (options.configCheck && options.configFile) {
       const config = loadConfigFile(options.configFile);

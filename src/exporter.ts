@@ -150,7 +150,8 @@ export class Exporter implements ExporterView {
     this.collector.start();
   }
 
-  stop(): Promise<void> {
-    return this.collector.stop();
+  /** See Collector.stop: waits up to `waitMs` for a collection in progress, then saves what it has. */
+  stop(waitMs?: number): Promise<void> {
+    return this.collector.stop(waitMs);
   }
 }

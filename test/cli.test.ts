@@ -1,37 +1,41 @@
 import { expect } from 'chai';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import bcrypt from 'bcryptjs';
 import { Agent, request } from 'undici';
 import { createCa, createLeaf } from '../src/demo/certs.ts';
+import { nodeTs, spawnTracked, type TrackedChild } from './helpers/processes.ts';
+import { freePort } from './helpers/prometheus-server.ts';
+import { scaled } from './helpers/time-factor.ts';
 import { waitFor } from './helpers/wait-for.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
 const MAIN = join(ROOT, 'src', 'main.ts');
 
+// Node itself with the tsx loader, not the tsx wrapper: the wrapper relays a signal to its child
+// only if the child confirms it within 30 ms, and otherwise SIGKILLs it and exits 143. On a busy
+// machine that turned "stops cleanly on SIGTERM" into exit code 143.
 function run(args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(TSX, [MAIN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+  const [node, argv] = nodeTs(MAIN, args);
+  const r = spawnSync(node, argv, { cwd: ROOT, encoding: 'utf8', timeout: scaled(60_000) });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
+/** The exporter serving, in its own process group; `log()` is all it wrote so far. */
+function serve(args: string[], dir: string): { child: TrackedChild; log: () => string } {
+  const [node, argv] = nodeTs(MAIN, args);
+  const child = spawnTracked(node, argv, { cwd: ROOT, env: { ...process.env, TMPDIR: dir }, what: 'the exporter (CLI test)' });
+  let log = '';
+  child.child.stdout!.on('data', (d: Buffer) => (log += d.toString()));
+  child.child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+  return { child, log: () => log };
 }
 
 describe('command line', function () {
-  this.timeout(90_000);
+  this.timeout(scaled(90_000));
   let dir: string;
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'gte-cli-'));
@@ -94,27 +98,25 @@ describe('command line', function () {
   });
 
   describe('with no configuration (the demo fleet)', () => {
-    let child: ChildProcess | undefined;
+    let child: TrackedChild | undefined;
     afterEach(async () => {
-      if (child && child.exitCode === null) {
-        child.kill('SIGKILL');
-        await new Promise((resolve) => child!.once('exit', resolve));
-      }
+      await child?.stop(5_000);
+      child = undefined;
     });
 
     it('serves /, /migration and /metrics with demo data, says so in its log, and stops cleanly on SIGTERM', async () => {
       const port = await freePort();
-      let log = '';
-      child = spawn(TSX, [MAIN, '--web.listen-address', `127.0.0.1:${port}`], { cwd: ROOT, env: { ...process.env, TMPDIR: dir } });
-      child.stdout!.on('data', (d: Buffer) => (log += d.toString()));
-      child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+      const exporter = serve(['--web.listen-address', `127.0.0.1:${port}`], dir);
+      child = exporter.child;
+      const { log } = exporter;
       const base = `http://127.0.0.1:${port}`;
-      await waitFor(async () => (await fetch(`${base}/-/ready`).catch(() => null))?.ok, {
+      await waitFor(async () => (await fetch(`${base}/-/ready`, { signal: AbortSignal.timeout(5_000) }).catch(() => null))?.ok, {
         timeoutMs: 30_000,
         intervalMs: 250,
-        what: `the demo exporter to be ready (log: ${log.slice(-2000)})`,
+        what: 'the demo exporter to be ready',
+        context: () => `log:\n${log().slice(-2000)}`,
       });
-      expect(log).to.contain('built-in demo fleet');
+      expect(log()).to.contain('built-in demo fleet');
 
       const migration = (await (await fetch(`${base}/migration`)).json()) as { nodes: Array<{ node: string; phase: string }> };
       expect(migration.nodes.map((n) => n.node)).to.include.members(['gitaly-1', 'gitaly-2', 'gitaly-3', 'gitaly-4', 'praefect-1']);
@@ -124,10 +126,9 @@ describe('command line', function () {
       const page = await (await fetch(`${base}/`)).text();
       expect(page).to.contain('Gitaly TLS migration');
 
-      const exited = new Promise<number | null>((resolve) => child!.once('exit', (code) => resolve(code)));
-      child.kill('SIGTERM');
-      expect(await exited).to.equal(0);
-      expect(log).to.contain('SIGTERM');
+      child.signal('SIGTERM');
+      expect(await child.closed, `exit after SIGTERM; log:\n${log().slice(-2000)}`).to.deep.equal({ code: 0, signal: null });
+      expect(log()).to.contain('SIGTERM');
     });
 
     it('serves HTTPS with basic auth from --web.config.file, leaving /-/healthy open when configured', async () => {
@@ -141,17 +142,14 @@ describe('command line', function () {
         `tls_server_config:\n  cert_file: web.crt\n  key_file: web.key\nbasic_auth_users:\n  prometheus: '${hash}'\nunauthenticated_paths: ['/-/healthy']\n`,
       );
       const port = await freePort();
-      let log = '';
-      child = spawn(TSX, [MAIN, '--web.listen-address', `127.0.0.1:${port}`, '--web.config.file', join(dir, 'web.yml')], {
-        cwd: ROOT,
-        env: { ...process.env, TMPDIR: dir },
-      });
-      child.stdout!.on('data', (d: Buffer) => (log += d.toString()));
-      child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+      const exporter = serve(['--web.listen-address', `127.0.0.1:${port}`, '--web.config.file', join(dir, 'web.yml')], dir);
+      child = exporter.child;
+      const { log } = exporter;
       const dispatcher = new Agent({ connect: { ca: ca.certPem } });
       const get = async (path: string, auth?: string) => {
         const res = await request(`https://127.0.0.1:${port}${path}`, {
           dispatcher,
+          signal: AbortSignal.timeout(scaled(5_000)),
           headers: auth ? { authorization: `Basic ${Buffer.from(auth).toString('base64')}` } : {},
         });
         await res.body.text();
@@ -160,14 +158,15 @@ describe('command line', function () {
       await waitFor(async () => (await get('/-/healthy').catch(() => 0)) === 200, {
         timeoutMs: 30_000,
         intervalMs: 250,
-        what: `the HTTPS exporter to answer (log: ${log.slice(-2000)})`,
+        what: 'the HTTPS exporter to answer /-/healthy',
+        context: () => `log:\n${log().slice(-2000)}`,
       });
       expect(await get('/metrics')).to.equal(401);
       expect(await get('/metrics', 'prometheus:wrong')).to.equal(401);
       expect(await get('/metrics', 'nobody:s3cret-pass')).to.equal(401);
       expect(await get('/metrics', 'prometheus:s3cret-pass')).to.equal(200);
-      expect(log).to.contain(`listening on https://127.0.0.1:${port}/`);
-      expect(log).to.not.contain('s3cret-pass');
+      expect(log()).to.contain(`listening on https://127.0.0.1:${port}/`);
+      expect(log()).to.not.contain('s3cret-pass');
       await dispatcher.close();
     });
   });

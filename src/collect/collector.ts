@@ -96,6 +96,7 @@ export class Collector {
   private running: Promise<Snapshot> | null = null;
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
+  private saving: Promise<unknown> = Promise.resolve();
   private readonly listeners: Array<(s: Snapshot) => void | Promise<void>> = [];
   private peerNames: ReverseDnsCache | null = null;
 
@@ -151,11 +152,39 @@ export class Collector {
     void loop();
   }
 
-  /** Stops scheduling; resolves when a cycle in progress has finished (and saved its state). */
-  async stop(): Promise<void> {
+  /**
+   * Stops scheduling; resolves when a cycle in progress has finished (and saved its state). A cycle
+   * still running after `waitMs` (a large fleet behind stalled targets) is not waited for: the
+   * history of the nodes it has observed so far is saved instead, so a stop never loses it.
+   */
+  async stop(waitMs = Number.POSITIVE_INFINITY): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
-    if (this.running) await this.running.catch(() => undefined);
+    const running = this.running;
+    if (!running) return;
+    const finished = running.then(
+      () => true,
+      () => true,
+    );
+    if (!Number.isFinite(waitMs)) {
+      await finished;
+      return;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const waited = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), waitMs)));
+    const done = await Promise.race([finished, waited]);
+    clearTimeout(timer);
+    if (done) return;
+    const saved = await this.save(this.config.stateFile);
+    const outcome = saved.ok ? 'saved the history of the nodes observed so far' : saved.error.message;
+    this.logger.warn(`stopping with a collection still running after ${waitMs} ms: ${outcome}`);
+  }
+
+  /** One save at a time: a save at stop can overlap the cycle's own, and both write one temporary file. */
+  private save(stateFile: string): ReturnType<typeof saveState> {
+    const next = this.saving.then(() => saveState(stateFile, this.histories, this.now()));
+    this.saving = next.catch(() => undefined);
+    return next;
   }
 
   private countError(source: string, code: string): void {
@@ -275,7 +304,7 @@ export class Collector {
       prometheus ? prometheus.ok : null,
     );
 
-    const saved = await saveState(config.stateFile, this.histories, this.now());
+    const saved = await this.save(config.stateFile);
     if (!saved.ok) {
       this.countError('state_file', saved.error.code);
       this.logger.error(saved.error.message);

@@ -206,6 +206,44 @@ describe('collector', () => {
     expect(s.nodes.map((n) => n.verdict.node)).to.deep.equal(names);
   });
 
+  it('a stop that cannot wait for a hung collection saves the history observed so far, and never a torn file', async () => {
+    let release!: () => void;
+    const hang = new Promise<void>((resolve) => (release = resolve));
+    fleet.add('gitaly-1');
+    fleet.add('gitaly-2', { hang });
+    const stateFile = join(dir, 'state.json');
+    const collector = make(fakeConfig([fakeNodeConfig('gitaly-1'), fakeNodeConfig('gitaly-2')], stateFile, { concurrency: 1 }));
+    const cycle = collector.collect();
+    // gitaly-1 is observed, gitaly-2 hangs: the cycle cannot reach its own save.
+    await collector.stop(50);
+    const saved = await loadState(stateFile);
+    if (!saved.ok) throw new Error(saved.error.message);
+    expect([...saved.nodes.keys()], 'the node observed before the stop').to.deep.equal(['gitaly-1']);
+    expect(saved.nodes.get('gitaly-1')!.firstObservedMs).to.equal(T0);
+    // The hung cycle ends after all and saves everything, one save after the other.
+    release();
+    await cycle;
+    const after = await loadState(stateFile);
+    expect(after.ok && [...after.nodes.keys()].sort()).to.deep.equal(['gitaly-1', 'gitaly-2']);
+  });
+
+  it('a stop waits for a collection in progress to finish and save', async () => {
+    let release!: () => void;
+    const hang = new Promise<void>((resolve) => (release = resolve));
+    fleet.add('gitaly-1', { hang });
+    const stateFile = join(dir, 'state.json');
+    const collector = make(fakeConfig([fakeNodeConfig('gitaly-1')], stateFile));
+    collector.start();
+    let stopped = false;
+    const stop = collector.stop(60_000).then(() => (stopped = true));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(stopped, 'stop returned while the collection still ran').to.equal(false);
+    release();
+    await stop;
+    const saved = await loadState(stateFile);
+    expect(saved.ok && [...saved.nodes.keys()]).to.deep.equal(['gitaly-1']);
+  });
+
   it('removing a node from the configuration drops its history', async () => {
     fleet.add('gitaly-1');
     fleet.add('gitaly-2');

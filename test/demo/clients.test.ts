@@ -2,9 +2,10 @@ import { expect } from 'chai';
 import { createCa, createIntermediate, createLeaf, chainPem, type Issued } from '../../src/demo/certs.ts';
 import { startSimulatedNode, type NodeTls, type SimulatedNode } from '../../src/demo/gitaly-node.ts';
 import { startTrafficDriver, type TrafficDriver, type TrafficClientPlan } from '../../src/demo/clients.ts';
+import { scaled } from '../helpers/time-factor.ts';
 
 async function until(what: string, check: () => boolean, deadlineMs = 10000): Promise<void> {
-  const end = Date.now() + deadlineMs;
+  const end = Date.now() + scaled(deadlineMs);
   while (!check()) {
     if (Date.now() > end) throw new Error(`gave up waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));

@@ -1,5 +1,4 @@
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import net from 'node:net';
@@ -10,11 +9,13 @@ import { fileURLToPath } from 'node:url';
 import { startDemoFleet, type DemoFleet, type DemoNodeInfo } from '../../src/demo/fleet.ts';
 import { parseAddress } from '../../src/address.ts';
 import { DAY_MS } from '../../src/demo/certs.ts';
+import { killGroup, spawnTracked } from '../helpers/processes.ts';
+import { scaled } from '../helpers/time-factor.ts';
 
 const FLEET_MODULE = fileURLToPath(new URL('../../src/demo/fleet.ts', import.meta.url));
 
 async function until(what: string, check: () => boolean | Promise<boolean>, deadlineMs = 15000): Promise<void> {
-  const end = Date.now() + deadlineMs;
+  const end = Date.now() + scaled(deadlineMs);
   while (!(await check())) {
     if (Date.now() > end) throw new Error(`gave up waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
@@ -146,19 +147,20 @@ describe('demo/fleet', function () {
       await fleet.stop();
       console.log('stopped');
     `;
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const tracked = spawnTracked(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      what: 'a demo fleet script',
+    });
     let output = '';
-    child.stdout.on('data', (c: Buffer) => {
+    tracked.child.stdout!.on('data', (c: Buffer) => {
       output += c.toString();
     });
-    child.stderr.on('data', (c: Buffer) => {
+    tracked.child.stderr!.on('data', (c: Buffer) => {
       output += c.toString();
     });
-    const killer = setTimeout(() => child.kill('SIGKILL'), 15000);
-    const exit = await new Promise<{ code: number | null; signal: string | null }>((resolve) =>
-      child.on('exit', (code, signal) => resolve({ code, signal })),
-    );
+    const killer = setTimeout(() => killGroup(tracked.pid, 'SIGKILL'), scaled(15000));
+    const exit = await tracked.closed;
     clearTimeout(killer);
+    await tracked.stop();
     expect({ ...exit, output: output.trim() }, 'a leaked handle keeps the process alive until killed').to.deep.equal({
       code: 0,
       signal: null,

@@ -12,6 +12,7 @@ import { createCa, createIntermediate, createLeaf, chainPem, type Issued } from 
 import { startSimulatedNode, type SimulatedNode, type NodeTls } from '../../src/demo/gitaly-node.ts';
 import { grpcHealthCheck } from '../../src/demo/grpc-health.ts';
 import { parseAddress } from '../../src/address.ts';
+import { scaled } from '../helpers/time-factor.ts';
 
 function hostPort(address: string | undefined): { host: string; port: number } {
   const parsed = parseAddress(address ?? '');
@@ -20,7 +21,7 @@ function hostPort(address: string | undefined): { host: string; port: number } {
 }
 
 async function until(what: string, check: () => boolean, deadlineMs = 5000): Promise<void> {
-  const end = Date.now() + deadlineMs;
+  const end = Date.now() + scaled(deadlineMs);
   while (!check()) {
     if (Date.now() > end) throw new Error(`gave up waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));

@@ -1,40 +1,35 @@
 import { expect } from 'chai';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
+import { nodeTs, spawnTracked, type Exit, type TrackedChild } from '../helpers/processes.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 const MAIN = fileURLToPath(new URL('../../src/demo/main.ts', import.meta.url));
 
 interface Run {
-  child: ChildProcess;
+  child: TrackedChild;
   output: () => string;
-  exit: Promise<{ code: number | null; signal: string | null }>;
+  exit: Promise<Exit>;
 }
 
 function run(args: string[]): Run {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const [node, argv] = nodeTs(MAIN, args);
+  const child = spawnTracked(node, argv, { what: 'the demo fleet (demo/main)' });
   let output = '';
-  child.stdout.on('data', (c: Buffer) => {
+  child.child.stdout!.on('data', (c: Buffer) => {
     output += c.toString();
   });
-  child.stderr.on('data', (c: Buffer) => {
+  child.child.stderr!.on('data', (c: Buffer) => {
     output += c.toString();
   });
-  const exit = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal })),
-  );
-  return { child, output: () => output, exit };
+  return { child, output: () => output, exit: child.closed };
 }
 
-async function until(what: string, check: () => boolean, deadlineMs = 15000): Promise<void> {
-  const end = Date.now() + deadlineMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`gave up waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+function until(what: string, run: Run, check: () => boolean, deadlineMs = 15000): Promise<true> {
+  return waitFor(() => check(), { timeoutMs: deadlineMs, intervalMs: 20, what, context: () => `output:\n${run.output().slice(-2000)}` });
 }
 
 describe('demo/main', function () {
@@ -46,17 +41,14 @@ describe('demo/main', function () {
   });
 
   afterEach(async function () {
-    if (current && current.child.exitCode === null && current.child.signalCode === null) {
-      current.child.kill('SIGKILL');
-      await current.exit;
-    }
+    await current?.child.stop(5_000);
     current = undefined;
     await rm(dir, { recursive: true, force: true });
   });
 
   it('prints the node table, writes an exporter config, and stops on SIGTERM', async function () {
     current = run(['--dir', dir, '--migration-ms', '60000', '--log-level', 'warn']);
-    await until('the config to be written', () => current!.output().includes('Exporter config:'));
+    await until('the config to be written', current, () => current!.output().includes('Exporter config:'));
     const output = current.output();
     expect(output).to.match(/^NAME\s+ROLE\s+METRICS URL\s+TLS\s+PLAINTEXT$/m);
     expect(output).to.match(/^praefect-1\s+praefect\s+http:\/\/127\.0\.0\.1:\d+\/metrics\s+-\s+127\.0\.0\.1:\d+$/m);
@@ -68,7 +60,7 @@ describe('demo/main', function () {
     expect(config.nodes.map((n) => n.name)).to.deep.equal(['gitaly-1', 'gitaly-2', 'gitaly-3', 'gitaly-4', 'praefect-1']);
     const page = await (await fetch(config.nodes[0]!.metrics_url)).text();
     expect(page).to.contain('gitlab_build_info{');
-    current.child.kill('SIGTERM');
+    current.child.signal('SIGTERM');
     expect(await current.exit).to.deep.equal({ code: 0, signal: null });
   });
 

@@ -2,13 +2,12 @@ import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import { gunzipSync } from 'node:zlib';
 import { metricsPageTemplate, renderGitalyMetricsPage, renderLargeMetricsPage } from '../../src/demo/metrics-page.ts';
+import { realPart } from '../helpers/real-parts.ts';
 
-// Debian's prometheus package; the project's CI installs it.
-const PROMTOOL = '/usr/bin/promtool';
 const zero = { tcp: 0, tls: 0, unix: 0 };
 
 function promtoolCheck(page: string): { status: number | null; output: string } {
-  const run = spawnSync(PROMTOOL, ['check', 'metrics'], { input: page, encoding: 'utf8', timeout: 15000 });
+  const run = spawnSync(realPart('promtool'), ['check', 'metrics'], { input: page, encoding: 'utf8', timeout: 15000 });
   return { status: run.status, output: `${run.stdout}${run.stderr}` };
 }
 

@@ -13,8 +13,9 @@ import { parseDuration } from '../../src/config/duration.ts';
 import { loadConfigFile } from '../../src/config/load.ts';
 import { startDemoFleet, type DemoFleet } from '../../src/demo/fleet.ts';
 import { REPO_ROOT } from '../helpers/dashboard-queries.ts';
+import { scaled } from '../helpers/time-factor.ts';
+import { realPart } from '../helpers/real-parts.ts';
 
-const DOCKER_COMPOSE = '/usr/bin/docker-compose';
 /** The demo fleet's port scheme with --base-port: node i gets base + 3i (metrics), +1 (TLS), +2 (plaintext). */
 const BASE_PORT = 10000;
 const PORTS_PER_NODE = 3;
@@ -120,10 +121,10 @@ describe('docker-compose stack', () => {
   let prometheusConfig: PrometheusConfig;
 
   before(async function () {
-    this.timeout(60_000);
+    this.timeout(scaled(60_000));
     let stdout: string;
     try {
-      ({ stdout } = await promisify(execFile)(DOCKER_COMPOSE, ['-f', 'docker-compose.yml', 'config'], { cwd: REPO_ROOT, timeout: 50_000 }));
+      ({ stdout } = await promisify(execFile)(realPart('dockerCompose'), ['-f', 'docker-compose.yml', 'config'], { cwd: REPO_ROOT, timeout: 50_000 }));
     } catch (err) {
       const e = err as { stdout?: string; stderr?: string; message: string };
       throw new Error(`docker-compose config failed:\n${e.stderr ?? ''}${e.stdout ?? ''}${e.message}`);
@@ -295,7 +296,7 @@ describe('docker-compose stack', () => {
     let dir = '';
 
     before(async function () {
-      this.timeout(30_000);
+      this.timeout(scaled(30_000));
       dir = mkdtempSync(join(tmpdir(), 'gitaly-tls-compose-'));
       // A fixed base port may be taken on a shared machine: try several, below Linux's ephemeral
       // range (32768+) so that outgoing connections do not collide with them.

@@ -19,6 +19,7 @@ import {
   variableQuery,
   type Dashboard,
 } from '../helpers/dashboard-queries.ts';
+import { realPart } from '../helpers/real-parts.ts';
 
 const EXPECTED = [
   { file: 'gitaly-tls-certificates.json', uid: 'gitaly-tls-certificates', title: 'Gitaly TLS certificates' },
@@ -243,7 +244,7 @@ describe('dashboards', () => {
       writeFileSync(file, stringify({ groups: [{ name: 'dashboard-queries', rules: queries.map((q, i) => ({ record: `dashboard_query_${i}`, expr: q.expr })) }] }));
       let output = '';
       try {
-        await promisify(execFile)('/usr/bin/promtool', ['check', 'rules', file], { timeout: 60_000 });
+        await promisify(execFile)(realPart('promtool'), ['check', 'rules', file], { timeout: 60_000 });
       } catch (err) {
         const e = err as { stdout?: string; stderr?: string; message: string };
         output = `${e.stdout ?? ''}${e.stderr ?? ''}` || e.message;

@@ -6,9 +6,9 @@ import { promisify } from 'node:util';
 import { expect } from 'chai';
 import { parse, stringify } from 'yaml';
 import { DEFAULT_RULES_CONFIG, configFromArgs, renderRules, runbookAnchor } from '../../scripts/gitaly-tls-rules.ts';
+import { realPart } from '../helpers/real-parts.ts';
 import { CONTRACT_METRICS, EXTERNAL_METRICS, REPO_ROOT, RULES_FILE, metricNamesIn, readRules, recordingRuleNames } from '../helpers/dashboard-queries.ts';
 
-const PROMTOOL = '/usr/bin/promtool';
 const RULES_DIR = join(RULES_FILE, '..');
 const TEST_FILES = ['gitaly-tls.rules.test.yml', 'gitaly-tls.rules.boundaries.test.yml'];
 const RUNBOOK = join(REPO_ROOT, 'docs', 'runbook.md');
@@ -59,7 +59,7 @@ interface PromtoolResult {
 
 async function promtool(args: string[], cwd: string): Promise<PromtoolResult> {
   try {
-    const { stdout, stderr } = await promisify(execFile)(PROMTOOL, args, { cwd, timeout: 60_000 });
+    const { stdout, stderr } = await promisify(execFile)(realPart('promtool'), args, { cwd, timeout: 60_000 });
     return { code: 0, output: stdout + stderr };
   } catch (err) {
     const e = err as { code?: number | string; stdout?: string; stderr?: string; message: string };

@@ -20,6 +20,7 @@ import { nodeJson } from '../../src/http/migration-json.ts';
 import { startTestFleet, type MigrationNode, type TestFleet } from '../helpers/exporter-process.ts';
 import { FakeClock, fakeConfig } from '../helpers/fake-gitaly.ts';
 import { startGarbageServer, startResetServer, startStallingServer, type LoopbackServer } from '../helpers/tls-servers.ts';
+import { scaled } from '../helpers/time-factor.ts';
 
 const logger = pino({ level: 'silent' });
 const CAP = 256 * 1024;
@@ -132,7 +133,7 @@ interface Judged {
 }
 
 describe('faults: bad input is isolated', function () {
-  this.timeout(60_000);
+  this.timeout(scaled(60_000));
   let dir: string;
   let fleet: TestFleet;
   let hostile: { url: string; close(): Promise<void> };
@@ -192,7 +193,7 @@ describe('faults: bad input is isolated', function () {
     );
 
   before(async function () {
-    this.timeout(60_000);
+    this.timeout(scaled(60_000));
     dir = await mkdtemp(join(tmpdir(), 'gte-bad-input-'));
     fleet = await startTestFleet(dir, ['gitaly-1', 'gitaly-2', 'gitaly-3']);
     hostile = await hostileServer();

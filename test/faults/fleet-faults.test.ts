@@ -2,7 +2,6 @@
 // scraping simulated Gitaly nodes: Prometheus goes away and comes back, a Gitaly restarts (its
 // counters reset mid-window), a node dies for good. Each check states the invariant it guards.
 import { expect } from 'chai';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,8 +17,10 @@ import {
   type MigrationNode,
   type TestFleet,
 } from '../helpers/exporter-process.ts';
-import { freePort } from '../helpers/prometheus-server.ts';
+import { spawnTracked, type TrackedChild } from '../helpers/processes.ts';
+import { freePort, prometheusBinary } from '../helpers/prometheus-server.ts';
 import { waitFor } from '../helpers/wait-for.ts';
+import { scaled } from '../helpers/time-factor.ts';
 
 const NAMES = ['gitaly-1', 'gitaly-2', 'gitaly-3'] as const;
 const ADVANCED = ['tls_only_traffic', 'complete'];
@@ -46,41 +47,34 @@ async function restartablePrometheus(dir: string, targets: string[]): Promise<Re
     }),
   );
   const url = `http://127.0.0.1:${port}`;
-  let child: ChildProcess | null = null;
+  let child: TrackedChild | null = null;
   let output = '';
-  const exited = (c: ChildProcess): Promise<void> =>
-    c.exitCode !== null || c.signalCode !== null ? Promise.resolve() : new Promise((resolve) => c.once('exit', () => resolve()));
   const stop = async (): Promise<void> => {
     const c = child;
     child = null;
-    if (!c) return;
-    c.kill('SIGTERM');
-    const timer = setTimeout(() => c.kill('SIGKILL'), 10_000);
-    await exited(c);
-    clearTimeout(timer);
+    if (c) await c.stop(10_000);
   };
   const start = async (): Promise<void> => {
-    const c = spawn(
-      '/usr/bin/prometheus',
+    const c = spawnTracked(
+      prometheusBinary(),
       [
         `--config.file=${configFile}`,
         `--storage.tsdb.path=${join(dir, 'tsdb')}`,
         `--web.listen-address=127.0.0.1:${port}`,
         '--log.level=warn',
       ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
+      { what: 'prometheus' },
     );
     child = c;
-    process.once('exit', () => c.kill('SIGKILL'));
-    c.stdout.on('data', (d: Buffer) => (output = (output + d.toString()).slice(-8000)));
-    c.stderr.on('data', (d: Buffer) => (output = (output + d.toString()).slice(-8000)));
+    c.child.stdout!.on('data', (d: Buffer) => (output = (output + d.toString()).slice(-8000)));
+    c.child.stderr!.on('data', (d: Buffer) => (output = (output + d.toString()).slice(-8000)));
     try {
       await waitFor(
         async () => {
-          if (c.exitCode !== null) throw new Error(`prometheus exited: ${output}`);
+          if (c.exitState() !== null) throw new Error(`prometheus exited: ${output}`);
           return (await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(2_000) })).status === 200;
         },
-        { timeoutMs: 30_000, intervalMs: 100, what: `prometheus ready at ${url}` },
+        { timeoutMs: 30_000, intervalMs: 100, what: `prometheus ready at ${url}`, context: () => `prometheus output:\n${output}` },
       );
     } catch (err) {
       await stop();
@@ -126,14 +120,14 @@ function expectNoNegativeCounts(doc: MigrationDoc, metrics: string): void {
 }
 
 describe('faults: Prometheus and Gitaly nodes fail while the exporter runs', function () {
-  this.timeout(180_000);
+  this.timeout(scaled(180_000));
   let dir: string;
   let fleet: TestFleet | undefined;
   let prometheus: RestartablePrometheus | undefined;
   let exporter: ExporterProcess | undefined;
 
   before(async function () {
-    this.timeout(120_000);
+    this.timeout(scaled(120_000));
     dir = await mkdtemp(join(tmpdir(), 'gte-faults-fleet-'));
     fleet = await startTestFleet(dir, NAMES);
     prometheus = await restartablePrometheus(
@@ -155,7 +149,7 @@ describe('faults: Prometheus and Gitaly nodes fail while the exporter runs', fun
   });
 
   after(async function () {
-    this.timeout(60_000);
+    this.timeout(scaled(60_000));
     await exporter?.stop();
     await prometheus?.stop();
     await fleet?.stop();

@@ -13,11 +13,12 @@ import { Exporter } from '../../src/exporter.ts';
 import { buildApp } from '../../src/http/app.ts';
 import { startTestFleet, type TestFleet } from '../helpers/exporter-process.ts';
 import { fakeConfig } from '../helpers/fake-gitaly.ts';
+import { scaled } from '../helpers/time-factor.ts';
 
 const logger = pino({ level: 'silent' });
 
 describe('faults: hostile /probe and query parameters', function () {
-  this.timeout(30_000);
+  this.timeout(scaled(30_000));
   let dir: string;
   let fleet: TestFleet | undefined;
   let app: ReturnType<typeof buildApp>;

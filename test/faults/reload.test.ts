@@ -16,13 +16,14 @@ import {
   type TestFleet,
 } from '../helpers/exporter-process.ts';
 import { waitFor } from '../helpers/wait-for.ts';
+import { scaled } from '../helpers/time-factor.ts';
 
 const ERROR = 50;
 const RELOAD_GAUGE = 'gitaly_tls_exporter_config_last_reload_successful';
 const ALL = ['gitaly-1', 'gitaly-2', 'gitaly-3'];
 
 describe('faults: configuration reload', function () {
-  this.timeout(120_000);
+  this.timeout(scaled(120_000));
   let dir: string;
   let fleet: TestFleet | undefined;
   let exporter: ExporterProcess | undefined;
@@ -51,7 +52,7 @@ describe('faults: configuration reload', function () {
   });
 
   after(async function () {
-    this.timeout(60_000);
+    this.timeout(scaled(60_000));
     await exporter?.stop();
     await fleet?.stop();
     if (dir) await rm(dir, { recursive: true, force: true });

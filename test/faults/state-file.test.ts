@@ -22,6 +22,7 @@ import {
 } from '../helpers/exporter-process.ts';
 import { startStallingServer, type LoopbackServer } from '../helpers/tls-servers.ts';
 import { waitFor } from '../helpers/wait-for.ts';
+import { scaled } from '../helpers/time-factor.ts';
 
 const ERROR = 50;
 
@@ -100,7 +101,7 @@ async function expectServing(ex: ExporterProcess): Promise<void> {
 }
 
 describe('faults: the state file', function () {
-  this.timeout(120_000);
+  this.timeout(scaled(120_000));
   let dir: string;
   let fleet: TestFleet | undefined;
   const exporters: ExporterProcess[] = [];
@@ -112,7 +113,7 @@ describe('faults: the state file', function () {
   });
 
   afterEach(async function () {
-    this.timeout(60_000);
+    this.timeout(scaled(60_000));
     for (const ex of exporters.splice(0)) await ex.stop();
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
   });
@@ -224,7 +225,7 @@ describe('faults: the state file', function () {
     ex.signal('SIGTERM');
     const exit = await Promise.race([
       ex.exited,
-      new Promise<'still running'>((resolve) => setTimeout(() => resolve('still running'), 25_000)),
+      new Promise<'still running'>((resolve) => setTimeout(() => resolve('still running'), scaled(25_000))),
     ]);
     expect(exit, `exit after SIGTERM; output:\n${ex.output().slice(-3000)}`).to.deep.equal({ code: 0, signal: null });
     const logs = ex.logs();

@@ -11,6 +11,7 @@ import { ConfigError, parseConfig, type ConfigDeps } from '../../src/config/load
 import { KEYS, MAX_TIMER_MS } from '../../src/config/schema.ts';
 import type { Config, NodeConfig } from '../../src/config/types.ts';
 import { runs, withDeadline } from '../helpers/fuzz.ts';
+import { scaled } from '../helpers/time-factor.ts';
 
 const FILE = 'fuzz.yml';
 const CWD = '/fuzz/cwd';
@@ -202,7 +203,7 @@ const yamlSoupArb = fc
   .map((parts) => parts.join(''));
 
 describe('config loader, property-based', function () {
-  this.timeout(60_000);
+  this.timeout(scaled(60_000));
 
   it('gives a Config or a ConfigError for arbitrary text, never anything else', () => {
     fc.assert(

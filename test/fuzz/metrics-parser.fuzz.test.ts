@@ -15,6 +15,7 @@ import {
   type ExtractResult,
 } from '../../src/sources/metrics-parser.ts';
 import { runs, withDeadline } from '../helpers/fuzz.ts';
+import { scaled } from '../helpers/time-factor.ts';
 
 interface LibraryFamily {
   name: string;
@@ -292,7 +293,7 @@ const roleArb = fc.constantFrom<Role>('gitaly', 'praefect');
 const chunkSizesArb = fc.oneof(fc.constant<number[]>([1]), fc.array(fc.integer({ min: 1, max: 97 }), { minLength: 1, maxLength: 20 }));
 
 describe('metrics parser, property-based', function () {
-  this.timeout(60_000);
+  this.timeout(scaled(60_000));
 
   it('never throws on arbitrary bytes, and answers ok or an error with a known code, whatever the chunking', () => {
     const token = fc.constantFrom(

@@ -1,15 +1,16 @@
 // Runs the real exporter as a child process (`node --import tsx src/main.ts`, which is `tsx src/main.ts`
 // without the wrapper process, so signals reach the exporter itself), for tests of what only a whole
-// process shows: signals, exit codes, the state file across restarts, logs. Every child is killed
-// when the test process exits, whatever happened.
-import { spawn, type ChildProcess } from 'node:child_process';
+// process shows: signals, exit codes, the state file across restarts, logs. It runs in its own
+// process group (processes.ts), killed whole when it is stopped and when the test process exits.
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { chainPem, createCa, createIntermediate, createLeaf } from '../../src/demo/certs.ts';
 import { startSimulatedNode, type SimulatedNode } from '../../src/demo/gitaly-node.ts';
+import { spawnTracked, type Exit } from './processes.ts';
 import { freePort } from './prometheus-server.ts';
+import { scaled } from './time-factor.ts';
 import { waitFor } from './wait-for.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -23,10 +24,7 @@ export interface LogLine {
   [key: string]: unknown;
 }
 
-export interface Exit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
+export type { Exit } from './processes.ts';
 
 export interface HttpAnswer {
   status: number;
@@ -70,7 +68,7 @@ export interface ExporterProcess {
   readonly url: string;
   readonly port: number;
   readonly pid: number;
-  /** Resolves once the process has exited. */
+  /** Resolves once the process has exited and all its output has been read. */
   readonly exited: Promise<Exit>;
   /** How the process ended, or null while it runs. */
   exitState(): Exit | null;
@@ -86,7 +84,7 @@ export interface ExporterProcess {
   /** GET /metrics, which must answer 200. */
   metrics(): Promise<string>;
   signal(signal: NodeJS.Signals): void;
-  /** SIGTERM, then SIGKILL after `graceMs`; resolves with how the process ended. */
+  /** SIGTERM, then SIGKILL to its process group after `graceMs` (scaled); resolves with how the process ended. */
   stop(graceMs?: number): Promise<Exit>;
 }
 
@@ -98,23 +96,13 @@ export interface StartExporterOptions {
   readyTimeoutMs?: number;
 }
 
-const running = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const child of running) child.kill('SIGKILL');
-});
-
-function exitOf(child: ChildProcess): Promise<Exit> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
-  return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-}
-
 async function fetchText(url: string, method: 'GET' | 'POST'): Promise<HttpAnswer> {
   const res = await fetch(url, { method, signal: AbortSignal.timeout(10_000) });
   return { status: res.status, body: await res.text(), contentType: res.headers.get('content-type') ?? '' };
 }
 
 function launch(options: StartExporterOptions, port: number): ExporterProcess {
-  const child = spawn(
+  const tracked = spawnTracked(
     process.execPath,
     [
       '--import',
@@ -127,15 +115,14 @@ function launch(options: StartExporterOptions, port: number): ExporterProcess {
       '--log.level',
       options.logLevel ?? 'debug',
     ],
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+    { cwd: ROOT, what: 'the exporter' },
   );
-  running.add(child);
-  const exited = exitOf(child);
-  void exited.then(() => running.delete(child));
+  const { child } = tracked;
+  const exited = tracked.closed;
   let output = '';
   let partial = '';
   const lines: LogLine[] = [];
-  child.stdout.on('data', (chunk: Buffer) => {
+  child.stdout!.on('data', (chunk: Buffer) => {
     const text = chunk.toString('utf8');
     output = (output + text).slice(-OUTPUT_KEEP_CHARS);
     const parts = (partial + text).split('\n');
@@ -149,19 +136,20 @@ function launch(options: StartExporterOptions, port: number): ExporterProcess {
       }
     }
   });
-  child.stderr.on('data', (chunk: Buffer) => {
+  child.stderr!.on('data', (chunk: Buffer) => {
     output = (output + chunk.toString('utf8')).slice(-OUTPUT_KEEP_CHARS);
   });
   const url = `http://127.0.0.1:${port}`;
   const handle: ExporterProcess = {
     url,
     port,
-    pid: child.pid ?? -1,
+    pid: tracked.pid,
     exited,
-    exitState: () => (child.exitCode === null && child.signalCode === null ? null : { code: child.exitCode, signal: child.signalCode }),
+    exitState: tracked.exitState,
     logs: () => [...lines],
     output: () => output,
-    waitForLog: (match, { timeoutMs, what }) => waitFor(() => lines.find(match), { timeoutMs, intervalMs: 50, what }),
+    waitForLog: (match, { timeoutMs, what }) =>
+      waitFor(() => lines.find(match), { timeoutMs, intervalMs: 50, what, context: () => `exporter output:\n${output.slice(-4000)}` }),
     get: (path) => fetchText(`${url}${path}`, 'GET'),
     post: (path) => fetchText(`${url}${path}`, 'POST'),
     async migration() {
@@ -174,22 +162,8 @@ function launch(options: StartExporterOptions, port: number): ExporterProcess {
       if (answer.status !== 200) throw new Error(`/metrics answered ${answer.status}: ${answer.body}`);
       return answer.body;
     },
-    signal: (signal) => {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-    },
-    async stop(graceMs = 20_000) {
-      handle.signal('SIGTERM');
-      let timer: NodeJS.Timeout | undefined;
-      const killed = new Promise<void>((resolve) => {
-        timer = setTimeout(() => {
-          handle.signal('SIGKILL');
-          resolve();
-        }, graceMs);
-      });
-      await Promise.race([exited, killed]);
-      clearTimeout(timer);
-      return exited;
-    },
+    signal: tracked.signal,
+    stop: (graceMs = 20_000) => tracked.stop(graceMs),
   };
   return handle;
 }
@@ -314,19 +288,20 @@ export async function writeExporterConfig(file: string, settings: Record<string,
 /**
  * Like waitFor, but a throw from `check` fails at once: for invariants that must hold on every
  * observation ("never complete during the outage"), where waitFor would retry past a violation.
- * `progress` says, in the timeout message, what was last seen.
+ * The deadline scales with TEST_TIME_FACTOR. `progress` says, in the timeout message, what was last seen.
  */
 export async function pollUntil<T>(
   check: () => Promise<T | false | undefined>,
   options: { timeoutMs: number; intervalMs: number; what: string; progress?: () => string },
 ): Promise<T> {
-  const deadline = Date.now() + options.timeoutMs;
+  const timeoutMs = scaled(options.timeoutMs);
+  const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
     if (value !== undefined && value !== false) return value;
     if (Date.now() >= deadline) {
       const seen = options.progress ? `; last seen: ${options.progress()}` : '';
-      throw new Error(`timed out after ${options.timeoutMs} ms waiting for ${options.what}${seen}`);
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${options.what}${seen}`);
     }
     await new Promise((resolve) => setTimeout(resolve, options.intervalMs));
   }

@@ -1,11 +1,11 @@
 // Runs the real Prometheus (Debian's /usr/bin/prometheus) for tests: a temp config and TSDB,
-// a free loopback port, and a stop() that always leaves nothing behind.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+// a free loopback port, and a stop() that always leaves nothing behind (its process group is killed).
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { realPart } from './real-parts.ts';
+import { spawnTracked, type TrackedChild } from './processes.ts';
 import { waitFor } from './wait-for.ts';
 
 export interface ScrapeJob {
@@ -49,17 +49,8 @@ const READY_TIMEOUT_MS = 30_000;
 const STOP_GRACE_MS = 5_000;
 const STDERR_KEEP_CHARS = 16_000;
 
-// Children still running when the test process exits (a crash, mocha --exit) are killed here.
-const running = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const child of running) child.kill('SIGKILL');
-});
-
-function prometheusBinary(): string {
-  const bin = process.env.PROMETHEUS_BIN ?? '/usr/bin/prometheus';
-  if (!existsSync(bin))
-    throw new Error(`prometheus not found: install it with apt-get install -y prometheus (looked for ${bin}; PROMETHEUS_BIN overrides)`);
-  return bin;
+export function prometheusBinary(): string {
+  return realPart('prometheus');
 }
 
 export async function freePort(): Promise<number> {
@@ -90,11 +81,6 @@ function renderConfig(input: PrometheusConfigInput, scrapeInterval: string, eval
   return JSON.stringify(config, null, 2);
 }
 
-function exitOf(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => child.once('exit', () => resolve()));
-}
-
 async function isReady(url: string): Promise<boolean> {
   const res = await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(2_000) });
   await res.arrayBuffer();
@@ -105,9 +91,9 @@ async function launch(
   bin: string,
   dataDir: string,
   configFile: string,
-): Promise<{ child: ChildProcess; port: number; output: () => string }> {
+): Promise<{ child: TrackedChild; port: number; output: () => string }> {
   const port = await freePort();
-  const child = spawn(
+  const tracked = spawnTracked(
     bin,
     [
       `--config.file=${configFile}`,
@@ -116,10 +102,9 @@ async function launch(
       '--web.enable-lifecycle',
       '--log.level=info',
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    { what: 'prometheus' },
   );
-  running.add(child);
-  child.once('exit', () => running.delete(child));
+  const { child } = tracked;
   let output = '';
   const keep = (chunk: Buffer): void => {
     output = (output + chunk.toString('utf8')).slice(-STDERR_KEEP_CHARS);
@@ -130,8 +115,8 @@ async function launch(
   spawnError.catch(() => undefined);
 
   const url = `http://127.0.0.1:${port}`;
-  const exited = exitOf(child).then(() => {
-    throw new Error(`prometheus exited before it was ready (code ${child.exitCode}, signal ${child.signalCode}):\n${output}`);
+  const exited = tracked.closed.then((exit) => {
+    throw new Error(`prometheus exited before it was ready (code ${exit.code}, signal ${exit.signal}):\n${output}`);
   });
   exited.catch(() => undefined);
   try {
@@ -141,27 +126,11 @@ async function launch(
       spawnError,
     ]);
   } catch (err) {
-    await terminate(child);
+    await tracked.stop(STOP_GRACE_MS);
     if (err instanceof Error && !err.message.includes(output)) err.message += `\nprometheus output:\n${output}`;
     throw err;
   }
-  return { child, port, output: () => output };
-}
-
-async function terminate(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = exitOf(child);
-  child.kill('SIGTERM');
-  let timer: NodeJS.Timeout | undefined;
-  const killed = new Promise<void>((resolve) => {
-    timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      resolve();
-    }, STOP_GRACE_MS);
-  });
-  await Promise.race([exited, killed]);
-  clearTimeout(timer);
-  await exited;
+  return { child: tracked, port, output: () => output };
 }
 
 export async function startPrometheus(options: StartPrometheusOptions): Promise<RunningPrometheus> {
@@ -188,7 +157,7 @@ export async function startPrometheus(options: StartPrometheusOptions): Promise<
       port,
       dataDir,
       async stop() {
-        await terminate(child);
+        await child.stop(STOP_GRACE_MS);
         await rm(dataDir, { recursive: true, force: true });
       },
       async reload(config) {

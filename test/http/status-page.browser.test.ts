@@ -1,6 +1,6 @@
 // The status page in a real browser: Debian's Chromium driven by playwright-core (no browser download).
 import { expect } from 'chai';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,8 +12,9 @@ import { demoConfig } from '../../src/demo/demo-config.ts';
 import { startDemoFleet, type DemoFleet } from '../../src/demo/fleet.ts';
 import { Exporter } from '../../src/exporter.ts';
 import { buildApp } from '../../src/http/app.ts';
+import { scaled } from '../helpers/time-factor.ts';
+import { realPart } from '../helpers/real-parts.ts';
 
-const CHROMIUM = process.env.CHROMIUM_BIN ?? '/usr/bin/chromium';
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
 
 interface MigrationDoc {
@@ -22,7 +23,7 @@ interface MigrationDoc {
 }
 
 describe('status page in headless Chromium', function () {
-  this.timeout(120_000);
+  this.timeout(scaled(120_000));
   let dir: string;
   let fleet: DemoFleet;
   let exporter: Exporter;
@@ -31,7 +32,7 @@ describe('status page in headless Chromium', function () {
   let base: string;
 
   before(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`chromium not found at ${CHROMIUM}: install it with apt-get install -y chromium`);
+    const executablePath = realPart('chromium');
     dir = mkdtempSync(join(tmpdir(), 'gte-browser-'));
     fleet = await startDemoFleet({ dir, migrationMs: 20_000 });
     const logger = pino({ level: 'silent' });
@@ -42,7 +43,7 @@ describe('status page in headless Chromium', function () {
     await app.listen({ host: '127.0.0.1', port: 0 });
     base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
     browser = await chromium.launch({
-      executablePath: CHROMIUM,
+      executablePath,
       args: [
         '--no-sandbox',
         '--disable-gpu',

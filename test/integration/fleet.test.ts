@@ -21,6 +21,7 @@ import { dashboardQueries, RULES_FILE, ruleExpressions } from '../helpers/dashbo
 import { startPrometheus, type RunningPrometheus } from '../helpers/prometheus-server.ts';
 import { promtoolCheckMetrics } from '../helpers/promtool.ts';
 import { waitFor } from '../helpers/wait-for.ts';
+import { scaled } from '../helpers/time-factor.ts';
 
 interface MigrationDoc {
   fleet: { complete: boolean; undeclaredInstances: string[]; prometheus: { ok: boolean } | null };
@@ -37,7 +38,7 @@ interface MigrationDoc {
 const SOAK_MS = 45_000;
 
 describe('integration: demo fleet, real Prometheus, exporter', function () {
-  this.timeout(240_000);
+  this.timeout(scaled(240_000));
   const logger = pino({ level: 'silent' });
   let dir: string;
   let fleet: DemoFleet;

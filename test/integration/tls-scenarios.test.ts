@@ -13,6 +13,7 @@ import { Exporter } from '../../src/exporter.ts';
 import { buildApp } from '../../src/http/app.ts';
 import { fakeConfig } from '../helpers/fake-gitaly.ts';
 import { closedPort, startResetServer, startSilentServer, startTlsServer, type LoopbackServer } from '../helpers/tls-servers.ts';
+import { scaled } from '../helpers/time-factor.ts';
 
 interface Scenario {
   name: string;
@@ -190,7 +191,7 @@ function gaugeValue(text: string, metric: string, node: string): number | null {
 }
 
 describe('integration: TLS scenarios through /metrics, /probe and /migration', function () {
-  this.timeout(120_000);
+  this.timeout(scaled(120_000));
   const servers: LoopbackServer[] = [];
   let dir: string;
   let app: FastifyInstance;

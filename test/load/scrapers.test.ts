@@ -18,6 +18,7 @@ import { buildApp } from '../../src/http/app.ts';
 import { startTestFleet, type TestFleet } from '../helpers/exporter-process.ts';
 import { fakeConfig } from '../helpers/fake-gitaly.ts';
 import { waitFor } from '../helpers/wait-for.ts';
+import { scaled } from '../helpers/time-factor.ts';
 
 const logger = pino({ level: 'silent' });
 const NAMES = ['gitaly-1', 'gitaly-2', 'gitaly-3'];
@@ -46,7 +47,7 @@ interface Cost {
 }
 
 describe('load: concurrent /metrics scrapers during collections', function () {
-  this.timeout(60_000);
+  this.timeout(scaled(60_000));
   let dir: string;
   let fleet: TestFleet | undefined;
   let exporter: Exporter | undefined;

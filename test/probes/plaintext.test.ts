@@ -11,13 +11,14 @@ import {
   startTlsServer,
   type LoopbackServer,
 } from '../helpers/tls-servers.ts';
+import { scaled } from '../helpers/time-factor.ts';
 
 const NOW = 1_790_000_000_000;
 const now = (): number => NOW;
 const health: PlaintextProbeOptions = { timeoutMs: 5000, grpcHealth: true, checkTlsPortRejectsPlaintext: false };
 
 describe('probePlaintext', function () {
-  this.timeout(20_000);
+  this.timeout(scaled(20_000));
   const servers: LoopbackServer[] = [];
   async function track<T extends LoopbackServer>(server: Promise<T>): Promise<T> {
     const started = await server;

@@ -15,13 +15,14 @@ import {
   type LoopbackServer,
   type TlsServer,
 } from '../helpers/tls-servers.ts';
+import { scaled } from '../helpers/time-factor.ts';
 
 const NOW = 1_790_000_000_000;
 const now = (): number => NOW;
 const sha256 = (issued: Issued): string => createHash('sha256').update(parsePemChain(issued.certPem)[0]!).digest('hex');
 
 describe('probeTls', function () {
-  this.timeout(20_000);
+  this.timeout(scaled(20_000));
   const servers: LoopbackServer[] = [];
   let ca: Issued;
   let intermediate: Issued;

@@ -9,6 +9,7 @@ import type { PrometheusFleetEvidence, PrometheusNodeEvidence } from '../../src/
 import { checkSelector, instantQuery, queryFleetEvidence } from '../../src/sources/prometheus.ts';
 import { freePort, startPrometheus, type RunningPrometheus, type ScrapeJob } from '../helpers/prometheus-server.ts';
 import { sleep, waitFor } from '../helpers/wait-for.ts';
+import { scaled } from '../helpers/time-factor.ts';
 
 const OPTIONS = { timeoutMs: 5_000, maxBytes: 1_000_000 };
 
@@ -56,7 +57,7 @@ function node(evidence: PrometheusFleetEvidence, instance: string): PrometheusNo
 
 describe('prometheus source', function () {
   describe('against the real Prometheus scraping Gitaly-like pages', function () {
-    this.timeout(90_000);
+    this.timeout(scaled(90_000));
     const pages: GitalyPage[] = [];
     let prom: RunningPrometheus | undefined;
     let cfg: PrometheusConfig;
