@@ -18,5 +18,6 @@ module.exports = {
     'test/sources/prometheus.test.ts', // real Prometheus
     'test/cli.test.ts', // exporter processes
     'test/demo/main.test.ts', // demo fleet process
+    'test/packaging/**', // builds the bundle, runs it as a process, systemd-analyze
   ],
 };
