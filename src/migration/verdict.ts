@@ -16,7 +16,15 @@ import type { NodeHistory, Phase, Reason } from './types.ts';
 
 export type PrometheusNodeView =
   | { ok: false; error: SourceError }
-  | { ok: true; windowStartMs: number; windowEndMs: number; node: PrometheusNodeEvidence | null; own: { tcp: number; tls: number } };
+  | {
+      ok: true;
+      windowStartMs: number;
+      windowEndMs: number;
+      node: PrometheusNodeEvidence | null;
+      own: { tcp: number; tls: number };
+      /** Real plaintext connections in the soak window counted change by change, every exporter's dials excluded. */
+      plaintextTcp?: number;
+    };
 
 export interface NodeEvidence {
   name: string;
@@ -121,12 +129,14 @@ function judgeTraffic(
       known = true;
       coverage = p.node.coverage;
       // increase() extrapolates to the window edges, so counts are fractional: half a connection rounds up.
-      const tcp = Math.max(0, Math.round(p.node.windowIncrease.tcp - p.own.tcp));
+      const tcp = p.plaintextTcp ?? Math.max(0, Math.round(p.node.windowIncrease.tcp - p.own.tcp));
       const tls = Math.max(0, Math.round(p.node.windowIncrease.tls - p.own.tls));
       window = { tcp, tls, source: 'prometheus' };
       if (tcp > 0) {
         c.reasons.add('plaintext_connections_in_window');
-        c.details.push(`Prometheus: ${tcp} plaintext connection(s) in the window, own dials excluded`);
+        c.details.push(
+          `Prometheus: ${tcp} plaintext connection(s) in the window, ${p.plaintextTcp === undefined ? 'own dials' : 'every exporter’s dials'} excluded`,
+        );
       }
       if (coverage < o.minCoverage) {
         c.reasons.add('insufficient_history');
