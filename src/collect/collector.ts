@@ -271,6 +271,7 @@ export class Collector {
           history: verdictHistory ?? history,
           hasTlsAddress: Boolean(node.tlsAddress),
           hasPlaintextAddress: Boolean(node.plaintextAddress),
+          plaintextListenerRemoved: node.plaintextListenerRemoved === true,
           scrape: observation.scrape,
           prometheus: view,
           tls: observation.tls,

@@ -33,6 +33,8 @@ export interface NodeEvidence {
   history: NodeHistory;
   hasTlsAddress: boolean;
   hasPlaintextAddress: boolean;
+  /** `plaintext_address: none` in the config: the operator states listen_addr is removed. */
+  plaintextListenerRemoved?: boolean;
   /** null = not configured for this node. */
   scrape: GitalyScrape | null;
   prometheus: PrometheusNodeView | null;
@@ -201,7 +203,12 @@ function judgeTls(e: NodeEvidence, o: VerdictOptions, c: Collected): number | nu
 
 function judgeListener(e: NodeEvidence, c: Collected): boolean | null {
   if (!e.hasPlaintextAddress) {
+    // Declared closed by the operator, in so many words: never concluded from a missing key.
+    if (e.plaintextListenerRemoved) return false;
     c.reasons.add('plaintext_listener_unknown');
+    c.details.push(
+      'no plaintext_address is configured: give listen_addr to have it checked, or write plaintext_address: none once it is removed',
+    );
     return null;
   }
   const open = e.plaintext?.open ?? null;
