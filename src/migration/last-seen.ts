@@ -30,13 +30,19 @@ export function unexplainedChanges(changes: readonly TcpChange[], dialsMs: reado
   for (const d of [...dialsMs].sort((a, b) => a - b)) {
     // Changes before this dial's reach are before every later dial's reach too.
     while (from < left.length && left[from]!.atMs <= d - o.skewMs) from += 1;
+    // The dial's count is in the first sample stamped after it; one stamped just before it (a
+    // scrape that began before the accept and rendered after) only when there is none.
+    let pick = -1;
     for (let i = from; i < left.length && left[i]!.atMs <= d + o.toleranceMs; i += 1) {
-      if (left[i]!.n >= 0.5) {
-        // Prometheus' counts are whole numbers; a dial explains at most one.
-        left[i]!.n = Math.max(0, left[i]!.n - 1);
+      if (left[i]!.n < 0.5) continue;
+      if (left[i]!.atMs > d) {
+        pick = i;
         break;
       }
+      if (pick < 0) pick = i;
     }
+    // Prometheus' counts are whole numbers; a dial explains at most one.
+    if (pick >= 0) left[pick]!.n = Math.max(0, left[pick]!.n - 1);
   }
   return left.filter((c) => c.n >= 0.5);
 }
@@ -81,6 +87,8 @@ export interface NodePlaintextSeen {
   lastSeenMs: number | null;
   /** What to remember (the state file): the previous value or a settled real change, whichever is later. */
   rememberMs: number | null;
+  /** Young unexplained counts held back because another exporter's dial record may still be on its way. */
+  pendingTcp: number;
 }
 
 /**
@@ -88,6 +96,12 @@ export interface NodePlaintextSeen {
  * remembered ones and all published ones), judged at `nowMs`. `rememberedMs` is the last seen
  * time kept from earlier cycles (never one of this cycle's direct scrapes: those cannot tell a
  * peer's dial from a client, and Prometheus sees the same accepts).
+ *
+ * Where other exporters dial the node too, a peer publishes a dial when its cycle ends and
+ * Prometheus scrapes that a little later, possibly after it scraped Gitaly's counter: a single
+ * unexplained count younger than `settleMs` is then held back (pendingTcp) instead of flapping the
+ * verdict; it counts as soon as it is older, unless a dial record has explained it by then.
+ * Without peers nothing is held back.
  */
 export function plaintextSeenFromChanges(
   changes: readonly TcpChange[],
@@ -97,8 +111,18 @@ export function plaintextSeenFromChanges(
   o: SeenOptions,
 ): NodePlaintextSeen {
   const real = unexplainedChanges(changes, mergeDials(dials.ownMs, dials.publishedMs), o);
-  const since = plaintextSince(real, nowMs - o.soakWindowMs);
+  const own = new Set(dials.ownMs);
+  const peers = dials.publishedMs.some((d) => !own.has(d));
+  const young = real.filter((c) => c.atMs > nowMs - o.settleMs);
+  const hold = peers && young.length === 1 && Math.round(young[0]!.n) === 1;
+  const judged = hold ? real.filter((c) => c !== young[0]) : real;
+  const since = plaintextSince(judged, nowMs - o.soakWindowMs);
   const settled = settledLastSeen(real, nowMs, o.settleMs);
   const later = (a: number | null, b: number | null): number | null => (a === null ? b : b === null ? a : Math.max(a, b));
-  return { windowTcp: since.count, lastSeenMs: later(rememberedMs, since.lastSeenMs), rememberMs: later(rememberedMs, settled) };
+  return {
+    windowTcp: since.count,
+    lastSeenMs: later(rememberedMs, since.lastSeenMs),
+    rememberMs: later(rememberedMs, settled),
+    pendingTcp: hold ? 1 : 0,
+  };
 }

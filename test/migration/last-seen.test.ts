@@ -24,6 +24,20 @@ describe('migration: last seen, every exporter’s dials excluded', () => {
     expect(plaintextSince(real, 0)).to.deep.equal({ count: 1, lastSeenMs: s(16) });
   });
 
+  it('a client just before a dial keeps its own time: the dial explains the sample after it', () => {
+    const real = unexplainedChanges(
+      [
+        { atMs: s(59.5), n: 1 },
+        { atMs: s(61), n: 1 },
+      ],
+      [s(60)],
+      O,
+    );
+    expect(real).to.deep.equal([{ atMs: s(59.5), n: 1 }]);
+    // With no sample after it, a sample stamped a moment before the dial may hold it.
+    expect(unexplainedChanges([{ atMs: s(59.5), n: 1 }], [s(60)], O)).to.deep.equal([]);
+  });
+
   it('a client in the same step as a dial is still counted', () => {
     const real = unexplainedChanges([{ atMs: s(62), n: 2 }], [s(60)], O);
     expect(real).to.deep.equal([{ atMs: s(62), n: 1 }]);
@@ -88,22 +102,38 @@ describe('migration: last seen, every exporter’s dials excluded', () => {
     ];
     expect(settledLastSeen(real, s(99), SEEN.settleMs)).to.equal(s(10));
     const seen = plaintextSeenFromChanges(real, { ownMs: [], publishedMs: [] }, null, s(99), SEEN);
-    expect(seen).to.deep.equal({ windowTcp: 2, lastSeenMs: s(95), rememberMs: s(10) });
+    expect(seen).to.deep.equal({ windowTcp: 2, lastSeenMs: s(95), rememberMs: s(10), pendingTcp: 0 });
   });
 
   it('a peer’s dial that reaches Prometheus late takes back the young change it explains', () => {
     const changes = [{ atMs: s(95), n: 1 }];
-    const before = plaintextSeenFromChanges(changes, { ownMs: [], publishedMs: [] }, s(10), s(100), SEEN);
-    expect(before.windowTcp).to.equal(1);
-    expect(before.rememberMs, 'not remembered while young').to.equal(s(10));
-    const after = plaintextSeenFromChanges(changes, { ownMs: [], publishedMs: [s(94)] }, before.rememberMs, s(105), SEEN);
-    expect(after).to.deep.equal({ windowTcp: 0, lastSeenMs: s(10), rememberMs: s(10) });
+    // Without peers a young change counts at once.
+    const alone = plaintextSeenFromChanges(changes, { ownMs: [], publishedMs: [] }, s(10), s(100), SEEN);
+    expect(alone.windowTcp).to.equal(1);
+    expect(alone.rememberMs, 'not remembered while young').to.equal(s(10));
+    // A peer dials this node (its earlier dial is published): one young count is held back, not flapped.
+    const before = plaintextSeenFromChanges(changes, { ownMs: [], publishedMs: [s(64)] }, s(10), s(100), SEEN);
+    expect(before).to.deep.equal({ windowTcp: 0, lastSeenMs: s(10), rememberMs: s(10), pendingTcp: 1 });
+    const after = plaintextSeenFromChanges(changes, { ownMs: [], publishedMs: [s(64), s(94)] }, before.rememberMs, s(105), SEEN);
+    expect(after).to.deep.equal({ windowTcp: 0, lastSeenMs: s(10), rememberMs: s(10), pendingTcp: 0 });
+    // Had no record come, the count is judged once it is older than the settle time.
+    const late = plaintextSeenFromChanges(changes, { ownMs: [], publishedMs: [s(64)] }, s(10), s(110), SEEN);
+    expect(late).to.deep.equal({ windowTcp: 1, lastSeenMs: s(95), rememberMs: s(95), pendingTcp: 0 });
+  });
+
+  it('with peers, two young counts are never held back', () => {
+    const changes = [
+      { atMs: s(95), n: 1 },
+      { atMs: s(97), n: 1 },
+    ];
+    const seen = plaintextSeenFromChanges(changes, { ownMs: [], publishedMs: [s(64)] }, null, s(100), SEEN);
+    expect(seen.windowTcp).to.equal(2);
   });
 
   it('a remembered last seen is never moved back, and own dials never become last seen', () => {
     const own = [s(30), s(60), s(90)];
     const changes = own.map((d) => ({ atMs: d + 1_500, n: 1 }));
     const seen = plaintextSeenFromChanges(changes, { ownMs: own, publishedMs: [] }, s(12), s(200), SEEN);
-    expect(seen).to.deep.equal({ windowTcp: 0, lastSeenMs: s(12), rememberMs: s(12) });
+    expect(seen).to.deep.equal({ windowTcp: 0, lastSeenMs: s(12), rememberMs: s(12), pendingTcp: 0 });
   });
 });
