@@ -58,6 +58,8 @@ export type PrometheusFleetEvidence = Result<{
   byInstance: Map<string, PrometheusNodeEvidence>;
   /** Instances exporting Gitaly connection counters that no configured node claims. */
   instancesSeen: string[];
+  /** The answer lists every counter change and every exporter's dials (tcpChanges, dialsMs). */
+  perChange?: boolean;
   queries: number;
 }> & { durationMs: number };
 

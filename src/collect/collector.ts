@@ -256,6 +256,11 @@ export class Collector {
             this.histories.set(node.name, history);
             view = { ...view, plaintextTcp: seen.windowTcp };
             verdictHistory = { ...history, plaintextLastSeenMs: seen.lastSeenMs };
+          } else if (prometheus.perChange) {
+            // No counter in Prometheus yet: a direct scrape cannot tell another exporter's dial
+            // from a client, and the window is not covered anyway; keep what was known.
+            history = { ...history, plaintextLastSeenMs: seenBefore.get(node.name) ?? null };
+            this.histories.set(node.name, history);
           } else if (evidence && evidence.windowIncrease.tcp - own.tcp >= 0.5) {
             // Prometheus saw plaintext that was not ours: remember when, so a restart of the exporter keeps it.
             history = recordPlaintextSeen(history, evidence.tcpLastChangeMs ?? queryWindow.endMs);

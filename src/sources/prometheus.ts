@@ -214,6 +214,7 @@ export async function queryFleetEvidence(
     windowEndMs: window.endMs,
     byInstance,
     instancesSeen: [...seen].sort(),
+    perChange: true,
     queries: 5,
     durationMs: now() - started,
   };
