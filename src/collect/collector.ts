@@ -251,6 +251,7 @@ export class Collector {
               seenBefore.get(node.name) ?? null,
               nowMs,
               seenOptionsFor(config),
+              evidence.coverage >= verdictOptions.minCoverage ? queryWindow.startMs : null,
             );
             history = { ...history, plaintextLastSeenMs: seen.rememberMs };
             this.histories.set(node.name, history);

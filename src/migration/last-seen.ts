@@ -106,10 +106,14 @@ export interface NodePlaintextSeen {
 export function plaintextSeenFromChanges(
   changes: readonly TcpChange[],
   dials: { ownMs: readonly number[]; publishedMs: readonly number[] },
-  rememberedMs: number | null,
+  remembered: number | null,
   nowMs: number,
   o: SeenOptions,
+  /** Where Prometheus covered the node throughout since this time, its changes replace a remembered
+   *  value after it (one an older version, or a direct scrape during a Prometheus outage, took from a dial). */
+  coveredFromMs: number | null = null,
 ): NodePlaintextSeen {
+  const rememberedMs = remembered !== null && coveredFromMs !== null && remembered > coveredFromMs ? null : remembered;
   const real = unexplainedChanges(changes, mergeDials(dials.ownMs, dials.publishedMs), o);
   const own = new Set(dials.ownMs);
   const peers = dials.publishedMs.some((d) => !own.has(d));

@@ -121,6 +121,20 @@ describe('migration: last seen, every exporter’s dials excluded', () => {
     expect(late).to.deep.equal({ windowTcp: 1, lastSeenMs: s(95), rememberMs: s(95), pendingTcp: 0 });
   });
 
+  it('where Prometheus covered the window, its changes replace a remembered time inside it (an old own dial)', () => {
+    const own = [s(60)];
+    const changes = [{ atMs: s(61), n: 1 }];
+    // A state file from an older version remembered its own dial at 61 s as a plaintext client.
+    const covered = plaintextSeenFromChanges(changes, { ownMs: own, publishedMs: [] }, s(61), s(100), SEEN, s(10));
+    expect(covered).to.deep.equal({ windowTcp: 0, lastSeenMs: null, rememberMs: null, pendingTcp: 0 });
+    // Not covered (Prometheus has a gap): the remembered time stands.
+    const gap = plaintextSeenFromChanges(changes, { ownMs: own, publishedMs: [] }, s(61), s(100), SEEN, null);
+    expect(gap.lastSeenMs).to.equal(s(61));
+    // A remembered time from before the covered range stands too.
+    const older = plaintextSeenFromChanges(changes, { ownMs: own, publishedMs: [] }, s(5), s(100), SEEN, s(10));
+    expect(older.lastSeenMs).to.equal(s(5));
+  });
+
   it('with peers, two young counts are never held back', () => {
     const changes = [
       { atMs: s(95), n: 1 },
