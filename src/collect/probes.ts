@@ -5,6 +5,7 @@ import { probePlaintext } from '../probes/plaintext.ts';
 import { probeTls } from '../probes/tls.ts';
 import { scrapeGitalyMetrics } from '../sources/gitaly-metrics.ts';
 import { queryFleetEvidence } from '../sources/prometheus.ts';
+import { readListening } from '../sources/listening.ts';
 import { readEstablished } from '../sources/sockets.ts';
 
 export interface ProbeFunctions {
@@ -14,6 +15,8 @@ export interface ProbeFunctions {
   probePlaintext: typeof probePlaintext;
   checkCertFile: typeof checkCertFile;
   readEstablished: typeof readEstablished;
+  /** Local mode: listen_addr's state from /proc instead of a dial (absent: always dial). */
+  readListening?: typeof readListening;
   dispatcher?: Dispatcher;
 }
 
@@ -29,4 +32,5 @@ export const realProbes: ProbeFunctions = {
   probePlaintext,
   checkCertFile,
   readEstablished,
+  readListening,
 };

@@ -39,12 +39,15 @@ export function buildStepQueries(L: string, matchers: string, rangeSeconds: numb
     const all = [...extra, matchers].filter((m) => m !== '');
     return all.length === 0 ? name : `${name}{${all.join(', ')}}`;
   };
-  // Growth at a step: the difference from a step earlier; after a reset (Gitaly restarted) or when
-  // the series appears (created lazily by the first accept, or back after a restart) the whole
-  // value, since every count in it is new.
+  // Growth at a step: the difference from the last value before it; after a reset (Gitaly
+  // restarted) or when the series appears (created lazily by the first accept, or back after a
+  // restart) the whole value, since every count in it is new. "The last value before" looks back
+  // up to an hour, so a gap in Prometheus' own samples (an outage) is not read as new counts.
+  const lookback = Math.min(W, 3600);
   const grew = (family: string): string => {
     const t = sel(family, 'type="tcp"');
-    return `(sum by (${L}) ((${t} - ${t} offset ${S}s) > 0) or sum by (${L}) (${t} < ${t} offset ${S}s) or sum by (${L}) (${t} unless ${t} offset ${S}s))`;
+    const prev = `last_over_time(${t}[${lookback}s] offset ${S}s)`;
+    return `(sum by (${L}) ((${t} - ${prev}) > 0) or sum by (${L}) (${t} < ${prev}) or sum by (${L}) (${t} unless ${prev}))`;
   };
   const sampledAt = (family: string): string => `max by (${L}) (timestamp(${sel(family, 'type="tcp"')}))`;
   // An instance exporting the Praefect family is read from it alone (as the window totals do).
