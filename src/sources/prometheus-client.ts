@@ -282,20 +282,20 @@ async function send<R extends InstantQueryResult | MatrixQueryResult>(
   }
 }
 
-/** Evaluates `expr` at `timeMs` (POST, form-encoded, so long selectors fit). Vectors only. */
-export async function instantQuery(
+async function query<R extends InstantQueryResult | MatrixQueryResult>(
   cfg: PrometheusConfig,
   expr: string,
   timeMs: number,
   options: PrometheusQueryOptions,
-  deps: PrometheusDeps = {},
-): Promise<InstantQueryResult> {
+  deps: PrometheusDeps,
+  expect: 'vector' | 'matrix',
+): Promise<R | { ok: false; error: SourceError }> {
   const resolved = resolveEndpoint(cfg, deps.readSecret ?? readSecretFile);
   if (!resolved.ok) return resolved;
   const { endpoint } = resolved;
-  let result: InstantQueryResult;
+  let result: R | { ok: false; error: SourceError };
   try {
-    result = await send<InstantQueryResult>(endpoint, expr, timeMs, options, deps.dispatcher, 'vector');
+    result = await send<R>(endpoint, expr, timeMs, options, deps.dispatcher, expect);
   } catch (err) {
     // send() maps every expected failure; this is the guard that keeps the promise from rejecting.
     result = fail(
@@ -306,25 +306,24 @@ export async function instantQuery(
   return result.ok ? result : fail(result.error.code, scrub(result.error.message, endpoint.secrets));
 }
 
+/** Evaluates `expr` at `timeMs` (POST, form-encoded, so long selectors fit). Vectors only. */
+export function instantQuery(
+  cfg: PrometheusConfig,
+  expr: string,
+  timeMs: number,
+  options: PrometheusQueryOptions,
+  deps: PrometheusDeps = {},
+): Promise<InstantQueryResult> {
+  return query<InstantQueryResult>(cfg, expr, timeMs, options, deps, 'vector');
+}
+
 /** Evaluates a range-vector expression (a subquery) at `timeMs`; the answer must be a matrix. */
-export async function matrixQuery(
+export function matrixQuery(
   cfg: PrometheusConfig,
   expr: string,
   timeMs: number,
   options: PrometheusQueryOptions,
   deps: PrometheusDeps = {},
 ): Promise<MatrixQueryResult> {
-  const resolved = resolveEndpoint(cfg, deps.readSecret ?? readSecretFile);
-  if (!resolved.ok) return resolved;
-  const { endpoint } = resolved;
-  let result: MatrixQueryResult;
-  try {
-    result = await send<MatrixQueryResult>(endpoint, expr, timeMs, options, deps.dispatcher, 'matrix');
-  } catch (err) {
-    result = fail(
-      'BAD_RESPONSE',
-      `query to Prometheus at ${endpoint.safeUrl} failed unexpectedly (${err instanceof Error ? err.name : 'unknown'})`,
-    );
-  }
-  return result.ok ? result : fail(result.error.code, scrub(result.error.message, endpoint.secrets));
+  return query<MatrixQueryResult>(cfg, expr, timeMs, options, deps, 'matrix');
 }
