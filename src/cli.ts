@@ -19,12 +19,14 @@ import { buildApp } from './http/app.ts';
 import { createHttpsOptions, loadWebConfig, secureApp } from './http/web-config.ts';
 import { loadState, setAsideCorruptState } from './migration/state.ts';
 import type { NodeHistory } from './migration/types.ts';
+import { checkRemote } from './report/remote-check.ts';
 import { renderTable } from './report/table.ts';
 
 const USAGE = `Usage:
   gitaly-tls-exporter [--config.file FILE] [--web.listen-address HOST:PORT] [--web.config.file FILE] [--log.level LEVEL]
   gitaly-tls-exporter --config.file FILE [--web.config.file FILE] --config.check
   gitaly-tls-exporter check --config.file FILE
+  gitaly-tls-exporter check --url http://exporter:9787
 
 Without --config.file the exporter runs against a built-in demo fleet.
   --config.file FILE            YAML configuration (see config.example.yml)
@@ -34,6 +36,7 @@ Without --config.file the exporter runs against a built-in demo fleet.
   --log.level LEVEL             debug, info, warn or error (default info)
   --config.check                validate the configuration and exit (0 valid, 2 invalid)
   check                         one collection, print the verdict table; exit 0 only when the fleet is complete
+  check --url URL               ask the running exporter at URL for its verdict instead (dials nothing)
   --version, --help`;
 
 const LEVELS = ['debug', 'info', 'warn', 'error'];
@@ -49,6 +52,8 @@ class UsageError extends Error {}
 interface Options {
   command: 'serve' | 'check';
   configFile?: string;
+  /** check --url: a running exporter to ask. */
+  url?: string;
   webConfigFile?: string;
   listen: { host: string; port: number };
   logLevel: string;
@@ -63,6 +68,7 @@ function parseOptions(argv: string[]): Options | 'help' | 'version' {
       allowPositionals: true,
       options: {
         'config.file': { type: 'string' },
+        url: { type: 'string' },
         'web.listen-address': { type: 'string', default: ':9787' },
         'web.config.file': { type: 'string' },
         'log.level': { type: 'string', default: 'info' },
@@ -86,12 +92,15 @@ function parseOptions(argv: string[]): Options | 'help' | 'version' {
   const listen = parseAddress(listenText.startsWith(':') ? `0.0.0.0${listenText}` : listenText);
   if (!listen.ok) throw new UsageError(`--web.listen-address: ${listen.message}`);
   const command = positionals[0] === 'check' ? 'check' : 'serve';
-  if ((command === 'check' || values['config.check']) && !values['config.file']) {
-    throw new UsageError(`${command === 'check' ? 'check' : '--config.check'} needs --config.file`);
+  if (values.url !== undefined && command !== 'check') throw new UsageError('--url is only for check');
+  if (values.url !== undefined && values['config.file']) throw new UsageError('check takes either --url or --config.file, not both');
+  if ((command === 'check' || values['config.check']) && !values['config.file'] && values.url === undefined) {
+    throw new UsageError(`${command === 'check' ? 'check needs --config.file or --url' : '--config.check needs --config.file'}`);
   }
   return {
     command,
     configFile: values['config.file'],
+    url: values.url,
     webConfigFile: values['web.config.file'],
     listen: { host: listen.value.host, port: listen.value.port },
     logLevel: level,
@@ -130,6 +139,16 @@ async function check(configFile: string, logger: Logger): Promise<number> {
   const snapshot = await exporter.collector.collect();
   process.stdout.write(renderTable(snapshot));
   return snapshot.fleet.complete ? 0 : 1;
+}
+
+async function checkUrl(url: string): Promise<number> {
+  const answer = await checkRemote(url, { timeoutMs: 30_000, maxBytes: 64 * 1024 * 1024 });
+  if (!answer.ok) {
+    process.stderr.write(`gitaly-tls-exporter: check: ${answer.message}\n`);
+    return 1;
+  }
+  process.stdout.write(answer.text);
+  return answer.complete ? 0 : 1;
 }
 
 async function serve(options: Options, logger: Logger): Promise<void> {
@@ -211,6 +230,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${options.configFile}: valid, ${config.nodes.length} node(s)\n`);
       return 0;
     }
+    if (options.command === 'check' && options.url !== undefined) return await checkUrl(options.url);
     if (options.command === 'check' && options.configFile) return await check(options.configFile, logger);
     await serve(options, logger);
     return -1;

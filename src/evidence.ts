@@ -29,6 +29,12 @@ export type GitalyScrape = Result<{
   bytes: number;
 }> & { durationMs: number };
 
+/** One step at which a node's plaintext (tcp) counter grew: by `n`, first shown by the sample stamped `atMs`. */
+export interface TcpChange {
+  atMs: number;
+  n: number;
+}
+
 /** Per node, from one Prometheus query set covering the soak window. */
 export interface PrometheusNodeEvidence {
   instance: string;
@@ -38,6 +44,10 @@ export interface PrometheusNodeEvidence {
   coverage: number;
   /** Last time the tcp counter moved (includes our own connections; see verdict). Unix ms. */
   tcpLastChangeMs: number | null;
+  /** Every growth of the tcp counter over the soak window and a margin before it (absent: not asked). */
+  tcpChanges?: TcpChange[];
+  /** Plaintext dials of this node published by any gitaly-tls-exporter (this one included), ms. */
+  dialsMs?: number[];
 }
 
 export type PrometheusFleetEvidence = Result<{
@@ -48,6 +58,8 @@ export type PrometheusFleetEvidence = Result<{
   byInstance: Map<string, PrometheusNodeEvidence>;
   /** Instances exporting Gitaly connection counters that no configured node claims. */
   instancesSeen: string[];
+  /** The answer lists every counter change and every exporter's dials (tcpChanges, dialsMs). */
+  perChange?: boolean;
   queries: number;
 }> & { durationMs: number };
 

@@ -8,6 +8,7 @@ import type { Config } from '../config/types.ts';
 import type { PrometheusFleetEvidence, SourceError } from '../evidence.ts';
 import { loadCaBundle } from '../probes/ca-bundle.ts';
 import { ownInWindow, recordPlaintextSeen, type HistoryOptions } from '../migration/history.ts';
+import { plaintextSeenFromChanges, type SeenOptions } from '../migration/last-seen.ts';
 import { chooseQueryWindow, querySlackMs, type QueryWindow } from '../migration/query-window.ts';
 import { saveState } from '../migration/state.ts';
 import { emptyHistory, type NodeHistory } from '../migration/types.ts';
@@ -72,6 +73,18 @@ export function instanceOf(node: Config['nodes'][number]): string | null {
 function queryShiftMs(config: Config): number {
   // A dial just before now needs the end moved back up to two slacks; allow a margin beyond.
   return Math.max(4 * querySlackMs(config.prometheus?.scrapeIntervalMs ?? 60_000), config.soakWindowMs / 20);
+}
+
+/** How every exporter's dials are told from clients in Prometheus' per-change evidence. */
+export function seenOptionsFor(config: Config): SeenOptions {
+  const scrapeMs = config.prometheus?.scrapeIntervalMs ?? 60_000;
+  return {
+    soakWindowMs: config.soakWindowMs,
+    toleranceMs: querySlackMs(scrapeMs),
+    skewMs: 1_000,
+    // A peer publishes a dial when its cycle ends; Prometheus scrapes it within an interval.
+    settleMs: config.collectionIntervalMs + 2 * scrapeMs + 5_000,
+  };
 }
 
 export function historyOptionsFor(config: Config): HistoryOptions {
@@ -214,7 +227,11 @@ export class Collector {
       config.prometheus && queryWindow
         ? this.probes.queryFleetEvidence(
             config.prometheus,
-            { startMs: queryWindow.startMs, endMs: queryWindow.endMs },
+            {
+              startMs: queryWindow.startMs,
+              endMs: queryWindow.endMs,
+              marginMs: querySlackMs(config.prometheus.scrapeIntervalMs ?? 60_000),
+            },
             { timeoutMs: config.timeouts.prometheusMs, maxBytes: config.maxPrometheusResponseBytes },
             { dispatcher: this.probes.dispatcher, now: this.now },
           )
@@ -232,6 +249,8 @@ export class Collector {
       historyOptions,
       peerNames: config.local?.reverseDns ? this.peerNames : null,
     };
+    // Last seen as it stood before this cycle's direct scrapes (see plaintextSeenFromChanges).
+    const seenBefore = new Map(config.nodes.map((n) => [n.name, this.histories.get(n.name)?.plaintextLastSeenMs ?? null]));
     const observed = await mapWithConcurrency(config.nodes, config.concurrency, async (node) => {
       const history = this.histories.get(node.name) ?? emptyHistory();
       const carry = this.carries.get(node.name) ?? { ...emptyCarry(), plaintext: history.lastPlaintextProbe };
@@ -261,6 +280,7 @@ export class Collector {
       const instance = instanceOf(node);
       if (instance) declared.add(instance);
       let history = this.histories.get(node.name) ?? emptyHistory();
+      let verdictHistory: NodeHistory | null = null;
       let view: PrometheusNodeView | null = null;
       if (prometheus && queryWindow) {
         if (!prometheus.ok) view = { ok: false, error: prometheus.error };
@@ -270,8 +290,27 @@ export class Collector {
           const evidence = instance && prometheus.instancesSeen.includes(instance) ? (prometheus.byInstance.get(instance) ?? null) : null;
           const own = ownInWindow(history, queryWindow.startMs, queryWindow.endMs, queryWindow.unsafe);
           view = { ok: true, windowStartMs: queryWindow.startMs, windowEndMs: queryWindow.endMs, node: evidence, own };
-          // Prometheus saw plaintext that was not ours: remember when, so a restart of the exporter keeps it.
-          if (evidence && evidence.windowIncrease.tcp - own.tcp >= 0.5) {
+          if (evidence?.tcpChanges) {
+            // Change by change, every exporter's dials excluded: the window count and last seen.
+            const seen = plaintextSeenFromChanges(
+              evidence.tcpChanges,
+              { ownMs: history.ownTcpTimesMs, publishedMs: evidence.dialsMs ?? [] },
+              seenBefore.get(node.name) ?? null,
+              nowMs,
+              seenOptionsFor(config),
+              evidence.coverage >= verdictOptions.minCoverage ? queryWindow.startMs : null,
+            );
+            history = { ...history, plaintextLastSeenMs: seen.rememberMs };
+            this.histories.set(node.name, history);
+            view = { ...view, plaintextTcp: seen.windowTcp };
+            verdictHistory = { ...history, plaintextLastSeenMs: seen.lastSeenMs };
+          } else if (prometheus.perChange) {
+            // No counter in Prometheus yet: a direct scrape cannot tell another exporter's dial
+            // from a client, and the window is not covered anyway; keep what was known.
+            history = { ...history, plaintextLastSeenMs: seenBefore.get(node.name) ?? null };
+            this.histories.set(node.name, history);
+          } else if (evidence && evidence.windowIncrease.tcp - own.tcp >= 0.5) {
+            // Prometheus saw plaintext that was not ours: remember when, so a restart of the exporter keeps it.
             history = recordPlaintextSeen(history, evidence.tcpLastChangeMs ?? queryWindow.endMs);
             this.histories.set(node.name, history);
           }
@@ -282,9 +321,10 @@ export class Collector {
           name: node.name,
           role: node.role,
           nowMs,
-          history,
+          history: verdictHistory ?? history,
           hasTlsAddress: Boolean(node.tlsAddress),
           hasPlaintextAddress: Boolean(node.plaintextAddress),
+          plaintextListenerRemoved: node.plaintextListenerRemoved === true,
           scrape: observation.scrape,
           prometheus: view,
           tls: observation.tls,

@@ -59,6 +59,30 @@ function due(lastMs: number | null | undefined, intervalMs: number, nowMs: numbe
   return lastMs === null || lastMs === undefined || nowMs - lastMs >= intervalMs;
 }
 
+/**
+ * Local mode: listen_addr's state read from /proc/net/tcp (LISTEN) instead of dialled, so this
+ * exporter adds nothing to Gitaly's plaintext counter. Trusted only when the TLS listener is seen
+ * listening in the same table (proof that it is Gitaly's network namespace); otherwise null: dial.
+ */
+async function listenerFromProc(node: NodeConfig, ctx: ObserveContext): Promise<PlaintextProbeResult | null> {
+  const tcp = portOf(node.plaintextAddress);
+  const tls = portOf(node.tlsAddress);
+  if (ctx.config.local?.node !== node.name || !ctx.probes.readListening || tcp === undefined || tls === undefined) return null;
+  const started = ctx.now();
+  const read = await ctx.probes.readListening(ctx.config.local.procRoot, { tcp, tls });
+  if (!read.ok || !read.listening.tls) return null;
+  return {
+    address: node.plaintextAddress!,
+    open: read.listening.tcp,
+    grpcHealthServing: null,
+    tlsPortRejectsPlaintext: null,
+    error: null,
+    durationMs: ctx.now() - started,
+    connectionsMade: { tcp: 0, tls: 0 },
+    atMs: started,
+  };
+}
+
 export async function observeNode(
   node: NodeConfig,
   history: NodeHistory,
@@ -111,11 +135,13 @@ export async function observeNode(
 
   let plaintextFresh = false;
   if ((node.plaintextAddress || node.tlsAddress) && due(c.plaintext?.atMs, config.plaintextCheckIntervalMs, now())) {
-    const result = await probes.probePlaintext(
-      { node: node.name, plaintextAddress: node.plaintextAddress, tlsAddress: node.tlsAddress },
-      { timeoutMs: config.timeouts.plaintextMs, grpcHealth: true, checkTlsPortRejectsPlaintext: Boolean(node.tlsAddress) },
-      { now },
-    );
+    const result =
+      (await listenerFromProc(node, ctx)) ??
+      (await probes.probePlaintext(
+        { node: node.name, plaintextAddress: node.plaintextAddress, tlsAddress: node.tlsAddress },
+        { timeoutMs: config.timeouts.plaintextMs, grpcHealth: true, checkTlsPortRejectsPlaintext: Boolean(node.tlsAddress) },
+        { now },
+      ));
     h = recordOwnConnections(h, { ...result.connectionsMade, atMs: result.atMs }, ctx.historyOptions);
     c = { ...c, plaintext: result };
     plaintextFresh = true;

@@ -6,6 +6,7 @@ import { probeTls } from '../probes/tls.ts';
 import { scrapeGitalyMetrics } from '../sources/gitaly-metrics.ts';
 import { queryFleetEvidence } from '../sources/prometheus.ts';
 import type { ReverseLookup } from '../sources/reverse-dns.ts';
+import { readListening } from '../sources/listening.ts';
 import { readEstablished } from '../sources/sockets.ts';
 
 export interface ProbeFunctions {
@@ -17,6 +18,8 @@ export interface ProbeFunctions {
   readEstablished: typeof readEstablished;
   /** PTR lookups for local mode's reverse_dns; absent = the system resolver. */
   reverseLookup?: ReverseLookup;
+  /** Local mode: listen_addr's state from /proc instead of a dial (absent: always dial). */
+  readListening?: typeof readListening;
   dispatcher?: Dispatcher;
 }
 
@@ -32,4 +35,5 @@ export const realProbes: ProbeFunctions = {
   probePlaintext,
   checkCertFile,
   readEstablished,
+  readListening,
 };

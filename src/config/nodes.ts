@@ -1,6 +1,20 @@
 // Reads the nodes: list (each node, and names and addresses unique across nodes) and the local: section that names one.
 import { readPath, type Context } from './paths.ts';
-import { bool, DEFAULTS, hostName, hostPortOf, httpUrl, integer, KEYS, listenAddress, nodeName, oneOf, text } from './schema.ts';
+import {
+  bool,
+  DEFAULTS,
+  hostName,
+  hostPortOf,
+  httpUrl,
+  integer,
+  KEYS,
+  listenAddress,
+  NO_PLAINTEXT_LISTENER,
+  nodeName,
+  oneOf,
+  plaintextAddressOrNone,
+  text,
+} from './schema.ts';
 import type { LocalModeConfig, NodeConfig, Role } from './types.ts';
 import { present, suggest, type MapView } from './yaml-reader.ts';
 
@@ -58,12 +72,20 @@ function readNode(view: MapView, ctx: Context): Partial<NodeConfig> {
   const role = view.withDefault<Role>('role', oneOf(['gitaly', 'praefect']), DEFAULTS.role);
   const metricsUrl = view.optional('metrics_url', httpUrl('http://gitaly-1.internal:9236/metrics', "Gitaly's metrics page needs none"));
   const tlsAddress = view.optional('tls_address', listenAddress(['tls://']));
-  const plaintextAddress = view.optional('plaintext_address', listenAddress(['tcp://']));
+  const plaintextSetting = view.optional('plaintext_address', plaintextAddressOrNone());
+  const plaintextListenerRemoved = plaintextSetting === NO_PLAINTEXT_LISTENER;
+  const plaintextAddress = plaintextListenerRemoved ? undefined : plaintextSetting;
   const certificateFile = readPath(view, 'certificate_file', 'file', ctx);
   const serverName = view.optional('server_name', hostName);
   const prometheusInstance = view.optional('prometheus_instance', text);
   if (!view.has('metrics_url') && !view.has('tls_address') && !view.has('plaintext_address')) {
     ctx.reader.report(view.field, view.node, 'needs at least one of metrics_url, tls_address or plaintext_address');
+  } else if (plaintextListenerRemoved && !view.has('metrics_url') && !view.has('tls_address')) {
+    ctx.reader.report(
+      view.fieldOf('plaintext_address'),
+      view.at('plaintext_address'),
+      'is none, so the node needs metrics_url or tls_address: there is nothing else to watch',
+    );
   }
   if (view.has('server_name') && !view.has('tls_address')) {
     ctx.reader.report(
@@ -79,6 +101,7 @@ function readNode(view: MapView, ctx: Context): Partial<NodeConfig> {
     metricsUrl,
     tlsAddress,
     plaintextAddress,
+    plaintextListenerRemoved: plaintextListenerRemoved || undefined,
     certificateFile,
     serverName,
     prometheusInstance: prometheusInstance ?? fallbackInstance,

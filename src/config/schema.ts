@@ -128,6 +128,21 @@ export function listenAddress(schemes: readonly string[]): Convert<string> {
   };
 }
 
+/** What `plaintext_address: none` reads as: the operator declares the node has no listen_addr. */
+export const NO_PLAINTEXT_LISTENER = 'none';
+
+/** listen_addr, or the explicit `none` (removed, or never configured); near-misses get a pointed message. */
+export function plaintextAddressOrNone(): Convert<string> {
+  const address = listenAddress(['tcp://']);
+  return (value) => {
+    const raw = text(value);
+    if (raw === NO_PLAINTEXT_LISTENER) return raw;
+    if (/^(none|removed|closed|disabled|off|no|false|-)$/i.test(raw.trim()))
+      throw new Error(`"${raw}" is not an address: write plaintext_address: none to declare that listen_addr is removed`);
+    return address(value);
+  };
+}
+
 export const nodeName: Convert<string> = (value) => {
   const name = text(value);
   if (!/^[A-Za-z0-9_.:-]{1,128}$/.test(name)) throw new Error('must be 1 to 128 characters from A-Z a-z 0-9 _ . : -');

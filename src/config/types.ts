@@ -12,6 +12,9 @@ export interface NodeConfig {
   tlsAddress?: string;
   /** listen_addr: host:port (a tcp:// prefix is accepted and stripped). */
   plaintextAddress?: string;
+  /** `plaintext_address: none`: the operator declares listen_addr removed (or never there), so
+   *  the node can be complete without dialling it. Never assumed from a missing key. */
+  plaintextListenerRemoved?: boolean;
   /** [tls] certificate_path, readable by the exporter (same host or mounted). */
   certificateFile?: string;
   /** SNI and hostname to verify; defaults to the host of tlsAddress. */

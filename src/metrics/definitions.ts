@@ -104,6 +104,10 @@ export const METRICS = {
     labels: ['node', 'type'],
     type: 'counter',
   },
+  gitaly_tls_exporter_plaintext_dial_timestamp_seconds: {
+    help: 'Unix time of the exporter’s latest own connection to the node’s listen_addr; other exporters on the same Prometheus read it to tell these dials from plaintext clients (prometheus_instance names the node as Prometheus does).',
+    labels: ['node', 'prometheus_instance'],
+  },
   gitaly_tls_exporter_collection_duration_seconds: { help: 'Time the latest collection took, in seconds.', labels: [] },
   gitaly_tls_exporter_last_collection_timestamp_seconds: { help: 'Unix time at which the latest collection finished.', labels: [] },
   gitaly_tls_exporter_build_info: { help: 'The exporter’s version and Node.js version, value 1.', labels: ['version', 'nodejs_version'] },

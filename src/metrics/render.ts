@@ -89,6 +89,10 @@ function setNodeMetrics(r: ContractRegistry, n: NodeResult): void {
   if (o.sockets) up('sockets', o.sockets.ok);
   r.counter('gitaly_tls_exporter_probe_connections_total').inc({ node, type: 'tcp' }, history.ownTotals.tcp);
   r.counter('gitaly_tls_exporter_probe_connections_total').inc({ node, type: 'tls' }, history.ownTotals.tls);
+  // Published for other exporters watching the same node (src/sources/prometheus-steps.ts).
+  const lastDialMs = history.ownTcpTimesMs.at(-1);
+  if (lastDialMs !== undefined && n.instance)
+    r.gauge('gitaly_tls_exporter_plaintext_dial_timestamp_seconds').set({ node, prometheus_instance: n.instance }, seconds(lastDialMs));
 }
 
 export async function renderMetrics(s: Snapshot, info: ExporterInfo): Promise<string> {

@@ -39,7 +39,8 @@ export const REASON_TEXT: Record<Reason, string> = {
   cert_expired: 'A served certificate has expired or is not valid yet.',
   restart_needed: 'The certificate file on disk differs from the one served: restart Gitaly to load it.',
   plaintext_listener_open: 'listen_addr still accepts connections: remove it from Gitaly’s config to finish.',
-  plaintext_listener_unknown: 'Whether listen_addr is closed is not known (no plaintext_address, or the check has not run or failed).',
+  plaintext_listener_unknown:
+    'Whether listen_addr is closed is not known (no plaintext_address — write plaintext_address: none once it is removed —, or the check has not run or failed).',
 };
 
 export interface DirectBucket {

@@ -16,7 +16,15 @@ import type { NodeHistory, Phase, Reason } from './types.ts';
 
 export type PrometheusNodeView =
   | { ok: false; error: SourceError }
-  | { ok: true; windowStartMs: number; windowEndMs: number; node: PrometheusNodeEvidence | null; own: { tcp: number; tls: number } };
+  | {
+      ok: true;
+      windowStartMs: number;
+      windowEndMs: number;
+      node: PrometheusNodeEvidence | null;
+      own: { tcp: number; tls: number };
+      /** Real plaintext connections in the soak window counted change by change, every exporter's dials excluded. */
+      plaintextTcp?: number;
+    };
 
 export interface NodeEvidence {
   name: string;
@@ -25,6 +33,8 @@ export interface NodeEvidence {
   history: NodeHistory;
   hasTlsAddress: boolean;
   hasPlaintextAddress: boolean;
+  /** `plaintext_address: none` in the config: the operator states listen_addr is removed. */
+  plaintextListenerRemoved?: boolean;
   /** null = not configured for this node. */
   scrape: GitalyScrape | null;
   prometheus: PrometheusNodeView | null;
@@ -121,12 +131,14 @@ function judgeTraffic(
       known = true;
       coverage = p.node.coverage;
       // increase() extrapolates to the window edges, so counts are fractional: half a connection rounds up.
-      const tcp = Math.max(0, Math.round(p.node.windowIncrease.tcp - p.own.tcp));
+      const tcp = p.plaintextTcp ?? Math.max(0, Math.round(p.node.windowIncrease.tcp - p.own.tcp));
       const tls = Math.max(0, Math.round(p.node.windowIncrease.tls - p.own.tls));
       window = { tcp, tls, source: 'prometheus' };
       if (tcp > 0) {
         c.reasons.add('plaintext_connections_in_window');
-        c.details.push(`Prometheus: ${tcp} plaintext connection(s) in the window, own dials excluded`);
+        c.details.push(
+          `Prometheus: ${tcp} plaintext connection(s) in the window, ${p.plaintextTcp === undefined ? 'own dials' : 'every exporter’s dials'} excluded`,
+        );
       }
       if (coverage < o.minCoverage) {
         c.reasons.add('insufficient_history');
@@ -191,7 +203,12 @@ function judgeTls(e: NodeEvidence, o: VerdictOptions, c: Collected): number | nu
 
 function judgeListener(e: NodeEvidence, c: Collected): boolean | null {
   if (!e.hasPlaintextAddress) {
+    // Declared closed by the operator, in so many words: never concluded from a missing key.
+    if (e.plaintextListenerRemoved) return false;
     c.reasons.add('plaintext_listener_unknown');
+    c.details.push(
+      'no plaintext_address is configured: give listen_addr to have it checked, or write plaintext_address: none once it is removed',
+    );
     return null;
   }
   const open = e.plaintext?.open ?? null;

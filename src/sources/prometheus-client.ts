@@ -27,6 +27,15 @@ export interface PrometheusSample {
 
 export type InstantQueryResult = Result<{ samples: PrometheusSample[] }>;
 
+/** One series of a range-vector answer (a subquery evaluated as an instant query). */
+export interface PrometheusSeries {
+  labels: Record<string, string>;
+  /** [unix ms, value], oldest first. */
+  points: Array<[number, number]>;
+}
+
+export type MatrixQueryResult = Result<{ series: PrometheusSeries[] }>;
+
 const ERROR_TEXT_MAX_CHARS = 300;
 const ERROR_BODY_MAX_BYTES = 64 * 1024;
 const CONNECT_CODES = new Set([
@@ -143,7 +152,23 @@ function prometheusErrorText(raw: Buffer): string {
   return '';
 }
 
-function parseSamples(raw: Buffer, safeUrl: string): InstantQueryResult {
+function parseValue(value: unknown): number | null {
+  if (!Array.isArray(value) || value.length !== 2 || typeof value[1] !== 'string' || !PROMETHEUS_FLOAT.test(value[1])) return null;
+  const text = value[1];
+  return text.endsWith('Inf') ? (text.startsWith('-') ? -Infinity : Infinity) : Number(text);
+}
+
+function parseLabels(metric: unknown): Record<string, string> | string {
+  if (typeof metric !== 'object' || metric === null || Array.isArray(metric)) return 'a sample has no label set';
+  const labels: Record<string, string> = {};
+  for (const [name, labelValue] of Object.entries(metric)) {
+    if (typeof labelValue !== 'string') return `label ${name} is not a string`;
+    labels[name] = labelValue;
+  }
+  return labels;
+}
+
+function parseSamples(raw: Buffer, safeUrl: string, expect: 'vector' | 'matrix' = 'vector'): InstantQueryResult | MatrixQueryResult {
   const bad = (why: string) => fail('BAD_RESPONSE', `Prometheus at ${safeUrl} sent an unusable answer: ${why}`);
   let parsed: unknown;
   try {
@@ -163,22 +188,34 @@ function parseSamples(raw: Buffer, safeUrl: string): InstantQueryResult {
   }
   const data = answer.data;
   if (typeof data !== 'object' || data === null) return bad('no data');
-  if (data.resultType !== 'vector') return bad(`resultType is ${JSON.stringify(data.resultType ?? null)}, expected vector`);
+  if (data.resultType !== expect) return bad(`resultType is ${JSON.stringify(data.resultType ?? null)}, expected ${expect}`);
   if (!Array.isArray(data.result)) return bad('result is not a list');
+  if (expect === 'matrix') {
+    const series: PrometheusSeries[] = [];
+    for (const item of data.result as unknown[]) {
+      const { metric, values } = (item ?? {}) as { metric?: unknown; values?: unknown };
+      const labels = parseLabels(metric);
+      if (typeof labels === 'string') return bad(labels);
+      if (!Array.isArray(values)) return bad('a series has no values');
+      const points: Array<[number, number]> = [];
+      for (const point of values as unknown[]) {
+        const v = parseValue(point);
+        const t: unknown = Array.isArray(point) ? (point as unknown[])[0] : undefined;
+        if (v === null || typeof t !== 'number' || !Number.isFinite(t)) return bad('a series point is not a [time, number] pair');
+        points.push([Math.round(t * 1000), v]);
+      }
+      series.push({ labels, points });
+    }
+    return { ok: true, series };
+  }
   const samples: PrometheusSample[] = [];
   for (const item of data.result as unknown[]) {
     const { metric, value } = (item ?? {}) as { metric?: unknown; value?: unknown };
-    if (typeof metric !== 'object' || metric === null || Array.isArray(metric)) return bad('a sample has no label set');
-    const labels: Record<string, string> = {};
-    for (const [name, labelValue] of Object.entries(metric)) {
-      if (typeof labelValue !== 'string') return bad(`label ${name} is not a string`);
-      labels[name] = labelValue;
-    }
-    if (!Array.isArray(value) || value.length !== 2 || typeof value[1] !== 'string' || !PROMETHEUS_FLOAT.test(value[1])) {
-      return bad('a sample value is not a number');
-    }
-    const text = value[1];
-    samples.push({ labels, value: text.endsWith('Inf') ? (text.startsWith('-') ? -Infinity : Infinity) : Number(text) });
+    const labels = parseLabels(metric);
+    if (typeof labels === 'string') return bad(labels);
+    const v = parseValue(value);
+    if (v === null) return bad('a sample value is not a number');
+    samples.push({ labels, value: v });
   }
   return { ok: true, samples };
 }
@@ -191,13 +228,14 @@ function describeNetworkError(err: unknown, safeUrl: string): SourceError {
   return { code: 'CONNECT', message: `${hint} Prometheus at ${safeUrl} (${label})` };
 }
 
-async function send(
+async function send<R extends InstantQueryResult | MatrixQueryResult>(
   endpoint: Endpoint,
   expr: string,
   timeMs: number,
   options: PrometheusQueryOptions,
   dispatcher: Dispatcher | undefined,
-): Promise<InstantQueryResult> {
+  expect: 'vector' | 'matrix',
+): Promise<R | { ok: false; error: SourceError }> {
   const { safeUrl } = endpoint;
   const controller = new AbortController();
   let timedOut = false;
@@ -232,7 +270,7 @@ async function send(
       res.body.destroy();
       throw new TooLarge();
     }
-    return parseSamples(await readCapped(res.body, options.maxBytes), safeUrl);
+    return parseSamples(await readCapped(res.body, options.maxBytes), safeUrl, expect) as R;
   } catch (err) {
     if (err instanceof TooLarge) return fail('TOO_LARGE', `Prometheus at ${safeUrl} answered with more than ${options.maxBytes} bytes`);
     if (timedOut) return fail('TIMEOUT', `Prometheus at ${safeUrl} did not answer within ${options.timeoutMs} ms`);
@@ -244,20 +282,20 @@ async function send(
   }
 }
 
-/** Evaluates `expr` at `timeMs` (POST, form-encoded, so long selectors fit). Vectors only. */
-export async function instantQuery(
+async function query<R extends InstantQueryResult | MatrixQueryResult>(
   cfg: PrometheusConfig,
   expr: string,
   timeMs: number,
   options: PrometheusQueryOptions,
-  deps: PrometheusDeps = {},
-): Promise<InstantQueryResult> {
+  deps: PrometheusDeps,
+  expect: 'vector' | 'matrix',
+): Promise<R | { ok: false; error: SourceError }> {
   const resolved = resolveEndpoint(cfg, deps.readSecret ?? readSecretFile);
   if (!resolved.ok) return resolved;
   const { endpoint } = resolved;
-  let result: InstantQueryResult;
+  let result: R | { ok: false; error: SourceError };
   try {
-    result = await send(endpoint, expr, timeMs, options, deps.dispatcher);
+    result = await send<R>(endpoint, expr, timeMs, options, deps.dispatcher, expect);
   } catch (err) {
     // send() maps every expected failure; this is the guard that keeps the promise from rejecting.
     result = fail(
@@ -266,4 +304,26 @@ export async function instantQuery(
     );
   }
   return result.ok ? result : fail(result.error.code, scrub(result.error.message, endpoint.secrets));
+}
+
+/** Evaluates `expr` at `timeMs` (POST, form-encoded, so long selectors fit). Vectors only. */
+export function instantQuery(
+  cfg: PrometheusConfig,
+  expr: string,
+  timeMs: number,
+  options: PrometheusQueryOptions,
+  deps: PrometheusDeps = {},
+): Promise<InstantQueryResult> {
+  return query<InstantQueryResult>(cfg, expr, timeMs, options, deps, 'vector');
+}
+
+/** Evaluates a range-vector expression (a subquery) at `timeMs`; the answer must be a matrix. */
+export function matrixQuery(
+  cfg: PrometheusConfig,
+  expr: string,
+  timeMs: number,
+  options: PrometheusQueryOptions,
+  deps: PrometheusDeps = {},
+): Promise<MatrixQueryResult> {
+  return query<MatrixQueryResult>(cfg, expr, timeMs, options, deps, 'matrix');
 }

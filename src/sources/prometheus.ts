@@ -4,7 +4,15 @@
 import type { PrometheusConfig } from '../config/types.ts';
 import type { PrometheusFleetEvidence, PrometheusNodeEvidence, Result } from '../evidence.ts';
 import { GITALY_FAMILY, PRAEFECT_FAMILY } from './metrics-parser.ts';
-import { instantQuery, type InstantQueryResult, type PrometheusDeps, type PrometheusQueryOptions } from './prometheus-client.ts';
+import {
+  instantQuery,
+  matrixQuery,
+  type InstantQueryResult,
+  type MatrixQueryResult,
+  type PrometheusDeps,
+  type PrometheusQueryOptions,
+} from './prometheus-client.ts';
+import { buildStepQueries, parseChanges, parseDials } from './prometheus-steps.ts';
 
 export { instantQuery };
 export type { InstantQueryResult, PrometheusDeps, PrometheusQueryOptions, PrometheusSample } from './prometheus-client.ts';
@@ -94,7 +102,7 @@ function instanceOf(labels: Record<string, string>, label: string): string | nul
 
 export async function queryFleetEvidence(
   cfg: PrometheusConfig,
-  window: { startMs: number; endMs: number },
+  window: { startMs: number; endMs: number; marginMs?: number },
   options: PrometheusQueryOptions,
   deps: PrometheusDeps = {},
 ): Promise<PrometheusFleetEvidence> {
@@ -122,15 +130,35 @@ export async function queryFleetEvidence(
     if (!result.ok) cancel.abort();
     return result;
   };
+  // Per-change evidence (src/sources/prometheus-steps.ts): from before the window's start (so a
+  // dial just before it still explains its change) up to now.
+  const nowMs = now();
+  const checked = checkSelector(cfg.selector ?? '');
+  const perStep = buildStepQueries(
+    cfg.instanceLabel,
+    checked.ok ? checked.matchers : '',
+    (nowMs - window.startMs + (window.marginMs ?? 0)) / 1000,
+    nowMs,
+  );
+  const askMatrix = async (expr: string): Promise<MatrixQueryResult> => {
+    const result = await matrixQuery(cfg, expr, perStep.evalMs, { ...options, signal: cancel.signal }, deps);
+    if (!result.ok) cancel.abort();
+    return result;
+  };
   let answers: InstantQueryResult[];
+  let matrices: MatrixQueryResult[];
   try {
-    answers = await Promise.all([ask(q.increase), ask(q.coverage), ask(q.tcpLastChange)]);
+    [answers, matrices] = await Promise.all([
+      Promise.all([ask(q.increase), ask(q.coverage), ask(q.tcpLastChange)]),
+      Promise.all([askMatrix(perStep.changes), askMatrix(perStep.dials)]),
+    ]);
   } finally {
     options.signal?.removeEventListener('abort', onOuterAbort);
   }
   const [increase, coverage, lastChange] = answers as [InstantQueryResult, InstantQueryResult, InstantQueryResult];
-  if (!increase.ok || !coverage.ok || !lastChange.ok) {
-    const errors = [increase, coverage, lastChange].flatMap((a) => (a.ok ? [] : [a.error]));
+  const [changesAnswer, dialsAnswer] = matrices as [MatrixQueryResult, MatrixQueryResult];
+  if (!increase.ok || !coverage.ok || !lastChange.ok || !changesAnswer.ok || !dialsAnswer.ok) {
+    const errors = [increase, coverage, lastChange, changesAnswer, dialsAnswer].flatMap((a) => (a.ok ? [] : [a.error]));
     // A query cancelled because a sibling failed is not the story; the sibling's error is.
     const cause = errors.find((e) => e.code !== 'ABORTED' || options.signal?.aborted) ?? errors[0]!;
     return failed(cause.code, cause.message);
@@ -141,7 +169,7 @@ export async function queryFleetEvidence(
   const entry = (instance: string): PrometheusNodeEvidence => {
     let node = byInstance.get(instance);
     if (!node) {
-      node = { instance, windowIncrease: { tcp: 0, tls: 0 }, coverage: 0, tcpLastChangeMs: null };
+      node = { instance, windowIncrease: { tcp: 0, tls: 0 }, coverage: 0, tcpLastChangeMs: null, tcpChanges: [], dialsMs: [] };
       byInstance.set(instance, node);
     }
     return node;
@@ -172,13 +200,22 @@ export async function queryFleetEvidence(
     entry(instance).tcpLastChangeMs = Math.round(value * 1000);
   }
 
+  const changes = parseChanges(changesAnswer.series, L);
+  if (!changes.ok) return failed(changes.error.code, changes.error.message);
+  for (const [instance, list] of changes.byInstance) entry(instance).tcpChanges = list;
+  const dials = parseDials(dialsAnswer.series);
+  if (!dials.ok) return failed(dials.error.code, dials.error.message);
+  // Dials of instances with no counters are kept aside: entry() would make them look scraped.
+  for (const [instance, list] of dials.byInstance) if (byInstance.has(instance)) byInstance.get(instance)!.dialsMs = list;
+
   return {
     ok: true,
     windowStartMs: window.endMs - q.windowSeconds * 1000,
     windowEndMs: window.endMs,
     byInstance,
     instancesSeen: [...seen].sort(),
-    queries: 3,
+    perChange: true,
+    queries: 5,
     durationMs: now() - started,
   };
 }

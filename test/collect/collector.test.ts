@@ -37,6 +37,35 @@ describe('collector', () => {
     return new Collector({ config, logger, probes: fleet.probes(), now: clock.now });
   }
 
+  it('local mode reads listen_addr from /proc (LISTEN) instead of dialling it, and dials when /proc cannot vouch for it', async () => {
+    fleet.add('gitaly-1', { counts: { tcp: 40, tls: 100, unix: 5 } });
+    const config = fakeConfig([fakeNodeConfig('gitaly-1')], join(dir, 'state.json'), {
+      local: { node: 'gitaly-1', procRoot: '/proc' },
+    });
+    const base = fleet.probes();
+    let dials = 0;
+    let table = { tcp: false, tls: true };
+    const probes = {
+      ...base,
+      probePlaintext: (...args: Parameters<typeof base.probePlaintext>) => {
+        dials += 1;
+        return base.probePlaintext(...args);
+      },
+      readListening: () => Promise.resolve({ ok: true as const, listening: table }),
+      readEstablished: () => Promise.resolve({ ok: true as const, established: { tcp: 0, tls: 0 } }),
+    };
+    const collector = new Collector({ config, logger, probes, now: clock.now });
+    let s = await collector.collect();
+    expect(dials).to.equal(0);
+    expect(s.nodes[0]!.observation.plaintext).to.deep.include({ open: false, connectionsMade: { tcp: 0, tls: 0 } });
+    expect(s.nodes[0]!.history.ownTotals.tcp).to.equal(0);
+    // The TLS port not listening in that table: not Gitaly's namespace, so nothing is concluded; dial.
+    table = { tcp: false, tls: false };
+    clock.advance(config.plaintextCheckIntervalMs);
+    s = await collector.collect();
+    expect(dials).to.equal(1);
+  });
+
   it('the exporter’s own dials never change a node’s verdict', async () => {
     fleet.add('gitaly-1', { counts: { tcp: 40, tls: 100, unix: 5 } });
     const config = fakeConfig([fakeNodeConfig('gitaly-1')], join(dir, 'state.json'), { plaintextCheckIntervalMs: 60_000 });

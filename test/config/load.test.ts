@@ -160,6 +160,14 @@ const INVALID: Record<string, { lines: string[]; deps?: ConfigDeps }> = {
       'bad-addresses.yml:10:24: nodes[2].plaintext_address: "fd00::3:8075": write IPv6 addresses as [addr]:port',
     ],
   },
+  'bad-plaintext-none.yml': {
+    lines: [
+      'bad-plaintext-none.yml:4:24: nodes[0].plaintext_address: "removed" is not an address: write plaintext_address: none to declare that listen_addr is removed',
+      'bad-plaintext-none.yml:7:24: nodes[1].plaintext_address: "None" is not an address: write plaintext_address: none to declare that listen_addr is removed',
+      'bad-plaintext-none.yml:9:24: nodes[2].plaintext_address: is none, so the node needs metrics_url or tls_address: there is nothing else to watch',
+      'bad-plaintext-none.yml:12:24: nodes[3].plaintext_address: must be a string (put it in quotes)',
+    ],
+  },
   'bad-urls.yml': {
     lines: [
       'bad-urls.yml:2:8: prometheus.url: must be an http:// or https:// URL, e.g. http://prometheus:9090',
@@ -345,6 +353,27 @@ describe('config loader', () => {
         },
       ],
     } satisfies Config);
+  });
+
+  it('reads plaintext_address: none as a declared removed listener, never a missing key as one', () => {
+    const text = [
+      'nodes:',
+      '  - name: done',
+      '    tls_address: gitaly-1.internal:9999',
+      '    plaintext_address: none',
+      '  - name: silent',
+      '    tls_address: gitaly-2.internal:9999',
+      '  - name: open',
+      '    tls_address: gitaly-3.internal:9999',
+      '    plaintext_address: tcp://gitaly-3.internal:8075',
+    ].join('\n');
+    const config = parseConfig(text, 'none.yml', { cwd: tmp });
+    const [done, silent, open] = config.nodes;
+    expect(done).to.include({ plaintextListenerRemoved: true });
+    expect(done).not.to.have.property('plaintextAddress');
+    expect(silent).not.to.have.property('plaintextListenerRemoved');
+    expect(open).to.include({ plaintextAddress: 'gitaly-3.internal:8075' });
+    expect(open).not.to.have.property('plaintextListenerRemoved');
   });
 
   it('defaults the Prometheus settings around a bearer token file', () => {

@@ -227,6 +227,27 @@ describe('migration verdict: a node', () => {
       expect(v.reasons).to.deep.equal(['plaintext_listener_unknown']);
     });
 
+    it('declared removed (plaintext_address: none) completes; a missing key says how to declare it', () => {
+      const removed = judge({ hasPlaintextAddress: false, plaintextListenerRemoved: true, plaintext: null });
+      expect(removed.phase).to.equal('complete');
+      expect(removed.reasons).to.deep.equal([]);
+      expect(removed.plaintextListenerOpen).to.equal(false);
+      const missing = judge({ hasPlaintextAddress: false, plaintext: null });
+      expect(missing.phase).to.equal('tls_only_traffic');
+      expect(missing.details.join(' ')).to.contain('plaintext_address: none');
+    });
+
+    it('declared removed still needs clean traffic: plaintext in the window keeps it from complete', () => {
+      const v = judge({
+        hasPlaintextAddress: false,
+        plaintextListenerRemoved: true,
+        plaintext: null,
+        history: coveredHistory({ plaintextLastSeenMs: NOW - 1_000 }),
+      });
+      expect(v.phase).to.equal('dual_listen');
+      expect(v.reasons).to.include('plaintext_connections_in_window');
+    });
+
     it('not checked yet, or inconclusive, is unknown', () => {
       expect(judge({ plaintext: null }).reasons).to.deep.equal(['plaintext_listener_unknown']);
       const v = judge({ plaintext: plaintextClosed({ open: null, error: { code: 'TIMEOUT', message: 'no answer within 5 s' } }) });

@@ -19,7 +19,7 @@ import {
 } from '../../scripts/generate-kubernetes.ts';
 import { createCa } from '../../src/demo/certs.ts';
 import { loadConfigFile } from '../../src/config/load.ts';
-import { PROMTOOL } from '../helpers/promtool.ts';
+import { realPart } from '../helpers/real-parts.ts';
 
 interface K8sObject {
   apiVersion: string;
@@ -100,7 +100,7 @@ describe('Kubernetes manifests (deploy/kubernetes/)', function () {
     try {
       const file = join(dir, 'from-prometheusrule.yml');
       writeFileSync(file, stringify({ groups: rule.spec.groups }));
-      const r = spawnSync(PROMTOOL, ['check', 'rules', file], { encoding: 'utf8', timeout: 30_000 });
+      const r = spawnSync(realPart('promtool'), ['check', 'rules', file], { encoding: 'utf8', timeout: 30_000 });
       expect(r.status, `${r.stdout}${r.stderr}`).to.equal(0);
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -147,10 +147,10 @@ describe('prometheus source', function () {
       await Promise.all(pages.map((p) => p.close()));
     });
 
-    it('answers the whole fleet with three queries', function () {
+    it('answers the whole fleet with five queries', function () {
       expect(evidence.ok, evidence.ok ? '' : evidence.error.message).to.equal(true);
       if (!evidence.ok) return;
-      expect(evidence.queries).to.equal(3);
+      expect(evidence.queries).to.equal(5);
       expect(evidence.windowEndMs).to.equal(window.endMs);
       expect(evidence.windowStartMs).to.be.at.most(window.startMs);
     });
@@ -161,6 +161,19 @@ describe('prometheus source', function () {
       expect(g.windowIncrease.tcp).to.be.closeTo(5, 0.49);
       expect(g.windowIncrease.tls).to.be.closeTo(3, 0.49);
       expect(Math.round(node(evidence, other.address).windowIncrease.tcp)).to.equal(2);
+    });
+
+    it('lists each growth of the tcp counter with its sample time, a restart included', function () {
+      const g = node(evidence, gitaly.address);
+      const total = (g.tcpChanges ?? []).reduce((sum, c) => sum + c.n, 0);
+      // 5 -> 8 (+3), restart, 0 -> 2 (+2): every count once, at the time of the sample showing it.
+      expect(total, JSON.stringify(g.tcpChanges)).to.equal(5);
+      expect(g.tcpChanges!.map((c) => c.n)).to.deep.equal([3, 2]);
+      expect(g.tcpChanges![1]!.atMs).to.be.at.least(resetAtMs - 1_000);
+      expect(node(evidence, other.address).tcpChanges!.map((c) => c.n)).to.deep.equal([2]);
+      // Praefect: its own family did not move; the Gitaly family it also exports is ignored.
+      expect(node(evidence, praefect.address).tcpChanges).to.deep.equal([]);
+      expect(node(evidence, late.address).tcpChanges).to.deep.equal([]);
     });
 
     it('reads a Praefect from its own family, not the Gitaly family it also exports', function () {
@@ -244,6 +257,9 @@ describe('prometheus source', function () {
         status: 'success',
         data: { resultType: 'vector', result: result.map((r) => ({ metric: r.metric, value: [1, r.value] })) },
       });
+
+    const matrix = (result: Array<{ metric: Record<string, string>; values: Array<[number, string]> }>) =>
+      JSON.stringify({ status: 'success', data: { resultType: 'matrix', result } });
 
     async function answer(status: number, body: string, contentType = 'application/json') {
       server = await listen((_req, res) => {
@@ -412,9 +428,27 @@ describe('prometheus source', function () {
         return received;
       }
 
-      it('asks three POSTed questions evaluated at the window end and assembles the answers', async function () {
+      it('asks five POSTed questions (the window totals at its end, the per-change ones up to now) and assembles the answers', async function () {
         const received = await fakeFleet((query, res) => {
-          if (query.includes('increase(')) {
+          if (query.includes('label_replace(')) {
+            res.end(
+              matrix([
+                { metric: { instance: 'g1:9236', gte_part: 'delta' }, values: [[1768046100, '2']] },
+                { metric: { instance: 'g1:9236', gte_part: 'at' }, values: [[1768046100, '1768046099.5']] },
+              ]),
+            );
+          } else if (query.includes('gitaly_tls_exporter_plaintext_dial_timestamp_seconds')) {
+            res.end(
+              matrix([
+                { metric: { prometheus_instance: 'g1:9236', node: 'one' }, values: [[1768046000, '1768045999.123']] },
+                {
+                  metric: { prometheus_instance: 'g1:9236', node: 'one', instance: 'replica-2:9787' },
+                  values: [[1768046000, '1768045999.123']],
+                },
+                { metric: { prometheus_instance: 'unknown:9236' }, values: [[1768046000, '1768045000']] },
+              ]),
+            );
+          } else if (query.includes('increase(')) {
             res.end(
               vector([
                 { metric: { instance: 'g1:9236', type: 'tcp' }, value: '2.5' },
@@ -439,20 +473,29 @@ describe('prometheus source', function () {
         const evidence = await queryFleetEvidence(cfg, window, OPTIONS);
         if (!evidence.ok) expect.fail(evidence.error.message);
 
-        expect(received).to.have.length(3);
+        expect(received).to.have.length(5);
         for (const r of received) {
           expect(r.path).to.equal('/prom/api/v1/query');
           expect(r.contentType).to.equal('application/x-www-form-urlencoded');
-          expect(r.form.get('time')).to.equal((endMs / 1000).toFixed(3));
+          // The exporters' dial records are read whatever the Gitaly selector says.
+          if (r.form.get('query')!.includes('plaintext_dial_timestamp')) continue;
           expect(r.form.get('query')).to.include('job="gitaly", env=~"prod|staging"');
         }
-        expect(evidence.queries).to.equal(3);
+        // The window totals are evaluated at the window end; the per-change answers up to now.
+        expect(received.filter((r) => r.form.get('time') === (endMs / 1000).toFixed(3))).to.have.length(3);
+        expect(evidence.queries).to.equal(5);
+        const g1 = evidence.byInstance.get('g1:9236')!;
+        expect(g1.tcpChanges).to.deep.equal([{ atMs: 1768046099500, n: 2 }]);
+        expect(g1.dialsMs, 'the same dial published twice is one dial').to.deep.equal([1768045999123]);
+        expect(evidence.byInstance.has('unknown:9236'), 'a dial record alone is no sign of a scraped node').to.equal(false);
         expect(evidence.instancesSeen).to.deep.equal(['g1:9236', 'hooks-only:9236']);
         expect(evidence.byInstance.get('g1:9236')).to.deep.equal({
           instance: 'g1:9236',
           windowIncrease: { tcp: 2.5, tls: 40 },
           coverage: 1,
           tcpLastChangeMs: 1768046100250,
+          tcpChanges: [{ atMs: 1768046099500, n: 2 }],
+          dialsMs: [1768045999123],
         });
         expect(evidence.byInstance.get('hooks-only:9236')).to.deep.include({
           windowIncrease: { tcp: 0, tls: 0 },
@@ -463,12 +506,13 @@ describe('prometheus source', function () {
         expect(evidence.instancesSeen).not.to.include('exporter:9100');
       });
 
-      it('fails as a whole when one of the three queries fails, never reporting zero connections', async function () {
+      it('fails as a whole when one of the queries fails, never reporting zero connections', async function () {
         await fakeFleet((query, res) => {
           if (query.includes('count_over_time((')) {
             res.statusCode = 503;
             res.end(JSON.stringify({ status: 'error', errorType: 'unavailable', error: 'TSDB not ready' }));
-          } else res.end(vector([]));
+          } else if (query.endsWith('s]')) res.end(matrix([]));
+          else res.end(vector([]));
         });
         const evidence = await queryFleetEvidence({ url: server!.url, instanceLabel: 'instance' }, window, OPTIONS);
         expect(evidence.ok).to.equal(false);

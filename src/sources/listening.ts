@@ -1,0 +1,43 @@
+// Local mode: whether Gitaly's listeners are in LISTEN state, from /proc/net/tcp and tcp6 —
+// the state of listen_addr without dialling it (a dial adds to Gitaly's plaintext counter).
+import { readFile as fsReadFile } from 'node:fs/promises';
+import type { Result } from '../evidence.ts';
+
+/** include/net/tcp_states.h: TCP_LISTEN = 10. */
+const LISTEN = 0x0a;
+const ENTRY = /^\s*\d+:\s+(?:[0-9A-Fa-f]{8}|[0-9A-Fa-f]{32}):([0-9A-Fa-f]{4})\s+\S+\s+([0-9A-Fa-f]{2})\s/;
+
+export type ListeningResult = Result<{ listening: { tcp: boolean; tls: boolean } }>;
+
+export interface ListeningDeps {
+  readFile?: (path: string) => Promise<Buffer | string>;
+}
+
+export async function readListening(
+  procRoot: string,
+  ports: { tcp: number; tls: number },
+  deps: ListeningDeps = {},
+): Promise<ListeningResult> {
+  const readFile = deps.readFile ?? ((path: string) => fsReadFile(path));
+  const listening = { tcp: false, tls: false };
+  for (const name of ['tcp', 'tcp6']) {
+    const file = `${procRoot.replace(/\/+$/, '')}/net/${name}`;
+    let content: string;
+    try {
+      const raw = await readFile(file);
+      content = typeof raw === 'string' ? raw : raw.toString('latin1');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException | null)?.code;
+      if (name === 'tcp6' && code === 'ENOENT') continue;
+      return { ok: false, error: { code: 'READ', message: `Could not read ${file} (${code ?? 'error'}).` } };
+    }
+    for (const line of content.split('\n')) {
+      const m = ENTRY.exec(line);
+      if (!m || parseInt(m[2]!, 16) !== LISTEN) continue;
+      const port = parseInt(m[1]!, 16);
+      if (port === ports.tcp) listening.tcp = true;
+      if (port === ports.tls) listening.tls = true;
+    }
+  }
+  return { ok: true, listening };
+}

@@ -1,0 +1,109 @@
+// Two fleet-wide range queries beside the window totals (src/sources/prometheus.ts):
+//   - every change of each node's plaintext (tcp) counter in the range: how much it grew at each
+//     step, and the timestamp of the sample that first showed it;
+//   - every plaintext dial that any gitaly-tls-exporter published (its own-dial gauge), keyed by
+//     the Prometheus instance of the node it dialled.
+// From these the exporter tells real plaintext clients from exporters' dials change by change
+// (src/migration/last-seen.ts). Both answers hold only the steps where something changed, so
+// their size follows the number of changes, not the length of the window.
+import type { Result, TcpChange } from '../evidence.ts';
+import { GITALY_FAMILY, PRAEFECT_FAMILY } from './metrics-parser.ts';
+import type { PrometheusSeries } from './prometheus-client.ts';
+
+/** The gauge every exporter publishes per node: when it last dialled the node's listen_addr. */
+export const DIAL_GAUGE = 'gitaly_tls_exporter_plaintext_dial_timestamp_seconds';
+/** The label of DIAL_GAUGE that names the node by its Prometheus instance (how peers match it). */
+export const DIAL_INSTANCE_LABEL = 'prometheus_instance';
+/** Subqueries never ask Prometheus for more points than this per series. */
+const MAX_STEPS = 2000;
+const PART = 'gte_part';
+
+export interface StepQueries {
+  rangeSeconds: number;
+  stepSeconds: number;
+  /** Evaluation time (ms): a multiple of the step, at or after `now`, so the last step sees every sample. */
+  evalMs: number;
+  changes: string;
+  dials: string;
+}
+
+/**
+ * `matchers` is the checked selector (see checkSelector), `L` the instance label. The range ends
+ * at the first step at or after `nowMs` and reaches back `rangeSeconds`.
+ */
+export function buildStepQueries(L: string, matchers: string, rangeSeconds: number, nowMs: number): StepQueries {
+  const W = Math.max(1, Math.ceil(rangeSeconds));
+  const S = Math.max(1, Math.ceil(W / MAX_STEPS));
+  const evalMs = Math.ceil(nowMs / (S * 1000)) * S * 1000;
+  const sel = (name: string, ...extra: string[]): string => {
+    const all = [...extra, matchers].filter((m) => m !== '');
+    return all.length === 0 ? name : `${name}{${all.join(', ')}}`;
+  };
+  // Growth at a step: the difference from the last value before it; after a reset (Gitaly
+  // restarted) or when the series appears (created lazily by the first accept, or back after a
+  // restart) the whole value, since every count in it is new. "The last value before" looks back
+  // up to an hour, so a gap in Prometheus' own samples (an outage) is not read as new counts.
+  const lookback = Math.min(W, 3600);
+  const grew = (family: string): string => {
+    const t = sel(family, 'type="tcp"');
+    const prev = `last_over_time(${t}[${lookback}s] offset ${S}s)`;
+    return `(sum by (${L}) ((${t} - ${prev}) > 0) or sum by (${L}) (${t} < ${prev}) or sum by (${L}) (${t} unless ${prev}))`;
+  };
+  const sampledAt = (family: string): string => `max by (${L}) (timestamp(${sel(family, 'type="tcp"')}))`;
+  // An instance exporting the Praefect family is read from it alone (as the window totals do).
+  const praefect = `group by (${L}) (${sel(PRAEFECT_FAMILY)})`;
+  const prefer = (perFamily: (family: string) => string): string =>
+    `(${perFamily(PRAEFECT_FAMILY)} or (${perFamily(GITALY_FAMILY)} unless on (${L}) ${praefect}))`;
+  const delta = `(${prefer(grew)} > 0)`;
+  const at = `(${prefer(sampledAt)} and on (${L}) ${delta})`;
+  const changes = `(label_replace(${delta}, "${PART}", "delta", "", "") or label_replace(${at}, "${PART}", "at", "", ""))[${W}s:${S}s]`;
+  // A dial is a new value of the gauge (or its first appearance).
+  const g = DIAL_GAUGE;
+  const dials = `((${g} != ${g} offset ${S}s) or (${g} unless ${g} offset ${S}s))[${W}s:${S}s]`;
+  return { rangeSeconds: W, stepSeconds: S, evalMs, changes, dials };
+}
+
+/** Per instance: the counter's changes, oldest first. */
+export function parseChanges(series: readonly PrometheusSeries[], L: string): Result<{ byInstance: Map<string, TcpChange[]> }> {
+  const deltas = new Map<string, Map<number, number>>();
+  const ats = new Map<string, Map<number, number>>();
+  for (const s of series) {
+    const instance = s.labels[L];
+    if (!instance) continue;
+    const target = s.labels[PART] === 'at' ? ats : deltas;
+    const points = target.get(instance) ?? new Map<number, number>();
+    for (const [t, v] of s.points) {
+      if (!Number.isFinite(v) || v < 0)
+        return { ok: false, error: { code: 'BAD_RESPONSE', message: `Prometheus returned an invalid tcp change for ${instance}` } };
+      points.set(t, (points.get(t) ?? 0) + v);
+    }
+    target.set(instance, points);
+  }
+  const byInstance = new Map<string, TcpChange[]>();
+  for (const [instance, points] of deltas) {
+    const sampled = ats.get(instance);
+    const list = [...points]
+      .sort(([a], [b]) => a - b)
+      // The sample's own time when known (it is never after the step), else the step: never earlier than the change.
+      .map(([stepMs, n]) => ({ atMs: Math.min(stepMs, Math.round((sampled?.get(stepMs) ?? stepMs / 1000) * 1000)), n }));
+    byInstance.set(instance, list);
+  }
+  return { ok: true, byInstance };
+}
+
+/** Per instance (the gauge's prometheus_instance label): every published dial time, ms, sorted, distinct. */
+export function parseDials(series: readonly PrometheusSeries[]): Result<{ byInstance: Map<string, number[]> }> {
+  const byInstance = new Map<string, Set<number>>();
+  for (const s of series) {
+    const instance = s.labels[DIAL_INSTANCE_LABEL];
+    if (!instance) continue;
+    const set = byInstance.get(instance) ?? new Set<number>();
+    for (const [, v] of s.points) {
+      if (!Number.isFinite(v) || v <= 0)
+        return { ok: false, error: { code: 'BAD_RESPONSE', message: `Prometheus returned an invalid dial time for ${instance}` } };
+      set.add(Math.round(v * 1000));
+    }
+    byInstance.set(instance, set);
+  }
+  return { ok: true, byInstance: new Map([...byInstance].map(([k, v]) => [k, [...v].sort((a, b) => a - b)])) };
+}

@@ -1,0 +1,31 @@
+import { expect } from 'chai';
+import * as net from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { readListening } from '../../src/sources/listening.ts';
+
+// Fixture host 10.0.0.5 with Gitaly's listen_addr on 8075 and tls_listen_addr on 9999.
+const PROC = fileURLToPath(new URL('../fixtures/proc', import.meta.url));
+
+describe('readListening (local mode: listen_addr without a dial)', () => {
+  it('finds both listeners of the fixture host in LISTEN state', async () => {
+    expect(await readListening(PROC, { tcp: 8075, tls: 9999 })).to.deep.equal({ ok: true, listening: { tcp: true, tls: true } });
+  });
+
+  it('a port with only established or no sockets is not listening', async () => {
+    expect(await readListening(PROC, { tcp: 1, tls: 9999 })).to.deep.equal({ ok: true, listening: { tcp: false, tls: true } });
+  });
+
+  it('sees a real listener of this process appear and go away', async () => {
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    expect(await readListening('/proc', { tcp: port, tls: port })).to.deep.include({ ok: true, listening: { tcp: true, tls: true } });
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    expect(await readListening('/proc', { tcp: port, tls: port })).to.deep.include({ ok: true, listening: { tcp: false, tls: false } });
+  });
+
+  it('a wrong proc root is an error, never "closed"', async () => {
+    const r = await readListening('/nonexistent/proc', { tcp: 8075, tls: 9999 });
+    expect(r.ok).to.equal(false);
+  });
+});
