@@ -3,7 +3,7 @@
 import type { Snapshot, NodeResult } from '../collect/collector.ts';
 import type { TlsProbeResult } from '../evidence.ts';
 import { PHASES } from '../migration/types.ts';
-import { bool, ContractRegistry, seconds } from './definitions.ts';
+import { bool, ContractRegistry, seconds, UNDECLARED_OTHERS } from './definitions.ts';
 
 export interface ExporterInfo {
   version: string;
@@ -90,6 +90,8 @@ export async function renderMetrics(s: Snapshot, info: ExporterInfo): Promise<st
   }
   r.gauge('gitaly_tls_migration_complete').set(bool(s.fleet.complete));
   for (const instance of s.fleet.undeclaredInstances) r.gauge('gitaly_tls_undeclared_instance').set({ prometheus_instance: instance }, 1);
+  const unlisted = s.fleet.undeclaredCount - s.fleet.undeclaredInstances.length;
+  if (unlisted > 0) r.gauge('gitaly_tls_undeclared_instance').set({ prometheus_instance: UNDECLARED_OTHERS }, unlisted);
   for (const [key, count] of s.sourceErrors) {
     const [source, reason] = key.split('\u0000');
     r.counter('gitaly_tls_exporter_source_errors_total').inc({ source, reason }, count);

@@ -2,6 +2,7 @@
 // authentication. Never throws: every failure becomes a coded error whose message is free of
 // secrets (tokens, passwords, URL userinfo), so it can be logged and shown on the status page.
 import { readFileSync } from 'node:fs';
+import { JSONParser } from '@streamparser/json';
 import { request, type Dispatcher } from 'undici';
 import type { PrometheusConfig } from '../config/types.ts';
 import type { Result, SourceError } from '../evidence.ts';
@@ -10,6 +11,12 @@ export interface PrometheusQueryOptions {
   timeoutMs: number;
   /** Cap on the response body; a bigger (or endless) answer is TOO_LARGE, never half-parsed. */
   maxBytes: number;
+  /**
+   * Cap on the samples in one answer (DEFAULT_MAX_SAMPLES when absent). The answer is parsed as it
+   * arrives and abandoned at the first sample past the cap (TOO_MANY_SAMPLES), so what one answer
+   * costs is bounded by samples, not only by bytes: a 60 MB answer is never held or parsed whole.
+   */
+  maxSamples?: number;
   signal?: AbortSignal;
 }
 
@@ -27,6 +34,11 @@ export interface PrometheusSample {
 
 export type InstantQueryResult = Result<{ samples: PrometheusSample[] }>;
 
+/**
+ * The fleet queries return one sample per instance (two for the per-type increase): 50,000 is a
+ * fleet of 25,000 Gitaly instances, far beyond any real one, and parses in well under a second.
+ */
+export const DEFAULT_MAX_SAMPLES = 50_000;
 const ERROR_TEXT_MAX_CHARS = 300;
 const ERROR_BODY_MAX_BYTES = 64 * 1024;
 const CONNECT_CODES = new Set([
@@ -143,44 +155,116 @@ function prometheusErrorText(raw: Buffer): string {
   return '';
 }
 
-function parseSamples(raw: Buffer, safeUrl: string): InstantQueryResult {
-  const bad = (why: string) => fail('BAD_RESPONSE', `Prometheus at ${safeUrl} sent an unusable answer: ${why}`);
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw.toString('utf8'));
-  } catch {
-    return bad('the body is not JSON');
+class TooManySamples extends Error {}
+
+/**
+ * Reads a vector answer as it streams in: only the samples are kept (each checked as it completes,
+ * then dropped from the parser), so memory follows the sample cap, and the event loop gets a turn
+ * between network chunks however large the answer is.
+ */
+class VectorAnswerReader {
+  private readonly parser = new JSONParser({
+    paths: ['$.status', '$.error', '$.warnings', '$.data.resultType', '$.data.result', '$.data.result.*'],
+    keepStack: false,
+  });
+  private readonly samples: PrometheusSample[] = [];
+  private problem: string | null = null;
+  private status: unknown = undefined;
+  private error: unknown = undefined;
+  private warnings: unknown = undefined;
+  private resultType: unknown = undefined;
+  private result: 'list' | 'other' | undefined = undefined;
+  private ended = false;
+  private tooMany = false;
+
+  constructor(private readonly maxSamples: number) {
+    this.parser.onValue = ({ value, key, parent, stack }) => {
+      if (stack.length === 3) {
+        // An element of data.result: taken out of the parser's array at once, so it holds nothing.
+        if (!Array.isArray(parent)) {
+          if (parent && typeof parent === 'object') delete (parent as Record<string, unknown>)[String(key)];
+          this.result = 'other';
+          return;
+        }
+        parent.length = 0;
+        this.result = 'list';
+        if (this.problem === null && !this.tooMany) this.addSample(value);
+        return;
+      }
+      if (stack.length === 2 && key === 'result') this.result = Array.isArray(value) ? 'list' : 'other';
+      else if (stack.length === 2 && key === 'resultType') this.resultType = value;
+      else if (stack.length === 1 && key === 'status') this.status = value;
+      else if (stack.length === 1 && key === 'error') this.error = value;
+      else if (stack.length === 1 && key === 'warnings') this.warnings = value;
+    };
+    this.parser.onEnd = () => {
+      this.ended = true;
+    };
+    // Without it, write() throws; the problem is reported by finish().
+    this.parser.onError = (err: Error) => {
+      this.problem ??= `the body is not JSON (${shorten(err.message)})`;
+    };
   }
-  if (typeof parsed !== 'object' || parsed === null) return bad('the body is not a JSON object');
-  const answer = parsed as { status?: unknown; error?: unknown; warnings?: unknown; data?: { resultType?: unknown; result?: unknown } };
-  if (answer.status !== 'success') {
-    const text = typeof answer.error === 'string' ? `: ${shorten(answer.error)}` : '';
-    return bad(`status is ${JSON.stringify(answer.status ?? null)}${text}`);
-  }
-  if (Array.isArray(answer.warnings) && answer.warnings.length > 0) {
-    const first = answer.warnings.map(String).join('; ');
-    return fail('PARTIAL', `Prometheus at ${safeUrl} answered with warnings, so the answer may be incomplete: ${shorten(first)}`);
-  }
-  const data = answer.data;
-  if (typeof data !== 'object' || data === null) return bad('no data');
-  if (data.resultType !== 'vector') return bad(`resultType is ${JSON.stringify(data.resultType ?? null)}, expected vector`);
-  if (!Array.isArray(data.result)) return bad('result is not a list');
-  const samples: PrometheusSample[] = [];
-  for (const item of data.result as unknown[]) {
+
+  private addSample(item: unknown): void {
+    if (this.samples.length >= this.maxSamples) {
+      // Thrown from write(): the parser would turn a throw inside its callback into a parse error.
+      this.tooMany = true;
+      return;
+    }
     const { metric, value } = (item ?? {}) as { metric?: unknown; value?: unknown };
-    if (typeof metric !== 'object' || metric === null || Array.isArray(metric)) return bad('a sample has no label set');
+    if (typeof metric !== 'object' || metric === null || Array.isArray(metric)) {
+      this.problem = 'a sample has no label set';
+      return;
+    }
     const labels: Record<string, string> = {};
     for (const [name, labelValue] of Object.entries(metric)) {
-      if (typeof labelValue !== 'string') return bad(`label ${name} is not a string`);
+      if (typeof labelValue !== 'string') {
+        this.problem = `label ${name} is not a string`;
+        return;
+      }
       labels[name] = labelValue;
     }
     if (!Array.isArray(value) || value.length !== 2 || typeof value[1] !== 'string' || !PROMETHEUS_FLOAT.test(value[1])) {
-      return bad('a sample value is not a number');
+      this.problem = 'a sample value is not a number';
+      return;
     }
     const text = value[1];
-    samples.push({ labels, value: text.endsWith('Inf') ? (text.startsWith('-') ? -Infinity : Infinity) : Number(text) });
+    this.samples.push({ labels, value: text.endsWith('Inf') ? (text.startsWith('-') ? -Infinity : Infinity) : Number(text) });
   }
-  return { ok: true, samples };
+
+  /** Feeds one chunk; throws TooManySamples past the cap. */
+  write(chunk: Buffer): void {
+    if (this.problem !== null || this.ended) return;
+    this.parser.write(chunk);
+    if (this.tooMany) throw new TooManySamples();
+  }
+
+  finish(safeUrl: string): InstantQueryResult {
+    const bad = (why: string) => fail('BAD_RESPONSE', `Prometheus at ${safeUrl} sent an unusable answer: ${why}`);
+    if (this.problem === null && !this.ended) {
+      try {
+        this.parser.end();
+      } catch {
+        // onError has recorded it.
+      }
+      if (!this.ended) this.problem ??= 'the body is not JSON (it ends too early)';
+    }
+    if (this.status === undefined && this.problem !== null) return bad(this.problem);
+    if (this.status !== 'success') {
+      const text = typeof this.error === 'string' ? `: ${shorten(this.error)}` : '';
+      return bad(`status is ${JSON.stringify(this.status ?? null)}${text}`);
+    }
+    if (Array.isArray(this.warnings) && this.warnings.length > 0) {
+      const first = this.warnings.map(String).join('; ');
+      return fail('PARTIAL', `Prometheus at ${safeUrl} answered with warnings, so the answer may be incomplete: ${shorten(first)}`);
+    }
+    if (this.problem !== null) return bad(this.problem);
+    if (this.resultType === undefined && this.result === undefined) return bad('no data');
+    if (this.resultType !== 'vector') return bad(`resultType is ${JSON.stringify(this.resultType ?? null)}, expected vector`);
+    if (this.result !== 'list') return bad('result is not a list');
+    return { ok: true, samples: this.samples };
+  }
 }
 
 function describeNetworkError(err: unknown, safeUrl: string): SourceError {
@@ -232,9 +316,25 @@ async function send(
       res.body.destroy();
       throw new TooLarge();
     }
-    return parseSamples(await readCapped(res.body, options.maxBytes), safeUrl);
+    const maxSamples = options.maxSamples ?? DEFAULT_MAX_SAMPLES;
+    const reader = new VectorAnswerReader(maxSamples);
+    let size = 0;
+    for await (const chunk of res.body as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      // Leaving the loop destroys the stream, which frees the connection of an endless body.
+      if (size > options.maxBytes) throw new TooLarge();
+      reader.write(chunk);
+    }
+    return reader.finish(safeUrl);
   } catch (err) {
     if (err instanceof TooLarge) return fail('TOO_LARGE', `Prometheus at ${safeUrl} answered with more than ${options.maxBytes} bytes`);
+    if (err instanceof TooManySamples) {
+      const limit = options.maxSamples ?? DEFAULT_MAX_SAMPLES;
+      return fail(
+        'TOO_MANY_SAMPLES',
+        `Prometheus at ${safeUrl} answered with more than ${limit} samples; narrow prometheus.selector to the Gitaly and Praefect jobs`,
+      );
+    }
     if (timedOut) return fail('TIMEOUT', `Prometheus at ${safeUrl} did not answer within ${options.timeoutMs} ms`);
     if (options.signal?.aborted) return fail('ABORTED', `the query to Prometheus at ${safeUrl} was cancelled`);
     return { ok: false, error: describeNetworkError(err, safeUrl) };
