@@ -6,7 +6,7 @@ import { mapWithConcurrency } from '../concurrency.ts';
 import { hostPortOf } from '../config/schema.ts';
 import type { Config } from '../config/types.ts';
 import type { PrometheusFleetEvidence, SourceError } from '../evidence.ts';
-import { loadCaBundle } from '../probes/ca-bundle.ts';
+import { CaBundleCache } from '../probes/ca-bundle.ts';
 import { ownInWindow, recordPlaintextSeen, type HistoryOptions } from '../migration/history.ts';
 import { chooseQueryWindow, querySlackMs, type QueryWindow } from '../migration/query-window.ts';
 import { saveState } from '../migration/state.ts';
@@ -92,6 +92,8 @@ export class Collector {
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
   private readonly listeners: Array<(s: Snapshot) => void | Promise<void>> = [];
+  /** Shared with /probe, so neither re-parses the bundle nor rebuilds TLS contexts per call. */
+  readonly caBundles = new CaBundleCache();
 
   constructor(deps: CollectorDeps) {
     this.config = deps.config;
@@ -161,7 +163,7 @@ export class Collector {
     const config = this.config;
     const started = this.now();
     const historyOptions = historyOptionsFor(config);
-    const ca = loadCaBundle(config.caFile);
+    const ca = this.caBundles.get(config.caFile);
     if (!ca.ok) this.logger.error(ca.error.message);
 
     const queryWindow = config.prometheus

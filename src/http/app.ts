@@ -64,6 +64,7 @@ export function buildApp({ logger, view, https }: AppDeps): FastifyInstance {
       return reply.code(400).type('text/plain; charset=utf-8').send('Bad target: give one target parameter, not several.\n');
     }
     const result = await view.probe(req.query.target);
+    if (result.status === 429) void reply.header('retry-after', '1');
     return reply
       .code(result.status)
       .type(result.status === 200 ? METRICS_CONTENT_TYPE : 'text/plain; charset=utf-8')
