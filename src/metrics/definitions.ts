@@ -56,6 +56,10 @@ export const METRICS = {
     labels: ['node', 'address'],
   },
   gitaly_tls_alpn_h2: { help: 'Whether the listener negotiated HTTP/2 through ALPN (1) or not (0).', labels: ['node', 'address'] },
+  gitaly_tls_grpc_health_ok: {
+    help: 'Whether grpc.health.v1.Health/Check answered SERVING over the probe’s TLS connection (1) or failed (0); absent without a handshake or ALPN h2.',
+    labels: ['node', 'address'],
+  },
   gitaly_tls_version_info: { help: 'The TLS version negotiated by the probe, value 1.', labels: ['node', 'address', 'version'] },
   gitaly_tls_version_accepted: {
     help: 'Whether the listener accepts a handshake pinned to this TLS version (1) or refuses it (0).',

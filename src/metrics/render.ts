@@ -10,9 +10,9 @@ export interface ExporterInfo {
   configReloadSuccessful: boolean;
 }
 
-/** What a gRPC client of Gitaly needs: a handshake, a trusted chain naming the address, and h2. */
+/** What a gRPC client of Gitaly needs: a handshake, a trusted chain naming the address, h2, and a gRPC answer over it. */
 export function tlsProbeSucceeded(t: TlsProbeResult): boolean {
-  return t.handshakeOk && t.trusted === true && t.hostnameMatch === true && t.alpnProtocol === 'h2';
+  return t.handshakeOk && t.trusted === true && t.hostnameMatch === true && t.alpnProtocol === 'h2' && t.grpcHealthOk === true;
 }
 
 /** Every TLS gauge for one probe result; each check is emitted even when another fails. */
@@ -24,6 +24,7 @@ export function setTlsMetrics(r: ContractRegistry, node: string, t: TlsProbeResu
   if (t.trusted !== null) r.gauge('gitaly_tls_cert_trusted').set(labels, bool(t.trusted));
   if (t.hostnameMatch !== null) r.gauge('gitaly_tls_hostname_match').set(labels, bool(t.hostnameMatch));
   if (t.handshakeOk) r.gauge('gitaly_tls_alpn_h2').set(labels, bool(t.alpnProtocol === 'h2'));
+  if (t.grpcHealthOk !== null) r.gauge('gitaly_tls_grpc_health_ok').set(labels, bool(t.grpcHealthOk));
   if (t.tlsVersion) r.gauge('gitaly_tls_version_info').set({ ...labels, version: t.tlsVersion }, 1);
   for (const [version, accepted] of Object.entries(t.accepts)) {
     if (accepted !== null) r.gauge('gitaly_tls_version_accepted').set({ ...labels, version }, bool(accepted));

@@ -75,6 +75,7 @@ const TLS_BLOCKERS: readonly Reason[] = [
   'cert_untrusted',
   'hostname_mismatch',
   'alpn_not_h2',
+  'grpc_health_failed',
   'cert_expiring',
   'cert_expired',
   'restart_needed',
@@ -171,6 +172,10 @@ function judgeTls(e: NodeEvidence, o: VerdictOptions, c: Collected): number | nu
   }
   if (t.hostnameMatch === false) c.reasons.add('hostname_mismatch');
   if (t.handshakeOk && t.alpnProtocol !== 'h2') c.reasons.add('alpn_not_h2');
+  if (t.handshakeOk && t.grpcHealthOk === false) {
+    c.reasons.add('grpc_health_failed');
+    if (t.grpcHealthError) c.details.push(`TLS ${t.address}: ${t.grpcHealthError.message}`);
+  }
   let soonest: number | null = null;
   for (const cert of t.chain) {
     soonest = soonest === null ? cert.notAfterMs : Math.min(soonest, cert.notAfterMs);
