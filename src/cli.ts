@@ -16,6 +16,7 @@ import { demoConfig } from './demo/demo-config.ts';
 import { startDemoFleet, type DemoFleet } from './demo/fleet.ts';
 import { EXPORTER_VERSION, Exporter } from './exporter.ts';
 import { buildApp } from './http/app.ts';
+import { httpLimits } from './http/limits.ts';
 import { createHttpsOptions, loadWebConfig, secureApp } from './http/web-config.ts';
 import { loadState, setAsideCorruptState } from './migration/state.ts';
 import type { NodeHistory } from './migration/types.ts';
@@ -142,7 +143,8 @@ async function serve(options: Options, logger: Logger): Promise<void> {
   await exporter.init();
   const webConfig = options.webConfigFile ? loadWebConfig(options.webConfigFile) : null;
   const https = webConfig ? createHttpsOptions(webConfig, { logger }) : null;
-  const app = buildApp({ logger, view: exporter, https: https?.options ?? null });
+  const limits = httpLimits(config.concurrency);
+  const app = buildApp({ logger, view: exporter, https: https?.options ?? null, limits });
   if (webConfig) secureApp(app, webConfig, https);
   // SIGHUP means reload here, as in Prometheus, not stop.
   closeWithGrace({ delay: 15_000, logger, skip: ['SIGHUP'] }, async ({ signal, err }) => {
@@ -156,7 +158,13 @@ async function serve(options: Options, logger: Logger): Promise<void> {
   await app.listen({ host: options.listen.host, port: options.listen.port });
   const scheme = https ? 'https' : 'http';
   logger.info(
-    { version: EXPORTER_VERSION, nodes: config.nodes.length, config: config.source },
+    {
+      version: EXPORTER_VERSION,
+      nodes: config.nodes.length,
+      config: config.source,
+      maxConnections: limits.maxConnections,
+      openFileLimit: limits.openFileLimit,
+    },
     `listening on ${scheme}://${options.listen.host}:${options.listen.port}/`,
   );
   exporter.start();

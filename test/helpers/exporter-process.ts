@@ -96,6 +96,8 @@ export interface StartExporterOptions {
   /** Wait for /-/ready (the first collection). Default true; otherwise only for the listener. */
   waitReady?: boolean;
   readyTimeoutMs?: number;
+  /** Run under this open-file limit (soft and hard), through util-linux prlimit, which execs: same pid. */
+  openFileLimit?: number;
 }
 
 const running = new Set<ChildProcess>();
@@ -114,9 +116,11 @@ async function fetchText(url: string, method: 'GET' | 'POST'): Promise<HttpAnswe
 }
 
 function launch(options: StartExporterOptions, port: number): ExporterProcess {
+  const limit = options.openFileLimit ? [`--nofile=${options.openFileLimit}:${options.openFileLimit}`, '--', process.execPath] : [];
   const child = spawn(
-    process.execPath,
+    limit.length > 0 ? 'prlimit' : process.execPath,
     [
+      ...limit,
       '--import',
       'tsx',
       MAIN,
