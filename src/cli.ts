@@ -23,7 +23,8 @@ import type { NodeHistory } from './migration/types.ts';
 import { renderTable } from './report/table.ts';
 
 const USAGE = `Usage:
-  gitaly-tls-exporter [--config.file FILE] [--web.listen-address HOST:PORT] [--web.config.file FILE] [--log.level LEVEL]
+  gitaly-tls-exporter [--config.file FILE] [--web.listen-address HOST:PORT] [--web.config.file FILE]
+                      [--web.enable-lifecycle] [--log.level LEVEL]
   gitaly-tls-exporter --config.file FILE [--web.config.file FILE] --config.check
   gitaly-tls-exporter check --config.file FILE
 
@@ -32,6 +33,7 @@ Without --config.file the exporter runs against a built-in demo fleet.
   --web.listen-address ADDR     where to serve /, /migration, /metrics, /probe (default :9787)
   --web.config.file FILE        TLS and basic auth for this endpoint, in the Prometheus exporters'
                                 web config format (tls_server_config, basic_auth_users)
+  --web.enable-lifecycle        serve POST /-/reload (off by default, as in Prometheus; SIGHUP always reloads)
   --log.level LEVEL             debug, info, warn or error (default info)
   --config.check                validate the configuration and exit (0 valid, 2 invalid)
   check                         one collection, print the verdict table; exit 0 only when the fleet is complete
@@ -48,6 +50,7 @@ interface Options {
   listen: { host: string; port: number };
   logLevel: string;
   configCheck: boolean;
+  enableLifecycle: boolean;
 }
 
 function parseOptions(argv: string[]): Options | 'help' | 'version' {
@@ -60,6 +63,7 @@ function parseOptions(argv: string[]): Options | 'help' | 'version' {
         'config.file': { type: 'string' },
         'web.listen-address': { type: 'string', default: ':9787' },
         'web.config.file': { type: 'string' },
+        'web.enable-lifecycle': { type: 'boolean', default: false },
         'log.level': { type: 'string', default: 'info' },
         'config.check': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
@@ -91,6 +95,7 @@ function parseOptions(argv: string[]): Options | 'help' | 'version' {
     listen: { host: listen.value.host, port: listen.value.port },
     logLevel: level,
     configCheck: values['config.check'],
+    enableLifecycle: values['web.enable-lifecycle'],
   };
 }
 
@@ -144,7 +149,7 @@ async function serve(options: Options, logger: Logger): Promise<void> {
   const webConfig = options.webConfigFile ? loadWebConfig(options.webConfigFile) : null;
   const https = webConfig ? createHttpsOptions(webConfig, { logger }) : null;
   const limits = httpLimits(config.concurrency);
-  const app = buildApp({ logger, view: exporter, https: https?.options ?? null, limits });
+  const app = buildApp({ logger, view: exporter, https: https?.options ?? null, limits, lifecycle: options.enableLifecycle });
   if (webConfig) secureApp(app, webConfig, https);
   // SIGHUP means reload here, as in Prometheus, not stop.
   closeWithGrace({ delay: 15_000, logger, skip: ['SIGHUP'] }, async ({ signal, err }) => {

@@ -28,9 +28,11 @@ export interface AppDeps {
   https?: TlsOptions | null;
   /** Connection cap and request deadlines (httpLimits()); absent = Node's defaults (tests). */
   limits?: HttpLimits;
+  /** POST /-/reload is served only with --web.enable-lifecycle, as in Prometheus; SIGHUP always reloads. */
+  lifecycle?: boolean;
 }
 
-export function buildApp({ logger, view, https, limits }: AppDeps): FastifyInstance {
+export function buildApp({ logger, view, https, limits, lifecycle = false }: AppDeps): FastifyInstance {
   // Node's own deadlines for slow or silent clients (slowloris), checked every checkIntervalMs
   // (the interval is only settable when the server is created).
   const deadlines = limits
@@ -97,6 +99,12 @@ export function buildApp({ logger, view, https, limits }: AppDeps): FastifyInsta
   });
 
   app.post('/-/reload', async (_req, reply) => {
+    if (!lifecycle) {
+      return reply
+        .code(403)
+        .type('text/plain; charset=utf-8')
+        .send('Lifecycle API is not enabled: start the exporter with --web.enable-lifecycle to reload over HTTP, or send it SIGHUP.\n');
+    }
     const result = await view.reload();
     return reply
       .code(result.ok ? 200 : 400)

@@ -98,6 +98,8 @@ export interface StartExporterOptions {
   readyTimeoutMs?: number;
   /** Run under this open-file limit (soft and hard), through util-linux prlimit, which execs: same pid. */
   openFileLimit?: number;
+  /** More command-line flags (e.g. --web.enable-lifecycle). */
+  extraArgs?: string[];
 }
 
 const running = new Set<ChildProcess>();
@@ -130,6 +132,7 @@ function launch(options: StartExporterOptions, port: number): ExporterProcess {
       `127.0.0.1:${port}`,
       '--log.level',
       options.logLevel ?? 'debug',
+      ...(options.extraArgs ?? []),
     ],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
   );
