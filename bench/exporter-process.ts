@@ -15,7 +15,8 @@ import { cpuMsBetween } from './stats.ts';
 
 export interface ExporterArgs {
   nodes: NodeConfig[];
-  caFile: string;
+  /** Absent: the system store. */
+  caFile?: string;
   /** Holds the state file. */
   dir: string;
   prometheusUrl: string;

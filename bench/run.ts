@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { compileExporterChild } from './compile.ts';
 import { runScale, cycleRows, type ScaleRun } from './cycle.ts';
 import { extractionRows } from './extraction.ts';
+import { hostilePrometheusRows } from './hostile-prometheus.ts';
 import { startFakePrometheus } from './fake-prometheus.ts';
 import type { FleetArgs, FleetInfo } from './fleet-process.ts';
 import { loadRows } from './metrics-load.ts';
@@ -18,7 +19,11 @@ import { machineLine, markdownTable, notesList, notMeasured, writeReport, type M
 import { fmt, openFileLimit } from './stats.ts';
 import { tlsCostRows } from './tls-cost.ts';
 
-const RESULTS_FILE = join(REPO_ROOT, 'bench-results', 'latest.json');
+const RESULTS_FILE = join(
+  REPO_ROOT,
+  'bench-results',
+  process.argv.includes('hostile-prometheus') ? 'hostile-prometheus.json' : 'latest.json',
+);
 const SCALES = [10, 100, 1000] as const;
 const LARGEST = SCALES[SCALES.length - 1]!;
 const TLS_TARGETS = 100;
@@ -43,6 +48,9 @@ async function machineInfo(): Promise<Machine> {
   };
 }
 
+/** `npm run bench -- --only hostile-prometheus` runs section 7 alone (minutes, not a 1,000-node fleet). */
+const ONLY_HOSTILE = process.argv.includes('--only') && process.argv.includes('hostile-prometheus');
+
 async function main(): Promise<number> {
   const machine = await machineInfo();
   log(`machine: ${machineLine(machine)}`);
@@ -58,6 +66,23 @@ async function main(): Promise<number> {
       rows.push(...fallback());
     }
   };
+  const hostile = (): Promise<void> =>
+    section(
+      'hostile Prometheus',
+      async () => hostilePrometheusRows(await compileExporterChild(log), log),
+      () => [
+        notMeasured(
+          '7',
+          'Three 62 MB Prometheus answers per cycle: peak RSS, /metrics p99',
+          '< 500 MiB, p99 < 1 s',
+          'the section broke; see errors',
+        ),
+      ],
+    );
+  if (ONLY_HOSTILE) {
+    await hostile();
+    return finish(machine, rows, errors);
+  }
 
   await section(
     'extraction',
@@ -129,7 +154,11 @@ async function main(): Promise<number> {
     ...memoryRows(runs, LARGEST, skipped),
     ...prometheusRows(runs, SCALES[0], LARGEST, skipped),
   );
+  await hostile();
+  return finish(machine, rows, errors);
+}
 
+async function finish(machine: Machine, rows: Row[], errors: string[]): Promise<number> {
   const durationSeconds = (performance.now() - startedAt) / 1000;
   await writeReport(RESULTS_FILE, { date: new Date().toISOString(), machine, durationSeconds, rows, errors });
   process.stdout.write(`\n${markdownTable(rows)}\n\n${notesList(rows)}\n\nMachine: ${machineLine(machine)}\n`);

@@ -16,6 +16,7 @@ import { demoConfig } from './demo/demo-config.ts';
 import { startDemoFleet, type DemoFleet } from './demo/fleet.ts';
 import { EXPORTER_VERSION, Exporter } from './exporter.ts';
 import { buildApp } from './http/app.ts';
+import { httpLimits } from './http/limits.ts';
 import { createHttpsOptions, loadWebConfig, secureApp } from './http/web-config.ts';
 import { loadState, setAsideCorruptState } from './migration/state.ts';
 import type { NodeHistory } from './migration/types.ts';
@@ -23,7 +24,8 @@ import { checkRemote } from './report/remote-check.ts';
 import { renderTable } from './report/table.ts';
 
 const USAGE = `Usage:
-  gitaly-tls-exporter [--config.file FILE] [--web.listen-address HOST:PORT] [--web.config.file FILE] [--log.level LEVEL]
+  gitaly-tls-exporter [--config.file FILE] [--web.listen-address HOST:PORT] [--web.config.file FILE]
+                      [--web.enable-lifecycle] [--log.level LEVEL]
   gitaly-tls-exporter --config.file FILE [--web.config.file FILE] --config.check
   gitaly-tls-exporter check --config.file FILE
   gitaly-tls-exporter check --url http://exporter:9787
@@ -33,6 +35,7 @@ Without --config.file the exporter runs against a built-in demo fleet.
   --web.listen-address ADDR     where to serve /, /migration, /metrics, /probe (default :9787)
   --web.config.file FILE        TLS and basic auth for this endpoint, in the Prometheus exporters'
                                 web config format (tls_server_config, basic_auth_users)
+  --web.enable-lifecycle        serve POST /-/reload (off by default, as in Prometheus; SIGHUP always reloads)
   --log.level LEVEL             debug, info, warn or error (default info)
   --config.check                validate the configuration and exit (0 valid, 2 invalid)
   check                         one collection, print the verdict table; exit 0 only when the fleet is complete
@@ -58,6 +61,7 @@ interface Options {
   listen: { host: string; port: number };
   logLevel: string;
   configCheck: boolean;
+  enableLifecycle: boolean;
 }
 
 function parseOptions(argv: string[]): Options | 'help' | 'version' {
@@ -71,6 +75,7 @@ function parseOptions(argv: string[]): Options | 'help' | 'version' {
         url: { type: 'string' },
         'web.listen-address': { type: 'string', default: ':9787' },
         'web.config.file': { type: 'string' },
+        'web.enable-lifecycle': { type: 'boolean', default: false },
         'log.level': { type: 'string', default: 'info' },
         'config.check': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
@@ -105,6 +110,7 @@ function parseOptions(argv: string[]): Options | 'help' | 'version' {
     listen: { host: listen.value.host, port: listen.value.port },
     logLevel: level,
     configCheck: values['config.check'],
+    enableLifecycle: values['web.enable-lifecycle'],
   };
 }
 
@@ -189,12 +195,19 @@ async function serve(options: Options, logger: Logger): Promise<void> {
   if (reloadPending) void exporter.reload();
   const webConfig = options.webConfigFile ? loadWebConfig(options.webConfigFile) : null;
   const https = webConfig ? createHttpsOptions(webConfig, { logger }) : null;
-  app = buildApp({ logger, view: exporter, https: https?.options ?? null });
+  const limits = httpLimits(config.concurrency);
+  app = buildApp({ logger, view: exporter, https: https?.options ?? null, limits, lifecycle: options.enableLifecycle });
   if (webConfig) secureApp(app, webConfig, https);
   await app.listen({ host: options.listen.host, port: options.listen.port });
   const scheme = https ? 'https' : 'http';
   logger.info(
-    { version: EXPORTER_VERSION, nodes: config.nodes.length, config: config.source },
+    {
+      version: EXPORTER_VERSION,
+      nodes: config.nodes.length,
+      config: config.source,
+      maxConnections: limits.maxConnections,
+      openFileLimit: limits.openFileLimit,
+    },
     `listening on ${scheme}://${options.listen.host}:${options.listen.port}/`,
   );
   // A stop during startup has already stopped the collector; start() then does nothing.

@@ -100,6 +100,12 @@ export interface TlsProbeResult {
   cipher: string | null;
   /** Pinned handshakes; null = not checked (this cycle or ever). */
   accepts: { 'TLSv1.2': boolean | null; 'TLSv1.3': boolean | null };
+  /**
+   * grpc.health.v1.Health/Check answered SERVING over the handshake's own connection (h2), as
+   * `gitlab-rake gitlab:gitaly:check` asks; null = not asked (no handshake, or no ALPN h2).
+   */
+  grpcHealthOk: boolean | null;
+  grpcHealthError: SourceError | null;
   /** TCP connections this probe got accepted by the listener (each adds 1 to Gitaly's tls counter). */
   connectionsMade: number;
   atMs: number;

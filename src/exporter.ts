@@ -19,6 +19,11 @@ export const EXPORTER_VERSION =
     ? BUNDLED_VERSION
     : (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 const MAX_TARGET_LENGTH = 300;
+/**
+ * /probe is unauthenticated in a default setup and each call opens up to three TLS connections:
+ * this many run at once, further callers get 429 at once rather than queue behind them.
+ */
+export const MAX_CONCURRENT_PROBES = 4;
 
 export interface ExporterDeps {
   config: Config;
@@ -41,6 +46,7 @@ export class Exporter implements ExporterView {
   private text = '';
   private renders = 0;
   private reloadOk = true;
+  private probesInFlight = 0;
   private readonly logger: Logger;
   private readonly probes: ProbeFunctions;
   private readonly loadConfig: (() => Config) | undefined;
@@ -112,13 +118,25 @@ export class Exporter implements ExporterView {
         body: `Target ${address} is not the tls_address of a configured node (set allow_unlisted_targets: true to probe any address).\n`,
       };
     }
-    const ca = loadCaBundle(this.config.caFile);
+    if (this.probesInFlight >= MAX_CONCURRENT_PROBES) {
+      return {
+        status: 429,
+        body: `Too many /probe requests: ${MAX_CONCURRENT_PROBES} are already in progress. Try again in a second (Prometheus will at its next scrape).\n`,
+      };
+    }
+    const ca = this.collector.caBundles.get(this.config.caFile);
     if (!ca.ok) return { status: 500, body: `CA bundle: ${ca.error.message}\n` };
-    const result = await this.probes.probeTls(
-      { node: node?.name ?? address, address, serverName: node?.serverName },
-      { timeoutMs: this.config.timeouts.tlsMs, ca: ca.pems, checkVersions: true },
-      { logger: this.logger.child({ probe: address }) },
-    );
+    this.probesInFlight += 1;
+    let result;
+    try {
+      result = await this.probes.probeTls(
+        { node: node?.name ?? address, address, serverName: node?.serverName },
+        { timeoutMs: this.config.timeouts.tlsMs, ca: ca.pems, checkVersions: true },
+        { logger: this.logger.child({ probe: address }) },
+      );
+    } finally {
+      this.probesInFlight -= 1;
+    }
     const registry = new ContractRegistry();
     setTlsMetrics(registry, node?.name ?? address, result);
     return { status: 200, body: await registry.text() };

@@ -6,7 +6,7 @@ import { mapWithConcurrency } from '../concurrency.ts';
 import { hostPortOf } from '../config/schema.ts';
 import type { Config } from '../config/types.ts';
 import type { PrometheusFleetEvidence, SourceError } from '../evidence.ts';
-import { loadCaBundle } from '../probes/ca-bundle.ts';
+import { CaBundleCache } from '../probes/ca-bundle.ts';
 import { ownInWindow, recordPlaintextSeen, type HistoryOptions } from '../migration/history.ts';
 import { plaintextSeenFromChanges, type SeenOptions } from '../migration/last-seen.ts';
 import { chooseQueryWindow, querySlackMs, type QueryWindow } from '../migration/query-window.ts';
@@ -112,6 +112,8 @@ export class Collector {
   private saving: Promise<unknown> = Promise.resolve();
   private readonly listeners: Array<(s: Snapshot) => void | Promise<void>> = [];
   private peerNames: ReverseDnsCache | null = null;
+  /** Shared with /probe, so neither re-parses the bundle nor rebuilds TLS contexts per call. */
+  readonly caBundles = new CaBundleCache();
 
   constructor(deps: CollectorDeps) {
     this.config = deps.config;
@@ -209,7 +211,7 @@ export class Collector {
     const config = this.config;
     const started = this.now();
     const historyOptions = historyOptionsFor(config);
-    const ca = loadCaBundle(config.caFile);
+    const ca = this.caBundles.get(config.caFile);
     if (!ca.ok) this.logger.error(ca.error.message);
 
     const queryWindow = config.prometheus

@@ -1,7 +1,7 @@
 // Loads the YAML config file (strict keys, typed values, defaults, cross-field checks), reporting every problem at once.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { isMap, isScalar, LineCounter, parseDocument } from 'yaml';
+import { isMap, isScalar, LineCounter, parseDocument, visit } from 'yaml';
 import { MIN_DIAL_SPACING_SLACKS, MIN_SOAK_SLACKS, querySlackMs } from '../migration/query-window.ts';
 import { formatDuration } from './duration.ts';
 import { readClients } from './clients.ts';
@@ -20,26 +20,57 @@ export interface ConfigDeps {
   cwd?: string;
 }
 
+/** A fleet of thousands of nodes is a few hundred KB of YAML. */
+export const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
+/** Anchors for shared node settings stay well under this; each alias costs a search of the document. */
+export const MAX_ALIASES = 1_000;
+/** Problems printed; the rest are counted ("and K more"). */
+export const MAX_PROBLEMS_SHOWN = 50;
+const MAX_PROBLEM_CHARS = 300;
+
 export class ConfigError extends Error {
   readonly problems: ConfigProblem[];
 
   constructor(problems: ConfigProblem[]) {
-    super(problems.map(formatProblem).join('\n'));
+    const shown = problems.slice(0, MAX_PROBLEMS_SHOWN).map(formatProblem);
+    if (problems.length > MAX_PROBLEMS_SHOWN) shown.push(`… and ${problems.length - MAX_PROBLEMS_SHOWN} more problem(s)`);
+    super(shown.join('\n'));
     this.name = 'ConfigError';
     this.problems = problems;
   }
 }
 
+/** A message quoting a huge value shows its start and end, and says how long it was. */
+function shortenMessage(message: string): string {
+  if (message.length <= MAX_PROBLEM_CHARS) return message;
+  return `${message.slice(0, MAX_PROBLEM_CHARS - 100)}… (${message.length} characters in all) …${message.slice(-80)}`;
+}
+
 function formatProblem(p: ConfigProblem): string {
   const where = p.line === null ? p.file : `${p.file}:${p.line}:${p.column ?? 1}`;
-  return p.field === '' ? `${where}: ${p.message}` : `${where}: ${p.field}: ${p.message}`;
+  const message = shortenMessage(p.message);
+  return p.field === '' ? `${where}: ${message}` : `${where}: ${p.field}: ${message}`;
 }
 
 export function loadConfigFile(file: string, deps: ConfigDeps = {}): Config {
   let content: string;
   try {
-    content = readFileSync(path.resolve(deps.cwd ?? process.cwd(), file), 'utf8');
+    const resolved = path.resolve(deps.cwd ?? process.cwd(), file);
+    const size = statSync(resolved).size;
+    if (size > MAX_CONFIG_BYTES) {
+      throw new ConfigError([
+        {
+          file,
+          line: null,
+          column: null,
+          field: '',
+          message: `the file is ${size} bytes, more than the ${MAX_CONFIG_BYTES} a config may be`,
+        },
+      ]);
+    }
+    content = readFileSync(resolved, 'utf8');
   } catch (error) {
+    if (error instanceof ConfigError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
     const reason = READ_ERRORS[code ?? ''] ?? (code ? `error ${code}` : String(error));
     throw new ConfigError([{ file, line: null, column: null, field: '', message: `cannot read the config file: ${reason}` }]);
@@ -56,6 +87,9 @@ const READ_ERRORS: Partial<Record<string, string>> = {
 
 export function parseConfig(text: string, file: string, deps: ConfigDeps = {}): Config {
   const source = path.resolve(deps.cwd ?? process.cwd(), file);
+  if (text.length > MAX_CONFIG_BYTES) {
+    throw new ConfigError([{ file, line: null, column: null, field: '', message: `the file is larger than ${MAX_CONFIG_BYTES} bytes` }]);
+  }
   const lineCounter = new LineCounter();
   // uniqueKeys off: MapView reports duplicates itself, with the field path and the first key's line.
   const doc = parseDocument(text, { lineCounter, uniqueKeys: false, prettyErrors: false, keepSourceTokens: true });
@@ -64,6 +98,15 @@ export function parseConfig(text: string, file: string, deps: ConfigDeps = {}): 
     const message = issue.code === 'MULTIPLE_DOCS' ? 'the file holds more than one YAML document (a second ---); keep one' : issue.message;
     reader.report('', issue.pos[0], `invalid YAML: ${message}`);
   }
+
+  let aliases = 0;
+  visit(doc, {
+    Alias: () => {
+      aliases += 1;
+      return aliases > MAX_ALIASES ? visit.BREAK : undefined;
+    },
+  });
+  if (aliases > MAX_ALIASES) reader.report('', null, `the file uses more than ${MAX_ALIASES} YAML aliases (*name); write the values out`);
 
   let config: Config | null = null;
   const root = doc.contents;

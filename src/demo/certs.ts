@@ -44,6 +44,8 @@ export interface IssueOptions {
   serial?: string;
   /** Clock for the offsets; defaults to Date.now(). */
   nowMs?: number;
+  /** Hash the issuer signs with (SHA-256 by default); SHA-1 for tests of weak signatures (ECDSA issuers). */
+  signatureHash?: 'SHA-1' | 'SHA-256';
 }
 
 let serialCounter = 0x1000;
@@ -64,8 +66,8 @@ async function generateKeys(kind: KeyKind): Promise<{ keys: CryptoKeyPair; algor
   return { keys, algorithm };
 }
 
-function signingAlgorithm(keys: CryptoKeyPair): Algorithm | EcdsaParams {
-  return keys.privateKey.algorithm.name === 'ECDSA' ? { name: 'ECDSA', hash: 'SHA-256' } : { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
+function signingAlgorithm(keys: CryptoKeyPair, hash: 'SHA-1' | 'SHA-256' = 'SHA-256'): Algorithm | EcdsaParams {
+  return keys.privateKey.algorithm.name === 'ECDSA' ? { name: 'ECDSA', hash } : { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
 }
 
 async function keyPem(keys: CryptoKeyPair): Promise<string> {
@@ -122,7 +124,7 @@ export async function issue(options: IssueOptions, issuer: Issued | null = null)
         extensions,
         publicKey: keys.publicKey,
         signingKey: issuer.keys.privateKey,
-        signingAlgorithm: signingAlgorithm(issuer.keys),
+        signingAlgorithm: signingAlgorithm(issuer.keys, options.signatureHash),
       })
     : await x509.X509CertificateGenerator.createSelfSigned({
         serialNumber: serial,
@@ -131,7 +133,7 @@ export async function issue(options: IssueOptions, issuer: Issued | null = null)
         notAfter,
         extensions,
         keys,
-        signingAlgorithm: signingAlgorithm(keys),
+        signingAlgorithm: signingAlgorithm(keys, options.signatureHash),
       });
   return { certPem: cert.toString('pem') + '\n', keyPem: await keyPem(keys), cert, keys, serial };
 }

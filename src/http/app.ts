@@ -1,7 +1,9 @@
 // The HTTP interface. buildApp() never listens, so tests drive it with app.inject().
+import http from 'node:http';
 import type { TlsOptions } from 'node:tls';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyHttpOptions, type FastifyInstance } from 'fastify';
 import type { Snapshot } from '../collect/collector.ts';
+import { closeSilentConnections, type HttpLimits } from './limits.ts';
 import { migrationJson } from './migration-json.ts';
 import { renderStatusPage } from './status-page.ts';
 
@@ -24,16 +26,41 @@ export interface AppDeps {
   view: ExporterView;
   /** TLS for the exporter's own endpoint (from --web.config.file); null or absent = plain HTTP. */
   https?: TlsOptions | null;
+  /** Connection cap and request deadlines (httpLimits()); absent = Node's defaults (tests). */
+  limits?: HttpLimits;
+  /** POST /-/reload is served only with --web.enable-lifecycle, as in Prometheus; SIGHUP always reloads. */
+  lifecycle?: boolean;
 }
 
-export function buildApp({ logger, view, https }: AppDeps): FastifyInstance {
+export function buildApp({ logger, view, https, limits, lifecycle = false }: AppDeps): FastifyInstance {
+  // Node's own deadlines for slow or silent clients (slowloris), checked every checkIntervalMs
+  // (the interval is only settable when the server is created).
+  const deadlines = limits
+    ? {
+        headersTimeout: limits.headersTimeoutMs,
+        requestTimeout: limits.requestTimeoutMs,
+        connectionsCheckingInterval: limits.checkIntervalMs,
+      }
+    : {};
   // Prometheus scrapes every few seconds: logging each request would drown what matters.
-  const app = Fastify({
+  const options = {
     loggerInstance: logger,
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
-    https: https ?? null,
-  });
+    // https.createServer takes the http server's options too.
+    https: https ? { ...https, ...deadlines, ...(limits ? { handshakeTimeout: limits.headersTimeoutMs } : {}) } : null,
+    ...(limits && !https ? { serverFactory: (handler: http.RequestListener) => http.createServer(deadlines, handler) } : {}),
+  };
+  // Either way the server is an http.Server (https.Server extends it); the overloads cannot tell.
+  const app = Fastify(options as FastifyHttpOptions<http.Server>);
+  if (limits) {
+    app.server.maxConnections = limits.maxConnections;
+    app.server.headersTimeout = limits.headersTimeoutMs;
+    app.server.requestTimeout = limits.requestTimeoutMs;
+    // Fastify's default, which a serverFactory does not get: longer than Prometheus' scrape interval.
+    app.server.keepAliveTimeout = 72_000;
+    closeSilentConnections(app.server, limits.headersTimeoutMs, Boolean(https));
+  }
 
   app.get('/metrics', async (_req, reply) => reply.type(METRICS_CONTENT_TYPE).send(view.metricsText()));
 
@@ -64,6 +91,7 @@ export function buildApp({ logger, view, https }: AppDeps): FastifyInstance {
       return reply.code(400).type('text/plain; charset=utf-8').send('Bad target: give one target parameter, not several.\n');
     }
     const result = await view.probe(req.query.target);
+    if (result.status === 429) void reply.header('retry-after', '1');
     return reply
       .code(result.status)
       .type(result.status === 200 ? METRICS_CONTENT_TYPE : 'text/plain; charset=utf-8')
@@ -71,6 +99,12 @@ export function buildApp({ logger, view, https }: AppDeps): FastifyInstance {
   });
 
   app.post('/-/reload', async (_req, reply) => {
+    if (!lifecycle) {
+      return reply
+        .code(403)
+        .type('text/plain; charset=utf-8')
+        .send('Lifecycle API is not enabled: start the exporter with --web.enable-lifecycle to reload over HTTP, or send it SIGHUP.\n');
+    }
     const result = await view.reload();
     return reply
       .code(result.ok ? 200 : 400)

@@ -4,13 +4,17 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import bcrypt from 'bcryptjs';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { BcryptBusy, bcryptPool } from './bcrypt-pool.ts';
 import type { WebConfig } from './web-config.ts';
 
 export const BASIC_AUTH_REALM = 'gitaly-tls-exporter';
 const DEFAULT_CACHE_SIZE = 256;
 
 export interface BasicAuthDeps {
-  /** Resolves whether `password` matches the bcrypt `hash` (default: bcryptjs, which yields while it works). */
+  /**
+   * Resolves whether `password` matches the bcrypt `hash`; rejects with BcryptBusy when too many
+   * checks wait (default: bcryptjs in a worker thread, bounded, see bcrypt-pool.ts).
+   */
   compare?: (password: string, hash: string) => Promise<boolean>;
   /** Successful verifications remembered, oldest forgotten first. */
   cacheSize?: number;
@@ -26,7 +30,7 @@ export type BasicAuthHook = (request: FastifyRequest, reply: FastifyReply) => Pr
 export function basicAuthHook(webConfig: WebConfig, deps: BasicAuthDeps = {}): BasicAuthHook | null {
   const users = webConfig.basicAuthUsers;
   if (users.size === 0) return null;
-  const compare = deps.compare ?? ((password: string, hash: string) => bcrypt.compare(password, hash));
+  const compare = deps.compare ?? bcryptPool().compare;
   const cacheSize = deps.cacheSize ?? DEFAULT_CACHE_SIZE;
   // An unknown user is checked against this hash, as costly as the real ones, so a response time
   // does not tell which user names exist.
@@ -56,7 +60,17 @@ export function basicAuthHook(webConfig: WebConfig, deps: BasicAuthDeps = {}): B
   return async (request, reply) => {
     if (openPaths.has(request.url.split('?', 1)[0]!)) return undefined;
     const credentials = parseBasicAuth(request.headers.authorization);
-    if (credentials && (await check(credentials.user, credentials.password))) return undefined;
+    try {
+      if (credentials && (await check(credentials.user, credentials.password))) return undefined;
+    } catch (err) {
+      if (!(err instanceof BcryptBusy)) throw err;
+      // Verified users never get here (they hit the cache); only new or wrong credentials wait.
+      return reply
+        .code(429)
+        .header('retry-after', '1')
+        .type('text/plain; charset=utf-8')
+        .send('Too many password checks in progress; try again in a second.\n');
+    }
     return reply
       .code(401)
       .header('www-authenticate', `Basic realm="${BASIC_AUTH_REALM}"`)

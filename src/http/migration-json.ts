@@ -85,6 +85,7 @@ export function migrationJson(s: Snapshot): object {
       nodesByPhase: s.fleet.nodesByPhase,
       blocking: s.fleet.blocking,
       undeclaredInstances: s.fleet.undeclaredInstances,
+      undeclaredInstanceCount: s.fleet.undeclaredCount,
       prometheus: s.prometheus
         ? s.prometheus.ok
           ? { ok: true, windowStart: iso(s.prometheus.windowStartMs), windowEnd: iso(s.prometheus.windowEndMs) }

@@ -8,6 +8,9 @@ interface Definition {
   type?: 'counter';
 }
 
+/** The label value of the one series that counts the undeclared instances past those listed. */
+export const UNDECLARED_OTHERS = '__others__';
+
 export const METRICS = {
   gitaly_tls_migration_phase: {
     help: 'Migration phase of the node: 1 for the current phase, 0 for the others.',
@@ -19,7 +22,7 @@ export const METRICS = {
   },
   gitaly_tls_migration_complete: { help: 'Whether the whole fleet has finished moving to TLS (1) or not (0).', labels: [] },
   gitaly_tls_undeclared_instance: {
-    help: 'A Prometheus instance exporting Gitaly connection counters that no configured node claims; it blocks fleet completion.',
+    help: 'A Prometheus instance exporting Gitaly connection counters that no configured node claims (1); it blocks fleet completion. Past the first 100, the rest are summed into prometheus_instance="__others__", so sum() counts them all.',
     labels: ['prometheus_instance'],
   },
   gitaly_tls_window_connections: {
@@ -57,6 +60,10 @@ export const METRICS = {
     labels: ['node', 'address'],
   },
   gitaly_tls_alpn_h2: { help: 'Whether the listener negotiated HTTP/2 through ALPN (1) or not (0).', labels: ['node', 'address'] },
+  gitaly_tls_grpc_health_ok: {
+    help: 'Whether grpc.health.v1.Health/Check answered SERVING over the probe’s TLS connection (1) or failed (0); absent without a handshake or ALPN h2.',
+    labels: ['node', 'address'],
+  },
   gitaly_tls_version_info: { help: 'The TLS version negotiated by the probe, value 1.', labels: ['node', 'address', 'version'] },
   gitaly_tls_version_accepted: {
     help: 'Whether the listener accepts a handshake pinned to this TLS version (1) or refuses it (0).',

@@ -4,7 +4,7 @@ import type { Snapshot, NodeResult } from '../collect/collector.ts';
 import type { TlsProbeResult } from '../evidence.ts';
 import { topPeers } from '../collect/plaintext-peers.ts';
 import { PHASES } from '../migration/types.ts';
-import { bool, ContractRegistry, seconds } from './definitions.ts';
+import { bool, ContractRegistry, seconds, UNDECLARED_OTHERS } from './definitions.ts';
 
 export interface ExporterInfo {
   version: string;
@@ -13,9 +13,9 @@ export interface ExporterInfo {
   soakWindowMs: number;
 }
 
-/** What a gRPC client of Gitaly needs: a handshake, a trusted chain naming the address, and h2. */
+/** What a gRPC client of Gitaly needs: a handshake, a trusted chain naming the address, h2, and a gRPC answer over it. */
 export function tlsProbeSucceeded(t: TlsProbeResult): boolean {
-  return t.handshakeOk && t.trusted === true && t.hostnameMatch === true && t.alpnProtocol === 'h2';
+  return t.handshakeOk && t.trusted === true && t.hostnameMatch === true && t.alpnProtocol === 'h2' && t.grpcHealthOk === true;
 }
 
 /** Every TLS gauge for one probe result; each check is emitted even when another fails. */
@@ -27,6 +27,7 @@ export function setTlsMetrics(r: ContractRegistry, node: string, t: TlsProbeResu
   if (t.trusted !== null) r.gauge('gitaly_tls_cert_trusted').set(labels, bool(t.trusted));
   if (t.hostnameMatch !== null) r.gauge('gitaly_tls_hostname_match').set(labels, bool(t.hostnameMatch));
   if (t.handshakeOk) r.gauge('gitaly_tls_alpn_h2').set(labels, bool(t.alpnProtocol === 'h2'));
+  if (t.grpcHealthOk !== null) r.gauge('gitaly_tls_grpc_health_ok').set(labels, bool(t.grpcHealthOk));
   if (t.tlsVersion) r.gauge('gitaly_tls_version_info').set({ ...labels, version: t.tlsVersion }, 1);
   for (const [version, accepted] of Object.entries(t.accepts)) {
     if (accepted !== null) r.gauge('gitaly_tls_version_accepted').set({ ...labels, version }, bool(accepted));
@@ -104,6 +105,8 @@ export async function renderMetrics(s: Snapshot, info: ExporterInfo): Promise<st
   r.gauge('gitaly_tls_migration_complete').set(bool(s.fleet.complete));
   r.gauge('gitaly_tls_soak_window_seconds').set(seconds(info.soakWindowMs));
   for (const instance of s.fleet.undeclaredInstances) r.gauge('gitaly_tls_undeclared_instance').set({ prometheus_instance: instance }, 1);
+  const unlisted = s.fleet.undeclaredCount - s.fleet.undeclaredInstances.length;
+  if (unlisted > 0) r.gauge('gitaly_tls_undeclared_instance').set({ prometheus_instance: UNDECLARED_OTHERS }, unlisted);
   for (const [key, count] of s.sourceErrors) {
     const [source, reason] = key.split('\u0000');
     r.counter('gitaly_tls_exporter_source_errors_total').inc({ source, reason }, count);

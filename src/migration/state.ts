@@ -1,6 +1,7 @@
 // The state file: per-node history that must survive exporter restarts ("no plaintext since
 // three days ago" is worth nothing if a restart forgets it). Written atomically: a temporary
 // file in the same directory, fsync, rename.
+import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Result } from '../evidence.ts';
@@ -28,28 +29,54 @@ const realFs: StateFs = {
   rm: fsp.rm,
 };
 
-function isNumberOrNull(v: unknown): boolean {
-  return v === null || (typeof v === 'number' && Number.isFinite(v));
+const isNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+const isNumberOrNull = (v: unknown): boolean => v === null || isNumber(v);
+const isBooleanOrNull = (v: unknown): boolean => v === null || typeof v === 'boolean';
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const hasNumbers = (v: unknown, keys: readonly string[]): boolean => isRecord(v) && keys.every((k) => isNumber(v[k]));
+const isPair = (v: unknown, second: (x: unknown) => boolean): boolean =>
+  Array.isArray(v) && v.length === 2 && isNumber(v[0]) && second(v[1]);
+const isError = (v: unknown): boolean => v === null || (isRecord(v) && typeof v.code === 'string' && typeof v.message === 'string');
+
+function isPlaintextProbe(v: unknown): boolean {
+  if (v === null) return true;
+  if (!isRecord(v)) return false;
+  return (
+    typeof v.address === 'string' &&
+    isBooleanOrNull(v.open) &&
+    isBooleanOrNull(v.grpcHealthServing ?? null) &&
+    isBooleanOrNull(v.tlsPortRejectsPlaintext ?? null) &&
+    isError(v.error ?? null) &&
+    isNumber(v.durationMs) &&
+    hasNumbers(v.connectionsMade, ['tcp', 'tls']) &&
+    isNumber(v.atMs)
+  );
 }
 
-function isCounts(v: unknown): boolean {
-  if (v === null) return true;
-  if (typeof v !== 'object') return false;
-  const c = v as Record<string, unknown>;
-  return ['tcp', 'tls', 'unix'].every((k) => typeof c[k] === 'number');
-}
+/**
+ * Every field a cycle reads, with its shape: a field that is absent gets its default, one that is
+ * present with the wrong shape makes the whole file unusable (set aside), rather than a TypeError on
+ * every cycle for ever. Fields this version does not know are kept as they are.
+ */
+const FIELD_SHAPES: Record<keyof NodeHistory, (v: unknown) => boolean> = {
+  firstObservedMs: isNumberOrNull,
+  lastScrapeMs: isNumberOrNull,
+  lastCounts: (v) => v === null || hasNumbers(v, ['tcp', 'tls', 'unix']),
+  processStartSeconds: isNumberOrNull,
+  pendingOwn: (v) => hasNumbers(v, ['tcp', 'tls']),
+  plaintextLastSeenMs: isNumberOrNull,
+  ownTcpTimesMs: (v) => Array.isArray(v) && v.every(isNumber),
+  ownTlsBuckets: (v) => Array.isArray(v) && v.every((b) => isPair(b, isNumber)),
+  ownTotals: (v) => hasNumbers(v, ['tcp', 'tls']),
+  directBuckets: (v) => Array.isArray(v) && v.every((b) => isPair(b, (d) => hasNumbers(d, ['tcp', 'tls', 'lastTcpMs', 'lastTlsMs']))),
+  lastPlaintextProbe: isPlaintextProbe,
+};
 
 /** Checks one node's history; returns the name of the first bad field, or null. */
 function badField(h: Record<string, unknown>): string | null {
-  for (const key of ['firstObservedMs', 'lastScrapeMs', 'plaintextLastSeenMs', 'processStartSeconds'] as const) {
-    if (!isNumberOrNull(h[key] ?? null)) return key;
+  for (const [key, valid] of Object.entries(FIELD_SHAPES)) {
+    if (h[key] !== undefined && !valid(h[key])) return key;
   }
-  if (!isCounts(h.lastCounts ?? null)) return 'lastCounts';
-  if (!Array.isArray(h.ownTcpTimesMs) || !h.ownTcpTimesMs.every((t) => typeof t === 'number')) return 'ownTcpTimesMs';
-  if (!Array.isArray(h.ownTlsBuckets)) return 'ownTlsBuckets';
-  if (!Array.isArray(h.directBuckets)) return 'directBuckets';
-  const probe = h.lastPlaintextProbe ?? null;
-  if (probe !== null && (typeof probe !== 'object' || typeof (probe as { atMs?: unknown }).atMs !== 'number')) return 'lastPlaintextProbe';
   return null;
 }
 
@@ -85,13 +112,13 @@ export async function loadState(path: string, fs: StateFs = realFs): Promise<Loa
   }
   const nodes = new Map<string, NodeHistory>();
   for (const [name, raw] of Object.entries(file.nodes)) {
-    const field = typeof raw === 'object' && raw !== null ? badField(raw as unknown as Record<string, unknown>) : 'node';
+    const field = isRecord(raw) ? badField(raw) : 'node';
     if (field)
       return {
         ok: false,
         error: { code: 'STATE_CORRUPT', message: `state file ${path}: node ${JSON.stringify(name)} has a bad ${field}` },
       };
-    nodes.set(name, { ...emptyHistory(), ...raw });
+    nodes.set(name, { ...emptyHistory(), ...(raw as Partial<NodeHistory>) });
   }
   return { ok: true, nodes, savedAtMs: typeof file.savedAtMs === 'number' ? file.savedAtMs : null };
 }
@@ -104,9 +131,13 @@ export async function saveState(
   fs: StateFs = realFs,
 ): Promise<Result<object>> {
   const body: StateFile = { version: FORMAT_VERSION, savedAtMs: nowMs, nodes: Object.fromEntries(nodes) };
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+  // Unpredictable, and created exclusively ('wx' is O_CREAT|O_EXCL, which never follows a symlink):
+  // a link planted at the temporary path cannot redirect the write.
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  let created = false;
   try {
-    const handle = await fs.open(tmp, 'w', 0o600);
+    const handle = await fs.open(tmp, 'wx', 0o600);
+    created = true;
     try {
       await handle.writeFile(JSON.stringify(body));
       await handle.sync();
@@ -116,7 +147,8 @@ export async function saveState(
     await fs.rename(tmp, path);
     return { ok: true };
   } catch (err) {
-    await fs.rm(tmp, { force: true }).catch(() => undefined);
+    // Never remove what we did not create: on EEXIST the path is someone else's.
+    if (created) await fs.rm(tmp, { force: true }).catch(() => undefined);
     return { ok: false, error: { code: 'STATE_WRITE', message: `cannot write state file ${path}: ${(err as Error).message}` } };
   }
 }

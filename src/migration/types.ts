@@ -15,6 +15,7 @@ export const REASONS = [
   'cert_untrusted',
   'hostname_mismatch',
   'alpn_not_h2',
+  'grpc_health_failed',
   'cert_expiring',
   'cert_expired',
   'restart_needed',
@@ -35,6 +36,8 @@ export const REASON_TEXT: Record<Reason, string> = {
   cert_untrusted: 'The served certificate chain is not trusted by the configured CA bundle.',
   hostname_mismatch: 'The served certificate does not name the dialled address in a Subject Alternative Name.',
   alpn_not_h2: 'The TLS listener does not negotiate HTTP/2 (ALPN h2); grpc-go 1.67+ clients reject it.',
+  grpc_health_failed:
+    'The TLS handshake completed but a gRPC health check over that connection failed (a client certificate demanded, a reset, or no gRPC server behind it): Gitaly clients fail too.',
   cert_expiring: 'A served certificate expires within the warning threshold.',
   cert_expired: 'A served certificate has expired or is not valid yet.',
   restart_needed: 'The certificate file on disk differs from the one served: restart Gitaly to load it.',

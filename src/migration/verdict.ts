@@ -85,6 +85,7 @@ const TLS_BLOCKERS: readonly Reason[] = [
   'cert_untrusted',
   'hostname_mismatch',
   'alpn_not_h2',
+  'grpc_health_failed',
   'cert_expiring',
   'cert_expired',
   'restart_needed',
@@ -183,6 +184,10 @@ function judgeTls(e: NodeEvidence, o: VerdictOptions, c: Collected): number | nu
   }
   if (t.hostnameMatch === false) c.reasons.add('hostname_mismatch');
   if (t.handshakeOk && t.alpnProtocol !== 'h2') c.reasons.add('alpn_not_h2');
+  if (t.handshakeOk && t.grpcHealthOk === false) {
+    c.reasons.add('grpc_health_failed');
+    if (t.grpcHealthError) c.details.push(`TLS ${t.address}: ${t.grpcHealthError.message}`);
+  }
   let soonest: number | null = null;
   for (const cert of t.chain) {
     soonest = soonest === null ? cert.notAfterMs : Math.min(soonest, cert.notAfterMs);
@@ -261,8 +266,17 @@ export interface FleetVerdict {
   phase: Phase;
   nodesByPhase: Record<Phase, number>;
   blocking: string[];
+  /** The first MAX_UNDECLARED_LISTED undeclared instances, sorted; `undeclaredCount` says how many there are. */
   undeclaredInstances: string[];
+  undeclaredCount: number;
 }
+
+/**
+ * A Prometheus that scrapes thousands of unrelated instances must not turn /metrics, /migration and
+ * the status page into a list of them: this many are named, the rest are counted.
+ */
+export const MAX_UNDECLARED_LISTED = 100;
+const UNDECLARED_IN_SENTENCE = 10;
 
 const ORDER: Record<Phase, number> = { unknown: 0, plaintext_only: 1, dual_listen: 2, tls_only_traffic: 3, complete: 4 };
 
@@ -278,9 +292,14 @@ export function judgeFleet(
   if (nodes.length === 0) blocking.push('no nodes are configured');
   if (notDone.length > 0)
     blocking.push(`${notDone.length} of ${nodes.length} node(s) not complete: ${notDone.map((n) => n.node).join(', ')}`);
-  if (undeclaredInstances.length > 0)
-    blocking.push(`Prometheus sees Gitaly counters from instance(s) not in the configuration: ${undeclaredInstances.join(', ')}`);
+  const undeclaredCount = undeclaredInstances.length;
+  const listed = [...undeclaredInstances].sort().slice(0, MAX_UNDECLARED_LISTED);
+  if (undeclaredCount > 0) {
+    const named = listed.slice(0, UNDECLARED_IN_SENTENCE).join(', ');
+    const more = undeclaredCount > UNDECLARED_IN_SENTENCE ? ` and ${undeclaredCount - UNDECLARED_IN_SENTENCE} more` : '';
+    blocking.push(`Prometheus sees Gitaly counters from ${undeclaredCount} instance(s) not in the configuration: ${named}${more}`);
+  }
   if (prometheusAnswered === false) blocking.push('Prometheus did not answer, so undeclared nodes cannot be ruled out');
   const phase = nodes.reduce<Phase>((least, n) => (ORDER[n.phase] < ORDER[least] ? n.phase : least), nodes.length ? 'complete' : 'unknown');
-  return { complete: blocking.length === 0, phase, nodesByPhase, blocking, undeclaredInstances: [...undeclaredInstances] };
+  return { complete: blocking.length === 0, phase, nodesByPhase, blocking, undeclaredInstances: listed, undeclaredCount };
 }

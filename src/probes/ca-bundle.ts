@@ -101,3 +101,54 @@ export function loadCaBundle(path: string | undefined, deps: CaBundleDeps = {}):
   }
   return { ok: true, pems, source: path, count: pems.length };
 }
+
+/** How long a loaded bundle is reused before the files are looked at (stat only) again. */
+const RECHECK_MS = 1_000;
+
+function fingerprint(path: string | undefined): string {
+  if (path === undefined) return 'system';
+  try {
+    const top = statSync(path);
+    const parts = [`${top.ino}:${top.size}:${top.mtimeMs}`];
+    // A directory's own mtime changes when a file is added or removed, not when one is rewritten.
+    if (top.isDirectory())
+      for (const name of readdirSync(path).sort()) {
+        if (!CERTIFICATE_FILE.test(name)) continue;
+        try {
+          const s = statSync(join(path, name));
+          parts.push(`${name}:${s.ino}:${s.size}:${s.mtimeMs}`);
+        } catch {
+          parts.push(`${name}:gone`);
+        }
+      }
+    return parts.join('|');
+  } catch (err) {
+    return `error:${(err as NodeJS.ErrnoException).code ?? 'unknown'}`;
+  }
+}
+
+/**
+ * Parsing a bundle of a hundred certificates, and the TLS contexts built from it, cost ~200 ms of
+ * blocking work. One cache serves the collector and /probe: the same `pems` array comes back until
+ * the files change (checked by stat at most once a second), so the TLS contexts keyed by it are
+ * built once too.
+ */
+export class CaBundleCache {
+  private entry: { path: string | undefined; print: string; checkedMs: number; bundle: CaBundle } | null = null;
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  get(path: string | undefined): CaBundle {
+    const nowMs = this.now();
+    const entry = this.entry;
+    if (entry && entry.path === path && nowMs - entry.checkedMs < RECHECK_MS) return entry.bundle;
+    const print = fingerprint(path);
+    if (entry && entry.path === path && entry.print === print) {
+      entry.checkedMs = nowMs;
+      return entry.bundle;
+    }
+    const bundle = loadCaBundle(path);
+    this.entry = { path, print, checkedMs: nowMs, bundle };
+    return bundle;
+  }
+}

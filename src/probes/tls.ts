@@ -1,9 +1,11 @@
 // One TLS probe of a node's tls_listen_addr: handshake, served chain, trust, hostname, ALPN, version,
 // and optionally whether TLS 1.2 and 1.3 are each accepted. Never throws; ends by its deadline.
+import http2 from 'node:http2';
 import { isIP } from 'node:net';
 import * as tls from 'node:tls';
 import type { Logger } from 'pino';
-import { parseAddress, type HostPort } from '../address.ts';
+import { formatHostPort, parseAddress, type HostPort } from '../address.ts';
+import { checkGrpcHealth } from '../grpc/health.ts';
 import type { SourceError, TlsProbeResult } from '../evidence.ts';
 import { matchesHostname } from './hostname.ts';
 import { chainFacts } from './x509-facts.ts';
@@ -60,7 +62,9 @@ function handshake<T>(
   timeoutMs: number,
   where: string,
   onSecure: (socket: tls.TLSSocket) => T,
-): Promise<Handshake<T>> {
+  /** On success, leave the socket open and hand it over (the caller must destroy it). */
+  keep = false,
+): Promise<Handshake<T> & { socket?: tls.TLSSocket }> {
   return new Promise((resolve) => {
     let connected = false;
     let settled = false;
@@ -69,6 +73,10 @@ function handshake<T>(
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      if (keep && outcome.value !== undefined && socket) {
+        resolve({ connected, ...outcome, socket });
+        return;
+      }
       socket?.destroy();
       resolve({ connected, ...outcome });
     };
@@ -151,9 +159,55 @@ function emptyResult(address: string, atMs: number): TlsProbeResult {
     tlsVersion: null,
     cipher: null,
     accepts: { 'TLSv1.2': null, 'TLSv1.3': null },
+    grpcHealthOk: null,
+    grpcHealthError: null,
     connectionsMade: 0,
     atMs,
   };
+}
+
+/**
+ * grpc.health.v1.Health/Check over the handshake's own TLS connection, as a Gitaly client (and
+ * `gitlab-rake gitlab:gitaly:check`) would call it. A listener that demands a client certificate
+ * (TLS 1.3 says so only after the handshake) or resets right after it fails here. Destroys the socket.
+ */
+function checkHealthOverTls(
+  socket: tls.TLSSocket,
+  hostPort: HostPort,
+  timeoutMs: number,
+  where: string,
+): Promise<{ ok: boolean; error: SourceError | null }> {
+  return new Promise((resolve) => {
+    let settled = false;
+    let session: http2.ClientHttp2Session | undefined;
+    const finish = (ok: boolean, error: SourceError | null): void => {
+      if (settled) return;
+      settled = true;
+      session?.destroy();
+      socket.destroy();
+      resolve({ ok, error });
+    };
+    const fail = (message: string, code = 'GRPC_HEALTH'): void =>
+      finish(false, { code, message: `gRPC health check over TLS to ${where} failed: ${message}.` });
+    socket.on('error', (err: NodeJS.ErrnoException) => fail(`the connection failed after the handshake (${err.code ?? err.message})`));
+    if (socket.destroyed) {
+      fail('the server closed the connection right after the handshake');
+      return;
+    }
+    try {
+      session = http2.connect(`https://${formatHostPort(hostPort)}`, { createConnection: () => socket });
+      session.on('error', (err: NodeJS.ErrnoException) => fail(`HTTP/2 failed (${err.code ?? err.message})`));
+    } catch (err) {
+      fail(`could not start HTTP/2 (${err instanceof Error ? err.message : String(err)})`);
+      return;
+    }
+    void checkGrpcHealth(session, { timeoutMs }).then((answer) => {
+      if (answer.error?.code === 'TIMEOUT') fail(`no answer within ${timeoutMs} ms`, 'TIMEOUT');
+      else if (answer.error) fail(answer.error.message);
+      else if (!answer.serving) fail(`the server answered ${answer.status}`);
+      else finish(true, null);
+    });
+  });
 }
 
 // Building a context parses the whole CA bundle: do it once per bundle and version pin, not per
@@ -221,18 +275,25 @@ export async function probeTls(target: TlsProbeTarget, options: TlsProbeOptions,
   const base = connectOptions(hostPort, target.serverName, options.ca);
   const deadline = started + options.timeoutMs;
 
-  const main = await handshake(connect, base, options.timeoutMs, where, (socket) => {
-    const chain = chainFacts(peerChain(socket));
-    const cipher = socket.getCipher() as tls.CipherNameAndProtocol | undefined;
-    return {
-      chain,
-      authorized: socket.authorized,
-      authorizationError: socket.authorizationError,
-      alpn: socket.alpnProtocol,
-      version: socket.getProtocol(),
-      cipher: cipher ? (cipher.standardName ?? cipher.name) : null,
-    };
-  });
+  const main = await handshake(
+    connect,
+    base,
+    options.timeoutMs,
+    where,
+    (socket) => {
+      const chain = chainFacts(peerChain(socket));
+      const cipher = socket.getCipher() as tls.CipherNameAndProtocol | undefined;
+      return {
+        chain,
+        authorized: socket.authorized,
+        authorizationError: socket.authorizationError,
+        alpn: socket.alpnProtocol,
+        version: socket.getProtocol(),
+        cipher: cipher ? (cipher.standardName ?? cipher.name) : null,
+      };
+    },
+    true,
+  );
   result.connectionsMade += main.connected ? 1 : 0;
   if (!main.value) {
     result.error = main.error ?? null;
@@ -250,6 +311,14 @@ export async function probeTls(target: TlsProbeTarget, options: TlsProbeOptions,
     result.trusted = session.authorized;
     result.trustError = session.authorized ? null : authorizationCode(session.authorizationError);
     result.hostnameMatch = matchesHostname(target.serverName ?? hostPort.host, leaf);
+  }
+  // Without h2 a gRPC client stops here (alpn_not_h2 says why); with it, ask as the client would.
+  if (result.alpnProtocol === 'h2' && main.socket) {
+    const health = await checkHealthOverTls(main.socket, hostPort, Math.max(0, deadline - now()), where);
+    result.grpcHealthOk = health.ok;
+    result.grpcHealthError = health.error;
+  } else {
+    main.socket?.destroy();
   }
 
   if (options.checkVersions) {

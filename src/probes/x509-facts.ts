@@ -1,10 +1,8 @@
 // Facts about one X.509 certificate, as the metrics and the status page show them, and PEM chain parsing.
-// node:crypto gives names, SANs, dates and the key; @peculiar/x509 gives the signature algorithm,
-// which node:crypto does not expose.
-import 'reflect-metadata';
+// node:crypto gives names, SANs, dates and the key; the signature algorithm, which node:crypto does not
+// expose, is read from the DER by OID.
 import { createHash, X509Certificate } from 'node:crypto';
 import { isIPv4, isIPv6 } from 'node:net';
-import * as x509 from '@peculiar/x509';
 import type { CertificateFacts, ChainPosition } from '../evidence.ts';
 
 /** A PEM text that holds a broken CERTIFICATE block; the message says which block and why. */
@@ -138,30 +136,69 @@ function keyFacts(cert: X509Certificate): { keyType: string; keyBits: number | n
   return { keyType, keyBits: null };
 }
 
-/** Names as `openssl x509 -text` prints them, which is what admins compare against. */
+/** Signature algorithms by OID, named as `openssl x509 -text` prints them, which is what admins compare against. */
+const SIGNATURE_ALGORITHMS: Record<string, string> = {
+  '1.2.840.113549.1.1.2': 'md2WithRSAEncryption',
+  '1.2.840.113549.1.1.4': 'md5WithRSAEncryption',
+  '1.2.840.113549.1.1.5': 'sha1WithRSAEncryption',
+  '1.2.840.113549.1.1.10': 'rsassaPss',
+  '1.2.840.113549.1.1.11': 'sha256WithRSAEncryption',
+  '1.2.840.113549.1.1.12': 'sha384WithRSAEncryption',
+  '1.2.840.113549.1.1.13': 'sha512WithRSAEncryption',
+  '1.2.840.113549.1.1.14': 'sha224WithRSAEncryption',
+  '1.2.840.10045.4.1': 'ecdsa-with-SHA1',
+  '1.2.840.10045.4.3.1': 'ecdsa-with-SHA224',
+  '1.2.840.10045.4.3.2': 'ecdsa-with-SHA256',
+  '1.2.840.10045.4.3.3': 'ecdsa-with-SHA384',
+  '1.2.840.10045.4.3.4': 'ecdsa-with-SHA512',
+  '1.2.840.10040.4.3': 'dsa_with_SHA1',
+  '2.16.840.1.101.3.4.3.2': 'dsa_with_SHA256',
+  '1.3.101.112': 'ED25519',
+  '1.3.101.113': 'ED448',
+};
+
+/** One DER element at `offset`: its tag and where its contents start and end; null if malformed. */
+function derElement(der: Buffer, offset: number): { tag: number; start: number; end: number } | null {
+  if (offset + 2 > der.length) return null;
+  const tag = der[offset]!;
+  let length = der[offset + 1]!;
+  let start = offset + 2;
+  if (length & 0x80) {
+    const bytes = length & 0x7f;
+    if (bytes === 0 || bytes > 4 || start + bytes > der.length) return null;
+    length = 0;
+    for (let i = 0; i < bytes; i += 1) length = length * 256 + der[start + i]!;
+    start += bytes;
+  }
+  return start + length > der.length ? null : { tag, start, end: start + length };
+}
+
+function decodeOid(bytes: Buffer): string {
+  const parts: number[] = [];
+  let value = 0;
+  for (const byte of bytes) {
+    value = value * 128 + (byte & 0x7f);
+    if ((byte & 0x80) === 0) {
+      if (parts.length === 0) parts.push(value < 80 ? Math.floor(value / 40) : 2, value < 80 ? value % 40 : value - 80);
+      else parts.push(value);
+      value = 0;
+    }
+  }
+  return parts.join('.');
+}
+
+/**
+ * The outer signatureAlgorithm of Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, … },
+ * read from the DER by OID: every algorithm gets its name (SHA-1 included), an unknown one its OID.
+ */
 function signatureAlgorithmName(der: Buffer): string {
-  let algorithm: { name: string; hash?: { name: string } };
-  try {
-    algorithm = new x509.X509Certificate(der).signatureAlgorithm as { name: string; hash?: { name: string } };
-  } catch {
-    return 'unknown';
-  }
-  const hash = algorithm.hash?.name.replace('-', '') ?? '';
-  switch (algorithm.name) {
-    case 'ECDSA':
-      return hash ? `ecdsa-with-${hash}` : 'ecdsa';
-    case 'RSASSA-PKCS1-v1_5':
-      return hash ? `${hash.toLowerCase()}WithRSAEncryption` : 'rsaEncryption';
-    case 'RSA-PSS':
-      return 'rsassaPss';
-    case 'Ed25519':
-      return 'ED25519';
-    case 'Ed448':
-      return 'ED448';
-    default:
-      // Unknown algorithms come back as their OID, which is still an exact answer.
-      return algorithm.name;
-  }
+  const certificate = derElement(der, 0);
+  const tbs = certificate && certificate.tag === 0x30 ? derElement(der, certificate.start) : null;
+  const algorithm = tbs ? derElement(der, tbs.end) : null;
+  const oid = algorithm && algorithm.tag === 0x30 ? derElement(der, algorithm.start) : null;
+  if (!oid || oid.tag !== 0x06) return 'unknown';
+  const dotted = decodeOid(der.subarray(oid.start, oid.end));
+  return SIGNATURE_ALGORITHMS[dotted] ?? dotted;
 }
 
 /** `der` must be a certificate OpenSSL parses (parsePemChain and a TLS handshake guarantee that). */

@@ -2,6 +2,7 @@
 // authentication. Never throws: every failure becomes a coded error whose message is free of
 // secrets (tokens, passwords, URL userinfo), so it can be logged and shown on the status page.
 import { readFileSync } from 'node:fs';
+import { JSONParser } from '@streamparser/json';
 import { request, type Dispatcher } from 'undici';
 import type { PrometheusConfig } from '../config/types.ts';
 import type { Result, SourceError } from '../evidence.ts';
@@ -10,6 +11,12 @@ export interface PrometheusQueryOptions {
   timeoutMs: number;
   /** Cap on the response body; a bigger (or endless) answer is TOO_LARGE, never half-parsed. */
   maxBytes: number;
+  /**
+   * Cap on the samples in one answer (DEFAULT_MAX_SAMPLES when absent). The answer is parsed as it
+   * arrives and abandoned at the first sample past the cap (TOO_MANY_SAMPLES), so what one answer
+   * costs is bounded by samples, not only by bytes: a 60 MB answer is never held or parsed whole.
+   */
+  maxSamples?: number;
   signal?: AbortSignal;
 }
 
@@ -35,7 +42,13 @@ export interface PrometheusSeries {
 }
 
 export type MatrixQueryResult = Result<{ series: PrometheusSeries[] }>;
+type Expect = 'vector' | 'matrix';
 
+/**
+ * The fleet queries return one sample per instance (two for the per-type increase): 50,000 is a
+ * fleet of 25,000 Gitaly instances, far beyond any real one, and parses in well under a second.
+ */
+export const DEFAULT_MAX_SAMPLES = 50_000;
 const ERROR_TEXT_MAX_CHARS = 300;
 const ERROR_BODY_MAX_BYTES = 64 * 1024;
 const CONNECT_CODES = new Set([
@@ -152,6 +165,8 @@ function prometheusErrorText(raw: Buffer): string {
   return '';
 }
 
+class TooManySamples extends Error {}
+
 function parseValue(value: unknown): number | null {
   if (!Array.isArray(value) || value.length !== 2 || typeof value[1] !== 'string' || !PROMETHEUS_FLOAT.test(value[1])) return null;
   const text = value[1];
@@ -168,56 +183,132 @@ function parseLabels(metric: unknown): Record<string, string> | string {
   return labels;
 }
 
-function parseSamples(raw: Buffer, safeUrl: string, expect: 'vector' | 'matrix' = 'vector'): InstantQueryResult | MatrixQueryResult {
-  const bad = (why: string) => fail('BAD_RESPONSE', `Prometheus at ${safeUrl} sent an unusable answer: ${why}`);
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw.toString('utf8'));
-  } catch {
-    return bad('the body is not JSON');
-  }
-  if (typeof parsed !== 'object' || parsed === null) return bad('the body is not a JSON object');
-  const answer = parsed as { status?: unknown; error?: unknown; warnings?: unknown; data?: { resultType?: unknown; result?: unknown } };
-  if (answer.status !== 'success') {
-    const text = typeof answer.error === 'string' ? `: ${shorten(answer.error)}` : '';
-    return bad(`status is ${JSON.stringify(answer.status ?? null)}${text}`);
-  }
-  if (Array.isArray(answer.warnings) && answer.warnings.length > 0) {
-    const first = answer.warnings.map(String).join('; ');
-    return fail('PARTIAL', `Prometheus at ${safeUrl} answered with warnings, so the answer may be incomplete: ${shorten(first)}`);
-  }
-  const data = answer.data;
-  if (typeof data !== 'object' || data === null) return bad('no data');
-  if (data.resultType !== expect) return bad(`resultType is ${JSON.stringify(data.resultType ?? null)}, expected ${expect}`);
-  if (!Array.isArray(data.result)) return bad('result is not a list');
-  if (expect === 'matrix') {
-    const series: PrometheusSeries[] = [];
-    for (const item of data.result as unknown[]) {
-      const { metric, values } = (item ?? {}) as { metric?: unknown; values?: unknown };
-      const labels = parseLabels(metric);
-      if (typeof labels === 'string') return bad(labels);
-      if (!Array.isArray(values)) return bad('a series has no values');
-      const points: Array<[number, number]> = [];
-      for (const point of values as unknown[]) {
-        const v = parseValue(point);
-        const t: unknown = Array.isArray(point) ? (point as unknown[])[0] : undefined;
-        if (v === null || typeof t !== 'number' || !Number.isFinite(t)) return bad('a series point is not a [time, number] pair');
-        points.push([Math.round(t * 1000), v]);
+/**
+ * Reads a vector or matrix answer as it streams in: only the samples are kept (each series checked
+ * as it completes, then dropped from the parser), so memory follows the sample cap (a matrix's
+ * points count as samples), and the event loop gets a turn between network chunks however large
+ * the answer is.
+ */
+class AnswerReader {
+  private readonly parser = new JSONParser({
+    paths: ['$.status', '$.error', '$.warnings', '$.data.resultType', '$.data.result', '$.data.result.*'],
+    keepStack: false,
+  });
+  private readonly samples: PrometheusSample[] = [];
+  private readonly series: PrometheusSeries[] = [];
+  private count = 0;
+  private problem: string | null = null;
+  private status: unknown = undefined;
+  private error: unknown = undefined;
+  private warnings: unknown = undefined;
+  private resultType: unknown = undefined;
+  private result: 'list' | 'other' | undefined = undefined;
+  private ended = false;
+  private tooMany = false;
+
+  constructor(
+    private readonly maxSamples: number,
+    private readonly expect: Expect,
+  ) {
+    this.parser.onValue = ({ value, key, parent, stack }) => {
+      if (stack.length === 3) {
+        // An element of data.result: taken out of the parser's array at once, so it holds nothing.
+        if (!Array.isArray(parent)) {
+          if (parent && typeof parent === 'object') delete (parent as Record<string, unknown>)[String(key)];
+          this.result = 'other';
+          return;
+        }
+        parent.length = 0;
+        this.result = 'list';
+        if (this.problem === null && !this.tooMany) this.addSample(value);
+        return;
       }
-      series.push({ labels, points });
+      if (stack.length === 2 && key === 'result') this.result = Array.isArray(value) ? 'list' : 'other';
+      else if (stack.length === 2 && key === 'resultType') this.resultType = value;
+      else if (stack.length === 1 && key === 'status') this.status = value;
+      else if (stack.length === 1 && key === 'error') this.error = value;
+      else if (stack.length === 1 && key === 'warnings') this.warnings = value;
+    };
+    this.parser.onEnd = () => {
+      this.ended = true;
+    };
+    // Without it, write() throws; the problem is reported by finish().
+    this.parser.onError = (err: Error) => {
+      this.problem ??= `the body is not JSON (${shorten(err.message)})`;
+    };
+  }
+
+  private addSample(item: unknown): void {
+    const { metric, value, values } = (item ?? {}) as { metric?: unknown; value?: unknown; values?: unknown };
+    const size = this.expect === 'matrix' && Array.isArray(values) ? values.length : 1;
+    if (this.count + size > this.maxSamples) {
+      // Thrown from write(): the parser would turn a throw inside its callback into a parse error.
+      this.tooMany = true;
+      return;
     }
-    return { ok: true, series };
-  }
-  const samples: PrometheusSample[] = [];
-  for (const item of data.result as unknown[]) {
-    const { metric, value } = (item ?? {}) as { metric?: unknown; value?: unknown };
+    this.count += size;
     const labels = parseLabels(metric);
-    if (typeof labels === 'string') return bad(labels);
-    const v = parseValue(value);
-    if (v === null) return bad('a sample value is not a number');
-    samples.push({ labels, value: v });
+    if (typeof labels === 'string') {
+      this.problem = labels;
+      return;
+    }
+    if (this.expect === 'vector') {
+      const v = parseValue(value);
+      if (v === null) this.problem = 'a sample value is not a number';
+      else this.samples.push({ labels, value: v });
+      return;
+    }
+    if (!Array.isArray(values)) {
+      this.problem = 'a series has no values';
+      return;
+    }
+    const points: Array<[number, number]> = [];
+    for (const point of values as unknown[]) {
+      const v = parseValue(point);
+      const t: unknown = Array.isArray(point) ? (point as unknown[])[0] : undefined;
+      if (v === null || typeof t !== 'number' || !Number.isFinite(t)) {
+        this.problem = 'a series point is not a [time, number] pair';
+        return;
+      }
+      points.push([Math.round(t * 1000), v]);
+    }
+    this.series.push({ labels, points });
   }
-  return { ok: true, samples };
+
+  /** Feeds one chunk; throws TooManySamples past the cap. */
+  write(chunk: Buffer): void {
+    if (this.problem !== null || this.ended) return;
+    this.parser.write(chunk);
+    if (this.tooMany) throw new TooManySamples();
+  }
+
+  finish(safeUrl: string): InstantQueryResult | MatrixQueryResult {
+    const bad = (why: string) => fail('BAD_RESPONSE', `Prometheus at ${safeUrl} sent an unusable answer: ${why}`);
+    if (this.problem === null && !this.ended) {
+      try {
+        this.parser.end();
+      } catch {
+        // onError has recorded it.
+      }
+      if (!this.ended) this.problem ??= 'the body is not JSON (it ends too early)';
+    }
+    if (this.status === undefined && this.problem !== null) return bad(this.problem);
+    if (this.status !== 'success') {
+      const text = typeof this.error === 'string' ? `: ${shorten(this.error)}` : '';
+      return bad(`status is ${JSON.stringify(this.status ?? null)}${text}`);
+    }
+    if (Array.isArray(this.warnings) && this.warnings.length > 0) {
+      const first = this.warnings.map(String).join('; ');
+      return fail('PARTIAL', `Prometheus at ${safeUrl} answered with warnings, so the answer may be incomplete: ${shorten(first)}`);
+    }
+    if (this.problem !== null) return bad(this.problem);
+    if (this.resultType === undefined && this.result === undefined) return bad('no data');
+    if (this.resultType !== this.expect) {
+      return bad(`resultType is ${JSON.stringify(this.resultType ?? null)}, expected ${this.expect}`);
+    }
+    if (this.result !== 'list') return bad('result is not a list');
+    return this.expect === 'vector' ? { ok: true, samples: this.samples } : { ok: true, series: this.series };
+  }
 }
 
 function describeNetworkError(err: unknown, safeUrl: string): SourceError {
@@ -228,14 +319,14 @@ function describeNetworkError(err: unknown, safeUrl: string): SourceError {
   return { code: 'CONNECT', message: `${hint} Prometheus at ${safeUrl} (${label})` };
 }
 
-async function send<R extends InstantQueryResult | MatrixQueryResult>(
+async function send(
   endpoint: Endpoint,
   expr: string,
   timeMs: number,
   options: PrometheusQueryOptions,
   dispatcher: Dispatcher | undefined,
-  expect: 'vector' | 'matrix',
-): Promise<R | { ok: false; error: SourceError }> {
+  expect: Expect,
+): Promise<InstantQueryResult | MatrixQueryResult> {
   const { safeUrl } = endpoint;
   const controller = new AbortController();
   let timedOut = false;
@@ -270,9 +361,25 @@ async function send<R extends InstantQueryResult | MatrixQueryResult>(
       res.body.destroy();
       throw new TooLarge();
     }
-    return parseSamples(await readCapped(res.body, options.maxBytes), safeUrl, expect) as R;
+    const maxSamples = options.maxSamples ?? DEFAULT_MAX_SAMPLES;
+    const reader = new AnswerReader(maxSamples, expect);
+    let size = 0;
+    for await (const chunk of res.body as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      // Leaving the loop destroys the stream, which frees the connection of an endless body.
+      if (size > options.maxBytes) throw new TooLarge();
+      reader.write(chunk);
+    }
+    return reader.finish(safeUrl);
   } catch (err) {
     if (err instanceof TooLarge) return fail('TOO_LARGE', `Prometheus at ${safeUrl} answered with more than ${options.maxBytes} bytes`);
+    if (err instanceof TooManySamples) {
+      const limit = options.maxSamples ?? DEFAULT_MAX_SAMPLES;
+      return fail(
+        'TOO_MANY_SAMPLES',
+        `Prometheus at ${safeUrl} answered with more than ${limit} samples; narrow prometheus.selector to the Gitaly and Praefect jobs`,
+      );
+    }
     if (timedOut) return fail('TIMEOUT', `Prometheus at ${safeUrl} did not answer within ${options.timeoutMs} ms`);
     if (options.signal?.aborted) return fail('ABORTED', `the query to Prometheus at ${safeUrl} was cancelled`);
     return { ok: false, error: describeNetworkError(err, safeUrl) };
@@ -282,20 +389,20 @@ async function send<R extends InstantQueryResult | MatrixQueryResult>(
   }
 }
 
-async function query<R extends InstantQueryResult | MatrixQueryResult>(
+async function query(
   cfg: PrometheusConfig,
   expr: string,
   timeMs: number,
   options: PrometheusQueryOptions,
   deps: PrometheusDeps,
-  expect: 'vector' | 'matrix',
-): Promise<R | { ok: false; error: SourceError }> {
+  expect: Expect,
+): Promise<InstantQueryResult | MatrixQueryResult> {
   const resolved = resolveEndpoint(cfg, deps.readSecret ?? readSecretFile);
   if (!resolved.ok) return resolved;
   const { endpoint } = resolved;
-  let result: R | { ok: false; error: SourceError };
+  let result: InstantQueryResult | MatrixQueryResult;
   try {
-    result = await send<R>(endpoint, expr, timeMs, options, deps.dispatcher, expect);
+    result = await send(endpoint, expr, timeMs, options, deps.dispatcher, expect);
   } catch (err) {
     // send() maps every expected failure; this is the guard that keeps the promise from rejecting.
     result = fail(
@@ -314,7 +421,7 @@ export function instantQuery(
   options: PrometheusQueryOptions,
   deps: PrometheusDeps = {},
 ): Promise<InstantQueryResult> {
-  return query<InstantQueryResult>(cfg, expr, timeMs, options, deps, 'vector');
+  return query(cfg, expr, timeMs, options, deps, 'vector') as Promise<InstantQueryResult>;
 }
 
 /** Evaluates a range-vector expression (a subquery) at `timeMs`; the answer must be a matrix. */
@@ -325,5 +432,5 @@ export function matrixQuery(
   options: PrometheusQueryOptions,
   deps: PrometheusDeps = {},
 ): Promise<MatrixQueryResult> {
-  return query<MatrixQueryResult>(cfg, expr, timeMs, options, deps, 'matrix');
+  return query(cfg, expr, timeMs, options, deps, 'matrix') as Promise<MatrixQueryResult>;
 }

@@ -1,13 +1,17 @@
 // Local mode: connections ESTABLISHED right now on Gitaly's listener ports, from /proc/net/tcp and tcp6.
 // This is the only view of long-lived plaintext gRPC channels, which add nothing to Gitaly's
 // connection counter once open.
-import { readFile as fsReadFile } from 'node:fs/promises';
 import type { SocketsResult } from '../evidence.ts';
 import { byConnections, countPeers, type PeerCount } from './socket-peers.ts';
+import { readFileBounded } from './bounded-read.ts';
 
 export interface SocketsDeps {
   readFile?: (path: string) => Promise<Buffer | string>;
 }
+
+/** A host with 100,000 sockets has ~15 MB of /proc/net/tcp; reading it takes milliseconds. */
+export const PROC_NET_MAX_BYTES = 32 * 1024 * 1024;
+export const PROC_NET_TIMEOUT_MS = 5_000;
 
 /** include/net/tcp_states.h: TCP_ESTABLISHED = 1. */
 const ESTABLISHED = 0x01;
@@ -45,7 +49,8 @@ export async function readEstablished(
   deps: SocketsDeps = {},
   options: { peers?: boolean } = {},
 ): Promise<SocketsResult> {
-  const readFile = deps.readFile ?? ((path: string) => fsReadFile(path));
+  const readFile =
+    deps.readFile ?? ((path: string) => readFileBounded(path, { timeoutMs: PROC_NET_TIMEOUT_MS, maxBytes: PROC_NET_MAX_BYTES }));
   if (ports.tcp === undefined && ports.tls === undefined) {
     return { ok: false, error: { code: 'CONFIG', message: 'No listener port was given to count established connections for.' } };
   }
@@ -59,6 +64,12 @@ export async function readEstablished(
     } catch (err) {
       const code = (err as NodeJS.ErrnoException | null)?.code;
       if (name === 'tcp6' && code === 'ENOENT') continue;
+      if (code === 'TIMEOUT' || code === 'TOO_LARGE' || code === 'NOT_A_FILE') {
+        return {
+          ok: false,
+          error: { code: code === 'NOT_A_FILE' ? 'READ' : code, message: `Could not read ${file}: ${(err as Error).message}.` },
+        };
+      }
       return {
         ok: false,
         error: { code: 'READ', message: `Could not read ${file} (${code ?? (err instanceof Error ? err.message : String(err))}).` },

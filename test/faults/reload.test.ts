@@ -48,7 +48,7 @@ describe('faults: configuration reload', function () {
   beforeEach(async () => {
     if (exporter && !exporter.exitState()) return;
     await writeNodes(ALL);
-    exporter = await startExporter({ configFile });
+    exporter = await startExporter({ configFile, extraArgs: ['--web.enable-lifecycle'] });
   });
 
   after(async function () {

@@ -275,4 +275,29 @@ describe('faults: the state file', function () {
       ).to.include('insufficient_history');
     await waitFor(() => validState(stateFile), { timeoutMs: 15_000, intervalMs: 200, what: 'a fresh, valid state file' });
   });
+
+  for (const [what, history] of [
+    ['directBuckets: [5]', { directBuckets: [5] }],
+    ['pendingOwn: null', { pendingOwn: null }],
+  ] as const) {
+    it(`valid JSON of the wrong shape (${what}): set aside at start like a corrupt file, never a failure on every cycle`, async () => {
+      const stateFile = join(dir, 'shape-state.json');
+      const wrong = JSON.stringify({ version: 1, savedAtMs: 1764000000000, nodes: { 'gitaly-1': history } });
+      await writeFile(stateFile, wrong);
+      const ex = await start('shape', { state_file: stateFile });
+      const logged = await ex.waitForLog((l) => l.level === ERROR && l.msg.includes(stateFile), {
+        timeoutMs: 5_000,
+        what: 'an error about the state file',
+      });
+      expect(logged.msg).to.contain(`node "gitaly-1" has a bad ${what.split(':')[0]!}`);
+      const aside = (await readdir(dir)).filter((f) => f.startsWith('shape-state.json.corrupt-'));
+      expect(aside, 'one copy set aside').to.have.length(1);
+      expect(await readFile(join(dir, aside[0]!), 'utf8')).to.equal(wrong);
+      // The collection runs (ready, /migration answers) and a fresh file is written.
+      await expectServing(ex);
+      await waitFor(() => validState(stateFile), { timeoutMs: 15_000, intervalMs: 200, what: 'a fresh, valid state file' });
+      await rm(stateFile, { force: true });
+      for (const f of aside) await rm(join(dir, f), { force: true });
+    });
+  }
 });

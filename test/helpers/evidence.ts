@@ -41,6 +41,8 @@ export function tlsOk(overrides: Partial<TlsProbeResult> = {}): TlsProbeResult {
     tlsVersion: 'TLSv1.3',
     cipher: 'TLS_AES_128_GCM_SHA256',
     accepts: { 'TLSv1.2': true, 'TLSv1.3': true },
+    grpcHealthOk: true,
+    grpcHealthError: null,
     connectionsMade: 1,
     atMs: NOW,
     ...overrides,

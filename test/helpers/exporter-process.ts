@@ -94,6 +94,10 @@ export interface StartExporterOptions {
   /** Wait for /-/ready (the first collection). Default true; otherwise only for the listener. */
   waitReady?: boolean;
   readyTimeoutMs?: number;
+  /** Run under this open-file limit (soft and hard), through util-linux prlimit, which execs: same pid. */
+  openFileLimit?: number;
+  /** More command-line flags (e.g. --web.enable-lifecycle). */
+  extraArgs?: string[];
 }
 
 async function fetchText(url: string, method: 'GET' | 'POST'): Promise<HttpAnswer> {
@@ -102,9 +106,11 @@ async function fetchText(url: string, method: 'GET' | 'POST'): Promise<HttpAnswe
 }
 
 function launch(options: StartExporterOptions, port: number): ExporterProcess {
+  const limit = options.openFileLimit ? [`--nofile=${options.openFileLimit}:${options.openFileLimit}`, '--', process.execPath] : [];
   const tracked = spawnTracked(
-    process.execPath,
+    limit.length > 0 ? 'prlimit' : process.execPath,
     [
+      ...limit,
       '--import',
       'tsx',
       MAIN,
@@ -114,6 +120,7 @@ function launch(options: StartExporterOptions, port: number): ExporterProcess {
       `127.0.0.1:${port}`,
       '--log.level',
       options.logLevel ?? 'debug',
+      ...(options.extraArgs ?? []),
     ],
     { cwd: ROOT, what: 'the exporter' },
   );

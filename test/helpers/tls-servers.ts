@@ -29,6 +29,15 @@ export interface TlsServerOptions {
   /** ALPN protocols offered; null = no ALPN support. Default ['h2'] (as Gitaly). */
   alpn?: string[] | null;
   host?: string;
+  /**
+   * What the server does once a handshake completes: answer grpc.health.v1.Health/Check over h2 as
+   * Gitaly does (the default; only when h2 was negotiated), reset the connection, or say nothing.
+   */
+  afterHandshake?: 'grpc-health' | 'reset' | 'silent';
+  /** Demand a client certificate issued by this CA (PEM), which the probe does not have. */
+  requireClientCertFrom?: string;
+  /** Serve certificates OpenSSL's default security level refuses to load (a SHA-1 signature), as Go servers do. */
+  allowWeakCertificates?: boolean;
 }
 
 function listen<T extends net.Server>(server: T, host: string, onSocket?: (socket: net.Socket) => void): Promise<LoopbackServer> {
@@ -63,10 +72,13 @@ function listen<T extends net.Server>(server: T, host: string, onSocket?: (socke
 
 export async function startTlsServer(options: TlsServerOptions): Promise<TlsServer> {
   const serverNames: string[] = [];
-  const context = tls.createSecureContext({ cert: options.cert, key: options.key });
+  const weak = options.allowWeakCertificates ? { ciphers: 'DEFAULT@SECLEVEL=0' } : {};
+  const context = tls.createSecureContext({ cert: options.cert, key: options.key, ...weak });
   const server = tls.createServer({
     cert: options.cert,
     key: options.key,
+    ...weak,
+    ...(options.requireClientCertFrom ? { requestCert: true, rejectUnauthorized: true, ca: [options.requireClientCertFrom] } : {}),
     minVersion: options.minVersion ?? 'TLSv1.2',
     maxVersion: options.maxVersion ?? 'TLSv1.3',
     ...(options.alpn === null ? {} : { ALPNProtocols: options.alpn ?? ['h2'] }),
@@ -76,7 +88,16 @@ export async function startTlsServer(options: TlsServerOptions): Promise<TlsServ
     },
   });
   server.on('tlsClientError', () => undefined);
-  server.on('secureConnection', (socket) => socket.on('error', () => undefined));
+  const grpc = http2.createServer();
+  grpc.on('stream', (stream, headers) => answerHealth(stream, headers, 'SERVING'));
+  grpc.on('sessionError', () => undefined);
+  server.on('secureConnection', (socket) => {
+    socket.on('error', () => undefined);
+    const after = options.afterHandshake ?? 'grpc-health';
+    // A TLSSocket cannot send an RST itself; the TCP socket under it can.
+    if (after === 'reset') (socket as unknown as { _parent?: net.Socket })._parent?.resetAndDestroy();
+    else if (after === 'grpc-health' && socket.alpnProtocol === 'h2') grpc.emit('connection', socket);
+  });
   const handle = await listen(server, options.host ?? '127.0.0.1');
   return Object.assign(handle, { serverNames });
 }
@@ -109,37 +130,42 @@ export function startStallingServer(host = '127.0.0.1'): Promise<LoopbackServer>
 
 export type HealthAnswer = 'SERVING' | 'NOT_SERVING' | { grpcStatus: number; message: string };
 
+/** Answers one stream as a gRPC health server; false when it was not a health check. */
+function answerHealth(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, answer: HealthAnswer): boolean {
+  stream.on('error', () => undefined);
+  if (headers[':path'] !== '/grpc.health.v1.Health/Check' || headers['content-type'] !== 'application/grpc') {
+    stream.respond({ ':status': 404 }, { endStream: true });
+    return false;
+  }
+  stream.resume();
+  stream.on('end', () => {
+    if (typeof answer === 'object') {
+      stream.respond(
+        {
+          ':status': 200,
+          'content-type': 'application/grpc',
+          'grpc-status': String(answer.grpcStatus),
+          'grpc-message': encodeURIComponent(answer.message),
+        },
+        { endStream: true },
+      );
+      return;
+    }
+    const message = Buffer.from([0x08, answer === 'SERVING' ? 0x01 : 0x02]);
+    const frame = Buffer.concat([Buffer.from([0, 0, 0, 0, message.length]), message]);
+    stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+    stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+    stream.end(frame);
+  });
+  return true;
+}
+
 /** A cleartext (h2c, prior knowledge) gRPC server that answers grpc.health.v1.Health/Check only. */
 export function startH2cHealthServer(answer: HealthAnswer = 'SERVING', host = '127.0.0.1'): Promise<LoopbackServer & { requests: number }> {
   const server = http2.createServer();
   let requests = 0;
   server.on('stream', (stream, headers) => {
-    stream.on('error', () => undefined);
-    if (headers[':path'] !== '/grpc.health.v1.Health/Check' || headers['content-type'] !== 'application/grpc') {
-      stream.respond({ ':status': 404 }, { endStream: true });
-      return;
-    }
-    requests += 1;
-    stream.resume();
-    stream.on('end', () => {
-      if (typeof answer === 'object') {
-        stream.respond(
-          {
-            ':status': 200,
-            'content-type': 'application/grpc',
-            'grpc-status': String(answer.grpcStatus),
-            'grpc-message': encodeURIComponent(answer.message),
-          },
-          { endStream: true },
-        );
-        return;
-      }
-      const message = Buffer.from([0x08, answer === 'SERVING' ? 0x01 : 0x02]);
-      const frame = Buffer.concat([Buffer.from([0, 0, 0, 0, message.length]), message]);
-      stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
-      stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
-      stream.end(frame);
-    });
+    if (answerHealth(stream, headers, answer)) requests += 1;
   });
   server.on('sessionError', () => undefined);
   return listen(server, host).then(

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { Exporter } from '../../src/exporter.ts';
-import { buildApp } from '../../src/http/app.ts';
+import { buildApp, type ExporterView } from '../../src/http/app.ts';
 import type { FastifyInstance } from 'fastify';
 import { FakeClock, FakeFleet, fakeConfig, fakeNodeConfig } from '../helpers/fake-gitaly.ts';
 
@@ -121,7 +121,38 @@ describe('HTTP interface', () => {
   });
 
   it('refuses a reload when there is no configuration file', async () => {
-    const res = await app.inject({ method: 'POST', url: '/-/reload' });
-    expect(res.statusCode).to.equal(400);
+    const withLifecycle = buildApp({ logger, view: exporter, lifecycle: true });
+    try {
+      const res = await withLifecycle.inject({ method: 'POST', url: '/-/reload' });
+      expect(res.statusCode).to.equal(400);
+    } finally {
+      await withLifecycle.close();
+    }
+  });
+
+  it('serves POST /-/reload only with --web.enable-lifecycle, as Prometheus does', async () => {
+    let reloads = 0;
+    const view: ExporterView = {
+      snapshot: () => exporter.snapshot(),
+      metricsText: () => exporter.metricsText(),
+      configSource: () => exporter.configSource(),
+      refreshSeconds: () => exporter.refreshSeconds(),
+      probe: (target) => exporter.probe(target),
+      reload: () => {
+        reloads += 1;
+        return exporter.reload();
+      },
+    };
+    const off = buildApp({ logger, view });
+    try {
+      const res = await off.inject({ method: 'POST', url: '/-/reload' });
+      expect(res.statusCode).to.equal(403);
+      expect(res.body).to.equal(
+        'Lifecycle API is not enabled: start the exporter with --web.enable-lifecycle to reload over HTTP, or send it SIGHUP.\n',
+      );
+      expect(reloads, 'nothing was reloaded').to.equal(0);
+    } finally {
+      await off.close();
+    }
   });
 });

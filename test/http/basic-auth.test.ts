@@ -2,8 +2,10 @@ import { expect } from 'chai';
 import bcrypt from 'bcryptjs';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
+import { Agent, request } from 'undici';
 import { buildApp, type ExporterView } from '../../src/http/app.ts';
 import { BASIC_AUTH_REALM, basicAuthHook, parseBasicAuth, type BasicAuthDeps } from '../../src/http/basic-auth.ts';
+import { MAX_PENDING_COMPARES } from '../../src/http/bcrypt-pool.ts';
 import { secureApp, type WebConfig } from '../../src/http/web-config.ts';
 
 // Cost 4 keeps the real bcrypt fast in tests; the hook treats every cost alike.
@@ -31,8 +33,12 @@ function webConfig(overrides: Partial<WebConfig> = {}): WebConfig {
   };
 }
 
+function basicHeader(user: string, password: string): string {
+  return `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+}
+
 function basic(user: string, password: string): { authorization: string } {
-  return { authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` };
+  return { authorization: basicHeader(user, password) };
 }
 
 /** bcrypt compare that records the hashes it was asked about. */
@@ -189,5 +195,82 @@ describe('basic auth (basic_auth_users)', () => {
       expect(parseBasicAuth(basic('jürgen', 'pässwörd').authorization)).to.deep.equal({ user: 'jürgen', password: 'pässwörd' });
       expect(parseBasicAuth(undefined)).to.equal(null);
     });
+  });
+});
+
+// A flood of wrong passwords against a real listening endpoint: bcrypt runs in a worker thread with a
+// bounded queue, so a scraper whose credentials are already verified keeps being answered while the
+// flood is checked, and a flood beyond the queue is turned away at once.
+// Cost 5: each wrong password costs real work (milliseconds), and 200 of them take seconds.
+const FLOOD_HASH = bcrypt.hashSync('scraper-secret', 5);
+
+describe('faults: a bcrypt flood (wrong passwords) against basic auth', function () {
+  this.timeout(120_000);
+  let app: FastifyInstance;
+  let url: string;
+  const dispatcher = new Agent({ connections: 100 });
+
+  beforeEach(async () => {
+    app = buildApp({ logger: pino({ level: 'silent' }), view });
+    secureApp(app, { source: '<test>', basicAuthUsers: new Map([['prometheus', FLOOD_HASH]]), unauthenticatedPaths: [] }, null);
+    url = await app.listen({ host: '127.0.0.1', port: 0 });
+  });
+  afterEach(async () => {
+    await app.close();
+  });
+  after(() => dispatcher.close());
+
+  const get = async (authorization: string): Promise<number> => {
+    const res = await request(`${url}/metrics`, { headers: { authorization }, dispatcher });
+    await res.body.dump();
+    return res.statusCode;
+  };
+
+  it('answers a verified scraper throughout 200 wrong passwords at concurrency 20', async () => {
+    expect(await get(basicHeader('prometheus', 'scraper-secret')), 'the scraper is verified (and cached)').to.equal(200);
+    let floodDone = false;
+    const statuses: number[] = [];
+    let next = 0;
+    const flood = Promise.all(
+      Array.from({ length: 20 }, async () => {
+        while (next < 200) {
+          next += 1;
+          statuses.push(await get(basicHeader('prometheus', `wrong-${next}`)));
+        }
+      }),
+    ).then(() => (floodDone = true));
+
+    // While the flood is being checked, the scraper's requests are answered, not queued behind it.
+    let scrapes = 0;
+    while (!floodDone && scrapes < 20) {
+      expect(await get(basicHeader('prometheus', 'scraper-secret'))).to.equal(200);
+      scrapes += 1;
+    }
+    const scrapedDuringFlood = !floodDone;
+    await flood;
+    expect(scrapes).to.equal(20);
+    expect(scrapedDuringFlood, '20 scrapes answered before the flood was through').to.equal(true);
+    expect(statuses).to.have.length(200);
+    expect(
+      statuses.every((s) => s === 401),
+      'every wrong password refused (20 at once fit the queue)',
+    ).to.equal(true);
+  });
+
+  it(`turns away checks beyond ${MAX_PENDING_COMPARES} waiting with 429 and Retry-After, at once`, async () => {
+    expect(await get(basicHeader('prometheus', 'scraper-secret'))).to.equal(200);
+    const answers = await Promise.all(
+      Array.from({ length: MAX_PENDING_COMPARES + 40 }, async (_, i) => {
+        const res = await request(`${url}/metrics`, { headers: { authorization: basicHeader('prometheus', `wrong-${i}`) }, dispatcher });
+        const body = await res.body.text();
+        return { status: res.statusCode, retryAfter: res.headers['retry-after'], body };
+      }),
+    );
+    const busy = answers.filter((a) => a.status === 429);
+    expect(busy.length, 'some were turned away').to.be.greaterThan(0);
+    expect(busy[0]).to.deep.include({ retryAfter: '1', body: 'Too many password checks in progress; try again in a second.\n' });
+    expect(answers.filter((a) => a.status === 401).length).to.be.at.least(MAX_PENDING_COMPARES);
+    expect(answers.every((a) => a.status === 401 || a.status === 429)).to.equal(true);
+    expect(await get(basicHeader('prometheus', 'scraper-secret')), 'the verified scraper is still answered').to.equal(200);
   });
 });

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { open, readFile, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadState, saveState, setAsideCorruptState } from '../../src/migration/state.ts';
@@ -54,6 +55,48 @@ describe('the state file', () => {
     writeFileSync(path, JSON.stringify({ version: 1, nodes: { 'gitaly-2': { ...emptyHistory(), plaintextLastSeenMs: 'yesterday' } } }));
     const loaded = await loadState(path);
     expect(!loaded.ok && loaded.error.message).to.equal(`state file ${path}: node "gitaly-2" has a bad plaintextLastSeenMs`);
+  });
+
+  it('rejects valid JSON of the wrong shape, naming the field, instead of failing later on every cycle', async () => {
+    const path = join(dir, 'state.json');
+    for (const [field, value] of [
+      ['directBuckets', [5]],
+      ['pendingOwn', null],
+      ['ownTlsBuckets', [[1, 'x']]],
+      ['lastCounts', { tcp: 1 }],
+      ['lastPlaintextProbe', { atMs: 1 }],
+      ['ownTotals', 'many'],
+    ] as const) {
+      writeFileSync(path, JSON.stringify({ version: 1, nodes: { 'gitaly-1': { ...emptyHistory(), [field]: value } } }));
+      const loaded = await loadState(path);
+      expect(!loaded.ok && loaded.error, field).to.deep.equal({
+        code: 'STATE_CORRUPT',
+        message: `state file ${path}: node "gitaly-1" has a bad ${field}`,
+      });
+    }
+    // Absent fields take their defaults (files from older versions).
+    writeFileSync(path, JSON.stringify({ version: 1, nodes: { 'gitaly-1': { firstObservedMs: 5 } } }));
+    const loaded = await loadState(path);
+    expect(loaded.ok && loaded.nodes.get('gitaly-1')).to.deep.equal({ ...emptyHistory(), firstObservedMs: 5 });
+  });
+
+  it('creates its temporary file exclusively: a symlink planted there is neither followed nor removed', async () => {
+    const path = join(dir, 'state.json');
+    const victim = join(dir, 'victim');
+    writeFileSync(victim, 'precious');
+    const planted = join(dir, '.planted.tmp');
+    symlinkSync(victim, planted);
+    // Every temporary path leads to the planted link, as if its name had been guessed.
+    const fs = {
+      readFile: (p: string) => readFile(p, 'utf8'),
+      open: ((_p: string, flags: string, mode: number) => open(planted, flags, mode)) as unknown as typeof open,
+      rename,
+      rm,
+    };
+    const saved = await saveState(path, new Map([['gitaly-1', emptyHistory()]]), 1, fs);
+    expect(!saved.ok && saved.error.message).to.match(/EEXIST/);
+    expect(readFileSync(victim, 'utf8')).to.equal('precious');
+    expect(lstatSync(planted).isSymbolicLink(), 'the planted link is left where it was').to.equal(true);
   });
 
   it('leaves the previous file intact when it cannot write', async () => {

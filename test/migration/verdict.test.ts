@@ -170,6 +170,11 @@ describe('migration verdict: a node', () => {
       ['an untrusted chain', { tls: tlsOk({ trusted: false, trustError: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' }) }, 'cert_untrusted'],
       ['a SAN that does not name the address', { tls: tlsOk({ hostnameMatch: false }) }, 'hostname_mismatch'],
       ['no ALPN h2', { tls: tlsOk({ alpnProtocol: null }) }, 'alpn_not_h2'],
+      [
+        'a handshake after which gRPC fails (client certificate demanded, reset)',
+        { tls: tlsOk({ grpcHealthOk: false, grpcHealthError: { code: 'GRPC_HEALTH', message: 'reset after the handshake' } }) },
+        'grpc_health_failed',
+      ],
       ['a leaf expiring in 10 days', { tls: tlsOk({ chain: [cert({ notAfterMs: NOW + 10 * DAY })] }) }, 'cert_expiring'],
       [
         'an intermediate expiring in 10 days',

@@ -68,6 +68,8 @@ describe('probeTls', function () {
       tlsVersion: 'TLSv1.3',
       cipher: 'TLS_AES_256_GCM_SHA384',
       accepts: { 'TLSv1.2': null, 'TLSv1.3': null },
+      grpcHealthOk: true,
+      grpcHealthError: null,
       connectionsMade: 1,
       atMs: NOW,
     };
@@ -108,6 +110,79 @@ describe('probeTls', function () {
       ['leaf', 'rsa', 2048, 'sha256WithRSAEncryption'],
       ['root', 'rsa', 2048, 'sha256WithRSAEncryption'],
     ]);
+  });
+
+  it('names a SHA-1 signature instead of leaving it unspecified (and OpenSSL, like Go, does not trust it)', async () => {
+    const weak = await createLeaf(ca, 'gitaly.example.com', { signatureHash: 'SHA-1' });
+    const server = await serve(weak, [], { allowWeakCertificates: true });
+    const result = await probeTls({ node: 'gitaly-1', address: server.address, serverName: 'gitaly.example.com' }, options);
+    expect(result.chain[0]).to.include({ position: 'leaf', signatureAlgorithm: 'ecdsa-with-SHA1' });
+    expect(result.trusted).to.equal(false);
+  });
+
+  describe('a gRPC health check over the handshake’s own connection, as gitlab:gitaly:check does', () => {
+    it('passes against a listener that answers SERVING over h2', async () => {
+      const server = await serve(leaf, [intermediate]);
+      const result = await probeTls({ node: 'gitaly-1', address: server.address, serverName: 'gitaly.example.com' }, options);
+      expect(result).to.include({ handshakeOk: true, grpcHealthOk: true, grpcHealthError: null, connectionsMade: 1 });
+      expect(server.connections, 'the health check rides on the probe’s connection').to.equal(1);
+    });
+
+    for (const version of ['TLSv1.3', 'TLSv1.2'] as const) {
+      it(`fails against a listener that demands a client certificate (${version})`, async () => {
+        const clientCa = await createCa('client CA');
+        const server = await serve(leaf, [intermediate], { requireClientCertFrom: clientCa.certPem, maxVersion: version });
+        const result = await probeTls({ node: 'gitaly-1', address: server.address, serverName: 'gitaly.example.com' }, options);
+        if (result.handshakeOk) {
+          // TLS 1.3: the client's side of the handshake completes; the refusal comes after it.
+          expect(result.grpcHealthOk).to.equal(false);
+          expect(result.grpcHealthError?.message).to.match(
+            /gRPC health check over TLS to .* failed: .*(CERTIFICATE_REQUIRED|certificate|closed|reset|ECONNRESET)/i,
+          );
+        } else {
+          expect(result.error?.code).to.be.oneOf(['HANDSHAKE', 'RESET']);
+        }
+        expect(result.handshakeOk && result.grpcHealthOk).to.not.equal(true);
+      });
+    }
+
+    it('fails against a listener that resets right after the handshake', async () => {
+      const server = await serve(leaf, [intermediate], { afterHandshake: 'reset' });
+      const result = await probeTls({ node: 'gitaly-1', address: server.address, serverName: 'gitaly.example.com' }, options);
+      expect(result.handshakeOk, 'the handshake itself completed').to.equal(true);
+      expect(result.grpcHealthOk).to.equal(false);
+      expect(result.grpcHealthError?.code).to.equal('GRPC_HEALTH');
+    });
+
+    it('fails by the deadline against a listener that says nothing after the handshake', async () => {
+      const server = await serve(leaf, [intermediate], { afterHandshake: 'silent' });
+      const result = await probeTls(
+        { node: 'gitaly-1', address: server.address, serverName: 'gitaly.example.com' },
+        { ...options, timeoutMs: 800 },
+      );
+      expect(result).to.include({ handshakeOk: true, grpcHealthOk: false });
+      expect(result.grpcHealthError?.code).to.equal('TIMEOUT');
+    });
+
+    it('is not asked without ALPN h2 (alpn_not_h2 already says a gRPC client stops there)', async () => {
+      const server = await serve(leaf, [intermediate], { alpn: null });
+      const result = await probeTls({ node: 'gitaly-1', address: server.address, serverName: 'gitaly.example.com' }, options);
+      expect(result).to.include({ handshakeOk: true, alpnProtocol: null, grpcHealthOk: null });
+    });
+  });
+
+  it('does not match a SAN with a trailing dot (localhost.) to localhost, as Go refuses it', async () => {
+    const dotted = await createLeaf(ca, 'localhost', { dnsNames: ['localhost.'] });
+    const server = await serve(dotted);
+    const result = await probeTls({ node: 'gitaly-1', address: `localhost:${server.port}` }, options);
+    expect(result).to.include({ handshakeOk: true, trusted: true, hostnameMatch: false });
+    const plain = await createLeaf(ca, 'localhost', { dnsNames: ['localhost'] });
+    const plainServer = await serve(plain);
+    const dialledWithDot = await probeTls(
+      { node: 'gitaly-1', address: `127.0.0.1:${plainServer.port}`, serverName: 'localhost.' },
+      options,
+    );
+    expect(dialledWithDot.hostnameMatch, 'a trailing dot on the dialled name is dropped, as Go does').to.equal(true);
   });
 
   it('still reports the dates of an expired leaf, which is untrusted', async () => {
@@ -283,6 +358,8 @@ describe('probeTls', function () {
       tlsVersion: null,
       cipher: null,
       accepts: { 'TLSv1.2': null, 'TLSv1.3': null },
+      grpcHealthOk: null,
+      grpcHealthError: null,
       connectionsMade: 1,
       atMs: NOW,
     } satisfies TlsProbeResult);

@@ -311,6 +311,63 @@ describe('prometheus source', function () {
       expectError(await answer(200, vector([{ metric: { instance: 'a' }, value: 'twelve' }])), 'BAD_RESPONSE');
     });
 
+    it('stops at the sample cap while the answer streams in, long before the byte cap (TOO_MANY_SAMPLES)', async function () {
+      // The attack: ~62 MB and 683,703 samples, inside a 64 MiB byte cap. Parsed whole, three of
+      // them cost 2.3 GB; read as a stream, the client stops at the cap and closes the connection.
+      const total = 683_703;
+      let sentSamples = 0;
+      let closedEarly = false;
+      server = await listen((_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.write('{"status":"success","data":{"resultType":"vector","result":[');
+        const pump = (): void => {
+          while (!res.destroyed && sentSamples < total) {
+            const batch: string[] = [];
+            for (let i = 0; i < 500 && sentSamples < total; i += 1, sentSamples += 1)
+              batch.push(
+                `${sentSamples === 0 ? '' : ','}{"metric":{"instance":"undeclared-${sentSamples}.example:9236","type":"tcp"},"value":[1,"1"]}`,
+              );
+            if (!res.write(batch.join(''))) return;
+          }
+          if (!res.destroyed) res.end(']}}');
+        };
+        res.on('drain', pump);
+        res.on('close', () => (closedEarly = sentSamples < total));
+        pump();
+      });
+      const cfg = { url: server.url, instanceLabel: 'instance' };
+      const r = await instantQuery(cfg, 'up', Date.now(), { ...OPTIONS, maxBytes: 64 * 1024 * 1024, maxSamples: 10_000 });
+      expect(expectError(r, 'TOO_MANY_SAMPLES')).to.include('more than 10000 samples').and.include('prometheus.selector');
+      await waitFor(() => closedEarly, { timeoutMs: 5_000, intervalMs: 20, what: 'the client to close the big answer before its end' });
+      expect(sentSamples).to.be.below(total);
+    });
+
+    it('reads an answer at the sample cap whole, whatever the key order, and rejects a result that is not a list', async function () {
+      const samples = Array.from({ length: 3 }, (_, i) => ({ metric: { instance: `n${i}` }, value: [1, String(i)] }));
+      // Keys in an unusual order: the answer is judged when it ends, not by what comes first.
+      const reordered = JSON.stringify({ data: { result: samples, resultType: 'vector' }, status: 'success' });
+      server = await listen((_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(reordered);
+      });
+      const r = await instantQuery({ url: server.url, instanceLabel: 'instance' }, 'up', Date.now(), { ...OPTIONS, maxSamples: 3 });
+      expect(r.ok && r.samples.map((s) => [s.labels.instance, s.value])).to.deep.equal([
+        ['n0', 0],
+        ['n1', 1],
+        ['n2', 2],
+      ]);
+      await server.close();
+      const asObject = JSON.stringify({
+        status: 'success',
+        data: { resultType: 'vector', result: { a: { metric: {}, value: [1, '1'] } } },
+      });
+      expect(expectError(await answer(200, asObject), 'BAD_RESPONSE')).to.include('result is not a list');
+      await server?.close();
+      expect(
+        expectError(await answer(200, '{"status":"success","data":{"resultType":"vector","result":[]}} trailing'), 'BAD_RESPONSE'),
+      ).to.include('not JSON');
+    });
+
     it('stops reading a body larger than maxBytes, declared or endless', async function () {
       server = await listen((_req, res) => {
         res.writeHead(200, { 'content-type': 'application/json' });

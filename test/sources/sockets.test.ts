@@ -1,8 +1,11 @@
 import { expect } from 'chai';
-import { readFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as net from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { readEstablished } from '../../src/sources/sockets.ts';
+import { PROC_NET_MAX_BYTES, readEstablished } from '../../src/sources/sockets.ts';
 import { startSilentServer } from '../helpers/tls-servers.ts';
 
 // Fixture host 10.0.0.5 with Gitaly's listen_addr on 8075 and tls_listen_addr on 9999.
@@ -79,5 +82,36 @@ describe('readEstablished', () => {
       for (const client of clients) client.destroy();
       await server.close();
     }
+  });
+
+  describe('a hostile proc root', () => {
+    let dir: string;
+    beforeEach(async () => {
+      dir = await mkdtemp(join(tmpdir(), 'gte-proc-'));
+      await mkdir(join(dir, 'net'));
+    });
+    afterEach(() => rm(dir, { recursive: true, force: true }));
+
+    it('refuses a FIFO in place of net/tcp at once, instead of waiting for a writer for ever', async () => {
+      execFileSync('mkfifo', [join(dir, 'net', 'tcp')]);
+      const result = await readEstablished(dir, PORTS);
+      expect(result).to.deep.equal({ ok: false, error: { code: 'READ', message: `Could not read ${dir}/net/tcp: not a regular file.` } });
+    });
+
+    it('refuses a device in place of net/tcp (an endless /dev/zero)', async () => {
+      await symlink('/dev/zero', join(dir, 'net', 'tcp'));
+      const result = await readEstablished(dir, PORTS);
+      expect(!result.ok && result.error.message).to.include('not a regular file');
+    });
+
+    it('stops reading past the size cap', async () => {
+      const file = join(dir, 'net', 'tcp');
+      await writeFile(file, Buffer.alloc(PROC_NET_MAX_BYTES + 1, 0x20));
+      const result = await readEstablished(dir, PORTS);
+      expect(!result.ok && result.error).to.deep.equal({
+        code: 'TOO_LARGE',
+        message: `Could not read ${file}: larger than ${PROC_NET_MAX_BYTES} bytes.`,
+      });
+    });
   });
 });
