@@ -18,13 +18,19 @@ import { FakeClock, FakeFleet, fakeConfig, fakeNodeConfig } from '../helpers/fak
 
 const logger = pino({ level: 'silent' });
 
-/** Answers every instant query with `count` instances, one sample each (two types for increase()). */
+/** Answers every vector query with `count` instances, one sample each (two types for increase()). */
 async function hostilePrometheus(count: number): Promise<{ url: string; close(): Promise<void> }> {
   const server: Server = createServer((req, res) => {
     let body = '';
     req.on('data', (c: Buffer) => (body += c.toString()));
     req.on('end', () => {
       const query = new URLSearchParams(body).get('query') ?? '';
+      if (/:\d+s\]$/.test(query.trim())) {
+        // The per-change range queries (a subquery, answered as a matrix): nothing changed.
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('{"status":"success","data":{"resultType":"matrix","result":[]}}');
+        return;
+      }
       const types = query.includes('increase(') ? ['tcp', 'tls'] : [null];
       const samples: string[] = [];
       for (let i = 0; i < count; i += 1) {

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { PrometheusConfig } from '../../src/config/types.ts';
 import type { PrometheusFleetEvidence, PrometheusNodeEvidence } from '../../src/evidence.ts';
 import { checkSelector, instantQuery, queryFleetEvidence } from '../../src/sources/prometheus.ts';
+import { matrixQuery } from '../../src/sources/prometheus-client.ts';
 import { freePort, startPrometheus, type RunningPrometheus, type ScrapeJob } from '../helpers/prometheus-server.ts';
 import { sleep, waitFor } from '../helpers/wait-for.ts';
 import { scaled } from '../helpers/time-factor.ts';
@@ -340,6 +341,27 @@ describe('prometheus source', function () {
       expect(expectError(r, 'TOO_MANY_SAMPLES')).to.include('more than 10000 samples').and.include('prometheus.selector');
       await waitFor(() => closedEarly, { timeoutMs: 5_000, intervalMs: 20, what: 'the client to close the big answer before its end' });
       expect(sentSamples).to.be.below(total);
+    });
+
+    it('counts a matrix answer by its points against the sample cap, and reads one under the cap', async function () {
+      const series = (n: number, points: number) =>
+        Array.from({ length: n }, (_, i) => ({
+          metric: { instance: `gitaly-${i}:9236` },
+          values: Array.from({ length: points }, (_, p): [number, string] => [1000 + p, String(p)]),
+        }));
+      const cfg = { url: '', instanceLabel: 'instance' };
+      server = await listen((_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(matrix(series(3, 40)));
+      });
+      const over = await matrixQuery({ ...cfg, url: server.url }, 'x[1m:1s]', Date.now(), { ...OPTIONS, maxSamples: 100 });
+      expect(expectError(over, 'TOO_MANY_SAMPLES')).to.include('more than 100 samples');
+      const under = await matrixQuery({ ...cfg, url: server.url }, 'x[1m:1s]', Date.now(), { ...OPTIONS, maxSamples: 120 });
+      expect(under.ok && under.series.map((x) => [x.labels.instance, x.points.length, x.points[39]])).to.deep.equal([
+        ['gitaly-0:9236', 40, [1039000, 39]],
+        ['gitaly-1:9236', 40, [1039000, 39]],
+        ['gitaly-2:9236', 40, [1039000, 39]],
+      ]);
     });
 
     it('reads an answer at the sample cap whole, whatever the key order, and rejects a result that is not a list', async function () {
