@@ -103,37 +103,37 @@ describe('prometheus window count: series that appear inside the window (real Pr
     await scrapedAfterNow();
 
     // Three clients connect at once to a Gitaly that had no plaintext series yet: it appears at 3.
-    pages.appears!.series.set(TCP, 3);
+    pages.appears.series.set(TCP, 3);
     // Two more on a series that existed before the window.
-    pages.existing!.series.set(TCP, 7);
+    pages.existing.series.set(TCP, 7);
     // A restart (to enable TLS, say): the series goes, and three stragglers bring it back at 3.
-    pages.restartSame!.series.delete(TCP);
-    pages.restartSame!.series.set(START, 2000.25);
+    pages.restartSame.series.delete(TCP);
+    pages.restartSame.series.set(START, 2000.25);
     // A series appears at 2, the process restarts, and it reappears at 1.
-    pages.appearResetReappear!.series.set(TCP, 2);
+    pages.appearResetReappear.series.set(TCP, 2);
     // The failed-scrape page goes down: every series goes stale, nothing new is counted.
-    pages.failedScrape!.failing = true;
+    pages.failedScrape.failing = true;
     // A restart on a page without process_start_time_seconds: the value drops from 6 to 2.
-    pages.noStartTime!.series.delete(TCP);
+    pages.noStartTime.series.delete(TCP);
     await Promise.all([
-      sampled(pages.appears!, TCP, 3),
-      sampled(pages.existing!, TCP, 7),
-      sampled(pages.restartSame!, TCP, null),
-      sampled(pages.appearResetReappear!, TCP, 2),
-      sampled(pages.noStartTime!, TCP, null),
+      sampled(pages.appears, TCP, 3),
+      sampled(pages.existing, TCP, 7),
+      sampled(pages.restartSame, TCP, null),
+      sampled(pages.appearResetReappear, TCP, 2),
+      sampled(pages.noStartTime, TCP, null),
     ]);
-    pages.restartSame!.series.set(TCP, 3);
-    pages.appearResetReappear!.series.delete(TCP);
-    pages.appearResetReappear!.series.set(START, 2000.25);
-    pages.noStartTime!.series.set(TCP, 2);
+    pages.restartSame.series.set(TCP, 3);
+    pages.appearResetReappear.series.delete(TCP);
+    pages.appearResetReappear.series.set(START, 2000.25);
+    pages.noStartTime.series.set(TCP, 2);
     await Promise.all([
-      sampled(pages.restartSame!, TCP, 3),
-      sampled(pages.appearResetReappear!, TCP, null),
-      sampled(pages.noStartTime!, TCP, 2),
+      sampled(pages.restartSame, TCP, 3),
+      sampled(pages.appearResetReappear, TCP, null),
+      sampled(pages.noStartTime, TCP, 2),
     ]);
-    pages.appearResetReappear!.series.set(TCP, 1);
-    pages.failedScrape!.failing = false;
-    await Promise.all([sampled(pages.appearResetReappear!, TCP, 1), sampled(pages.failedScrape!, TCP, 4)]);
+    pages.appearResetReappear.series.set(TCP, 1);
+    pages.failedScrape.failing = false;
+    await Promise.all([sampled(pages.appearResetReappear, TCP, 1), sampled(pages.failedScrape, TCP, 4)]);
     await scrapedAfterNow();
     window.endMs = Date.now();
     evidence = await queryFleetEvidence(cfg, window, OPTIONS);
