@@ -7,6 +7,7 @@ import { hostPortOf } from '../config/schema.ts';
 import type { Config } from '../config/types.ts';
 import type { PrometheusFleetEvidence, SourceError } from '../evidence.ts';
 import { loadCaBundle } from '../probes/ca-bundle.ts';
+import { prometheusCanary } from '../migration/canary.ts';
 import { ownInWindow, recordPlaintextSeen, type HistoryOptions } from '../migration/history.ts';
 import { chooseQueryWindow, querySlackMs, type QueryWindow } from '../migration/query-window.ts';
 import { saveState } from '../migration/state.ts';
@@ -222,7 +223,13 @@ export class Collector {
           // path, say) is no evidence of zero plaintext: treat it as no data.
           const evidence = instance && prometheus.instancesSeen.includes(instance) ? (prometheus.byInstance.get(instance) ?? null) : null;
           const own = ownInWindow(history, queryWindow.startMs, queryWindow.endMs, queryWindow.unsafe);
-          view = { ok: true, windowStartMs: queryWindow.startMs, windowEndMs: queryWindow.endMs, node: evidence, own };
+          // Also an instance Prometheus scrapes without any connection counter: it must count us too.
+          const canary = prometheusCanary(history, queryWindow, instance ? (prometheus.byInstance.get(instance) ?? null) : null, {
+            slackMs: querySlackMs(config.prometheus?.scrapeIntervalMs ?? 60_000),
+            bucketMs: historyOptions.bucketMs,
+            minCoverage: verdictOptions.minCoverage,
+          });
+          view = { ok: true, windowStartMs: queryWindow.startMs, windowEndMs: queryWindow.endMs, node: evidence, own, canary };
           // Prometheus saw plaintext that was not ours: remember when, so a restart of the exporter keeps it.
           if (evidence && evidence.windowIncrease.tcp - own.tcp >= 0.5) {
             history = recordPlaintextSeen(history, evidence.tcpLastChangeMs ?? queryWindow.endMs);

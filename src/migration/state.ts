@@ -39,6 +39,12 @@ function isCounts(v: unknown): boolean {
   return ['tcp', 'tls', 'unix'].every((k) => typeof c[k] === 'number');
 }
 
+function isCanary(c: Record<string, unknown>): boolean {
+  const pair = (v: unknown): boolean =>
+    typeof v === 'object' && v !== null && ['tcp', 'tls'].every((k) => typeof (v as Record<string, unknown>)[k] === 'number');
+  return typeof c.counter === 'string' && typeof c.atMs === 'number' && pair(c.expected) && pair(c.counted);
+}
+
 /** Checks one node's history; returns the name of the first bad field, or null. */
 function badField(h: Record<string, unknown>): string | null {
   for (const key of ['firstObservedMs', 'lastScrapeMs', 'plaintextLastSeenMs', 'processStartSeconds'] as const) {
@@ -48,6 +54,8 @@ function badField(h: Record<string, unknown>): string | null {
   if (!Array.isArray(h.ownTcpTimesMs) || !h.ownTcpTimesMs.every((t) => typeof t === 'number')) return 'ownTcpTimesMs';
   if (!Array.isArray(h.ownTlsBuckets)) return 'ownTlsBuckets';
   if (!Array.isArray(h.directBuckets)) return 'directBuckets';
+  const canary = h.canary ?? null;
+  if (canary !== null && (typeof canary !== 'object' || !isCanary(canary as Record<string, unknown>))) return 'canary';
   const probe = h.lastPlaintextProbe ?? null;
   if (probe !== null && (typeof probe !== 'object' || typeof (probe as { atMs?: unknown }).atMs !== 'number')) return 'lastPlaintextProbe';
   return null;

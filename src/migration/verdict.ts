@@ -11,12 +11,21 @@ import type {
   SourceError,
   TlsProbeResult,
 } from '../evidence.ts';
+import { canaryMiss, type CanaryCheck } from './canary.ts';
 import { directWindowCounts } from './history.ts';
 import type { NodeHistory, Phase, Reason } from './types.ts';
 
 export type PrometheusNodeView =
   | { ok: false; error: SourceError }
-  | { ok: true; windowStartMs: number; windowEndMs: number; node: PrometheusNodeEvidence | null; own: { tcp: number; tls: number } };
+  | {
+      ok: true;
+      windowStartMs: number;
+      windowEndMs: number;
+      node: PrometheusNodeEvidence | null;
+      own: { tcp: number; tls: number };
+      /** Our own connections against the counter Prometheus has for the node (see canary.ts). */
+      canary?: CanaryCheck | null;
+    };
 
 export interface NodeEvidence {
   name: string;
@@ -68,6 +77,7 @@ const TRAFFIC_BLOCKERS: readonly Reason[] = [
   'insufficient_history',
   'no_traffic_evidence',
   'source_down',
+  'counter_not_counting_us',
 ];
 const TLS_BLOCKERS: readonly Reason[] = [
   'tls_not_configured',
@@ -145,6 +155,15 @@ function judgeTraffic(
     }
   }
   if (!e.scrape && !e.prometheus) c.reasons.add('no_traffic_evidence');
+
+  // A counter that did not count our own connections is not this node's: its zero means nothing.
+  const misses = [e.scrape ? canaryMiss(e.history.canary) : null, e.prometheus?.ok ? canaryMiss(e.prometheus.canary ?? null) : null];
+  for (const miss of misses.filter((m): m is string => m !== null)) {
+    c.reasons.add('counter_not_counting_us');
+    c.details.push(miss);
+    known = false;
+    window = null;
+  }
 
   if (e.sockets && !e.sockets.ok) down(c, 'sockets', e.sockets.error);
   if (e.sockets?.ok && e.sockets.established.tcp > 0) {
