@@ -41,6 +41,18 @@ export function directCanary(
 }
 
 /**
+ * The check to keep after a scrape: per connection type, the latest scrape that tested it. A TLS
+ * probe every cycle must not wash out the miss of a plaintext dial made once an hour.
+ */
+export function mergeCanary(previous: CanaryCheck | null, check: CanaryCheck | null): CanaryCheck | null {
+  if (!check || !previous) return check ?? previous;
+  const pick = (type: 'tcp' | 'tls'): [number, number] =>
+    check.expected[type] > 0 ? [check.expected[type], check.counted[type]] : [previous.expected[type], previous.counted[type]];
+  const [tcp, tls] = [pick('tcp'), pick('tls')];
+  return { ...check, expected: { tcp: tcp[0], tls: tls[0] }, counted: { tcp: tcp[1], tls: tls[1] } };
+}
+
+/**
  * Prometheus: own connections made well inside the window (at least `slackMs` from both edges,
  * so that Prometheus scraped before and after each) must show in the window's count. Checked only
  * when Prometheus scraped the node for the whole window (otherwise insufficient history blocks

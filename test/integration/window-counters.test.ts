@@ -114,14 +114,14 @@ describe('integration: counters that appear inside the window, and counters that
     // A Gitaly whose page Prometheus gets through a proxy that drops the counters.
     const hidden = await start('hidden');
     const hiddenPage = await strippedPage(hidden);
-    closers.push(hiddenPage.close);
+    closers.push(() => hiddenPage.close());
 
     // Scraped directly: a Praefect configured without `role: praefect`, a page without the
     // counter family, and a control Gitaly with the same plaintext client.
     const praefect = await start('praefect', 'praefect');
     const bare = await start('bare');
     const barePage = await strippedPage(bare);
-    closers.push(barePage.close);
+    closers.push(() => barePage.close());
     const directControl = await start('direct-control');
     // A plaintext client hitting listen_addr every 3 s on each.
     plaintextClients = setInterval(() => {
@@ -223,15 +223,21 @@ describe('integration: counters that appear inside the window, and counters that
       return v !== undefined && v.reasons.includes('plaintext_connections_in_window') && v.phase === 'dual_listen';
     };
     // As soon as Prometheus has scraped the new series and a collection has asked about it.
-    await waitFor(() => blocked('lazy') && blocked('restarted'), { timeoutMs: 15_000, intervalMs: 200, what: 'lazy and restarted blocked' }).catch(
-      (err: Error) => {
-        const state = JSON.stringify(
-          [['lazy', 'restarted'].map((n) => verdicts(viaPrometheus).get(n)), viaPrometheus.latest?.prometheus, viaPrometheus.latest?.queryWindow],
-          (_k, v: unknown) => (v instanceof Map ? Object.fromEntries(v) : v instanceof Set ? [...v] : v),
-        );
-        throw new Error(`${err.message}: ${state}`);
-      },
-    );
+    await waitFor(() => blocked('lazy') && blocked('restarted'), {
+      timeoutMs: 15_000,
+      intervalMs: 200,
+      what: 'lazy and restarted blocked',
+    }).catch((err: Error) => {
+      const state = JSON.stringify(
+        [
+          ['lazy', 'restarted'].map((n) => verdicts(viaPrometheus).get(n)),
+          viaPrometheus.latest?.prometheus,
+          viaPrometheus.latest?.queryWindow,
+        ],
+        (_k: string, v: unknown): unknown => (v instanceof Map ? Object.fromEntries(v) : v instanceof Set ? [...v] : v),
+      );
+      throw new Error(`${err.message}: ${state}`);
+    });
     const blockedAt = Date.now();
     expect(blockedAt - connectedAt).to.be.below(15_000);
     // Until the connections leave the window (a collection's margin before it).

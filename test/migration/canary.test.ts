@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { canaryMiss, directCanary, prometheusCanary } from '../../src/migration/canary.ts';
+import { canaryMiss, directCanary, mergeCanary, prometheusCanary } from '../../src/migration/canary.ts';
 import { recordOwnConnections, recordScrape, type HistoryOptions } from '../../src/migration/history.ts';
 import { emptyHistory, type NodeHistory } from '../../src/migration/types.ts';
 import { judgeNode } from '../../src/migration/verdict.ts';
@@ -48,6 +48,32 @@ describe('own-connection canary', () => {
       expect(directCanary(h, { atMs: T0 + MIN, counts: counts(0, 0), family: null, reset: true })).to.equal(null);
       const quiet = scrapedThenDialled(5, 5, { tcp: 0, tls: 0 });
       expect(directCanary(quiet, { atMs: T0 + MIN, counts: counts(5, 5), family: null, reset: false })).to.equal(null);
+    });
+
+    it('keeps a plaintext miss until a later plaintext dial is counted, whatever TLS probes do in between', () => {
+      const tcpMiss = directCanary(scrapedThenDialled(3, 3, { tcp: 1, tls: 1 }), {
+        atMs: T0 + MIN,
+        counts: counts(3, 4),
+        family: 'gitaly_connections_total',
+        reset: false,
+      });
+      const tlsOnly = directCanary(scrapedThenDialled(3, 4, { tcp: 0, tls: 1 }), {
+        atMs: T0 + 2 * MIN,
+        counts: counts(3, 5),
+        family: 'gitaly_connections_total',
+        reset: false,
+      });
+      const kept = mergeCanary(mergeCanary(null, tcpMiss), tlsOnly);
+      expect(kept).to.deep.include({ atMs: T0 + 2 * MIN, expected: { tcp: 1, tls: 1 }, counted: { tcp: 0, tls: 1 } });
+      expect(canaryMiss(kept)).to.not.equal(null);
+      const tcpCounted = directCanary(scrapedThenDialled(3, 5, { tcp: 1, tls: 1 }), {
+        atMs: T0 + 3 * MIN,
+        counts: counts(4, 6),
+        family: 'gitaly_connections_total',
+        reset: false,
+      });
+      expect(canaryMiss(mergeCanary(kept, tcpCounted))).to.equal(null);
+      expect(mergeCanary(kept, null)).to.equal(kept);
     });
 
     it('a Gitaly with no series yet is fine while our own connections are not expected to show', () => {
