@@ -202,4 +202,14 @@ describe('prometheus window count: series that appear inside the window (real Pr
       });
     }
   });
+
+  it('answers a 7-day window (2000 steps of 303 s) with the data it has', async function () {
+    const endMs = Date.now();
+    const sevenDays = await queryFleetEvidence(cfg, { startMs: endMs - 7 * 86_400_000, endMs }, OPTIONS);
+    if (!sevenDays.ok) expect.fail(sevenDays.error.message);
+    expect(sevenDays.queries).to.equal(3);
+    // Everything this Prometheus ever saw is inside that window: each series counts from its first sample.
+    expect(tcpOf(sevenDays, pages.appears!)).to.equal(3);
+    expect(tcpOf(sevenDays, pages.existing!)).to.be.at.least(7);
+  });
 });
