@@ -11,6 +11,8 @@ export type { InstantQueryResult, PrometheusDeps, PrometheusQueryOptions, Promet
 
 /** Subqueries never ask Prometheus for more points than this per series. */
 const MAX_STEPS = 2000;
+/** The window count evaluates several selectors per step: fewer, longer steps. */
+const MAX_COUNT_STEPS = 500;
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 // label, operator, then a PromQL string: "…" or '…' with backslash escapes, or `…` raw.
 const MATCHER = /\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*("(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|`[^`]*`)\s*(,|$)/y;
@@ -76,8 +78,8 @@ export function windowCountExpr(o: {
   const { counter: X, processStart: P, up, L, endMs } = o;
   const stepMs = o.S * 1000;
   // Outages shorter than this are bridged; a longer one already costs coverage (at most 0.2% of
-  // the window, four steps, passes the coverage rule), so six steps is enough.
-  const lookbackMs = 6 * stepMs;
+  // the window, one step, passes the coverage rule), so three steps is enough.
+  const lookbackMs = 3 * stepMs;
   const off = (ms: number): string => (ms > 0 ? ` offset ${ms}ms` : '');
   // The counter's movement over (t - prevMs, t], t being `atMs` before the evaluation time.
   const moved = (atMs: number, prevMs: number): string => {
@@ -90,13 +92,15 @@ export function windowCountExpr(o: {
     const startBefore = `(max by (${L}) (${P}${before}) or (max by (${L}) (last_over_time(${P}[${lookbackMs}ms]${before})) and on (${L}) ${down}))`;
     const restarted = `(max by (${L}) (${P}${at}) != ${startBefore})`;
     const reset = `(${by} (resets(${X}[${prevMs}ms]${at})) > 0)`;
-    const highest = `${by} (max_over_time(${X}[${prevMs}ms]${at}))`;
-    const steady = `((((${cur} - ${prev}) >= 0) unless on (${L}) ${restarted}) unless ${reset})`;
-    // Restarted (or new): an earlier process's growth counts when it peaked above the value now.
-    const earlier = `((clamp_min(${highest} - (${prev} or ${cur} * 0), 0) and (${highest} > ${cur})) or ${cur} * 0)`;
-    // Gone by t (a restart dropped the series, or the target is down): the growth it had.
-    const ended = `clamp_min(${highest} - (${prev} or ${highest} * 0), 0)`;
-    return `(${steady} or (${cur} + ${earlier}) or ${ended})`;
+    // No sample within the step (a step no longer than the scrape interval): the latest value.
+    const highest = `(${by} (max_over_time(${X}[${prevMs}ms]${at})) or ${cur})`;
+    // Growth since the step before, up to the highest value in the step (a new series: all of it).
+    const grown = `clamp_min(${highest} - (${prev} or ${highest} * 0), 0)`;
+    const steady = `((${grown} unless on (${L}) ${restarted}) unless ${reset})`;
+    // Restarted: the value now, plus the old process's growth when it peaked above the value now.
+    const restart = `(${cur} + ((${grown} and (${highest} > ${cur})) or ${cur} * 0))`;
+    // Otherwise (gone by t: dropped by a restart, or the target down) the growth it had.
+    return `(${steady} or ${restart} or ${grown})`;
   };
   const startMs = endMs - o.W * 1000;
   const lastStepMs = endMs - (endMs % stepMs); // the last step at or before the end
@@ -140,12 +144,13 @@ export function buildFleetQueries(
   const stepMs = S * 1000;
   const windowCount = (family: string): string =>
     windowCountExpr({
-      counter: sel(family, 'type=~"tcp|tls"'),
+      // Plaintext only: it decides safety, and the step count costs far more than increase().
+      counter: sel(family, 'type="tcp"'),
       processStart: sel('process_start_time_seconds'),
       up: sel('up'),
       L,
       W,
-      S,
+      S: Math.max(1, Math.ceil(W / MAX_COUNT_STEPS)),
       endMs,
     });
   // An instance exporting the Praefect family is read from it alone, so a Praefect that also
@@ -155,10 +160,9 @@ export function buildFleetQueries(
 
   const increase = preferPraefect((family) => {
     const extrapolated = `sum by (${L}, type) (increase(${sel(family)}[${W}s]))`;
-    const exact = windowCount(family);
-    // The larger of the two: the exact count sees series that appear inside the window; increase()
-    // keeps today's answer wherever it is the larger (its extrapolation to the window edges).
-    return `((${extrapolated}) >= (${exact})) or (${exact}) or (${extrapolated})`;
+    // The larger of the two: the step count sees plaintext series that appear inside the window;
+    // increase() keeps today's answer wherever it is the larger (its extrapolation to the edges).
+    return `max by (${L}, type) (label_replace(${extrapolated}, "count", "increase", "", "") or label_replace(${windowCount(family)}, "count", "steps", "", ""))`;
   });
   const coverage = `count_over_time((max by (${L}) (${sel('up')}) == 1)[${W}s:${S}s])`;
   // At each step: did the tcp counter's latest value differ from the one a step earlier, or did the
