@@ -91,9 +91,11 @@ export function windowCountExpr(o: {
     const prev = `(${by} (${X}${before}) or (${by} (last_over_time(${X}[${lookbackMs}ms]${before})) and on (${L}) ${down}))`;
     const startBefore = `(max by (${L}) (${P}${before}) or (max by (${L}) (last_over_time(${P}[${lookbackMs}ms]${before})) and on (${L}) ${down}))`;
     const restarted = `(max by (${L}) (${P}${at}) != ${startBefore})`;
-    const reset = `(${by} (resets(${X}[${prevMs}ms]${at})) > 0)`;
     // No sample within the step (a step no longer than the scrape interval): the latest value.
     const highest = `(${by} (max_over_time(${X}[${prevMs}ms]${at})) or ${cur})`;
+    // A reset among the step's samples, or all of them below the value a step before (without
+    // process_start_time_seconds, that is how a restart shows).
+    const reset = `((${by} (resets(${X}[${prevMs}ms]${at})) > 0) or (${highest} < ${prev}))`;
     // Growth since the step before, up to the highest value in the step (a new series: all of it).
     const grown = `clamp_min(${highest} - (${prev} or ${highest} * 0), 0)`;
     const steady = `((${grown} unless on (${L}) ${restarted}) unless ${reset})`;
