@@ -49,7 +49,8 @@ export interface FleetQueries {
 }
 
 /**
- * New connections per instance and type in the window (endMs - W s, endMs], counted from the raw
+ * New connections per instance and type (the caller passes the tcp series) in the window
+ * (endMs - W s, endMs], counted from the raw
  * samples without increase()'s blind spot: increase() ignores a series' first sample, so a counter
  * that appears inside the window (Gitaly creates it lazily at the first accept, and again after a
  * restart) would add nothing although every connection it counts was made inside the window.
