@@ -87,10 +87,13 @@ export function windowCountExpr(o: {
     const at = off(atMs);
     const before = off(atMs + prevMs);
     const by = `sum by (${L}, type)`;
-    const down = `(max by (${L}) (${up}${before}) == 0)`;
+    // Not scraped successfully at the step before (the target down, Prometheus itself down, or not
+    // yet scraping it): nothing is known of that time, so nothing counts as new; the last value
+    // before the gap, if any, still measures growth. A gap this long already costs coverage.
+    const unscraped = `unless on (${L}) (max by (${L}) (${up}${before}) == 1)`;
     const cur = `${by} (${X}${at})`;
-    const prev = `(${by} (${X}${before}) or (${by} (last_over_time(${X}[${lookbackMs}ms]${before})) and on (${L}) ${down}))`;
-    const startBefore = `(max by (${L}) (${P}${before}) or (max by (${L}) (last_over_time(${P}[${lookbackMs}ms]${before})) and on (${L}) ${down}))`;
+    const prev = `(${by} (${X}${before}) or ((${by} (last_over_time(${X}[${lookbackMs}ms]${before})) or ${cur}) ${unscraped}))`;
+    const startBefore = `(max by (${L}) (${P}${before}) or ((max by (${L}) (last_over_time(${P}[${lookbackMs}ms]${before})) or max by (${L}) (${P}${at})) ${unscraped}))`;
     const restarted = `(max by (${L}) (${P}${at}) != ${startBefore})`;
     // No sample within the step (a step no longer than the scrape interval): the latest value.
     const highest = `(${by} (max_over_time(${X}[${prevMs}ms]${at})) or ${cur})`;

@@ -203,13 +203,14 @@ describe('prometheus window count: series that appear inside the window (real Pr
     }
   });
 
-  it('answers a 7-day window (2000 steps of 303 s) with the data it has', async function () {
+  it('answers a 7-day window (500 steps of 1210 s), counting nothing where Prometheus has no scrape before', async function () {
     const endMs = Date.now();
     const sevenDays = await queryFleetEvidence(cfg, { startMs: endMs - 7 * 86_400_000, endMs }, OPTIONS);
     if (!sevenDays.ok) expect.fail(sevenDays.error.message);
     expect(sevenDays.queries).to.equal(3);
-    // Everything this Prometheus ever saw is inside that window: each series counts from its first sample.
-    expect(tcpOf(sevenDays, pages.appears!)).to.equal(3);
-    expect(tcpOf(sevenDays, pages.existing!)).to.be.at.least(7);
+    // This Prometheus has scraped for seconds of those 7 days: it has no scrape from the step
+    // before anything it saw, so nothing counts as new there, and coverage says the window is not covered.
+    expect(tcpOf(sevenDays, pages.appears!)).to.equal(0);
+    expect(sevenDays.byInstance.get(pages.appears!.address)!.coverage).to.be.below(0.01);
   });
 });
