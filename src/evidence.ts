@@ -38,7 +38,8 @@ export interface TcpChange {
 /** Per node, from one Prometheus query set covering the soak window. */
 export interface PrometheusNodeEvidence {
   instance: string;
-  /** increase() over the queried window, counter resets handled by Prometheus. Missing series = 0. */
+  /** New connections in the queried window: increase(), and for tcp the step count when larger (a
+   *  series that appears inside the window counts from zero; see windowCountExpr). Missing series = 0. */
   windowIncrease: { tcp: number; tls: number };
   /** Fraction (0..1) of the window during which the node was scraped successfully. */
   coverage: number;

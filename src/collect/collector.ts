@@ -7,6 +7,7 @@ import { hostPortOf } from '../config/schema.ts';
 import type { Config } from '../config/types.ts';
 import type { PrometheusFleetEvidence, SourceError } from '../evidence.ts';
 import { CaBundleCache } from '../probes/ca-bundle.ts';
+import { prometheusCanary } from '../migration/canary.ts';
 import { ownInWindow, recordPlaintextSeen, type HistoryOptions } from '../migration/history.ts';
 import { plaintextSeenFromChanges, type SeenOptions } from '../migration/last-seen.ts';
 import { chooseQueryWindow, querySlackMs, type QueryWindow } from '../migration/query-window.ts';
@@ -291,7 +292,13 @@ export class Collector {
           // path, say) is no evidence of zero plaintext: treat it as no data.
           const evidence = instance && prometheus.instancesSeen.includes(instance) ? (prometheus.byInstance.get(instance) ?? null) : null;
           const own = ownInWindow(history, queryWindow.startMs, queryWindow.endMs, queryWindow.unsafe);
-          view = { ok: true, windowStartMs: queryWindow.startMs, windowEndMs: queryWindow.endMs, node: evidence, own };
+          // Also an instance Prometheus scrapes without any connection counter: it must count us too.
+          const canary = prometheusCanary(history, queryWindow, instance ? (prometheus.byInstance.get(instance) ?? null) : null, {
+            slackMs: querySlackMs(config.prometheus?.scrapeIntervalMs ?? 60_000),
+            bucketMs: historyOptions.bucketMs,
+            minCoverage: verdictOptions.minCoverage,
+          });
+          view = { ok: true, windowStartMs: queryWindow.startMs, windowEndMs: queryWindow.endMs, node: evidence, own, canary };
           if (evidence?.tcpChanges) {
             // Change by change, every exporter's dials excluded: the window count and last seen.
             const seen = plaintextSeenFromChanges(

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { parseAddress } from '../address.ts';
 import type { Config, NodeConfig } from '../config/types.ts';
 import type { CertFileResult, GitalyScrape, PlaintextProbeResult, SocketsResult, TlsProbeResult } from '../evidence.ts';
+import { directCanary, mergeCanary } from '../migration/canary.ts';
 import { recordOwnConnections, recordScrape, type HistoryOptions } from '../migration/history.ts';
 import type { NodeHistory } from '../migration/types.ts';
 import type { ReverseDnsCache } from '../sources/reverse-dns.ts';
@@ -105,7 +106,8 @@ export async function observeNode(
     );
     if (scrape.ok) {
       const update = recordScrape(h, { atMs, counts: scrape.counts, processStartSeconds: scrape.processStartSeconds }, ctx.historyOptions);
-      h = update.history;
+      const canary = directCanary(h, { atMs, counts: scrape.counts, family: scrape.family, reset: update.reset });
+      h = { ...update.history, canary: mergeCanary(h.canary, canary) };
       if (update.reset) log.info({ continuityBroken: update.continuityBroken }, 'Gitaly counters reset (restart)');
     } else {
       log.warn({ code: scrape.error.code }, `metrics scrape failed: ${scrape.error.message}`);

@@ -10,7 +10,7 @@ import type { ConnectionCounts, ConnectionType } from '../evidence.ts';
 import type { Role } from '../config/types.ts';
 import { formatHostPort } from '../address.ts';
 import { serveGrpcHealth } from './grpc-health.ts';
-import { metricsPageTemplate, type MetricsBulk, type MetricsPageTemplate } from './metrics-page.ts';
+import { metricsPageTemplate, type MetricsBulk, type MetricsPageTemplate, type MetricsPageValues } from './metrics-page.ts';
 
 export interface NodeTls {
   /** Leaf first, then intermediates, as in Gitaly's certificate_path. */
@@ -122,7 +122,7 @@ function acceptsGzip(header: string | undefined): boolean {
   });
 }
 
-function startMetricsServer(template: MetricsPageTemplate, values: () => { counts: ConnectionCounts; version: string }): http.Server {
+function startMetricsServer(template: MetricsPageTemplate, values: () => MetricsPageValues): http.Server {
   return http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path !== '/metrics') {
@@ -205,7 +205,8 @@ export async function startSimulatedNode(opts: SimulatedNodeOptions): Promise<Si
     await Promise.all(open.map((l) => closeServer(l.server, l.sockets)));
   };
 
-  const metricsServer = startMetricsServer(template, () => ({ counts, version }));
+  let processStartSeconds = Date.now() / 1000;
+  const metricsServer = startMetricsServer(template, () => ({ counts, version, processStartSeconds }));
   const metricsPort = await listen(metricsServer, { host: opts.host, port: opts.ports?.metrics ?? 0 });
   try {
     await openListeners();
@@ -244,6 +245,7 @@ export async function startSimulatedNode(opts: SimulatedNodeOptions): Promise<Si
       counts.tcp = 0;
       counts.tls = 0;
       counts.unix = 0;
+      processStartSeconds = Date.now() / 1000;
       if (newTls) tls = newTls;
       await openListeners();
     },

@@ -125,7 +125,6 @@ export function runtimeFamilies(small: boolean): FamilySpec[] {
     ['process_max_fds', 'Maximum number of open file descriptors.', 1048576],
     ['process_open_fds', 'Number of open file descriptors.', 87],
     ['process_resident_memory_bytes', 'Resident memory size in bytes.', 162738176],
-    ['process_start_time_seconds', 'Start time of the process since unix epoch in seconds.', 1749723302.41],
     ['process_virtual_memory_bytes', 'Virtual memory size in bytes.', 2914877440],
   ];
   if (!small) {
@@ -161,6 +160,14 @@ export function runtimeFamilies(small: boolean): FamilySpec[] {
     render: family(name, 'gauge', help, [sample(name, {}, value)]),
   }));
   specs.push(
+    {
+      name: 'process_start_time_seconds',
+      // The simulated process's own start time, as Gitaly's: a restart changes it.
+      render: ({ processStartSeconds }) =>
+        family('process_start_time_seconds', 'gauge', 'Start time of the process since unix epoch in seconds.', [
+          sample('process_start_time_seconds', {}, processStartSeconds ?? 1749723302.41),
+        ]),
+    },
     {
       name: 'go_info',
       render: family('go_info', 'gauge', 'Information about the Go environment.', [sample('go_info', { version: 'go1.23.10' }, 1)]),

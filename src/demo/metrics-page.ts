@@ -24,6 +24,8 @@ export type MetricsPageVariant = MetricsBulk | { targetBytes: number };
 export interface MetricsPageValues {
   counts: ConnectionCounts;
   version: string;
+  /** process_start_time_seconds; a fixed past time when absent. */
+  processStartSeconds?: number;
 }
 
 const GIT_VERSION = '2.48.1.gl1';

@@ -24,7 +24,8 @@ export interface ScrapeObservation {
 
 export interface ScrapeUpdate {
   history: NodeHistory;
-  /** New connections since the previous scrape that were not ours; null on the first scrape. */
+  /** New connections since the previous scrape that were not ours; null on the first scrape, unless
+   *  the process started inside the soak window (then: all it counted that was not ours). */
   real: { tcp: number; tls: number } | null;
   reset: boolean;
   continuityBroken: boolean;
@@ -58,7 +59,10 @@ export function recordScrape(history: NodeHistory, observation: ScrapeObservatio
     pendingOwn: { tcp: 0, tls: 0 },
   };
   if (!history.lastCounts || history.lastScrapeMs === null) {
-    return { history: { ...base, firstObservedMs: history.firstObservedMs ?? atMs }, real: null, reset: false, continuityBroken: false };
+    const first: NodeHistory = { ...base, firstObservedMs: history.firstObservedMs ?? atMs };
+    const real = firstScrapeReal(history, observation, options);
+    if (!real) return { history: first, real: null, reset: false, continuityBroken: false };
+    return { history: prune(addReal(first, real, atMs, options), atMs, options), real, reset: false, continuityBroken: false };
   }
   const reset = startChanged || isReset(history.lastCounts, counts);
   const gap = atMs - history.lastScrapeMs;
@@ -72,21 +76,45 @@ export function recordScrape(history: NodeHistory, observation: ScrapeObservatio
     tcp: reset ? delta.tcp : Math.max(0, delta.tcp - history.pendingOwn.tcp),
     tls: Math.max(0, delta.tls - history.pendingOwn.tls),
   };
-  const next: NodeHistory = {
-    ...base,
-    firstObservedMs: continuityBroken ? atMs : (history.firstObservedMs ?? atMs),
-    plaintextLastSeenMs: real.tcp > 0 ? atMs : history.plaintextLastSeenMs,
-    directBuckets:
-      real.tcp > 0 || real.tls > 0
-        ? addToBuckets(history.directBuckets, bucketStart(atMs, options.bucketMs), (p) => ({
-            tcp: (p?.tcp ?? 0) + real.tcp,
-            tls: (p?.tls ?? 0) + real.tls,
-            lastTcpMs: real.tcp > 0 ? atMs : (p?.lastTcpMs ?? 0),
-            lastTlsMs: real.tls > 0 ? atMs : (p?.lastTlsMs ?? 0),
-          }))
-        : history.directBuckets,
-  };
+  const next = addReal({ ...base, firstObservedMs: continuityBroken ? atMs : (history.firstObservedMs ?? atMs) }, real, atMs, options);
   return { history: prune(next, atMs, options), real, reset, continuityBroken };
+}
+
+/** Adds real (own-excluded) connections seen by the scrape at `atMs`. */
+function addReal(history: NodeHistory, real: { tcp: number; tls: number }, atMs: number, options: HistoryOptions): NodeHistory {
+  if (real.tcp === 0 && real.tls === 0) return history;
+  return {
+    ...history,
+    plaintextLastSeenMs: real.tcp > 0 ? atMs : history.plaintextLastSeenMs,
+    directBuckets: addToBuckets(history.directBuckets, bucketStart(atMs, options.bucketMs), (p) => ({
+      tcp: (p?.tcp ?? 0) + real.tcp,
+      tls: (p?.tls ?? 0) + real.tls,
+      lastTcpMs: real.tcp > 0 ? atMs : (p?.lastTcpMs ?? 0),
+      lastTlsMs: real.tls > 0 ? atMs : (p?.lastTlsMs ?? 0),
+    })),
+  };
+}
+
+/**
+ * The first scrape knows nothing of before, except when the process started inside the soak
+ * window (process_start_time_seconds): then everything its counters hold was counted inside the
+ * window, and whatever is not our own dial since that start is a real connection. (A process that
+ * started before the window is covered by the rule that the window must be observed throughout.)
+ */
+function firstScrapeReal(
+  history: NodeHistory,
+  observation: ScrapeObservation,
+  options: HistoryOptions,
+): { tcp: number; tls: number } | null {
+  const startSeconds = observation.processStartSeconds;
+  if (startSeconds == null || startSeconds * 1000 <= observation.atMs - options.soakWindowMs) return null;
+  const startMs = startSeconds * 1000;
+  // Own dials before the process started were lost with the old one: only later ones are in the counters.
+  const ownTcp = Math.min(history.pendingOwn.tcp, history.ownTcpTimesMs.filter((t) => t >= startMs).length);
+  return {
+    tcp: Math.max(0, observation.counts.tcp - ownTcp),
+    tls: Math.max(0, observation.counts.tls - history.pendingOwn.tls),
+  };
 }
 
 /** Records connections the exporter itself opened to the node's listeners. */

@@ -53,6 +53,14 @@ function isPlaintextProbe(v: unknown): boolean {
   );
 }
 
+const isCanary = (v: unknown): boolean =>
+  v === null ||
+  (isRecord(v) &&
+    typeof v.counter === 'string' &&
+    isNumber(v.atMs) &&
+    hasNumbers(v.expected, ['tcp', 'tls']) &&
+    hasNumbers(v.counted, ['tcp', 'tls']));
+
 /**
  * Every field a cycle reads, with its shape: a field that is absent gets its default, one that is
  * present with the wrong shape makes the whole file unusable (set aside), rather than a TypeError on
@@ -70,6 +78,7 @@ const FIELD_SHAPES: Record<keyof NodeHistory, (v: unknown) => boolean> = {
   ownTotals: (v) => hasNumbers(v, ['tcp', 'tls']),
   directBuckets: (v) => Array.isArray(v) && v.every((b) => isPair(b, (d) => hasNumbers(d, ['tcp', 'tls', 'lastTcpMs', 'lastTlsMs']))),
   lastPlaintextProbe: isPlaintextProbe,
+  canary: isCanary,
 };
 
 /** Checks one node's history; returns the name of the first bad field, or null. */

@@ -1,4 +1,5 @@
 import type { ConnectionCounts, PlaintextProbeResult } from '../evidence.ts';
+import type { CanaryCheck } from './canary.ts';
 
 /** In the order a node moves through them; `unknown` stands apart. */
 export const PHASES = ['plaintext_only', 'dual_listen', 'tls_only_traffic', 'complete', 'unknown'] as const;
@@ -10,6 +11,7 @@ export const REASONS = [
   'insufficient_history',
   'no_traffic_evidence',
   'source_down',
+  'counter_not_counting_us',
   'tls_not_configured',
   'tls_handshake_failed',
   'cert_untrusted',
@@ -31,6 +33,8 @@ export const REASON_TEXT: Record<Reason, string> = {
   insufficient_history: 'The node has not been observed for the whole soak window yet.',
   no_traffic_evidence: 'No source gives connection counts for this node (configure metrics_url or Prometheus).',
   source_down: 'A source of evidence failed this cycle; the verdict cannot advance until it answers.',
+  counter_not_counting_us:
+    'The connection counter read for this node did not count the exporter’s own connections, so it is not this node’s listeners’ counter (check role, metrics_url, prometheus_instance).',
   tls_not_configured: 'No tls_address is configured for this node.',
   tls_handshake_failed: 'The TLS listener did not complete a handshake.',
   cert_untrusted: 'The served certificate chain is not trusted by the configured CA bundle.',
@@ -77,6 +81,8 @@ export interface NodeHistory {
   directBuckets: Array<[number, DirectBucket]>;
   /** The latest check of listen_addr: kept so that a restart (or `check`) need not dial it again. */
   lastPlaintextProbe: PlaintextProbeResult | null;
+  /** The latest direct scrape that could tell whether the counter counts our own connections. */
+  canary: CanaryCheck | null;
 }
 
 export function emptyHistory(): NodeHistory {
@@ -92,5 +98,6 @@ export function emptyHistory(): NodeHistory {
     ownTotals: { tcp: 0, tls: 0 },
     directBuckets: [],
     lastPlaintextProbe: null,
+    canary: null,
   };
 }

@@ -11,6 +11,7 @@ import type {
   SourceError,
   TlsProbeResult,
 } from '../evidence.ts';
+import { canaryMiss, type CanaryCheck } from './canary.ts';
 import { directWindowCounts } from './history.ts';
 import type { NodeHistory, Phase, Reason } from './types.ts';
 
@@ -24,6 +25,8 @@ export type PrometheusNodeView =
       own: { tcp: number; tls: number };
       /** Real plaintext connections in the soak window counted change by change, every exporter's dials excluded. */
       plaintextTcp?: number;
+      /** Our own connections against the counter Prometheus has for the node (see canary.ts). */
+      canary?: CanaryCheck | null;
     };
 
 export interface NodeEvidence {
@@ -78,6 +81,7 @@ const TRAFFIC_BLOCKERS: readonly Reason[] = [
   'insufficient_history',
   'no_traffic_evidence',
   'source_down',
+  'counter_not_counting_us',
 ];
 const TLS_BLOCKERS: readonly Reason[] = [
   'tls_not_configured',
@@ -158,6 +162,15 @@ function judgeTraffic(
     }
   }
   if (!e.scrape && !e.prometheus) c.reasons.add('no_traffic_evidence');
+
+  // A counter that did not count our own connections is not this node's: its zero means nothing.
+  const misses = [e.scrape ? canaryMiss(e.history.canary) : null, e.prometheus?.ok ? canaryMiss(e.prometheus.canary ?? null) : null];
+  for (const miss of misses.filter((m): m is string => m !== null)) {
+    c.reasons.add('counter_not_counting_us');
+    c.details.push(miss);
+    known = false;
+    window = null;
+  }
 
   if (e.sockets && !e.sockets.ok) down(c, 'sockets', e.sockets.error);
   if (e.sockets?.ok && e.sockets.established.tcp > 0) {

@@ -19,6 +19,8 @@ export type { InstantQueryResult, PrometheusDeps, PrometheusQueryOptions, Promet
 
 /** Subqueries never ask Prometheus for more points than this per series. */
 const MAX_STEPS = 2000;
+/** The window count evaluates several selectors per step: fewer, longer steps. */
+const MAX_COUNT_STEPS = 500;
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 // label, operator, then a PromQL string: "…" or '…' with backslash escapes, or `…` raw.
 const MATCHER = /\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*("(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|`[^`]*`)\s*(,|$)/y;
@@ -54,11 +56,92 @@ export interface FleetQueries {
   tcpLastChange: string;
 }
 
+/**
+ * New connections per instance and type (the caller passes the tcp series) in the window
+ * (endMs - W s, endMs], counted from the raw
+ * samples without increase()'s blind spot: increase() ignores a series' first sample, so a counter
+ * that appears inside the window (Gitaly creates it lazily at the first accept, and again after a
+ * restart) would add nothing although every connection it counts was made inside the window.
+ *
+ * The window is cut into steps; each step adds how far the counter moved since the step before:
+ * - the same process (process_start_time_seconds unchanged, no reset among the raw samples) and
+ *   the series already there: the difference;
+ * - the series not there at the step before (lazily created): its whole value;
+ * - the process restarted within the step: the whole value now, plus the old process's growth
+ *   when its highest value in the step exceeds the value now;
+ * - the series gone by the end of the step (dropped by a restart, or the target down): its growth.
+ * "The step before" is the value scraped then; when the target was down then (a failed scrape
+ * makes every series stale) it is the last value before, so an outage is not a new series.
+ * The steps sit on multiples of the step size (as Prometheus aligns subqueries), so the first and
+ * last pieces of the window are added separately, from the exact window edges.
+ */
+export function windowCountExpr(o: {
+  counter: string;
+  processStart: string;
+  up: string;
+  L: string;
+  W: number;
+  S: number;
+  endMs: number;
+}): string {
+  const { counter: X, processStart: P, up, L, endMs } = o;
+  const stepMs = o.S * 1000;
+  // Outages shorter than this are bridged; a longer one already costs coverage (at most 0.2% of
+  // the window, one step, passes the coverage rule), so three steps is enough.
+  const lookbackMs = 3 * stepMs;
+  const off = (ms: number): string => (ms > 0 ? ` offset ${ms}ms` : '');
+  // The counter's movement over (t - prevMs, t], t being `atMs` before the evaluation time.
+  const moved = (atMs: number, prevMs: number): string => {
+    const at = off(atMs);
+    const before = off(atMs + prevMs);
+    const by = `sum by (${L}, type)`;
+    // Not scraped successfully at the step before (the target down, Prometheus itself down, or not
+    // yet scraping it): nothing is known of that time, so nothing counts as new; the last value
+    // before the gap, if any, still measures growth. A gap this long already costs coverage.
+    const unscraped = `unless on (${L}) (max by (${L}) (${up}${before}) == 1)`;
+    const cur = `${by} (${X}${at})`;
+    const prev = `(${by} (${X}${before}) or ((${by} (last_over_time(${X}[${lookbackMs}ms]${before})) or ${cur}) ${unscraped}))`;
+    const startBefore = `(max by (${L}) (${P}${before}) or ((max by (${L}) (last_over_time(${P}[${lookbackMs}ms]${before})) or max by (${L}) (${P}${at})) ${unscraped}))`;
+    const restarted = `(max by (${L}) (${P}${at}) != ${startBefore})`;
+    // No sample within the step (a step no longer than the scrape interval): the latest value.
+    const highest = `(${by} (max_over_time(${X}[${prevMs}ms]${at})) or ${cur})`;
+    // A reset among the step's samples, or all of them below the value a step before (without
+    // process_start_time_seconds, that is how a restart shows).
+    const reset = `((${by} (resets(${X}[${prevMs}ms]${at})) > 0) or (${highest} < ${prev}))`;
+    // Growth since the step before, up to the highest value in the step (a new series: all of it).
+    const grown = `clamp_min(${highest} - (${prev} or ${highest} * 0), 0)`;
+    const steady = `((${grown} unless on (${L}) ${restarted}) unless ${reset})`;
+    // Restarted: the value now, plus the old process's growth when it peaked above the value now.
+    const restart = `(${cur} + ((${grown} and (${highest} > ${cur})) or ${cur} * 0))`;
+    // Otherwise (gone by t: dropped by a restart, or the target down) the growth it had.
+    return `(${steady} or ${restart} or ${grown})`;
+  };
+  const startMs = endMs - o.W * 1000;
+  const lastStepMs = endMs - (endMs % stepMs); // the last step at or before the end
+  const firstStepMs = Math.ceil(startMs / stepMs) * stepMs; // the first step at or after the start
+  const parts: string[] = [];
+  const part = (name: string, expr: string): void => {
+    parts.push(`label_replace(${expr}, "part", "${name}", "", "")`);
+  };
+  // No step inside (a window shorter than a step, which buildFleetQueries never asks for): one piece.
+  if (lastStepMs < firstStepMs) return `sum by (${L}, type) (${moved(0, endMs - startMs)})`;
+  if (firstStepMs > startMs) part('head', moved(endMs - firstStepMs, firstStepMs - startMs));
+  if (lastStepMs > firstStepMs) {
+    // The steps after the first one up to the last, each adding its movement since the step before.
+    // The range ends half a step past the first step, so it is left out whether the subquery's
+    // range includes its start (Prometheus 2) or not (Prometheus 3).
+    const rangeMs = lastStepMs - firstStepMs - stepMs / 2;
+    part('steps', `sum_over_time(${moved(0, stepMs)}[${rangeMs}ms:${o.S}s]${off(endMs - lastStepMs)})`);
+  }
+  if (endMs > lastStepMs) part('tail', moved(0, endMs - lastStepMs));
+  return `sum by (${L}, type) (${parts.join(' or ')})`;
+}
+
 /** The three PromQL expressions, for a window of `windowSeconds` ending at `endMs`, the evaluation time. */
 export function buildFleetQueries(
   cfg: Pick<PrometheusConfig, 'selector' | 'instanceLabel'>,
   windowSeconds: number,
-  endMs: number,
+  endMsRaw: number,
 ): Result<{ queries: FleetQueries }> {
   const L = cfg.instanceLabel;
   if (!LABEL_NAME.test(L))
@@ -71,12 +154,30 @@ export function buildFleetQueries(
     const matchers = [...extra, checked.matchers].filter((m) => m !== '');
     return matchers.length === 0 ? name : `${name}{${matchers.join(', ')}}`;
   };
+  const endMs = Math.round(endMsRaw);
+  const stepMs = S * 1000;
+  const windowCount = (family: string): string =>
+    windowCountExpr({
+      // Plaintext only: it decides safety, and the step count costs far more than increase().
+      counter: sel(family, 'type="tcp"'),
+      processStart: sel('process_start_time_seconds'),
+      up: sel('up'),
+      L,
+      W,
+      S: Math.max(1, Math.ceil(W / MAX_COUNT_STEPS)),
+      endMs,
+    });
   // An instance exporting the Praefect family is read from it alone, so a Praefect that also
   // exports the Gitaly family is never counted twice; the others fall back to the Gitaly family.
   const preferPraefect = (perFamily: (family: string) => string): string =>
     `(${perFamily(PRAEFECT_FAMILY)}) or ((${perFamily(GITALY_FAMILY)}) unless on (${L}) group by (${L}) (count_over_time(${sel(PRAEFECT_FAMILY)}[${W}s])))`;
 
-  const increase = preferPraefect((family) => `sum by (${L}, type) (increase(${sel(family)}[${W}s]))`);
+  const increase = preferPraefect((family) => {
+    const extrapolated = `sum by (${L}, type) (increase(${sel(family)}[${W}s]))`;
+    // The larger of the two: the step count sees plaintext series that appear inside the window;
+    // increase() keeps today's answer wherever it is the larger (its extrapolation to the edges).
+    return `max by (${L}, type) (label_replace(${extrapolated}, "count", "increase", "", "") or label_replace(${windowCount(family)}, "count", "steps", "", ""))`;
+  });
   const coverage = `count_over_time((max by (${L}) (${sel('up')}) == 1)[${W}s:${S}s])`;
   // At each step: did the tcp counter's latest value differ from the one a step earlier, or did the
   // series just appear (lazily created by the first accept, or back after a restart)? Comparing
@@ -85,7 +186,7 @@ export function buildFleetQueries(
   // Subquery steps sit on multiples of the step, so the last one can be up to a step before the
   // evaluation time; the tail after it is checked at the evaluation time itself (listed first: `or`
   // keeps the left side, and the tail is always the later time).
-  const tailMs = Math.round(endMs) % (S * 1000);
+  const tailMs = endMs % stepMs;
   const tcpLastChange = preferPraefect((family) => {
     const tcp = sel(family, 'type="tcp"');
     const moved = (offset: string): string => `(${tcp} != ${tcp} offset ${offset}) or (${tcp} unless ${tcp} offset ${offset})`;

@@ -27,6 +27,8 @@ function exactFleet(clock: FakeClock, probeMs: number): { probes: ProbeFunctions
   const fleet = new FakeFleet(clock);
   for (const name of NAMES) fleet.add(name);
   const accepts = new Map(NAMES.map((name) => [name, [] as number[]]));
+  // TLS accepts too: the exporter checks that its own TLS probes show in the counter it reads.
+  const tlsAccepts = new Map(NAMES.map((name) => [name, [] as number[]]));
   const base = fleet.probes();
   const probes: ProbeFunctions = {
     ...base,
@@ -36,7 +38,9 @@ function exactFleet(clock: FakeClock, probeMs: number): { probes: ProbeFunctions
     },
     probeTls: async (...args) => {
       clock.advance(probeMs);
-      return base.probeTls(...args);
+      const result = await base.probeTls(...args);
+      for (let i = 0; i < result.connectionsMade; i++) tlsAccepts.get(args[0].node)!.push(clock.ms);
+      return result;
     },
     probePlaintext: async (target, options, deps) => {
       const result = await base.probePlaintext(target, options, deps);
@@ -51,10 +55,11 @@ function exactFleet(clock: FakeClock, probeMs: number): { probes: ProbeFunctions
       const byInstance = new Map<string, PrometheusNodeEvidence>();
       for (const name of NAMES) {
         const inWindow = accepts.get(name)!.filter((t) => t > window.startMs && t <= window.endMs);
+        const tlsInWindow = tlsAccepts.get(name)!.filter((t) => t > window.startMs && t <= window.endMs);
         const instance = `${name}:9236`;
         byInstance.set(instance, {
           instance,
-          windowIncrease: { tcp: inWindow.length, tls: 0 },
+          windowIncrease: { tcp: inWindow.length, tls: tlsInWindow.length },
           coverage: 1,
           tcpLastChangeMs: inWindow.at(-1) ?? null,
         });

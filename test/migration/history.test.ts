@@ -26,6 +26,27 @@ describe('node history from direct scrapes', () => {
     expect(directWindowCounts(u.history, T0 + 30 * MIN, OPTS.soakWindowMs, OPTS.bucketMs)).to.equal(null);
   });
 
+  it('counts a first scrape’s counters when the process started inside the soak window, own dials since then excluded', () => {
+    // Gitaly started 10 minutes ago (a restart, or the exporter started after it): everything it
+    // counted was counted inside the window, e.g. three clients that connected at once and stayed.
+    let h = recordOwnConnections(emptyHistory(), { tcp: 1, tls: 2, atMs: T0 - 5 * MIN }, OPTS);
+    h = recordOwnConnections(h, { tcp: 1, tls: 0, atMs: T0 - 20 * MIN }, OPTS); // before the start: lost with the old process
+    const u = scrape(h, T0, 4, 2, (T0 - 10 * MIN) / 1000);
+    expect(u.real).to.deep.equal({ tcp: 3, tls: 0 });
+    expect(u.history.plaintextLastSeenMs).to.equal(T0);
+    expect(directWindowCounts(u.history, T0 + OPTS.soakWindowMs - MIN, OPTS.soakWindowMs, OPTS.bucketMs)).to.equal(null);
+  });
+
+  it('leaves a first scrape of a process that started before the window to the observation rule', () => {
+    const u = scrape(emptyHistory(), T0, 3, 0, (T0 - 2 * OPTS.soakWindowMs) / 1000);
+    expect(u.real).to.equal(null);
+    expect(u.history.plaintextLastSeenMs).to.equal(null);
+    // Not observed for a whole window yet: no window count at all (insufficient history), never zero.
+    expect(directWindowCounts(u.history, T0 + OPTS.soakWindowMs - 1, OPTS.soakWindowMs, OPTS.bucketMs)).to.equal(null);
+    // Once it is, the three connections from before the first observation are outside the window.
+    expect(directWindowCounts(u.history, T0 + OPTS.soakWindowMs, OPTS.soakWindowMs, OPTS.bucketMs)).to.deep.equal({ tcp: 0, tls: 0 });
+  });
+
   it('sees a real plaintext connection between two scrapes', () => {
     let h = scrape(emptyHistory(), T0, 50, 10).history;
     const u = scrape(h, T0 + MIN / 2, 51, 12);

@@ -99,6 +99,27 @@ describe('the state file', () => {
     expect(lstatSync(planted).isSymbolicLink(), 'the planted link is left where it was').to.equal(true);
   });
 
+  it('keeps the canary across restarts, reads a file without one (written before it existed), and rejects a bad one', async () => {
+    const path = join(dir, 'state.json');
+    const canary = {
+      source: 'gitaly_metrics' as const,
+      counter: 'gitaly_connections_total',
+      atMs: 5000,
+      expected: { tcp: 1, tls: 2 },
+      counted: { tcp: 0, tls: 0 },
+    };
+    await saveState(path, new Map([['gitaly-1', { ...emptyHistory(), canary }]]), 6000);
+    const loaded = await loadState(path);
+    expect(loaded.ok && loaded.nodes.get('gitaly-1')!.canary).to.deep.equal(canary);
+    const { canary: _omitted, ...older } = emptyHistory();
+    writeFileSync(path, JSON.stringify({ version: 1, nodes: { 'gitaly-1': older } }));
+    const old = await loadState(path);
+    expect(old.ok && old.nodes.get('gitaly-1')!.canary).to.equal(null);
+    writeFileSync(path, JSON.stringify({ version: 1, nodes: { 'gitaly-1': { ...emptyHistory(), canary: { ...canary, expected: 3 } } } }));
+    const bad = await loadState(path);
+    expect(!bad.ok && bad.error.message).to.equal(`state file ${path}: node "gitaly-1" has a bad canary`);
+  });
+
   it('leaves the previous file intact when it cannot write', async () => {
     const path = join(dir, 'state.json');
     await saveState(path, new Map([['a', emptyHistory()]]), 1);

@@ -1,0 +1,297 @@
+// Issue 10 with real parts: the real Prometheus scraping simulated Gitaly nodes, two exporters (one
+// reading Prometheus, one scraping directly) probing them, and the two ways a counter used to give a
+// false "no plaintext": a series that appears inside the window (lazily created, or again after a
+// restart) and a counter that does not count this node's listeners at all.
+import { expect } from 'chai';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { connect, type AddressInfo, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { Collector } from '../../src/collect/collector.ts';
+import { realProbes } from '../../src/collect/probes.ts';
+import type { Config, NodeConfig } from '../../src/config/types.ts';
+import { chainPem, createCa, createLeaf } from '../../src/demo/certs.ts';
+import { startSimulatedNode, type SimulatedNode } from '../../src/demo/gitaly-node.ts';
+import { startPrometheus, type RunningPrometheus } from '../helpers/prometheus-server.ts';
+import { waitFor } from '../helpers/wait-for.ts';
+
+// What the configuration demands for 1 s scrapes: a soak window of at least 42 s.
+const SOAK_MS = 45_000;
+const HOST = '127.0.0.1';
+
+/** Opens a plaintext connection that stays open (a long-lived gRPC channel). */
+function dial(address: string): Promise<Socket> {
+  const port = Number(address.slice(address.lastIndexOf(':') + 1));
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, HOST, () => resolve(socket)).once('error', reject);
+  });
+}
+
+/** A metrics page served through a "proxy" that drops the connection counter families. */
+async function strippedPage(of: SimulatedNode): Promise<{ url: string; host: string; close(): Promise<void> }> {
+  const server: Server = createServer((_req, res) => {
+    fetch(of.metricsUrl, { signal: AbortSignal.timeout(5_000) })
+      .then((r) => r.text())
+      .then((text) => {
+        const kept = text.split('\n').filter((line) => !/connections_total/.test(line));
+        res.setHeader('content-type', 'text/plain; version=0.0.4');
+        res.end(kept.join('\n'));
+      })
+      .catch(() => res.writeHead(502).end());
+  });
+  await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
+  const host = `${HOST}:${(server.address() as AddressInfo).port}`;
+  return {
+    url: `http://${host}/metrics`,
+    host,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+function baseConfig(dir: string, name: string, caFile: string, nodes: NodeConfig[]): Config {
+  return {
+    source: '<test>',
+    nodes,
+    soakWindowMs: SOAK_MS,
+    collectionIntervalMs: 1000,
+    // Dials well apart compared with the scrape interval, as in production (1h vs 15s).
+    plaintextCheckIntervalMs: 24_000,
+    tlsVersionCheckIntervalMs: 600_000,
+    expiryWarningMs: 30 * 86_400_000,
+    concurrency: 8,
+    timeouts: { metricsMs: 5000, tlsMs: 5000, plaintextMs: 3000, prometheusMs: 10_000 },
+    maxMetricsPageBytes: 32 << 20,
+    maxPrometheusResponseBytes: 32 << 20,
+    stateFile: join(dir, `${name}.json`),
+    caFile,
+    allowUnlistedTargets: false,
+  };
+}
+
+describe('integration: counters that appear inside the window, and counters that do not count us (real Prometheus)', function () {
+  this.timeout(300_000);
+  const logger = pino({ level: 'silent' });
+  let dir: string;
+  const nodes: SimulatedNode[] = [];
+  const sockets: Socket[] = [];
+  const closers: Array<() => Promise<void>> = [];
+  let prometheus: RunningPrometheus;
+  let viaPrometheus: Collector;
+  let direct: Collector;
+  let plaintextClients: NodeJS.Timeout;
+  let lazy: SimulatedNode, restarted: SimulatedNode, control: SimulatedNode;
+  /** Every collection's verdict of the directly scraped nodes. */
+  const record = new Map<string, Array<{ atMs: number; phase: string; reasons: string[] }>>();
+
+  const verdicts = (c: Collector) => new Map((c.latest?.nodes ?? []).map((n) => [n.verdict.node, n.verdict]));
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'gte-window-counters-'));
+    const ca = await createCa();
+    const leaf = await createLeaf(ca, HOST);
+    const caFile = join(dir, 'ca.pem');
+    writeFileSync(caFile, ca.certPem);
+    const tls = { certChainPem: chainPem(leaf), keyPem: leaf.keyPem };
+    const start = async (name: string, role: 'gitaly' | 'praefect' = 'gitaly') => {
+      const node = await startSimulatedNode({ name, role, host: HOST, tls, metricsBulk: 'small' });
+      nodes.push(node);
+      return node;
+    };
+
+    // Read through Prometheus. `lazy` has had no plaintext client yet: no tcp series at all.
+    lazy = await start('lazy');
+    // `restarted` has three long-lived plaintext clients from before: a tcp series at 3.
+    restarted = await start('restarted');
+    for (let i = 0; i < 3; i++) sockets.push(await dial(restarted.plaintextAddress!));
+    // `control`: the same listeners, no plaintext client, and the exporter dials its listen_addr.
+    control = await start('control');
+    // A Gitaly whose page Prometheus gets through a proxy that drops the counters.
+    const hidden = await start('hidden');
+    const hiddenPage = await strippedPage(hidden);
+    closers.push(() => hiddenPage.close());
+
+    // Scraped directly: a Praefect configured without `role: praefect`, a page without the
+    // counter family, and a control Gitaly with the same plaintext client.
+    const praefect = await start('praefect', 'praefect');
+    const bare = await start('bare');
+    const barePage = await strippedPage(bare);
+    closers.push(() => barePage.close());
+    const directControl = await start('direct-control');
+    // A plaintext client hitting listen_addr every 3 s on each.
+    plaintextClients = setInterval(() => {
+      for (const n of [praefect, bare, directControl])
+        void dial(n.plaintextAddress!).then(
+          (s) => s.destroy(),
+          () => undefined,
+        );
+    }, 3000);
+
+    const metricsHost = (n: SimulatedNode) => new URL(n.metricsUrl).host;
+    prometheus = await startPrometheus({
+      scrapeInterval: '1s',
+      jobs: [{ job: 'gitaly', targets: [lazy, restarted, control].map(metricsHost).concat(hiddenPage.host) }],
+    });
+    const viaPrometheusNodes: NodeConfig[] = [
+      // Only tls_address and prometheus_instance, as in the issue.
+      { name: 'lazy', role: 'gitaly', tlsAddress: lazy.tlsAddress!, prometheusInstance: metricsHost(lazy) },
+      { name: 'restarted', role: 'gitaly', tlsAddress: restarted.tlsAddress!, prometheusInstance: metricsHost(restarted) },
+      {
+        name: 'control',
+        role: 'gitaly',
+        tlsAddress: control.tlsAddress!,
+        plaintextAddress: control.plaintextAddress!,
+        prometheusInstance: metricsHost(control),
+      },
+      { name: 'hidden', role: 'gitaly', tlsAddress: hidden.tlsAddress!, prometheusInstance: hiddenPage.host },
+    ];
+    viaPrometheus = new Collector({
+      config: {
+        ...baseConfig(dir, 'prometheus', caFile, viaPrometheusNodes),
+        prometheus: { url: prometheus.url, selector: 'job="gitaly"', instanceLabel: 'instance', scrapeIntervalMs: 1000 },
+      },
+      logger,
+      probes: realProbes,
+    });
+    const directNodes: NodeConfig[] = [
+      {
+        name: 'praefect',
+        role: 'gitaly',
+        metricsUrl: praefect.metricsUrl,
+        tlsAddress: praefect.tlsAddress!,
+        plaintextAddress: praefect.plaintextAddress!,
+      },
+      { name: 'bare', role: 'gitaly', metricsUrl: barePage.url, tlsAddress: bare.tlsAddress!, plaintextAddress: bare.plaintextAddress! },
+      {
+        name: 'direct-control',
+        role: 'gitaly',
+        metricsUrl: directControl.metricsUrl,
+        tlsAddress: directControl.tlsAddress!,
+        plaintextAddress: directControl.plaintextAddress!,
+      },
+    ];
+    direct = new Collector({ config: baseConfig(dir, 'direct', caFile, directNodes), logger, probes: realProbes });
+    direct.onSnapshot((snap) => {
+      for (const { verdict } of snap.nodes) {
+        const list = record.get(verdict.node) ?? [];
+        list.push({ atMs: snap.atMs, phase: verdict.phase, reasons: verdict.reasons });
+        record.set(verdict.node, list);
+      }
+    });
+    viaPrometheus.start();
+    direct.start();
+  });
+
+  after(async () => {
+    clearInterval(plaintextClients);
+    await viaPrometheus?.stop();
+    await direct?.stop();
+    for (const s of sockets) s.destroy();
+    await prometheus?.stop();
+    await Promise.all(closers.map((close) => close()));
+    await Promise.all(nodes.map((n) => n.stop()));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('reaches tls_only_traffic for the nodes read through Prometheus once it covers the window', async () => {
+    await waitFor(
+      () => {
+        const v = verdicts(viaPrometheus);
+        return ['lazy', 'restarted', 'control'].every((n) => v.get(n)?.phase === 'tls_only_traffic');
+      },
+      { timeoutMs: 120_000, intervalMs: 500, what: 'lazy, restarted and control to reach tls_only_traffic' },
+    );
+  });
+
+  it('blocks a series that appears inside the window, and one that comes back after a restart, for the whole soak window', async () => {
+    // Three clients connect at once to `lazy` and stay: its tcp series is created at 3. `restarted`
+    // restarts (to enable TLS, say) and its three clients reconnect: the series comes back at 3.
+    for (let i = 0; i < 3; i++) sockets.push(await dial(lazy.plaintextAddress!));
+    await restarted.restart();
+    for (let i = 0; i < 3; i++) sockets.push(await dial(restarted.plaintextAddress!));
+    const connectedAt = Date.now();
+    expect(lazy.counts.tcp).to.equal(3);
+    expect(restarted.counts.tcp).to.equal(3);
+
+    const blocked = (name: string) => {
+      const v = verdicts(viaPrometheus).get(name);
+      return v !== undefined && v.reasons.includes('plaintext_connections_in_window') && v.phase === 'dual_listen';
+    };
+    // As soon as Prometheus has scraped the new series and a collection has asked about it.
+    await waitFor(() => blocked('lazy') && blocked('restarted'), {
+      timeoutMs: 15_000,
+      intervalMs: 200,
+      what: 'lazy and restarted blocked',
+    }).catch((err: Error) => {
+      const state = JSON.stringify(
+        [
+          ['lazy', 'restarted'].map((n) => verdicts(viaPrometheus).get(n)),
+          viaPrometheus.latest?.prometheus,
+          viaPrometheus.latest?.queryWindow,
+        ],
+        (_k: string, v: unknown): unknown => (v instanceof Map ? Object.fromEntries(v) : v instanceof Set ? [...v] : v),
+      );
+      throw new Error(`${err.message}: ${state}`);
+    });
+    const blockedAt = Date.now();
+    expect(blockedAt - connectedAt).to.be.below(15_000);
+    // Until the connections leave the window (a collection's margin before it).
+    while (Date.now() < connectedAt + SOAK_MS - 3_000) {
+      const v = verdicts(viaPrometheus);
+      for (const name of ['lazy', 'restarted']) {
+        const n = v.get(name)!;
+        expect(n.phase, `${name}: ${JSON.stringify([n.reasons, n.details, n.window])}`).to.equal('dual_listen');
+        expect(n.reasons).to.include('plaintext_connections_in_window');
+        expect(n.window?.tcp, name).to.be.at.least(3);
+      }
+      // The control node, with the exporter's own dials and TLS probes only, stays as it was.
+      const c = v.get('control')!;
+      expect(c.phase, JSON.stringify([c.reasons, c.details, c.window])).to.equal('tls_only_traffic');
+      expect(c.window?.tcp).to.equal(0);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  });
+
+  it('never calls a node whose counter does not count us tls_only_traffic: unknown, counter_not_counting_us', () => {
+    const v = verdicts(direct);
+    for (const name of ['praefect', 'bare']) {
+      const n = v.get(name)!;
+      expect(n.phase, `${name}: ${JSON.stringify(n.reasons)}`).to.equal('unknown');
+      expect(n.reasons).to.include('counter_not_counting_us');
+      expect(n.window).to.equal(null);
+    }
+    expect(v.get('praefect')!.details.join(' ')).to.match(/made \d+ TLS and \d+ plaintext connection\(s\)/);
+    // The control Gitaly with the same plaintext client: dual_listen, as before.
+    const c = v.get('direct-control')!;
+    expect(c.phase).to.equal('dual_listen');
+    expect(c.reasons).to.include('plaintext_connections_in_window');
+    expect(c.reasons).not.to.include('counter_not_counting_us');
+    // Through Prometheus: an instance scraped without any connection counter series.
+    const hidden = verdicts(viaPrometheus).get('hidden')!;
+    expect(hidden.reasons).to.include('counter_not_counting_us');
+    expect(hidden.phase).to.equal('unknown');
+  });
+
+  it('kept them blocked on every collection since the first check, for more than a soak window, and never called them done', () => {
+    for (const name of ['praefect', 'bare']) {
+      const history = record.get(name)!;
+      const first = history.findIndex((h) => h.reasons.includes('counter_not_counting_us'));
+      expect(first, name).to.be.within(0, 5);
+      const since = history.slice(first);
+      expect(
+        since.every((h) => h.reasons.includes('counter_not_counting_us') && h.phase === 'unknown'),
+        name,
+      ).to.equal(true);
+      expect(since[since.length - 1]!.atMs - since[0]!.atMs, name).to.be.above(SOAK_MS);
+      expect(
+        history.some((h) => h.phase === 'tls_only_traffic' || h.phase === 'complete'),
+        name,
+      ).to.equal(false);
+    }
+  });
+});
