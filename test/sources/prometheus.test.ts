@@ -509,7 +509,8 @@ describe('prometheus source', function () {
 
       it('asks five POSTed questions (the window totals at its end, the per-change ones up to now) and assembles the answers', async function () {
         const received = await fakeFleet((query, res) => {
-          if (query.includes('label_replace(')) {
+          // The window totals use label_replace too; only the per-change range query has no increase().
+          if (query.includes('label_replace(') && !query.includes('increase(')) {
             res.end(
               matrix([
                 { metric: { instance: 'g1:9236', gte_part: 'delta' }, values: [[1768046100, '2']] },
