@@ -9,7 +9,6 @@ import type { ExporterView } from './http/app.ts';
 import type { NodeHistory } from './migration/types.ts';
 import { ContractRegistry } from './metrics/definitions.ts';
 import { renderMetrics, renderStartupMetrics, setTlsMetrics, type ExporterInfo } from './metrics/render.ts';
-import { loadCaBundle } from './probes/ca-bundle.ts';
 
 // The single-file bundle has no package.json beside it: scripts/bundle.ts defines this at build time.
 declare const BUNDLED_VERSION: string | undefined;
