@@ -1,7 +1,8 @@
 // Local mode: whether Gitaly's listeners are in LISTEN state, from /proc/net/tcp and tcp6 —
 // the state of listen_addr without dialling it (a dial adds to Gitaly's plaintext counter).
-import { readFile as fsReadFile } from 'node:fs/promises';
 import type { Result } from '../evidence.ts';
+import { readFileBounded } from './bounded-read.ts';
+import { PROC_NET_MAX_BYTES, PROC_NET_TIMEOUT_MS } from './sockets.ts';
 
 /** include/net/tcp_states.h: TCP_LISTEN = 10. */
 const LISTEN = 0x0a;
@@ -18,7 +19,9 @@ export async function readListening(
   ports: { tcp: number; tls: number },
   deps: ListeningDeps = {},
 ): Promise<ListeningResult> {
-  const readFile = deps.readFile ?? ((path: string) => fsReadFile(path));
+  // The same deadline and cap as the established-connection reader: /proc/net/tcp may be a FIFO.
+  const readFile =
+    deps.readFile ?? ((path: string) => readFileBounded(path, { timeoutMs: PROC_NET_TIMEOUT_MS, maxBytes: PROC_NET_MAX_BYTES }));
   const listening = { tcp: false, tls: false };
   for (const name of ['tcp', 'tcp6']) {
     const file = `${procRoot.replace(/\/+$/, '')}/net/${name}`;
