@@ -108,6 +108,16 @@ function down(c: Collected, source: string, error: SourceError): void {
   c.details.push(`${source}: ${error.message}`);
 }
 
+/**
+ * Connections the window total counts but the change-by-change list does not: a Gitaly restart
+ * whose counter comes back at the value it had (seen by process_start_time_seconds in the window
+ * total, invisible as a change). Every exporter's dials are in both, so what is left is a client.
+ */
+export function missedByChanges(node: PrometheusNodeEvidence, startMs: number, endMs: number): number {
+  const listed = (node.tcpChanges ?? []).reduce((sum, c) => (c.atMs > startMs && c.atMs <= endMs ? sum + c.n : sum), 0);
+  return Math.max(0, Math.round(node.windowIncrease.tcp - listed));
+}
+
 function judgeTraffic(
   e: NodeEvidence,
   o: VerdictOptions,
@@ -136,7 +146,10 @@ function judgeTraffic(
       known = true;
       coverage = p.node.coverage;
       // increase() extrapolates to the window edges, so counts are fractional: half a connection rounds up.
-      const tcp = p.plaintextTcp ?? Math.max(0, Math.round(p.node.windowIncrease.tcp - p.own.tcp));
+      const tcp =
+        p.plaintextTcp === undefined
+          ? Math.max(0, Math.round(p.node.windowIncrease.tcp - p.own.tcp))
+          : p.plaintextTcp + missedByChanges(p.node, p.windowStartMs, p.windowEndMs);
       const tls = Math.max(0, Math.round(p.node.windowIncrease.tls - p.own.tls));
       window = { tcp, tls, source: 'prometheus' };
       if (tcp > 0) {

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { judgeFleet, judgeNode, type NodeEvidence, type NodeVerdict } from '../../src/migration/verdict.ts';
+import { missedByChanges } from '../../src/migration/verdict.ts';
 import { REASONS } from '../../src/migration/types.ts';
 import { cert, completeEvidence, coveredHistory, DAY, NOW, OPTIONS, plaintextClosed, tlsOk, WINDOW } from '../helpers/evidence.ts';
 
@@ -307,5 +308,52 @@ describe('migration verdict: the fleet', () => {
       dual_listen: 1,
       plaintext_only: 1,
     });
+  });
+});
+
+describe('missedByChanges: counts the window total has and the change list lacks', () => {
+  const node = (tcp: number, changes: Array<[number, number]>) => ({
+    instance: 'g:9236',
+    windowIncrease: { tcp, tls: 0 },
+    coverage: 1,
+    tcpLastChangeMs: null,
+    tcpChanges: changes.map(([atMs, n]) => ({ atMs, n })),
+  });
+
+  it('a restart back at the same value (3 in the total, no change listed) is 3 clients', () => {
+    expect(missedByChanges(node(3, []), 1000, 2000)).to.equal(3);
+  });
+
+  it('dials and clients listed as changes inside the window leave nothing over; changes outside do not count', () => {
+    expect(
+      missedByChanges(
+        node(2.045, [
+          [1500, 1],
+          [1900, 1],
+        ]),
+        1000,
+        2000,
+      ),
+    ).to.equal(0);
+    expect(
+      missedByChanges(
+        node(2, [
+          [900, 1],
+          [1500, 1],
+        ]),
+        1000,
+        2000,
+      ),
+    ).to.equal(1);
+    expect(
+      missedByChanges(
+        node(1, [
+          [1500, 1],
+          [2100, 4],
+        ]),
+        1000,
+        2000,
+      ),
+    ).to.equal(0);
   });
 });
