@@ -199,14 +199,19 @@ describe('faults: the state file', function () {
     };
     const ex = await start('sigterm', settings);
 
-    // A real plaintext client: this is the history that must survive.
+    // A real plaintext client: this is the history that must survive. The fleet is shared with the
+    // test before, whose exporter dialled gitaly-1: a first scrape of a Gitaly that started inside
+    // the soak window counts those dials as plaintext (it cannot tell them from clients), so wait
+    // for a last seen at or after this client, not for any last seen.
+    const connectedAtMs = Date.now();
     const client = connect(Number(fleet!.node('gitaly-1').plaintextAddress!.split(':')[1]), '127.0.0.1');
     await new Promise<void>((resolve, reject) => client.once('connect', resolve).once('error', reject));
     client.destroy();
     const before: MigrationDoc = await waitFor(
       async () => {
         const doc = await ex.migration();
-        return doc.nodes.find((n) => n.node === 'gitaly-1')?.evidence.plaintextLastSeen ? doc : false;
+        const lastSeen = doc.nodes.find((n) => n.node === 'gitaly-1')?.evidence.plaintextLastSeen;
+        return lastSeen && Date.parse(lastSeen) >= connectedAtMs ? doc : false;
       },
       { timeoutMs: 20_000, intervalMs: 200, what: 'the exporter to see the plaintext client on gitaly-1' },
     );
