@@ -5,13 +5,17 @@ import type { CanaryCheck } from './canary.ts';
 export const PHASES = ['plaintext_only', 'dual_listen', 'tls_only_traffic', 'complete', 'unknown'] as const;
 export type Phase = (typeof PHASES)[number];
 
-export const REASONS = [
+/** Reasons that keep a node from `tls_only_traffic` because its traffic is unknown or still plaintext. */
+export const TRAFFIC_BLOCKERS = [
   'plaintext_connections_in_window',
   'plaintext_established',
   'insufficient_history',
   'no_traffic_evidence',
   'source_down',
   'counter_not_counting_us',
+] as const;
+/** Reasons that keep a node from `tls_only_traffic` because its TLS listener is not healthy. */
+export const TLS_BLOCKERS = [
   'tls_not_configured',
   'tls_handshake_failed',
   'cert_untrusted',
@@ -21,9 +25,8 @@ export const REASONS = [
   'cert_expiring',
   'cert_expired',
   'restart_needed',
-  'plaintext_listener_open',
-  'plaintext_listener_unknown',
 ] as const;
+export const REASONS = [...TRAFFIC_BLOCKERS, ...TLS_BLOCKERS, 'plaintext_listener_open', 'plaintext_listener_unknown'] as const;
 export type Reason = (typeof REASONS)[number];
 
 /** One sentence per reason, for the status page, `check` and /migration. */

@@ -13,7 +13,7 @@ import type {
 } from '../evidence.ts';
 import { canaryMiss, type CanaryCheck } from './canary.ts';
 import { directWindowCounts } from './history.ts';
-import type { NodeHistory, Phase, Reason } from './types.ts';
+import { TLS_BLOCKERS, TRAFFIC_BLOCKERS, type NodeHistory, type Phase, type Reason } from './types.ts';
 
 export type PrometheusNodeView =
   | { ok: false; error: SourceError }
@@ -75,25 +75,6 @@ export interface NodeVerdict {
   tlsHealthy: boolean;
 }
 
-const TRAFFIC_BLOCKERS: readonly Reason[] = [
-  'plaintext_connections_in_window',
-  'plaintext_established',
-  'insufficient_history',
-  'no_traffic_evidence',
-  'source_down',
-  'counter_not_counting_us',
-];
-const TLS_BLOCKERS: readonly Reason[] = [
-  'tls_not_configured',
-  'tls_handshake_failed',
-  'cert_untrusted',
-  'hostname_mismatch',
-  'alpn_not_h2',
-  'grpc_health_failed',
-  'cert_expiring',
-  'cert_expired',
-  'restart_needed',
-];
 const DATE_ERRORS = new Set(['CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID']);
 
 interface Collected {

@@ -49,6 +49,8 @@ export function checkSelector(selector: string): { ok: true; matchers: string } 
 }
 
 export interface FleetQueries {
+  /** The checked selector's matchers, for the per-change queries built beside these. */
+  matchers: string;
   windowSeconds: number;
   stepSeconds: number;
   increase: string;
@@ -193,7 +195,7 @@ export function buildFleetQueries(
     const tail = tailMs > 0 ? `timestamp(${moved(`${tailMs}ms`)}) or ` : '';
     return `max by (${L}) (${tail}max_over_time(timestamp(${moved(`${S}s`)})[${W}s:${S}s]))`;
   });
-  return { ok: true, queries: { windowSeconds: W, stepSeconds: S, increase, coverage, tcpLastChange } };
+  return { ok: true, queries: { matchers: checked.matchers, windowSeconds: W, stepSeconds: S, increase, coverage, tcpLastChange } };
 }
 
 function instanceOf(labels: Record<string, string>, label: string): string | null {
@@ -226,26 +228,19 @@ export async function queryFleetEvidence(
   const onOuterAbort = (): void => cancel.abort();
   options.signal?.addEventListener('abort', onOuterAbort, { once: true });
   if (options.signal?.aborted) cancel.abort();
-  const ask = async (expr: string): Promise<InstantQueryResult> => {
-    const result = await instantQuery(cfg, expr, window.endMs, { ...options, signal: cancel.signal }, deps);
+  const cancelOthersOnFailure = async <R extends { ok: boolean }>(answer: Promise<R>): Promise<R> => {
+    const result = await answer;
     if (!result.ok) cancel.abort();
     return result;
   };
+  const ask = (expr: string): Promise<InstantQueryResult> =>
+    cancelOthersOnFailure(instantQuery(cfg, expr, window.endMs, { ...options, signal: cancel.signal }, deps));
   // Per-change evidence (src/sources/prometheus-steps.ts): from before the window's start (so a
   // dial just before it still explains its change) up to now.
   const nowMs = now();
-  const checked = checkSelector(cfg.selector ?? '');
-  const perStep = buildStepQueries(
-    cfg.instanceLabel,
-    checked.ok ? checked.matchers : '',
-    (nowMs - window.startMs + (window.marginMs ?? 0)) / 1000,
-    nowMs,
-  );
-  const askMatrix = async (expr: string): Promise<MatrixQueryResult> => {
-    const result = await matrixQuery(cfg, expr, perStep.evalMs, { ...options, signal: cancel.signal }, deps);
-    if (!result.ok) cancel.abort();
-    return result;
-  };
+  const perStep = buildStepQueries(cfg.instanceLabel, q.matchers, (nowMs - window.startMs + (window.marginMs ?? 0)) / 1000, nowMs);
+  const askMatrix = (expr: string): Promise<MatrixQueryResult> =>
+    cancelOthersOnFailure(matrixQuery(cfg, expr, perStep.evalMs, { ...options, signal: cancel.signal }, deps));
   let answers: InstantQueryResult[];
   let matrices: MatrixQueryResult[];
   try {
