@@ -6,7 +6,8 @@ import http from 'node:http';
 import { DEFAULTS } from '../src/config/schema.ts';
 import type { ExporterArgs, ExporterInfo } from './exporter-process.ts';
 import { scrapeUnderLoad } from './metrics-load.ts';
-import { onCleanup, processMemory, startChild, tempDir } from './processes.ts';
+import { listenOnLoopback } from './fake-prometheus.ts';
+import { processMemory, startChild, tempDir } from './processes.ts';
 import { met, notMeasured, type Row } from './report.ts';
 import { fmt } from './stats.ts';
 
@@ -35,16 +36,7 @@ async function startHostilePrometheus(body: Buffer): Promise<{ url: string; quer
       res.end(body);
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  onCleanup(
-    () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  );
-  const address = server.address();
-  return { url: `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`, queries: () => queries };
+  return { url: await listenOnLoopback(server), queries: () => queries };
 }
 
 export async function hostilePrometheusRows(entry: string, log: (line: string) => void): Promise<Row[]> {
