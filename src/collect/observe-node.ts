@@ -5,7 +5,7 @@ import { parseAddress } from '../address.ts';
 import type { Config, NodeConfig } from '../config/types.ts';
 import type { CertFileResult, GitalyScrape, PlaintextProbeResult, SocketsResult, TlsProbeResult } from '../evidence.ts';
 import { directCanary, mergeCanary } from '../migration/canary.ts';
-import { recordOwnConnections, recordScrape, type HistoryOptions } from '../migration/history.ts';
+import { recordListenerCheck, recordOwnConnections, recordScrape, type HistoryOptions } from '../migration/history.ts';
 import type { NodeHistory } from '../migration/types.ts';
 import type { ReverseDnsCache } from '../sources/reverse-dns.ts';
 import { DEFAULTS } from '../config/schema.ts';
@@ -145,6 +145,7 @@ export async function observeNode(
         { now },
       ));
     h = recordOwnConnections(h, { ...result.connectionsMade, atMs: result.atMs }, ctx.historyOptions);
+    h = recordListenerCheck(h, result);
     c = { ...c, plaintext: result };
     plaintextFresh = true;
   }

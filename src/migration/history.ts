@@ -192,3 +192,9 @@ export function directWindowCounts(
     { tcp: 0, tls: 0 },
   );
 }
+
+/** A check of listen_addr: closed extends (or starts) the closed run; open or unknown ends it. */
+export function recordListenerCheck(history: NodeHistory, check: { open: boolean | null; atMs: number }): NodeHistory {
+  const listenerClosedSinceMs = check.open === false ? (history.listenerClosedSinceMs ?? check.atMs) : null;
+  return listenerClosedSinceMs === history.listenerClosedSinceMs ? history : { ...history, listenerClosedSinceMs };
+}

@@ -79,6 +79,7 @@ const FIELD_SHAPES: Record<keyof NodeHistory, (v: unknown) => boolean> = {
   directBuckets: (v) => Array.isArray(v) && v.every((b) => isPair(b, (d) => hasNumbers(d, ['tcp', 'tls', 'lastTcpMs', 'lastTlsMs']))),
   lastPlaintextProbe: isPlaintextProbe,
   canary: isCanary,
+  listenerClosedSinceMs: isNumberOrNull,
 };
 
 /** Checks one node's history; returns the name of the first bad field, or null. */

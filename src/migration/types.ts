@@ -86,6 +86,10 @@ export interface NodeHistory {
   lastPlaintextProbe: PlaintextProbeResult | null;
   /** The latest direct scrape that could tell whether the counter counts our own connections. */
   canary: CanaryCheck | null;
+  /** Start of the current run of listen_addr checks that all found it closed; null while it is (or
+   *  may be) open. Until the counter is seen counting a plaintext dial of ours, only this shows that
+   *  no plaintext client could connect inside the window. */
+  listenerClosedSinceMs: number | null;
 }
 
 export function emptyHistory(): NodeHistory {
@@ -102,5 +106,6 @@ export function emptyHistory(): NodeHistory {
     directBuckets: [],
     lastPlaintextProbe: null,
     canary: null,
+    listenerClosedSinceMs: null,
   };
 }

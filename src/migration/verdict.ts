@@ -99,6 +99,17 @@ export function missedByChanges(node: PrometheusNodeEvidence, startMs: number, e
   return Math.max(0, Math.round(node.windowIncrease.tcp - listed));
 }
 
+/**
+ * A counter that never had the chance to count a plaintext dial of ours may not count plaintext at
+ * all (a proxy, or a page that drops the tcp series), and then it reads zero whatever the clients
+ * do. Its zero holds only once a dial was counted, or if listen_addr was closed for the whole window.
+ */
+function untestedForPlaintext(history: NodeHistory, windowStartMs: number): boolean {
+  if ((history.canary?.expected.tcp ?? 0) > 0) return false;
+  const closedSince = history.listenerClosedSinceMs;
+  return closedSince === null || closedSince > windowStartMs;
+}
+
 function judgeTraffic(
   e: NodeEvidence,
   o: VerdictOptions,
@@ -164,6 +175,22 @@ function judgeTraffic(
     c.details.push(miss);
     known = false;
     window = null;
+  }
+
+  if (window?.source === 'direct' && e.history.processStartSeconds === null) {
+    // Without it a restart whose clients lift the counters back past their old values is invisible,
+    // and so are those clients (and our own dials lost with the old process would hide new ones).
+    c.reasons.add('insufficient_history');
+    c.details.push(
+      'the metrics page has no process_start_time_seconds, so a Gitaly restart the counters hide cannot be seen: direct scrapes alone cannot show a clean window (configure Prometheus)',
+    );
+  }
+  if (window?.source === 'direct' && !e.plaintextListenerRemoved && untestedForPlaintext(e.history, windowStart)) {
+    c.reasons.add('insufficient_history');
+    c.details.push(
+      'the counter has not yet been seen counting a plaintext connection (the exporter’s own dial to listen_addr, at the next plaintext check), ' +
+        'and listen_addr was not seen closed for the whole window: its zero is no evidence yet',
+    );
   }
 
   if (e.sockets && !e.sockets.ok) down(c, 'sockets', e.sockets.error);

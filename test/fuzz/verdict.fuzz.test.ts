@@ -9,7 +9,7 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import type { ConnectionCounts, GitalyScrape } from '../../src/evidence.ts';
 import { directCanary, mergeCanary } from '../../src/migration/canary.ts';
-import { recordOwnConnections, recordScrape, type HistoryOptions } from '../../src/migration/history.ts';
+import { recordListenerCheck, recordOwnConnections, recordScrape, type HistoryOptions } from '../../src/migration/history.ts';
 import { emptyHistory, type NodeHistory } from '../../src/migration/types.ts';
 import { judgeNode, type VerdictOptions } from '../../src/migration/verdict.ts';
 import { completeEvidence, NOW, plaintextClosed, tlsOk } from '../helpers/evidence.ts';
@@ -147,6 +147,7 @@ function simulate(s: Scenario): number {
         counts = { ...counts, tcp: counts.tcp + 1 };
         history = recordOwnConnections(history, { tcp: 1, tls: 0, atMs: t + 2_000 }, HISTORY);
       }
+      history = recordListenerCheck(history, { open: listenerOpen, atMs: t + 2_000 });
     }
 
     const v = judgeNode(
@@ -203,6 +204,7 @@ describe('fuzz: the verdict from direct scrapes never says safe with plaintext i
       };
       counts = { ...counts, tls: counts.tls + 1 };
       history = recordOwnConnections(history, { tcp: 0, tls: 1, atMs: t + 1000 }, HISTORY);
+      history = recordListenerCheck(history, { open: false, atMs: t + 2000 });
       phases.push(
         judgeNode(completeEvidence({ nowMs: t, history, tls: tlsOk({ atMs: t }), plaintext: plaintextClosed({ atMs: t }) }), VERDICT).phase,
       );

@@ -76,6 +76,15 @@ export function coveredHistory(overrides: Partial<NodeHistory> = {}): NodeHistor
     lastCounts: { tcp: 10, tls: 500, unix: 40 },
     plaintextLastSeenMs: NOW - 9 * DAY,
     directBuckets: [[NOW - 2 * DAY, { tcp: 0, tls: 120, lastTcpMs: 0, lastTlsMs: NOW - 2 * DAY + 1000 }]],
+    // Restarts are visible, and the counter was seen counting a plaintext dial of ours.
+    processStartSeconds: (NOW - 30 * DAY) / 1000,
+    canary: {
+      source: 'gitaly_metrics',
+      counter: 'gitaly_connections_total',
+      atMs: NOW - DAY,
+      expected: { tcp: 1, tls: 2 },
+      counted: { tcp: 1, tls: 2 },
+    },
     ...overrides,
   };
 }

@@ -19,6 +19,8 @@ export interface FakeNode {
   counts: ConnectionCounts;
   listenerOpen: boolean;
   metricsUp: boolean;
+  /** process_start_time_seconds on the page (null: a page without it); a restart should change it. */
+  processStartSeconds: number | null;
   /** Resolves TLS probes only after this promise (a hung listener). */
   hang?: Promise<void>;
 }
@@ -31,7 +33,13 @@ export class FakeFleet {
   constructor(private readonly clock: FakeClock) {}
 
   add(name: string, init: Partial<FakeNode> = {}): FakeNode {
-    const node: FakeNode = { counts: { tcp: 0, tls: 0, unix: 0 }, listenerOpen: true, metricsUp: true, ...init };
+    const node: FakeNode = {
+      counts: { tcp: 0, tls: 0, unix: 0 },
+      listenerOpen: true,
+      metricsUp: true,
+      processStartSeconds: Math.floor(this.clock.now() / 1000) - 86_400,
+      ...init,
+    };
     this.nodes.set(name, node);
     return node;
   }
@@ -61,7 +69,7 @@ export class FakeFleet {
           counts: { ...node.counts },
           family: 'gitaly_connections_total',
           version: '18.6.0',
-          processStartSeconds: null,
+          processStartSeconds: node.processStartSeconds,
           bytes: 100,
           durationMs: 1,
         };

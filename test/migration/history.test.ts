@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import {
   directWindowCounts,
   ownInWindow,
+  recordListenerCheck,
   recordOwnConnections,
   recordPlaintextSeen,
   recordScrape,
@@ -152,5 +153,13 @@ describe('node history from direct scrapes', () => {
     const h = { ...emptyHistory(), plaintextLastSeenMs: T0 + MIN };
     expect(recordPlaintextSeen(h, T0).plaintextLastSeenMs).to.equal(T0 + MIN);
     expect(recordPlaintextSeen(h, T0 + 2 * MIN).plaintextLastSeenMs).to.equal(T0 + 2 * MIN);
+  });
+
+  it('remembers since when listen_addr has been seen closed, check after check; open or unknown forgets it', () => {
+    let h = recordListenerCheck(emptyHistory(), { open: false, atMs: T0 });
+    h = recordListenerCheck(h, { open: false, atMs: T0 + MIN });
+    expect(h.listenerClosedSinceMs).to.equal(T0);
+    expect(recordListenerCheck(h, { open: true, atMs: T0 + 2 * MIN }).listenerClosedSinceMs).to.equal(null);
+    expect(recordListenerCheck(h, { open: null, atMs: T0 + 2 * MIN }).listenerClosedSinceMs).to.equal(null);
   });
 });

@@ -132,6 +132,30 @@ describe('migration verdict: a node', () => {
     });
   });
 
+  describe('direct scrapes alone are evidence only when the counter is known to count plaintext', () => {
+    const untested = { canary: null };
+    it('a counter never seen counting a plaintext dial of ours blocks while listen_addr may have been open in the window', () => {
+      for (const listenerClosedSinceMs of [null, NOW - WINDOW + 60_000]) {
+        const v = judge({ history: coveredHistory({ ...untested, listenerClosedSinceMs }) });
+        expect(v.phase, String(listenerClosedSinceMs)).to.equal('dual_listen');
+        expect(v.reasons).to.deep.equal(['insufficient_history']);
+        expect(v.details.join(' ')).to.include('has not yet been seen counting a plaintext connection');
+      }
+    });
+
+    it('the same counter is evidence once listen_addr was seen closed for the whole window', () => {
+      const v = judge({ history: coveredHistory({ ...untested, listenerClosedSinceMs: NOW - WINDOW - 60_000 }) });
+      expect(v.phase).to.equal('complete');
+    });
+
+    it('a page without process_start_time_seconds is no evidence: a restart its counters hide hides its clients too', () => {
+      const v = judge({ history: coveredHistory({ processStartSeconds: null }) });
+      expect(v.phase).to.equal('dual_listen');
+      expect(v.reasons).to.deep.equal(['insufficient_history']);
+      expect(v.details.join(' ')).to.include('no process_start_time_seconds');
+    });
+  });
+
   describe('local socket evidence', () => {
     it('blocks on established plaintext connections even with no new ones in the window', () => {
       const v = judge({ sockets: { ok: true, established: { tcp: 2, tls: 30 } } });
