@@ -98,13 +98,15 @@ export async function observeNode(
 
   let scrape: GitalyScrape | null = null;
   if (node.metricsUrl) {
-    const atMs = now();
     scrape = await probes.scrapeGitalyMetrics(
       node.metricsUrl,
       { role: node.role, timeoutMs: config.timeouts.metricsMs, maxBytes: config.maxMetricsPageBytes },
       { dispatcher: probes.dispatcher, now },
     );
     if (scrape.ok) {
+      // When the page arrived, not when it was asked for: a client that connected during a slow
+      // scrape is in these counters, and its "last seen" must not be earlier than its connection.
+      const atMs = now();
       const update = recordScrape(h, { atMs, counts: scrape.counts, processStartSeconds: scrape.processStartSeconds }, ctx.historyOptions);
       const canary = directCanary(h, { atMs, counts: scrape.counts, family: scrape.family, reset: update.reset });
       h = { ...update.history, canary: mergeCanary(h.canary, canary) };
