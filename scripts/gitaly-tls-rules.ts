@@ -185,6 +185,16 @@ export function buildRules(config: RulesConfig = DEFAULT_RULES_CONFIG): RuleFile
     `  min by (node, address) (${m('gitaly_tls_cert_trusted')}) == 0`,
     `or min by (node, address) (${m('gitaly_tls_hostname_match')}) == 0`,
     `or min by (node, address) (${m('gitaly_tls_alpn_h2')}) == 0`,
+    `or min by (node, address) (${m('gitaly_tls_grpc_health_ok')}) == 0`,
+  ].join('\n');
+  // A failing probe with a more specific cause (untrusted, wrong name, no h2, no gRPC answer,
+  // expired) is that cause's alert only; what is left is a handshake that does not complete.
+  const probeFailingExpr = [
+    `min by (node, address) (${m('gitaly_tls_probe_success')}) == 0`,
+    'unless on (node, address)',
+    `(\n${probeFailingCauses}\n)`,
+    'unless on (node)',
+    `(${expiry} < 0)`,
   ].join('\n');
 
   const alerts: Rule[] = [
@@ -217,16 +227,8 @@ export function buildRules(config: RulesConfig = DEFAULT_RULES_CONFIG): RuleFile
       annotations: fileExpiryAnnotations,
     },
     {
-      // A failing probe with a more specific cause (untrusted, wrong name, no h2, expired) is that
-      // cause's alert only; what is left is a handshake that does not complete.
       alert: 'GitalyTLSProbeFailing',
-      expr: [
-        `min by (node, address) (${m('gitaly_tls_probe_success')}) == 0`,
-        'unless on (node, address)',
-        `(\n${probeFailingCauses}\n)`,
-        'unless on (node)',
-        `(${expiry} < 0)`,
-      ].join('\n'),
+      expr: probeFailingExpr,
       for: '5m',
       labels: { severity: 'critical' },
       annotations: annotations('GitalyTLSProbeFailing', 'gitaly-tls-certificates', {
@@ -276,6 +278,24 @@ export function buildRules(config: RulesConfig = DEFAULT_RULES_CONFIG): RuleFile
           'The TLS endpoint of {{ $labels.node }} at {{ $labels.address }} did not negotiate HTTP/2 via ALPN. gRPC Go clients ' +
           '1.67 and later (Praefect, Workhorse, Gitaly calling Gitaly) refuse such servers. If a load balancer or TLS proxy sits ' +
           'in front of {{ $labels.node }}, make it offer ALPN h2 or pass TLS through to Gitaly.',
+      }),
+    },
+    {
+      // The handshake works, the gRPC call over it does not: what Gitaly's clients do next. Only
+      // measured after a handshake with ALPN h2, so a refused handshake or no h2 is not this alert;
+      // a handshake failing on another address of the same node is GitalyTLSProbeFailing's.
+      alert: 'GitalyTLSGRPCHealthFailing',
+      expr: `min by (node, address) (${m('gitaly_tls_grpc_health_ok')}) == 0\nunless on (node)\n(\n${probeFailingExpr}\n)`,
+      for: '5m',
+      labels: { severity: 'critical' },
+      annotations: annotations('GitalyTLSGRPCHealthFailing', 'gitaly-tls-certificates', {
+        summary: 'gRPC health check over TLS to {{ $labels.node }} ({{ $labels.address }}) fails',
+        description:
+          'The TLS handshake with {{ $labels.node }} at {{ $labels.address }} completes, but grpc.health.v1.Health/Check over ' +
+          'that connection has failed for 5 minutes, so Gitaly clients dialling tls:// (GitLab Rails, Praefect, Workhorse, other ' +
+          'Gitaly nodes) fail too. Usual causes: something in front of Gitaly demands a client certificate or resets the ' +
+          "connection after the handshake, or the address is not Gitaly's tls_listen_addr (no gRPC server behind it). " +
+          "The exporter's log and /migration give the error; pass TLS through to Gitaly or point the address at tls_listen_addr.",
       }),
     },
     {
@@ -361,6 +381,27 @@ export function buildRules(config: RulesConfig = DEFAULT_RULES_CONFIG): RuleFile
           config.regressionLookback +
           ', and its plaintext listen_addr accepts connections again: a configuration management run or a restored ' +
           'config.toml put listen_addr back. Remove it again (and fix the source of the change) before clients start using it.',
+      }),
+    },
+    {
+      // While the source that gives the counter fails, GitalyTLSExporterSourceDown speaks for the
+      // node: the stale comparison would only repeat it with the wrong advice.
+      alert: 'GitalyTLSCounterNotCountingExporter',
+      expr: [
+        `max by (node) (${m('gitaly_tls_migration_blocked', 'reason="counter_not_counting_us"')}) == 1`,
+        'unless on (node)',
+        `(min by (node) (${m('gitaly_tls_exporter_source_up', 'source=~"gitaly_metrics|prometheus"')}) == 0)`,
+      ].join('\n'),
+      for: '15m',
+      labels: { severity: 'warning' },
+      annotations: annotations('GitalyTLSCounterNotCountingExporter', 'gitaly-tls-migration', {
+        summary: "The connection counter read for {{ $labels.node }} does not count the exporter's own connections",
+        description:
+          "The exporter's own TLS probes and plaintext dials to {{ $labels.node }} did not show in the connection counter it " +
+          "reads for that node, so that counter is not counting {{ $labels.node }}'s listeners: its zero proves nothing, the node " +
+          'stays unknown and its migration verdict cannot advance. Check role (praefect for a Praefect), metrics_url and ' +
+          'prometheus_instance of {{ $labels.node }} in the exporter configuration, and whether a proxy or load balancer sits ' +
+          'between the exporter and the listeners. /migration names the counter read and what it counted.',
       }),
     },
     {

@@ -20,6 +20,7 @@ import {
   type Dashboard,
 } from '../helpers/dashboard-queries.ts';
 import { realPart } from '../helpers/real-parts.ts';
+import { REASONS } from '../../src/migration/types.ts';
 
 const EXPECTED = [
   { file: 'gitaly-tls-certificates.json', uid: 'gitaly-tls-certificates', title: 'Gitaly TLS certificates' },
@@ -187,6 +188,18 @@ describe('dashboards', () => {
     expect(exprsOf(history)).to.deep.equal(['node:gitaly_tls_migration_phase:ordinal{node=~"$node"}']);
     const mappings = (history.fieldConfig?.defaults as { mappings: Array<{ options: Record<string, { text: string }> }> }).mappings[0]!.options;
     expect(Object.fromEntries(Object.entries(mappings).map(([n, m]) => [m.text, Number(n)]))).to.deep.equal(PHASE_ORDINALS);
+  });
+
+  it('explain every blocking reason of the verdict in the Blocking reasons table, and show the gRPC health check', () => {
+    const migration = dashboards.find((d) => d.dashboard.uid === 'gitaly-tls-migration')!.dashboard;
+    const blocking = panelsOf(migration).find((p) => p.title === 'Blocking reasons')!;
+    const byReason = blocking.fieldConfig?.overrides?.find((o) => (o as { matcher?: { options?: string } }).matcher?.options === 'reason');
+    const mappings = (byReason?.properties.find((p) => p.id === 'mappings')?.value as Array<{ options: Record<string, { text: string }> }>)[0]!.options;
+    expect(Object.keys(mappings)).to.have.members([...REASONS]);
+    for (const [reason, { text }] of Object.entries(mappings)) expect(text, reason).to.match(new RegExp(`^${reason}: .+`));
+    const certificates = dashboards.find((d) => d.dashboard.uid === 'gitaly-tls-certificates')!.dashboard;
+    const checks = panelsOf(certificates).find((p) => p.title === 'TLS checks')!;
+    expect(exprsOf(checks)).to.include('gitaly_tls_grpc_health_ok{node=~"$node"}');
   });
 
   it('lay panels out without overlaps on the 24-column grid', () => {

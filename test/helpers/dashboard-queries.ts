@@ -5,44 +5,14 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import type { RuleFile } from '../../scripts/gitaly-tls-rules.ts';
+import { METRICS } from '../../src/metrics/definitions.ts';
 
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const DASHBOARD_DIR = join(REPO_ROOT, 'dashboards');
 export const RULES_FILE = join(REPO_ROOT, 'deploy', 'prometheus', 'rules', 'gitaly-tls.rules.yml');
 
-/** The exporter's metric contract. */
-export const CONTRACT_METRICS: readonly string[] = [
-  'gitaly_tls_migration_phase',
-  'gitaly_tls_migration_blocked',
-  'gitaly_tls_migration_complete',
-  'gitaly_tls_undeclared_instance',
-  'gitaly_tls_window_connections',
-  'gitaly_tls_plaintext_last_seen_timestamp_seconds',
-  'gitaly_tls_established_connections',
-  'gitaly_tls_plaintext_listener_open',
-  'gitaly_tls_probe_success',
-  'gitaly_tls_probe_duration_seconds',
-  'gitaly_tls_handshake_ok',
-  'gitaly_tls_cert_trusted',
-  'gitaly_tls_hostname_match',
-  'gitaly_tls_alpn_h2',
-  'gitaly_tls_version_info',
-  'gitaly_tls_version_accepted',
-  'gitaly_tls_cert_not_after_timestamp_seconds',
-  'gitaly_tls_cert_not_before_timestamp_seconds',
-  'gitaly_tls_cert_info',
-  'gitaly_tls_cert_file_matches_served',
-  'gitaly_tls_cert_file_not_after_timestamp_seconds',
-  'gitaly_tls_node_info',
-  'gitaly_tls_soak_window_seconds',
-  'gitaly_tls_exporter_source_up',
-  'gitaly_tls_exporter_source_errors_total',
-  'gitaly_tls_exporter_probe_connections_total',
-  'gitaly_tls_exporter_collection_duration_seconds',
-  'gitaly_tls_exporter_last_collection_timestamp_seconds',
-  'gitaly_tls_exporter_build_info',
-  'gitaly_tls_exporter_config_last_reload_successful',
-];
+/** The exporter's metric contract, from its one home (src/metrics/definitions.ts). */
+export const CONTRACT_METRICS: readonly string[] = Object.keys(METRICS);
 
 /** Series Prometheus gets elsewhere: Gitaly's and Praefect's own counters, and its own `up`. */
 export const EXTERNAL_METRICS: readonly string[] = ['gitaly_connections_total', 'gitaly_praefect_connections_total', 'up'];
