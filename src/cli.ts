@@ -143,7 +143,7 @@ async function check(configFile: string, logger: Logger): Promise<number> {
   const config = { ...loaded, plaintextCheckIntervalMs: 2 * loaded.plaintextCheckIntervalMs };
   const exporter = new Exporter({ config, logger, probes: realProbes, histories: await loadHistories(config, logger) });
   const snapshot = await exporter.collector.collect();
-  process.stdout.write(renderTable(snapshot));
+  process.stdout.write(renderTable(snapshot.view));
   return snapshot.fleet.complete ? 0 : 1;
 }
 

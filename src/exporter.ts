@@ -9,6 +9,7 @@ import type { ExporterView } from './http/app.ts';
 import type { NodeHistory } from './migration/types.ts';
 import { ContractRegistry } from './metrics/definitions.ts';
 import { renderMetrics, renderStartupMetrics, setTlsMetrics, type ExporterInfo } from './metrics/render.ts';
+import { tlsView } from './view/node-view.ts';
 
 // The single-file bundle has no package.json beside it: scripts/bundle.ts defines this at build time.
 declare const BUNDLED_VERSION: string | undefined;
@@ -62,14 +63,14 @@ export class Exporter implements ExporterView {
       histories: deps.histories,
       now: deps.now,
     });
-    this.collector.onSnapshot((s) => this.publish(renderMetrics(s, this.info())));
+    this.collector.onSnapshot((s) => this.publish(renderMetrics(s.view, this.info())));
   }
 
   /** The reload gauge answers at once, not at the next collection. */
   private setReloadOk(ok: boolean): void {
     this.reloadOk = ok;
     const latest = this.collector.latest;
-    void this.publish(latest ? renderMetrics(latest, this.info()) : renderStartupMetrics(this.info()));
+    void this.publish(latest ? renderMetrics(latest.view, this.info()) : renderStartupMetrics(this.info()));
   }
 
   /** Renders may finish out of order (a reload during a collection): the newest one started wins. */
@@ -137,7 +138,7 @@ export class Exporter implements ExporterView {
       this.probesInFlight -= 1;
     }
     const registry = new ContractRegistry();
-    setTlsMetrics(registry, node?.name ?? address, result);
+    setTlsMetrics(registry, node?.name ?? address, tlsView(result));
     return { status: 200, body: await registry.text() };
   }
 

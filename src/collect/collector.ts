@@ -24,6 +24,7 @@ import {
 import { readClientReport } from '../clients/read-clients.ts';
 import type { ClientReport } from '../clients/client-routes.ts';
 import { ReverseDnsCache, systemReverseLookup } from '../sources/reverse-dns.ts';
+import { collectionView, errorKey, type CollectionView } from '../view/collection-view.ts';
 import { emptyCarry, observeNode, type NodeCarry, type NodeObservation } from './observe-node.ts';
 import type { ProbeFunctions } from './probes.ts';
 
@@ -48,6 +49,8 @@ export interface Snapshot {
   sourceErrors: Map<string, number>;
   /** Which client dials which node how, from the configured client files; null when none is configured. */
   clients?: ClientReport | null;
+  /** What every output renders: one view per node, computed once from the above. */
+  view: CollectionView;
 }
 
 export interface CollectorDeps {
@@ -106,6 +109,8 @@ export class Collector {
   private histories: Map<string, NodeHistory>;
   private carries = new Map<string, NodeCarry>();
   private readonly sourceErrors = new Map<string, number>();
+  /** The error each failing source last reported, so the log says it once per change, not every cycle. */
+  private readonly loggedErrors = new Map<string, string>();
   private latestSnapshot: Snapshot | null = null;
   private running: Promise<Snapshot> | null = null;
   private timer: NodeJS.Timeout | null = null;
@@ -204,7 +209,7 @@ export class Collector {
   }
 
   private countError(source: string, code: string): void {
-    const key = `${source}\u0000${code}`;
+    const key = errorKey(source, code);
     this.sourceErrors.set(key, (this.sourceErrors.get(key) ?? 0) + 1);
   }
 
@@ -264,10 +269,7 @@ export class Collector {
     });
     const prometheus = await prometheusPromise;
     const clients = await clientsPromise;
-    if (prometheus && !prometheus.ok) {
-      this.countError('prometheus', prometheus.error.code);
-      this.logger.warn({ code: prometheus.error.code }, `Prometheus query failed: ${prometheus.error.message}`);
-    }
+    if (prometheus && !prometheus.ok) this.countError('prometheus', prometheus.error.code);
 
     const nowMs = this.now();
     const verdictOptions: VerdictOptions = {
@@ -359,18 +361,19 @@ export class Collector {
       this.logger.error(saved.error.message);
     }
 
-    const snapshot: Snapshot = {
+    const base = {
       atMs: nowMs,
       durationMs: this.now() - started,
       nodes,
       fleet,
       prometheus,
-      queryWindow,
-      caBundle: ca.ok ? { ok: true, source: ca.source, count: ca.count } : { ok: false, error: ca.error },
+      caBundle: ca.ok ? { ok: true as const, source: ca.source, count: ca.count } : { ok: false as const, error: ca.error },
       stateError: saved.ok ? null : saved.error,
       sourceErrors: new Map(this.sourceErrors),
       clients,
     };
+    const snapshot: Snapshot = { ...base, queryWindow, view: collectionView({ ...base, soakWindowMs: config.soakWindowMs }) };
+    this.logSourceChanges(snapshot.view);
     this.latestSnapshot = snapshot;
     for (const listener of this.listeners) {
       try {
@@ -381,6 +384,30 @@ export class Collector {
     }
     this.logger.debug({ durationMs: snapshot.durationMs, nodes: nodes.length, complete: fleet.complete }, 'collection finished');
     return snapshot;
+  }
+
+  /** Each source's error sentence, logged when it starts or changes, and its recovery once. */
+  private logSourceChanges(view: CollectionView): void {
+    const seen = new Set<string>();
+    const track = (key: string, fields: Record<string, string>, error: SourceError | null): void => {
+      seen.add(key);
+      const before = this.loggedErrors.get(key);
+      const now = error ? `${error.code}: ${error.message}` : undefined;
+      if (now === before) return;
+      if (error) {
+        this.loggedErrors.set(key, now!);
+        this.logger.warn({ ...fields, code: error.code }, `${fields.source} failed: ${error.message}`);
+      } else {
+        this.loggedErrors.delete(key);
+        if (before !== undefined) this.logger.info(fields, `${fields.source} answers again`);
+      }
+    };
+    // Prometheus answers for the whole fleet: one line, not one per node.
+    if (view.prometheus) track('\u0000prometheus', { source: 'prometheus' }, view.prometheus.ok ? null : view.prometheus.error);
+    for (const n of view.nodes)
+      for (const s of n.sources)
+        if (s.source !== 'prometheus') track(`${n.node}\u0000${s.source}`, { node: n.node, source: s.source }, s.error);
+    for (const key of [...this.loggedErrors.keys()]) if (!seen.has(key)) this.loggedErrors.delete(key);
   }
 
   private countObservationErrors(o: NodeObservation): void {

@@ -109,8 +109,6 @@ export async function observeNode(
       const canary = directCanary(h, { atMs, counts: scrape.counts, family: scrape.family, reset: update.reset });
       h = { ...update.history, canary: mergeCanary(h.canary, canary) };
       if (update.reset) log.info({ continuityBroken: update.continuityBroken }, 'Gitaly counters reset (restart)');
-    } else {
-      log.warn({ code: scrape.error.code }, `metrics scrape failed: ${scrape.error.message}`);
     }
   }
 
@@ -126,7 +124,6 @@ export async function observeNode(
     if (checkVersions && tls.handshakeOk) c = { ...c, versionsCheckedMs: tls.atMs, accepts: tls.accepts };
     // Pinned handshakes are re-checked hourly, not every cycle; report the last answer meanwhile.
     else tls = { ...tls, accepts: c.accepts };
-    if (!tls.handshakeOk) log.warn({ code: tls.error?.code }, `TLS probe failed: ${tls.error?.message ?? 'no handshake'}`);
   }
 
   let certFile: CertFileResult | null = null;

@@ -67,13 +67,13 @@ export function buildApp({ logger, view, https, limits, lifecycle = false }: App
   app.get('/migration', async (_req, reply) => {
     const s = view.snapshot();
     if (!s) return reply.code(503).send({ ready: false, message: 'the first collection has not finished yet' });
-    return reply.send(migrationJson(s));
+    return reply.send(migrationJson(s.view));
   });
 
   app.get('/', async (_req, reply) =>
     reply
       .type('text/html; charset=utf-8')
-      .send(renderStatusPage(view.snapshot(), { refreshSeconds: view.refreshSeconds(), source: view.configSource() })),
+      .send(renderStatusPage(view.snapshot()?.view ?? null, { refreshSeconds: view.refreshSeconds(), source: view.configSource() })),
   );
 
   // Browsers ask for it on every page view; there is none, and a 404 would be noise.
