@@ -6,6 +6,7 @@ import * as net from 'node:net';
 import { formatHostPort, parseAddress, type HostPort } from '../address.ts';
 import type { PlaintextProbeResult, SourceError } from '../evidence.ts';
 import { checkGrpcHealth } from '../grpc/health.ts';
+import { DNS_SYSTEM_CODES } from '../error-codes.ts';
 
 export interface PlaintextProbeTarget {
   node: string;
@@ -27,7 +28,6 @@ export interface PlaintextProbeDeps {
 
 /** The HTTP/2 client connection preface followed by an empty SETTINGS frame. */
 const H2C_PREFACE = Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1'), Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0])]);
-const DNS_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_FAIL', 'EAI_NONAME', 'EAI_NODATA']);
 
 /** What is left of a check's time budget; messages quote the whole budget. */
 interface Deadline {
@@ -76,7 +76,7 @@ function dial(connect: typeof net.connect, hostPort: HostPort, timeoutMs: number
       // A reset can only follow a completed TCP handshake: the listener accepted (and counted) it.
       else if (code === 'ECONNRESET')
         finish({ open: true, reset: true, error: { code: 'RESET', message: `${where} accepted the connection and reset it at once.` } });
-      else if (DNS_CODES.has(code)) finish({ open: null, error: { code: 'DNS', message: `Could not resolve ${where} (${code}).` } });
+      else if (DNS_SYSTEM_CODES.has(code)) finish({ open: null, error: { code: 'DNS', message: `Could not resolve ${where} (${code}).` } });
       else finish({ open: null, error: { code: 'CONNECT', message: `Could not connect to ${where} (${code}).` } });
     });
     connected.once('connect', () => finish({ socket: connected, open: true, error: null }));

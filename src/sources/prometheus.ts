@@ -13,6 +13,7 @@ import {
   type PrometheusQueryOptions,
 } from './prometheus-client.ts';
 import { buildStepQueries, parseChanges, parseDials } from './prometheus-steps.ts';
+import type { ErrorCode } from '../error-codes.ts';
 
 export { instantQuery };
 export type { InstantQueryResult, PrometheusDeps, PrometheusQueryOptions, PrometheusSample } from './prometheus-client.ts';
@@ -211,7 +212,7 @@ export async function queryFleetEvidence(
 ): Promise<PrometheusFleetEvidence> {
   const now = deps.now ?? Date.now;
   const started = now();
-  const failed = (code: string, message: string): PrometheusFleetEvidence => ({
+  const failed = (code: ErrorCode, message: string): PrometheusFleetEvidence => ({
     ok: false,
     error: { code, message },
     durationMs: now() - started,

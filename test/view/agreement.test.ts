@@ -3,7 +3,7 @@
 // four (absent series, null with a reason, "unknown" on the page and in the table).
 import { expect } from 'chai';
 import type { NodeConfig } from '../../src/config/types.ts';
-import type { CertFileResult, GitalyScrape, TlsProbeResult } from '../../src/evidence.ts';
+import type { CertFileResult, GitalyScrape, SourceError, TlsProbeResult } from '../../src/evidence.ts';
 import { migrationJson } from '../../src/http/migration-json.ts';
 import { renderStatusPage } from '../../src/http/status-page.ts';
 import { renderMetrics } from '../../src/metrics/render.ts';
@@ -26,7 +26,7 @@ interface Case {
   expect: Partial<Record<FactName, Fact>> & { phase?: string; certDays?: number | 'unknown'; version?: string | null; reasons?: string[] };
 }
 
-const refused = (msg: string): { code: string; message: string } => ({ code: 'CONNECT', message: msg });
+const refused = (msg: string): SourceError => ({ code: 'CONNECT', message: msg });
 
 const deadTls: TlsProbeResult = tlsOk({
   handshakeOk: false,
@@ -47,7 +47,7 @@ const deadScrape: GitalyScrape = {
   error: refused('could not get an answer from http://gitaly-1.internal:9236/metrics (ECONNREFUSED)'),
   durationMs: 2,
 };
-const timedOut = (what: string): { code: string; message: string } => ({
+const timedOut = (what: string): SourceError => ({
   code: 'TIMEOUT',
   message: `No answer from ${what} within 5000 ms.`,
 });
