@@ -26,9 +26,9 @@ export interface NodeObservation {
   durationMs: number;
 }
 
-/** What a node carries between cycles in memory (checks that do not run every cycle). */
+/** What a node carries between cycles in memory (checks that do not run every cycle). The latest
+ *  plaintext check is not here: it is history (NodeHistory.lastPlaintextProbe), kept across restarts. */
 export interface NodeCarry {
-  plaintext: PlaintextProbeResult | null;
   versionsCheckedMs: number | null;
   accepts: TlsProbeResult['accepts'];
   /** Local mode: when each plaintext peer address was first and last seen connected. */
@@ -36,7 +36,7 @@ export interface NodeCarry {
 }
 
 export function emptyCarry(): NodeCarry {
-  return { plaintext: null, versionsCheckedMs: null, accepts: { 'TLSv1.2': null, 'TLSv1.3': null } };
+  return { versionsCheckedMs: null, accepts: { 'TLSv1.2': null, 'TLSv1.3': null } };
 }
 
 export interface ObserveContext {
@@ -133,7 +133,7 @@ export async function observeNode(
   }
 
   let plaintextFresh = false;
-  if ((node.plaintextAddress || node.tlsAddress) && due(c.plaintext?.atMs, config.plaintextCheckIntervalMs, now())) {
+  if ((node.plaintextAddress || node.tlsAddress) && due(h.lastPlaintextProbe?.atMs, config.plaintextCheckIntervalMs, now())) {
     const result =
       (await listenerFromProc(node, ctx)) ??
       (await probes.probePlaintext(
@@ -141,8 +141,7 @@ export async function observeNode(
         { timeoutMs: config.timeouts.plaintextMs, grpcHealth: true, checkTlsPortRejectsPlaintext: Boolean(node.tlsAddress) },
         { now },
       ));
-    h = recordOwnConnections(h, { ...result.connectionsMade, atMs: result.atMs }, ctx.historyOptions);
-    c = { ...c, plaintext: result };
+    h = { ...recordOwnConnections(h, { ...result.connectionsMade, atMs: result.atMs }, ctx.historyOptions), lastPlaintextProbe: result };
     plaintextFresh = true;
   }
 
@@ -169,7 +168,7 @@ export async function observeNode(
       scrape,
       tls,
       certFile,
-      plaintext: c.plaintext,
+      plaintext: h.lastPlaintextProbe,
       plaintextFresh,
       sockets,
       plaintextPeers,

@@ -22,6 +22,8 @@ export const DEFAULTS = {
   reverseDns: false,
   peerMetricLimit: 10,
   role: 'gitaly',
+  /** Fraction of the soak window Prometheus must have scraped a node for its counts to count (not configurable). */
+  minCoverage: 0.998,
 } as const;
 
 export const KEYS = {

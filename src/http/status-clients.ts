@@ -1,7 +1,7 @@
 // The status page's "who is still on plaintext" section: peers seen in local mode, and which client
 // configuration dials which node how. Kept apart from the node table; it adds no verdict.
 import type { CollectionView } from '../view/collection-view.ts';
-import { escapeHtml } from './status-page.ts';
+import { escapeHtml } from './html.ts';
 
 /** Beyond this many peers a node's list is folded (still complete) so the page stays readable. */
 const FOLD_AFTER = 20;

@@ -3,11 +3,8 @@
 import type { Phase } from '../migration/types.ts';
 import type { CollectionView } from '../view/collection-view.ts';
 import type { Check, NodeView } from '../view/node-view.ts';
+import { escapeHtml } from './html.ts';
 import { renderClientSections } from './status-clients.ts';
-
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[ch] ?? ch);
-}
 
 const PHASE_LABEL: Record<Phase, string> = {
   plaintext_only: 'Plaintext only',

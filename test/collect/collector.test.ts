@@ -48,7 +48,9 @@ describe('collector', () => {
     expect(about()).to.deep.equal([]);
     node.metricsUp = false;
     const s = await runCycles(collector, 3);
-    expect(about().map((l) => [l.level, l.msg])).to.deep.equal([[40, 'gitaly_metrics failed: connection refused (http://gitaly-1:9236/metrics)']]);
+    expect(about().map((l) => [l.level, l.msg])).to.deep.equal([
+      [40, 'gitaly_metrics failed: connection refused (http://gitaly-1:9236/metrics)'],
+    ]);
     expect(s.sourceErrors.get('gitaly_metrics\u0000CONNECT')).to.equal(3);
     node.metricsUp = true;
     await runCycles(collector, 2);
