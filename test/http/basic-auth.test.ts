@@ -18,7 +18,7 @@ const view: ExporterView = {
   metricsText: () => 'gitaly_tls_exporter_build_info{version="test"} 1\n',
   configSource: () => '<test>',
   refreshSeconds: () => 30,
-  probe: async () => ({ status: 400, body: 'no target\n' }),
+  probe: async () => ({ kind: 'bad_target' as const, message: 'no target' }),
   reload: async () => ({ ok: true, message: 'reloaded' }),
 };
 

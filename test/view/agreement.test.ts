@@ -58,6 +58,18 @@ const certFile = (matchesServed: boolean | null): CertFileResult => ({
   matchesServed,
 });
 
+/** What a node nobody could observe shows: every fact unknown. */
+const NOTHING_KNOWN: Case['expect'] = {
+  phase: 'unknown',
+  trusted: 'unknown',
+  hostnameMatch: 'unknown',
+  alpnH2: 'unknown',
+  restartNeeded: 'unknown',
+  plaintextListenerOpen: 'unknown',
+  certDays: 'unknown',
+  version: null,
+};
+
 const CASES: Case[] = [
   {
     name: 'all-unknown',
@@ -69,30 +81,12 @@ const CASES: Case[] = [
       plaintext: plaintextClosed({ open: null, error: timedOut('gitaly-1.internal:8075'), connectionsMade: { tcp: 0, tls: 0 } }),
       certFile: { ok: false, error: { code: 'READ', message: 'Could not read /etc/gitlab/ssl/gitaly.crt: EACCES.' } },
     },
-    expect: {
-      phase: 'unknown',
-      trusted: 'unknown',
-      hostnameMatch: 'unknown',
-      alpnH2: 'unknown',
-      restartNeeded: 'unknown',
-      plaintextListenerOpen: 'unknown',
-      certDays: 'unknown',
-      version: null,
-    },
+    expect: NOTHING_KNOWN,
   },
   {
     name: 'dead-host',
     evidence: { scrape: deadScrape, tls: deadTls, plaintext: plaintextClosed({ connectionsMade: { tcp: 0, tls: 0 } }) },
-    expect: {
-      phase: 'unknown',
-      trusted: 'unknown',
-      hostnameMatch: 'unknown',
-      alpnH2: 'unknown',
-      restartNeeded: 'unknown',
-      plaintextListenerOpen: 'unknown',
-      certDays: 'unknown',
-      version: null,
-    },
+    expect: NOTHING_KNOWN,
   },
   {
     name: 'healthy',
