@@ -16,8 +16,9 @@ import { timingPolicy, type TimingPolicy } from '../migration/timing.ts';
 import { emptyHistory, type NodeHistory } from '../migration/types.ts';
 import { judgeFleet, judgeNode, type FleetVerdict, type NodeVerdict } from '../migration/verdict.ts';
 import { ReverseDnsCache, systemReverseLookup } from '../sources/reverse-dns.ts';
-import { collectionView, errorKey, type CollectionView } from '../view/collection-view.ts';
+import { collectionView, type CollectionView } from '../view/collection-view.ts';
 import { joinNode } from './join.ts';
+import { SourceHealth } from './source-health.ts';
 import { emptyCarry, observeNode, type NodeCarry, type NodeObservation } from './observe-node.ts';
 import type { ProbeFunctions } from './probes.ts';
 
@@ -72,9 +73,7 @@ export class Collector {
   private readonly now: () => number;
   private histories: Map<string, NodeHistory>;
   private carries = new Map<string, NodeCarry>();
-  private readonly sourceErrors = new Map<string, number>();
-  /** The error each failing source last reported, so the log says it once per change, not every cycle. */
-  private readonly loggedErrors = new Map<string, string>();
+  private readonly sourceHealth: SourceHealth;
   private latestSnapshot: Snapshot | null = null;
   private running: Promise<Snapshot> | null = null;
   private timer: NodeJS.Timeout | null = null;
@@ -91,6 +90,7 @@ export class Collector {
     this.probes = deps.probes;
     this.now = deps.now ?? Date.now;
     this.histories = deps.histories ?? new Map<string, NodeHistory>();
+    this.sourceHealth = new SourceHealth(deps.logger);
   }
 
   get latest(): Snapshot | null {
@@ -172,18 +172,12 @@ export class Collector {
     return next;
   }
 
-  private countError(source: string, code: string): void {
-    const key = errorKey(source, code);
-    this.sourceErrors.set(key, (this.sourceErrors.get(key) ?? 0) + 1);
-  }
-
   /** observe → join → judge → persist → publish. */
   private async cycle(): Promise<Snapshot> {
     const config = this.config;
     const started = this.now();
     const policy = timingPolicy(config);
     const ca = this.caBundles.get(config.caFile);
-    if (!ca.ok) this.logger.error(ca.error.message);
 
     const observed = await this.observe(config, policy, ca);
     const nowMs = this.now();
@@ -206,7 +200,7 @@ export class Collector {
       queryWindow: observed.queryWindow,
       caBundle: ca.ok ? { ok: true, source: ca.source, count: ca.count } : { ok: false, error: ca.error },
       stateError,
-      sourceErrors: new Map(this.sourceErrors),
+      sourceErrors: this.sourceHealth.counts(),
       clients: observed.clients,
       soakWindowMs: config.soakWindowMs,
     });
@@ -250,7 +244,7 @@ export class Collector {
       return result.observation;
     });
     const prometheus = await prometheusPromise;
-    if (prometheus && !prometheus.ok) this.countError('prometheus', prometheus.error.code);
+    if (prometheus && !prometheus.ok) this.sourceHealth.count('prometheus', prometheus.error.code);
     return { observations, prometheus, queryWindow, clients: await clientsPromise, seenBefore };
   }
 
@@ -259,7 +253,7 @@ export class Collector {
     const ctx = { prometheus: o.prometheus, queryWindow: o.queryWindow, policy, nowMs };
     return o.observations.map((observation) => {
       const node = observation.node;
-      this.countObservationErrors(observation);
+      this.sourceHealth.countObservation(observation);
       const instance = prometheusInstanceOf(node);
       const before = this.histories.get(node.name) ?? emptyHistory();
       const joined = joinNode(node, instance, observation, before, o.seenBefore.get(node.name) ?? null, ctx);
@@ -272,8 +266,7 @@ export class Collector {
   private async persist(config: Config): Promise<SourceError | null> {
     const saved = await this.save(config.stateFile);
     if (saved.ok) return null;
-    this.countError('state_file', saved.error.code);
-    this.logger.error(saved.error.message);
+    this.sourceHealth.count('state_file', saved.error.code);
     return saved.error;
   }
 
@@ -281,7 +274,7 @@ export class Collector {
   private async publish(input: Omit<Snapshot, 'view'> & { soakWindowMs: number }): Promise<Snapshot> {
     const { soakWindowMs, ...rest } = input;
     const snapshot: Snapshot = { ...rest, view: collectionView({ ...rest, clients: rest.clients ?? null, soakWindowMs }) };
-    this.logSourceChanges(snapshot.view);
+    this.sourceHealth.logChanges(snapshot.view);
     this.latestSnapshot = snapshot;
     for (const listener of this.listeners) {
       try {
@@ -295,37 +288,5 @@ export class Collector {
       'collection finished',
     );
     return snapshot;
-  }
-
-  /** Each source's error sentence, logged when it starts or changes, and its recovery once. */
-  private logSourceChanges(view: CollectionView): void {
-    const seen = new Set<string>();
-    const track = (key: string, fields: Record<string, string>, error: SourceError | null): void => {
-      seen.add(key);
-      const before = this.loggedErrors.get(key);
-      const now = error ? `${error.code}: ${error.message}` : undefined;
-      if (now === before) return;
-      if (error) {
-        this.loggedErrors.set(key, now!);
-        this.logger.warn({ ...fields, code: error.code }, `${fields.source} failed: ${error.message}`);
-      } else {
-        this.loggedErrors.delete(key);
-        if (before !== undefined) this.logger.info(fields, `${fields.source} answers again`);
-      }
-    };
-    // Prometheus answers for the whole fleet: one line, not one per node.
-    if (view.prometheus) track('\u0000prometheus', { source: 'prometheus' }, view.prometheus.ok ? null : view.prometheus.error);
-    for (const n of view.nodes)
-      for (const s of n.sources)
-        if (s.source !== 'prometheus') track(`${n.node}\u0000${s.source}`, { node: n.node, source: s.source }, s.error);
-    for (const key of [...this.loggedErrors.keys()]) if (!seen.has(key)) this.loggedErrors.delete(key);
-  }
-
-  private countObservationErrors(o: NodeObservation): void {
-    if (o.scrape && !o.scrape.ok) this.countError('gitaly_metrics', o.scrape.error.code);
-    if (o.tls?.error) this.countError('tls', o.tls.error.code);
-    if (o.certFile && !o.certFile.ok) this.countError('cert_file', o.certFile.error.code);
-    if (o.plaintextFresh && o.plaintext?.error) this.countError('plaintext', o.plaintext.error.code);
-    if (o.sockets && !o.sockets.ok) this.countError('sockets', o.sockets.error.code);
   }
 }

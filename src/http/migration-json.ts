@@ -108,6 +108,12 @@ export function migrationJson(s: CollectionView): object {
           : { ok: false, error: s.prometheus.error }
         : null,
     },
+    exporter: {
+      caBundle: s.caBundle.ok
+        ? { ok: true, source: s.caBundle.source, certificates: s.caBundle.count }
+        : { ok: false, error: s.caBundle.error },
+      stateFile: s.stateError ? { ok: false, error: s.stateError } : { ok: true },
+    },
     nodes: s.nodes.map(nodeJson),
     clients: s.clients,
   };

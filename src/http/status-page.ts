@@ -104,17 +104,28 @@ ${tlsCells(v)}
 </tr>`;
 }
 
+/** Failures that concern the whole fleet, each with its sentence. */
+function exporterErrors(s: CollectionView): string[] {
+  return [
+    ...(s.prometheus?.ok === false ? [`Prometheus: ${s.prometheus.error.message}`] : []),
+    ...(s.caBundle.ok ? [] : [`CA bundle: ${s.caBundle.error.message}`]),
+    ...(s.stateError ? [`State file: ${s.stateError.message}`] : []),
+  ];
+}
+
 function banner(s: CollectionView): string {
   const f = s.fleet;
   const total = s.nodes.length;
-  if (f.complete)
-    return `<div class="banner done" data-fleet-complete="true"><strong>Migration complete.</strong> All ${total} node(s) serve TLS only.</div>`;
+  const errors = exporterErrors(s);
+  if (f.complete) {
+    const list = errors.length ? `<ul>${errors.map((e) => `<li class="bad">${escapeHtml(e)}</li>`).join('')}</ul>` : '';
+    return `<div class="banner done" data-fleet-complete="true"><strong>Migration complete.</strong> All ${total} node(s) serve TLS only.${list}</div>`;
+  }
   const counts = (Object.entries(f.nodesByPhase) as Array<[Phase, number]>)
     .filter(([, c]) => c > 0)
     .map(([p, c]) => `${c} ${PHASE_LABEL[p].toLowerCase()}`)
     .join(', ');
-  const prometheus = s.prometheus?.ok === false ? [`Prometheus: ${s.prometheus.error.message}`] : [];
-  const blocking = [...f.blocking, ...prometheus].map((b) => `<li>${escapeHtml(b)}</li>`).join('');
+  const blocking = [...f.blocking, ...errors].map((b) => `<li>${escapeHtml(b)}</li>`).join('');
   return `<div class="banner todo" data-fleet-complete="false"><strong>Migration not complete.</strong> ${f.nodesByPhase.complete} of ${total} node(s) complete (${escapeHtml(counts)}).<ul>${blocking}</ul></div>`;
 }
 
