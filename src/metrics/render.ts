@@ -1,11 +1,11 @@
 // Results → metrics, in one place. Rendered once per collection (and per /probe request on a
 // fresh registry); /metrics serves the cached text, so scrapes cost nothing extra.
+import type { Gauge } from 'prom-client';
 import { topPeers } from '../collect/plaintext-peers.ts';
 import { PHASES } from '../migration/types.ts';
 import type { CollectionView } from '../view/collection-view.ts';
 import type { Check, NodeView, TlsView } from '../view/node-view.ts';
 import { bool, ContractRegistry, seconds, UNDECLARED_OTHERS } from './definitions.ts';
-import type { Gauge } from 'prom-client';
 
 export interface ExporterInfo {
   version: string;

@@ -42,11 +42,15 @@ function cells(v: NodeView): string[] {
 function notes(v: NodeView): string[] {
   const lines: string[] = [];
   for (const s of v.sources) if (!s.up) lines.push(`  ${v.node}: ${s.source} down: ${s.error?.message ?? 'failed'}`);
-  if (v.certExpiry.atMs === null && v.tlsAddress) lines.push(`  ${v.node}: CERT_DAYS unknown: ${v.certExpiry.why}`);
+  // Columns unknown for the same reason share one line.
+  const byWhy = new Map<string, string[]>();
+  const add = (header: string, why: string): void => void byWhy.set(why, [...(byWhy.get(why) ?? []), header]);
+  if (v.certExpiry.atMs === null && v.tlsAddress) add('CERT_DAYS', v.certExpiry.why);
   for (const [name, header] of CHECK_COLUMNS) {
     const c = v.checks[name];
-    if (c.value === null) lines.push(`  ${v.node}: ${header} unknown: ${c.why}`);
+    if (c.value === null) add(header, c.why);
   }
+  for (const [why, headers] of byWhy) lines.push(`  ${v.node}: ${headers.join(', ')} unknown: ${why}`);
   return lines;
 }
 
