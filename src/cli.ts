@@ -17,7 +17,8 @@ import { startDemoFleet, type DemoFleet } from './demo/fleet.ts';
 import { EXPORTER_VERSION, Exporter } from './exporter.ts';
 import { buildApp } from './http/app.ts';
 import { httpLimits } from './http/limits.ts';
-import { createHttpsOptions, loadWebConfig, secureApp } from './http/web-config.ts';
+import { loadWebConfig } from './config/web-config.ts';
+import { createHttpsOptions, secureApp } from './http/web-config.ts';
 import { loadState, setAsideCorruptState } from './migration/state.ts';
 import type { NodeHistory } from './migration/types.ts';
 import { checkRemote } from './report/remote-check.ts';
@@ -143,7 +144,7 @@ async function check(configFile: string, logger: Logger): Promise<number> {
   const config = { ...loaded, plaintextCheckIntervalMs: 2 * loaded.plaintextCheckIntervalMs };
   const exporter = new Exporter({ config, logger, probes: realProbes, histories: await loadHistories(config, logger) });
   const snapshot = await exporter.collector.collect();
-  process.stdout.write(renderTable(snapshot));
+  process.stdout.write(renderTable(snapshot.view));
   return snapshot.fleet.complete ? 0 : 1;
 }
 

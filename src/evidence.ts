@@ -1,10 +1,11 @@
 // What each source and probe returns. Sources and probes never throw: they return one of these.
+import type { ErrorCode } from './error-codes.ts';
 
 export type ConnectionType = 'tcp' | 'tls' | 'unix';
 
 export interface SourceError {
-  /** Stable machine-readable code, e.g. TIMEOUT, HTTP_STATUS, TOO_LARGE, PARSE, CONNECT. */
-  code: string;
+  /** Stable machine-readable code, one per cause whichever source met it (see error-codes.ts). */
+  code: ErrorCode;
   /** One human sentence; never contains secrets. */
   message: string;
 }

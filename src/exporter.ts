@@ -1,14 +1,13 @@
 // Wires a configuration to a collector, keeps the rendered metrics, and answers the HTTP layer.
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { formatHostPort, parseAddress } from './address.ts';
 import { Collector, type Snapshot } from './collect/collector.ts';
 import type { ProbeFunctions } from './collect/probes.ts';
 import type { Config } from './config/types.ts';
 import type { ExporterView } from './http/app.ts';
 import type { NodeHistory } from './migration/types.ts';
-import { ContractRegistry } from './metrics/definitions.ts';
-import { renderMetrics, renderStartupMetrics, setTlsMetrics, type ExporterInfo } from './metrics/render.ts';
+import { renderMetrics, renderStartupMetrics, type ExporterInfo } from './metrics/render.ts';
+import { OnDemandProber, type OnDemandResult } from './probes/on-demand.ts';
 
 // The single-file bundle has no package.json beside it: scripts/bundle.ts defines this at build time.
 declare const BUNDLED_VERSION: string | undefined;
@@ -17,12 +16,7 @@ export const EXPORTER_VERSION =
   typeof BUNDLED_VERSION === 'string'
     ? BUNDLED_VERSION
     : (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-const MAX_TARGET_LENGTH = 300;
-/**
- * /probe is unauthenticated in a default setup and each call opens up to three TLS connections:
- * this many run at once, further callers get 429 at once rather than queue behind them.
- */
-export const MAX_CONCURRENT_PROBES = 4;
+export { MAX_CONCURRENT_PROBES } from './probes/on-demand.ts';
 
 export interface ExporterDeps {
   config: Config;
@@ -34,26 +28,19 @@ export interface ExporterDeps {
   loadConfig?: () => Config;
 }
 
-function normalizeTlsAddress(address: string): string | null {
-  const parsed = parseAddress(address, ['tls://']);
-  return parsed.ok ? formatHostPort(parsed.value).toLowerCase() : null;
-}
-
 export class Exporter implements ExporterView {
   readonly collector: Collector;
   private config: Config;
   private text = '';
   private renders = 0;
   private reloadOk = true;
-  private probesInFlight = 0;
+  private readonly onDemand: OnDemandProber;
   private readonly logger: Logger;
-  private readonly probes: ProbeFunctions;
   private readonly loadConfig: (() => Config) | undefined;
 
   constructor(deps: ExporterDeps) {
     this.config = deps.config;
     this.logger = deps.logger;
-    this.probes = deps.probes;
     this.loadConfig = deps.loadConfig;
     this.collector = new Collector({
       config: deps.config,
@@ -62,14 +49,16 @@ export class Exporter implements ExporterView {
       histories: deps.histories,
       now: deps.now,
     });
-    this.collector.onSnapshot((s) => this.publish(renderMetrics(s, this.info())));
+    // Shares the collector's CA bundle cache, so /probe neither re-reads nor re-parses it per call.
+    this.onDemand = new OnDemandProber({ probeTls: deps.probes.probeTls, caBundles: this.collector.caBundles, logger: deps.logger });
+    this.collector.onSnapshot((s) => this.publish(renderMetrics(s.view, this.info())));
   }
 
   /** The reload gauge answers at once, not at the next collection. */
   private setReloadOk(ok: boolean): void {
     this.reloadOk = ok;
     const latest = this.collector.latest;
-    void this.publish(latest ? renderMetrics(latest, this.info()) : renderStartupMetrics(this.info()));
+    void this.publish(latest ? renderMetrics(latest.view, this.info()) : renderStartupMetrics(this.info()));
   }
 
   /** Renders may finish out of order (a reload during a collection): the newest one started wins. */
@@ -104,41 +93,8 @@ export class Exporter implements ExporterView {
     return Math.max(5, Math.round(this.config.collectionIntervalMs / 1000));
   }
 
-  async probe(target: string | undefined): Promise<{ status: number; body: string }> {
-    if (!target) return { status: 400, body: 'Missing parameter: target (e.g. /probe?target=tls://gitaly-1.internal:9999).\n' };
-    if (target.length > MAX_TARGET_LENGTH) return { status: 400, body: `Bad target: longer than ${MAX_TARGET_LENGTH} characters.\n` };
-    const parsed = parseAddress(target, ['tls://']);
-    if (!parsed.ok) return { status: 400, body: `Bad target: ${parsed.message}.\n` };
-    const address = formatHostPort(parsed.value);
-    const node = this.config.nodes.find((n) => n.tlsAddress && normalizeTlsAddress(n.tlsAddress) === address.toLowerCase());
-    if (!node && !this.config.allowUnlistedTargets) {
-      return {
-        status: 403,
-        body: `Target ${address} is not the tls_address of a configured node (set allow_unlisted_targets: true to probe any address).\n`,
-      };
-    }
-    if (this.probesInFlight >= MAX_CONCURRENT_PROBES) {
-      return {
-        status: 429,
-        body: `Too many /probe requests: ${MAX_CONCURRENT_PROBES} are already in progress. Try again in a second (Prometheus will at its next scrape).\n`,
-      };
-    }
-    const ca = this.collector.caBundles.get(this.config.caFile);
-    if (!ca.ok) return { status: 500, body: `CA bundle: ${ca.error.message}\n` };
-    this.probesInFlight += 1;
-    let result;
-    try {
-      result = await this.probes.probeTls(
-        { node: node?.name ?? address, address, serverName: node?.serverName },
-        { timeoutMs: this.config.timeouts.tlsMs, ca: ca.pems, checkVersions: true },
-        { logger: this.logger.child({ probe: address }) },
-      );
-    } finally {
-      this.probesInFlight -= 1;
-    }
-    const registry = new ContractRegistry();
-    setTlsMetrics(registry, node?.name ?? address, result);
-    return { status: 200, body: await registry.text() };
+  probe(target: string | undefined): Promise<OnDemandResult> {
+    return this.onDemand.probe(target, this.config);
   }
 
   reload(): Promise<{ ok: boolean; message: string }> {

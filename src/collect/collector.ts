@@ -1,29 +1,24 @@
-// A collection cycle: observe every node with bounded concurrency while one Prometheus query set
-// covers the whole fleet, then judge, persist history, and hand the snapshot to listeners (the
-// metrics renderer). Cycles never overlap and a scrape of /metrics never starts one.
+// A collection cycle reads observe → join → judge → persist → publish: observe every node with
+// bounded concurrency while one Prometheus query set covers the whole fleet, join each node's
+// observation with Prometheus' answer (join.ts), judge, save the history, and publish the view.
+// Timing policy lives in migration/timing.ts. Cycles never overlap; a scrape never starts one.
 import type { Logger } from 'pino';
-import { mapWithConcurrency } from '../concurrency.ts';
-import { hostPortOf } from '../config/schema.ts';
-import type { Config } from '../config/types.ts';
-import type { PrometheusFleetEvidence, SourceError } from '../evidence.ts';
-import { CaBundleCache } from '../probes/ca-bundle.ts';
-import { prometheusCanary } from '../migration/canary.ts';
-import { ownInWindow, recordPlaintextSeen, type HistoryOptions } from '../migration/history.ts';
-import { plaintextSeenFromChanges, type SeenOptions } from '../migration/last-seen.ts';
-import { chooseQueryWindow, querySlackMs, type QueryWindow } from '../migration/query-window.ts';
-import { saveState } from '../migration/state.ts';
-import { emptyHistory, type NodeHistory } from '../migration/types.ts';
-import {
-  judgeFleet,
-  judgeNode,
-  type FleetVerdict,
-  type NodeVerdict,
-  type PrometheusNodeView,
-  type VerdictOptions,
-} from '../migration/verdict.ts';
 import { readClientReport } from '../clients/read-clients.ts';
 import type { ClientReport } from '../clients/client-routes.ts';
+import { mapWithConcurrency } from '../concurrency.ts';
+import { prometheusInstanceOf } from '../config/nodes.ts';
+import type { Config } from '../config/types.ts';
+import type { PrometheusFleetEvidence, SourceError } from '../evidence.ts';
+import { CaBundleCache, type CaBundle } from '../probes/ca-bundle.ts';
+import { chooseQueryWindow, type QueryWindow } from '../migration/query-window.ts';
+import { saveState } from '../migration/state.ts';
+import { timingPolicy, type TimingPolicy } from '../migration/timing.ts';
+import { emptyHistory, type NodeHistory } from '../migration/types.ts';
+import { judgeFleet, judgeNode, type FleetVerdict, type NodeVerdict } from '../migration/verdict.ts';
 import { ReverseDnsCache, systemReverseLookup } from '../sources/reverse-dns.ts';
+import { collectionView, type CollectionView } from '../view/collection-view.ts';
+import { joinNode } from './join.ts';
+import { SourceHealth } from './source-health.ts';
 import { emptyCarry, observeNode, type NodeCarry, type NodeObservation } from './observe-node.ts';
 import type { ProbeFunctions } from './probes.ts';
 
@@ -48,6 +43,8 @@ export interface Snapshot {
   sourceErrors: Map<string, number>;
   /** Which client dials which node how, from the configured client files; null when none is configured. */
   clients?: ClientReport | null;
+  /** What every output renders: one view per node, computed once from the above. */
+  view: CollectionView;
 }
 
 export interface CollectorDeps {
@@ -59,43 +56,14 @@ export interface CollectorDeps {
   histories?: Map<string, NodeHistory>;
 }
 
-/** Instance label Prometheus gives a node: configured, or host:port of its metrics URL (as the loader fills it in). */
-export function instanceOf(node: Config['nodes'][number]): string | null {
-  if (node.prometheusInstance) return node.prometheusInstance;
-  if (!node.metricsUrl) return null;
-  try {
-    return hostPortOf(node.metricsUrl);
-  } catch {
-    return null;
-  }
-}
-
-/** How far the Prometheus window's edges may move to keep clear of own dials. */
-function queryShiftMs(config: Config): number {
-  // A dial just before now needs the end moved back up to two slacks; allow a margin beyond.
-  return Math.max(4 * querySlackMs(config.prometheus?.scrapeIntervalMs ?? 60_000), config.soakWindowMs / 20);
-}
-
-/** How every exporter's dials are told from clients in Prometheus' per-change evidence. */
-export function seenOptionsFor(config: Config): SeenOptions {
-  const scrapeMs = config.prometheus?.scrapeIntervalMs ?? 60_000;
-  return {
-    soakWindowMs: config.soakWindowMs,
-    toleranceMs: querySlackMs(scrapeMs),
-    skewMs: 1_000,
-    // A peer publishes a dial when its cycle ends; Prometheus scrapes it within an interval.
-    settleMs: config.collectionIntervalMs + 2 * scrapeMs + 5_000,
-  };
-}
-
-export function historyOptionsFor(config: Config): HistoryOptions {
-  return {
-    soakWindowMs: config.soakWindowMs,
-    maxGapMs: 3 * config.collectionIntervalMs + config.timeouts.metricsMs,
-    bucketMs: Math.max(config.collectionIntervalMs, Math.floor(config.soakWindowMs / 168)),
-    // Own dials must outlive the furthest the query window's start may move back (queryShiftMs).
-    retentionMarginMs: queryShiftMs(config) + querySlackMs(config.prometheus?.scrapeIntervalMs ?? 60_000),
-  };
+/** What the observe step gathers: every node's observation, and the fleet-wide answers. */
+interface Observed {
+  observations: NodeObservation[];
+  prometheus: PrometheusFleetEvidence | null;
+  queryWindow: QueryWindow | null;
+  clients: ClientReport | null;
+  /** Last seen per node as it stood before this cycle's direct scrapes (see plaintextSeenFromChanges). */
+  seenBefore: Map<string, number | null>;
 }
 
 export class Collector {
@@ -105,7 +73,7 @@ export class Collector {
   private readonly now: () => number;
   private histories: Map<string, NodeHistory>;
   private carries = new Map<string, NodeCarry>();
-  private readonly sourceErrors = new Map<string, number>();
+  private readonly sourceHealth: SourceHealth;
   private latestSnapshot: Snapshot | null = null;
   private running: Promise<Snapshot> | null = null;
   private timer: NodeJS.Timeout | null = null;
@@ -122,6 +90,7 @@ export class Collector {
     this.probes = deps.probes;
     this.now = deps.now ?? Date.now;
     this.histories = deps.histories ?? new Map<string, NodeHistory>();
+    this.sourceHealth = new SourceHealth(deps.logger);
   }
 
   get latest(): Snapshot | null {
@@ -203,43 +172,53 @@ export class Collector {
     return next;
   }
 
-  private countError(source: string, code: string): void {
-    const key = `${source}\u0000${code}`;
-    this.sourceErrors.set(key, (this.sourceErrors.get(key) ?? 0) + 1);
-  }
-
+  /** observe → join → judge → persist → publish. */
   private async cycle(): Promise<Snapshot> {
     const config = this.config;
     const started = this.now();
-    const historyOptions = historyOptionsFor(config);
+    const policy = timingPolicy(config);
     const ca = this.caBundles.get(config.caFile);
-    if (!ca.ok) this.logger.error(ca.error.message);
 
-    const queryWindow = config.prometheus
-      ? chooseQueryWindow(
-          started,
-          [...this.histories.values()].flatMap((h) => h.ownTcpTimesMs),
-          {
-            soakWindowMs: config.soakWindowMs,
-            slackMs: querySlackMs(config.prometheus.scrapeIntervalMs ?? 60_000),
-            maxShiftMs: queryShiftMs(config),
-          },
-        )
-      : null;
+    const observed = await this.observe(config, policy, ca);
+    const nowMs = this.now();
+    const nodes = this.joinAndJudge(config, policy, observed, nowMs);
+    const declared = new Set(nodes.flatMap((n) => (n.instance ? [n.instance] : [])));
+    const { prometheus } = observed;
+    const undeclared = prometheus?.ok ? prometheus.instancesSeen.filter((i) => !declared.has(i)).sort() : [];
+    const fleet = judgeFleet(
+      nodes.map((n) => n.verdict),
+      undeclared,
+      prometheus ? prometheus.ok : null,
+    );
+    const stateError = await this.persist(config);
+    return this.publish({
+      atMs: nowMs,
+      durationMs: this.now() - started,
+      nodes,
+      fleet,
+      prometheus,
+      queryWindow: observed.queryWindow,
+      caBundle: ca.ok ? { ok: true, source: ca.source, count: ca.count } : { ok: false, error: ca.error },
+      stateError,
+      sourceErrors: this.sourceHealth.counts(),
+      clients: observed.clients,
+      soakWindowMs: config.soakWindowMs,
+    });
+  }
+
+  /** Every node with bounded concurrency while one Prometheus query set covers the whole fleet. */
+  private async observe(config: Config, policy: TimingPolicy, ca: CaBundle): Promise<Observed> {
+    const ownDials = [...this.histories.values()].flatMap((h) => h.ownTcpTimesMs);
+    const queryWindow = config.prometheus ? chooseQueryWindow(this.now(), ownDials, policy.queryWindow) : null;
     const prometheusPromise =
       config.prometheus && queryWindow
         ? this.probes.queryFleetEvidence(
             config.prometheus,
-            {
-              startMs: queryWindow.startMs,
-              endMs: queryWindow.endMs,
-              marginMs: querySlackMs(config.prometheus.scrapeIntervalMs ?? 60_000),
-            },
+            { startMs: queryWindow.startMs, endMs: queryWindow.endMs, marginMs: policy.slackMs },
             { timeoutMs: config.timeouts.prometheusMs, maxBytes: config.maxPrometheusResponseBytes },
             { dispatcher: this.probes.dispatcher, now: this.now },
           )
         : Promise.resolve(null);
-
     const clientsPromise = config.clients?.length ? readClientReport(config.clients, config.nodes) : Promise.resolve(null);
     if (config.local?.reverseDns)
       this.peerNames ??= new ReverseDnsCache({ lookup: this.probes.reverseLookup ?? systemReverseLookup(), now: this.now });
@@ -249,128 +228,53 @@ export class Collector {
       caPems: ca.ok ? ca.pems : undefined,
       now: this.now,
       logger: this.logger,
-      historyOptions,
+      historyOptions: policy.history,
       peerNames: config.local?.reverseDns ? this.peerNames : null,
     };
-    // Last seen as it stood before this cycle's direct scrapes (see plaintextSeenFromChanges).
     const seenBefore = new Map(config.nodes.map((n) => [n.name, this.histories.get(n.name)?.plaintextLastSeenMs ?? null]));
-    const observed = await mapWithConcurrency(config.nodes, config.concurrency, async (node) => {
-      const history = this.histories.get(node.name) ?? emptyHistory();
-      const carry = this.carries.get(node.name) ?? { ...emptyCarry(), plaintext: history.lastPlaintextProbe };
-      const result = await observeNode(node, history, carry, ctx);
-      this.histories.set(node.name, { ...result.history, lastPlaintextProbe: result.carry.plaintext });
+    const observations = await mapWithConcurrency(config.nodes, config.concurrency, async (node) => {
+      const result = await observeNode(
+        node,
+        this.histories.get(node.name) ?? emptyHistory(),
+        this.carries.get(node.name) ?? emptyCarry(),
+        ctx,
+      );
+      this.histories.set(node.name, result.history);
       this.carries.set(node.name, result.carry);
       return result.observation;
     });
     const prometheus = await prometheusPromise;
-    const clients = await clientsPromise;
-    if (prometheus && !prometheus.ok) {
-      this.countError('prometheus', prometheus.error.code);
-      this.logger.warn({ code: prometheus.error.code }, `Prometheus query failed: ${prometheus.error.message}`);
-    }
+    if (prometheus && !prometheus.ok) this.sourceHealth.count('prometheus', prometheus.error.code);
+    return { observations, prometheus, queryWindow, clients: await clientsPromise, seenBefore };
+  }
 
-    const nowMs = this.now();
-    const verdictOptions: VerdictOptions = {
-      soakWindowMs: config.soakWindowMs,
-      expiryWarningMs: config.expiryWarningMs,
-      bucketMs: historyOptions.bucketMs,
-      minCoverage: 0.998,
-    };
-    const declared = new Set<string>();
-    const nodes: NodeResult[] = observed.map((observation) => {
+  /** Each node's observation joined with Prometheus' answer, then judged; the joined history is kept. */
+  private joinAndJudge(config: Config, policy: TimingPolicy, o: Observed, nowMs: number): NodeResult[] {
+    const ctx = { prometheus: o.prometheus, queryWindow: o.queryWindow, policy, nowMs };
+    return o.observations.map((observation) => {
       const node = observation.node;
-      this.countObservationErrors(observation);
-      const instance = instanceOf(node);
-      if (instance) declared.add(instance);
-      let history = this.histories.get(node.name) ?? emptyHistory();
-      let verdictHistory: NodeHistory | null = null;
-      let view: PrometheusNodeView | null = null;
-      if (prometheus && queryWindow) {
-        if (!prometheus.ok) view = { ok: false, error: prometheus.error };
-        else {
-          // An instance Prometheus scrapes but with no Gitaly connection counters (a wrong metrics
-          // path, say) is no evidence of zero plaintext: treat it as no data.
-          const evidence = instance && prometheus.instancesSeen.includes(instance) ? (prometheus.byInstance.get(instance) ?? null) : null;
-          const own = ownInWindow(history, queryWindow.startMs, queryWindow.endMs, queryWindow.unsafe);
-          // Also an instance Prometheus scrapes without any connection counter: it must count us too.
-          const canary = prometheusCanary(history, queryWindow, instance ? (prometheus.byInstance.get(instance) ?? null) : null, {
-            slackMs: querySlackMs(config.prometheus?.scrapeIntervalMs ?? 60_000),
-            bucketMs: historyOptions.bucketMs,
-            minCoverage: verdictOptions.minCoverage,
-          });
-          view = { ok: true, windowStartMs: queryWindow.startMs, windowEndMs: queryWindow.endMs, node: evidence, own, canary };
-          if (evidence?.tcpChanges) {
-            // Change by change, every exporter's dials excluded: the window count and last seen.
-            const seen = plaintextSeenFromChanges(
-              evidence.tcpChanges,
-              { ownMs: history.ownTcpTimesMs, publishedMs: evidence.dialsMs ?? [] },
-              seenBefore.get(node.name) ?? null,
-              nowMs,
-              seenOptionsFor(config),
-              evidence.coverage >= verdictOptions.minCoverage ? queryWindow.startMs : null,
-            );
-            history = { ...history, plaintextLastSeenMs: seen.rememberMs };
-            this.histories.set(node.name, history);
-            view = { ...view, plaintextTcp: seen.windowTcp };
-            verdictHistory = { ...history, plaintextLastSeenMs: seen.lastSeenMs };
-          } else if (prometheus.perChange) {
-            // No counter in Prometheus yet: a direct scrape cannot tell another exporter's dial
-            // from a client, and the window is not covered anyway; keep what was known.
-            history = { ...history, plaintextLastSeenMs: seenBefore.get(node.name) ?? null };
-            this.histories.set(node.name, history);
-          } else if (evidence && evidence.windowIncrease.tcp - own.tcp >= 0.5) {
-            // Prometheus saw plaintext that was not ours: remember when, so a restart of the exporter keeps it.
-            history = recordPlaintextSeen(history, evidence.tcpLastChangeMs ?? queryWindow.endMs);
-            this.histories.set(node.name, history);
-          }
-        }
-      }
-      const verdict = judgeNode(
-        {
-          name: node.name,
-          role: node.role,
-          nowMs,
-          history: verdictHistory ?? history,
-          hasTlsAddress: Boolean(node.tlsAddress),
-          hasPlaintextAddress: Boolean(node.plaintextAddress),
-          plaintextListenerRemoved: node.plaintextListenerRemoved === true,
-          scrape: observation.scrape,
-          prometheus: view,
-          tls: observation.tls,
-          certFile: observation.certFile,
-          plaintext: observation.plaintext,
-          sockets: observation.sockets,
-        },
-        verdictOptions,
-      );
-      return { observation, verdict, history, instance };
+      this.sourceHealth.countObservation(observation);
+      const instance = prometheusInstanceOf(node);
+      const before = this.histories.get(node.name) ?? emptyHistory();
+      const joined = joinNode(node, instance, observation, before, o.seenBefore.get(node.name) ?? null, ctx);
+      this.histories.set(node.name, joined.history);
+      const verdict = judgeNode(joined.evidence, policy.verdict);
+      return { observation, verdict, history: joined.history, instance };
     });
+  }
 
-    const undeclared = prometheus?.ok ? prometheus.instancesSeen.filter((i) => !declared.has(i)).sort() : [];
-    const fleet = judgeFleet(
-      nodes.map((n) => n.verdict),
-      undeclared,
-      prometheus ? prometheus.ok : null,
-    );
-
+  private async persist(config: Config): Promise<SourceError | null> {
     const saved = await this.save(config.stateFile);
-    if (!saved.ok) {
-      this.countError('state_file', saved.error.code);
-      this.logger.error(saved.error.message);
-    }
+    if (saved.ok) return null;
+    this.sourceHealth.count('state_file', saved.error.code);
+    return saved.error;
+  }
 
-    const snapshot: Snapshot = {
-      atMs: nowMs,
-      durationMs: this.now() - started,
-      nodes,
-      fleet,
-      prometheus,
-      queryWindow,
-      caBundle: ca.ok ? { ok: true, source: ca.source, count: ca.count } : { ok: false, error: ca.error },
-      stateError: saved.ok ? null : saved.error,
-      sourceErrors: new Map(this.sourceErrors),
-      clients,
-    };
+  /** The view every output renders, computed once; then the listeners (the metrics renderer). */
+  private async publish(input: Omit<Snapshot, 'view'> & { soakWindowMs: number }): Promise<Snapshot> {
+    const { soakWindowMs, ...rest } = input;
+    const snapshot: Snapshot = { ...rest, view: collectionView({ ...rest, clients: rest.clients ?? null, soakWindowMs }) };
+    this.sourceHealth.logChanges(snapshot.view);
     this.latestSnapshot = snapshot;
     for (const listener of this.listeners) {
       try {
@@ -379,15 +283,10 @@ export class Collector {
         this.logger.error({ err }, 'snapshot listener failed');
       }
     }
-    this.logger.debug({ durationMs: snapshot.durationMs, nodes: nodes.length, complete: fleet.complete }, 'collection finished');
+    this.logger.debug(
+      { durationMs: snapshot.durationMs, nodes: snapshot.nodes.length, complete: snapshot.fleet.complete },
+      'collection finished',
+    );
     return snapshot;
-  }
-
-  private countObservationErrors(o: NodeObservation): void {
-    if (o.scrape && !o.scrape.ok) this.countError('gitaly_metrics', o.scrape.error.code);
-    if (o.tls?.error) this.countError('tls', o.tls.error.code);
-    if (o.certFile && !o.certFile.ok) this.countError('cert_file', o.certFile.error.code);
-    if (o.plaintextFresh && o.plaintext?.error) this.countError('plaintext', o.plaintext.error.code);
-    if (o.sockets && !o.sockets.ok) this.countError('sockets', o.sockets.error.code);
   }
 }

@@ -26,9 +26,9 @@ export interface NodeObservation {
   durationMs: number;
 }
 
-/** What a node carries between cycles in memory (checks that do not run every cycle). */
+/** What a node carries between cycles in memory (checks that do not run every cycle). The latest
+ *  plaintext check is not here: it is history (NodeHistory.lastPlaintextProbe), kept across restarts. */
 export interface NodeCarry {
-  plaintext: PlaintextProbeResult | null;
   versionsCheckedMs: number | null;
   accepts: TlsProbeResult['accepts'];
   /** Local mode: when each plaintext peer address was first and last seen connected. */
@@ -36,7 +36,7 @@ export interface NodeCarry {
 }
 
 export function emptyCarry(): NodeCarry {
-  return { plaintext: null, versionsCheckedMs: null, accepts: { 'TLSv1.2': null, 'TLSv1.3': null } };
+  return { versionsCheckedMs: null, accepts: { 'TLSv1.2': null, 'TLSv1.3': null } };
 }
 
 export interface ObserveContext {
@@ -111,8 +111,6 @@ export async function observeNode(
       const canary = directCanary(h, { atMs, counts: scrape.counts, family: scrape.family, reset: update.reset });
       h = { ...update.history, canary: mergeCanary(h.canary, canary) };
       if (update.reset) log.info({ continuityBroken: update.continuityBroken }, 'Gitaly counters reset (restart)');
-    } else {
-      log.warn({ code: scrape.error.code }, `metrics scrape failed: ${scrape.error.message}`);
     }
   }
 
@@ -128,7 +126,6 @@ export async function observeNode(
     if (checkVersions && tls.handshakeOk) c = { ...c, versionsCheckedMs: tls.atMs, accepts: tls.accepts };
     // Pinned handshakes are re-checked hourly, not every cycle; report the last answer meanwhile.
     else tls = { ...tls, accepts: c.accepts };
-    if (!tls.handshakeOk) log.warn({ code: tls.error?.code }, `TLS probe failed: ${tls.error?.message ?? 'no handshake'}`);
   }
 
   let certFile: CertFileResult | null = null;
@@ -138,7 +135,7 @@ export async function observeNode(
   }
 
   let plaintextFresh = false;
-  if ((node.plaintextAddress || node.tlsAddress) && due(c.plaintext?.atMs, config.plaintextCheckIntervalMs, now())) {
+  if ((node.plaintextAddress || node.tlsAddress) && due(h.lastPlaintextProbe?.atMs, config.plaintextCheckIntervalMs, now())) {
     const result =
       (await listenerFromProc(node, ctx)) ??
       (await probes.probePlaintext(
@@ -146,9 +143,10 @@ export async function observeNode(
         { timeoutMs: config.timeouts.plaintextMs, grpcHealth: true, checkTlsPortRejectsPlaintext: Boolean(node.tlsAddress) },
         { now },
       ));
-    h = recordOwnConnections(h, { ...result.connectionsMade, atMs: result.atMs }, ctx.historyOptions);
-    h = recordListenerCheck(h, result);
-    c = { ...c, plaintext: result };
+    h = recordListenerCheck(
+      { ...recordOwnConnections(h, { ...result.connectionsMade, atMs: result.atMs }, ctx.historyOptions), lastPlaintextProbe: result },
+      result,
+    );
     plaintextFresh = true;
   }
 
@@ -175,7 +173,7 @@ export async function observeNode(
       scrape,
       tls,
       certFile,
-      plaintext: c.plaintext,
+      plaintext: h.lastPlaintextProbe,
       plaintextFresh,
       sockets,
       plaintextPeers,

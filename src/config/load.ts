@@ -2,10 +2,10 @@
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument, visit } from 'yaml';
-import { MIN_DIAL_SPACING_SLACKS, MIN_SOAK_SLACKS, querySlackMs } from '../migration/query-window.ts';
 import { formatDuration } from './duration.ts';
 import { readClients } from './clients.ts';
 import { readLocal, readNodes } from './nodes.ts';
+import { MIN_DIAL_SPACING_SLACKS, MIN_SOAK_SLACKS, querySlackMs } from './timing-limits.ts';
 import { fileKind, isWritableDir, readPath, readStateFile, type Context } from './paths.ts';
 import { bool, byteSize, DEFAULTS, duration, httpUrl, integer, KEYS, labelMatchers, labelName, MAX_TIMER_MS, text } from './schema.ts';
 import type { Config, PrometheusConfig, Timeouts } from './types.ts';

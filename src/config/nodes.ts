@@ -94,7 +94,6 @@ function readNode(view: MapView, ctx: Context): Partial<NodeConfig> {
       'is only used for the TLS probe: add tls_address or remove server_name',
     );
   }
-  const fallbackInstance = metricsUrl ? hostPortOf(metricsUrl) : undefined;
   return present({
     name,
     role,
@@ -104,8 +103,20 @@ function readNode(view: MapView, ctx: Context): Partial<NodeConfig> {
     plaintextListenerRemoved: plaintextListenerRemoved || undefined,
     certificateFile,
     serverName,
-    prometheusInstance: prometheusInstance ?? fallbackInstance,
+    prometheusInstance:
+      prometheusInstanceOf({ prometheusInstance: prometheusInstance ?? undefined, metricsUrl: metricsUrl ?? undefined }) ?? undefined,
   });
+}
+
+/** The instance label Prometheus gives a node: configured, or host:port of its metrics URL. */
+export function prometheusInstanceOf(node: Pick<NodeConfig, 'prometheusInstance' | 'metricsUrl'>): string | null {
+  if (node.prometheusInstance) return node.prometheusInstance;
+  if (!node.metricsUrl) return null;
+  try {
+    return hostPortOf(node.metricsUrl);
+  } catch {
+    return null;
+  }
 }
 
 export function readLocal(root: MapView, ctx: Context, drafts: NodeDraft[] | null): LocalModeConfig | undefined | null {

@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import { formatHostPort, parseAddress } from '../address.ts';
 import { formatDuration, parseByteSize, parseDuration } from './duration.ts';
 import type { Convert } from './yaml-reader.ts';
+import { parseLabelMatchers } from '../label-matchers.ts';
 
 export const DEFAULTS = {
   soakWindowMs: 7 * 86_400_000,
@@ -22,6 +23,8 @@ export const DEFAULTS = {
   reverseDns: false,
   peerMetricLimit: 10,
   role: 'gitaly',
+  /** Fraction of the soak window Prometheus must have scraped a node for its counts to count (not configurable). */
+  minCoverage: 0.998,
 } as const;
 
 export const KEYS = {
@@ -163,25 +166,13 @@ export const labelName: Convert<string> = (value) => {
   return name;
 };
 
-const MATCHER = /\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')\s*/y;
-
 /** Label matchers as written inside {...}; returned normalised (no braces, ", " between matchers). */
 export const labelMatchers: Convert<string> = (value) => {
   const raw = text(value);
-  const inner = raw.startsWith('{') && raw.endsWith('}') ? raw.slice(1, -1) : raw;
-  const matchers: string[] = [];
-  let pos = 0;
-  while (pos < inner.length && inner.slice(pos).trim() !== '') {
-    MATCHER.lastIndex = pos;
-    const match = MATCHER.exec(inner);
-    if (!match || (MATCHER.lastIndex < inner.length && inner[MATCHER.lastIndex] !== ',')) {
-      throw new Error(`"${raw}" is not a list of label matchers like job="gitaly" or job="gitaly", env=~"prod.*"`);
-    }
-    matchers.push(`${match[1]}${match[2]}${match[3]}`);
-    pos = MATCHER.lastIndex + 1;
-  }
-  if (matchers.length === 0) throw new Error('must hold at least one label matcher, e.g. job="gitaly"');
-  return matchers.join(', ');
+  const parsed = parseLabelMatchers(raw);
+  if (!parsed.ok) throw new Error(`"${raw}" ${parsed.message}`);
+  if (parsed.matchers.length === 0) throw new Error('must hold at least one label matcher, e.g. job="gitaly"');
+  return parsed.matchers.join(', ');
 };
 
 /** Prometheus's default `instance` for a scrape of this URL: host:port, the port defaulted from the scheme. */

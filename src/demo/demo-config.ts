@@ -1,7 +1,8 @@
 // The exporter configuration that goes with a demo fleet: short windows and intervals so the story
-// plays out in minutes, as a Config object (for `npm start` with no config) or as the YAML file a
-// person would write (for docker-compose and for reading).
+// plays out in minutes. Written once, as the YAML file a person would write (docker-compose reads
+// it); `npm start` with no config parses that same text.
 import { stringify } from 'yaml';
+import { parseConfig, type ConfigDeps } from '../config/load.ts';
 import type { Config, NodeConfig } from '../config/types.ts';
 import type { DemoFleet, DemoNodeInfo } from './fleet.ts';
 
@@ -29,28 +30,19 @@ export function demoNodeConfig(node: DemoNodeInfo): NodeConfig {
   };
 }
 
-export function demoConfig(fleet: DemoFleet, opts: { stateFile: string }): Config {
-  return {
-    source: '<demo>',
-    nodes: fleet.nodes.map(demoNodeConfig),
-    ...DEMO_SETTINGS,
-    // A thousand bench nodes on loopback: wide enough to finish a cycle well within the interval.
-    concurrency: Math.min(64, Math.max(8, fleet.nodes.length)),
-    timeouts: { metricsMs: 5 * SECOND_MS, tlsMs: 5 * SECOND_MS, plaintextMs: 3 * SECOND_MS, prometheusMs: 10 * SECOND_MS },
-    // A real page is ~1 MB; leave room for big fleets and the benchmark's padded pages.
-    maxMetricsPageBytes: 32 * 1024 * 1024,
-    maxPrometheusResponseBytes: 32 * 1024 * 1024,
-    stateFile: opts.stateFile,
-    caFile: fleet.caFile,
-    allowUnlistedTargets: false,
-  };
+/**
+ * The configuration `npm start` runs with no config file: the YAML docker-compose runs, read by the
+ * same loader, so both run the same exporter and the demo never skips validation.
+ */
+export function demoConfig(fleet: DemoFleet, opts: { stateFile: string }, deps: ConfigDeps = {}): Config {
+  return { ...parseConfig(demoConfigYaml(fleet, opts), DEMO_SOURCE, deps), source: DEMO_SOURCE };
 }
 
+const DEMO_SOURCE = '<demo>';
 const seconds = (ms: number): string => `${ms / SECOND_MS}s`;
 
-/** The same configuration as a YAML file in config.example.yml's format (snake_case keys, durations like 60s). */
-export function demoConfigYaml(fleet: DemoFleet): string {
-  // The same nodes as demoConfig(), with the file's snake_case keys.
+/** The demo configuration as a YAML file in config.example.yml's format (snake_case keys, durations like 60s). */
+export function demoConfigYaml(fleet: DemoFleet, opts: { stateFile?: string } = {}): string {
   const nodes = fleet.nodes.map((node) => {
     const { name, role, metricsUrl, tlsAddress, plaintextAddress, certificateFile, serverName } = demoNodeConfig(node);
     const yaml = {
@@ -73,7 +65,15 @@ export function demoConfigYaml(fleet: DemoFleet): string {
       plaintext_check_interval: seconds(DEMO_SETTINGS.plaintextCheckIntervalMs),
       tls_version_check_interval: seconds(DEMO_SETTINGS.tlsVersionCheckIntervalMs),
       expiry_warning: `${DEMO_SETTINGS.expiryWarningMs / DAY_MS}d`,
+      // A thousand bench nodes on loopback: wide enough to finish a cycle well within the interval.
+      concurrency: Math.min(64, Math.max(8, fleet.nodes.length)),
+      timeouts: { metrics: '5s', tls: '5s', plaintext: '3s' },
+      // A real page is ~1 MB; leave room for big fleets and the benchmark's padded pages.
+      max_metrics_page_bytes: '32MiB',
+      max_prometheus_response_bytes: '32MiB',
+      ...(opts.stateFile ? { state_file: opts.stateFile } : {}),
       ca_file: fleet.caFile,
+      allow_unlisted_targets: false,
       nodes,
     })
   );

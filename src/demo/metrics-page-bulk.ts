@@ -1,6 +1,14 @@
 // The static bulk of a demo /metrics page (gRPC method table, families rendered once per role) and its text-format helpers.
 import type { Role } from '../config/types.ts';
-import type { MetricsPageValues } from './metrics-page.ts';
+import type { ConnectionCounts } from '../evidence.ts';
+
+/** The values a simulated page shows at one moment. */
+export interface MetricsPageValues {
+  counts: ConnectionCounts;
+  version: string;
+  /** process_start_time_seconds; a fixed past time when absent. */
+  processStartSeconds?: number;
+}
 
 // Suffix: u = unary, s = server_stream, c = client_stream, b = bidi_stream.
 const GITALY_SERVICES: Record<string, string> = {

@@ -15,18 +15,14 @@ import {
   sample,
   staticGitalyFamilies,
   type FamilySpec,
+  type MetricsPageValues,
 } from './metrics-page-bulk.ts';
 
 export type MetricsBulk = 'realistic' | 'small';
 /** 'realistic' (~1 MB), 'small' (a few KB), or padded to about `targetBytes`. */
 export type MetricsPageVariant = MetricsBulk | { targetBytes: number };
 
-export interface MetricsPageValues {
-  counts: ConnectionCounts;
-  version: string;
-  /** process_start_time_seconds; a fixed past time when absent. */
-  processStartSeconds?: number;
-}
+export type { MetricsPageValues };
 
 const GIT_VERSION = '2.48.1.gl1';
 const BUILT = '20250612.101502';

@@ -3,6 +3,7 @@
 // A gRPC message is a 5-byte prefix (1 byte compressed flag, 4 bytes big-endian length) + protobuf.
 // HealthCheckRequest { string service = 1; }  HealthCheckResponse { ServingStatus status = 1; }
 import http2 from 'node:http2';
+import { settleOnce } from '../settle.ts';
 
 export const HEALTH_CHECK_PATH = '/grpc.health.v1.Health/Check';
 /** Cap on one health message, either way: a health answer is a few bytes. */
@@ -161,56 +162,57 @@ function interpret(response: Response): GrpcHealthAnswer {
  */
 export function checkGrpcHealth(session: http2.ClientHttp2Session, options: GrpcHealthCheckOptions): Promise<GrpcHealthAnswer> {
   const maxResponseBytes = options.maxResponseBytes ?? MAX_HEALTH_MESSAGE_BYTES;
-  return new Promise((resolve) => {
-    let settled = false;
-    let stream: http2.ClientHttp2Stream | undefined;
-    const finish = (answer: GrpcHealthAnswer): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      if (stream && !stream.closed) stream.close(NGHTTP2_CANCEL);
-      resolve(answer);
-    };
-    const timer = setTimeout(
-      () => finish({ serving: false, error: { code: 'TIMEOUT', message: `no answer within ${options.timeoutMs} ms` } }),
-      options.timeoutMs,
-    );
-    // Node 20 throws from request() on a closed session; Node 22+ returns a stream that fails later
-    // with a generic message. Say the same on both.
-    if (session.closed || session.destroyed) {
-      finish(failed('cannot start the request: the HTTP/2 session is closed'));
-      return;
-    }
-    try {
-      stream = session.request({ ':method': 'POST', ':path': HEALTH_CHECK_PATH, 'content-type': 'application/grpc', te: 'trailers' });
-    } catch (err) {
-      finish(failed(`cannot start the request: ${err instanceof Error ? err.message : String(err)}`));
-      return;
-    }
-    const response: Response = { grpcMessage: '', body: Buffer.alloc(0) };
-    const chunks: Buffer[] = [];
-    let received = 0;
-    const readStatus = (headers: http2.IncomingHttpHeaders): void => {
-      const status = headers['grpc-status'];
-      if (typeof status === 'string') response.grpcStatus = status;
-      const message = headers['grpc-message'];
-      if (typeof message === 'string') response.grpcMessage = decodeGrpcMessage(message);
-    };
-    stream.on('response', (headers) => {
-      response.httpStatus = Number(headers[':status']);
-      readStatus(headers);
-    });
-    stream.on('trailers', readStatus);
-    stream.on('data', (chunk: Buffer) => {
-      if (settled) return;
-      received += chunk.length;
-      if (received > maxResponseBytes) finish(failed(`answer larger than ${maxResponseBytes} bytes`));
-      else chunks.push(chunk);
-    });
-    // Not err.code: a stream's codes are generic (ERR_HTTP2_STREAM_CANCEL); the message names the cause.
-    stream.on('error', (err: Error) => finish(failed(`stream failed: ${err.message}`)));
-    stream.on('end', () => finish(interpret({ ...response, body: Buffer.concat(chunks) })));
-    stream.on('close', () => finish(failed('the stream closed without an answer')));
-    stream.end(healthCheckRequest(options.service));
+  let stream: http2.ClientHttp2Stream | undefined;
+  const timedOut = (): GrpcHealthAnswer => ({
+    serving: false,
+    error: { code: 'TIMEOUT', message: `no answer within ${options.timeoutMs} ms` },
   });
+  const cancel = (): void => {
+    if (stream && !stream.closed) stream.close(NGHTTP2_CANCEL);
+  };
+  return settleOnce<GrpcHealthAnswer>(
+    options.timeoutMs,
+    timedOut,
+    (s) => {
+      const finish = (answer: GrpcHealthAnswer): void => void s.finish(answer);
+      // Node 20 throws from request() on a closed session; Node 22+ returns a stream that fails later
+      // with a generic message. Say the same on both.
+      if (session.closed || session.destroyed) {
+        finish(failed('cannot start the request: the HTTP/2 session is closed'));
+        return;
+      }
+      try {
+        stream = session.request({ ':method': 'POST', ':path': HEALTH_CHECK_PATH, 'content-type': 'application/grpc', te: 'trailers' });
+      } catch (err) {
+        finish(failed(`cannot start the request: ${err instanceof Error ? err.message : String(err)}`));
+        return;
+      }
+      const response: Response = { grpcMessage: '', body: Buffer.alloc(0) };
+      const chunks: Buffer[] = [];
+      let received = 0;
+      const readStatus = (headers: http2.IncomingHttpHeaders): void => {
+        const status = headers['grpc-status'];
+        if (typeof status === 'string') response.grpcStatus = status;
+        const message = headers['grpc-message'];
+        if (typeof message === 'string') response.grpcMessage = decodeGrpcMessage(message);
+      };
+      stream.on('response', (headers) => {
+        response.httpStatus = Number(headers[':status']);
+        readStatus(headers);
+      });
+      stream.on('trailers', readStatus);
+      stream.on('data', (chunk: Buffer) => {
+        if (s.settled) return;
+        received += chunk.length;
+        if (received > maxResponseBytes) finish(failed(`answer larger than ${maxResponseBytes} bytes`));
+        else chunks.push(chunk);
+      });
+      // Not err.code: a stream's codes are generic (ERR_HTTP2_STREAM_CANCEL); the message names the cause.
+      stream.on('error', (err: Error) => finish(failed(`stream failed: ${err.message}`)));
+      stream.on('end', () => finish(interpret({ ...response, body: Buffer.concat(chunks) })));
+      stream.on('close', () => finish(failed('the stream closed without an answer')));
+      stream.end(healthCheckRequest(options.service));
+    },
+    cancel,
+  );
 }

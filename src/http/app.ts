@@ -4,7 +4,9 @@ import type { TlsOptions } from 'node:tls';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyHttpOptions, type FastifyInstance } from 'fastify';
 import type { Snapshot } from '../collect/collector.ts';
 import { closeSilentConnections, type HttpLimits } from './limits.ts';
+import type { OnDemandResult } from '../probes/on-demand.ts';
 import { migrationJson } from './migration-json.ts';
+import { probeResponse } from './probe-response.ts';
 import { renderStatusPage } from './status-page.ts';
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -15,8 +17,8 @@ export interface ExporterView {
   metricsText(): string;
   configSource(): string;
   refreshSeconds(): number;
-  /** Live one-target TLS probe; resolves to a status and a body (metrics text or an error sentence). */
-  probe(target: string | undefined): Promise<{ status: number; body: string }>;
+  /** Live one-target TLS probe; never rejects (see probes/on-demand.ts). */
+  probe(target: string | undefined): Promise<OnDemandResult>;
   /** Re-reads the configuration; resolves to whether the new one was accepted and why not. */
   reload(): Promise<{ ok: boolean; message: string }>;
 }
@@ -67,13 +69,13 @@ export function buildApp({ logger, view, https, limits, lifecycle = false }: App
   app.get('/migration', async (_req, reply) => {
     const s = view.snapshot();
     if (!s) return reply.code(503).send({ ready: false, message: 'the first collection has not finished yet' });
-    return reply.send(migrationJson(s));
+    return reply.send(migrationJson(s.view));
   });
 
   app.get('/', async (_req, reply) =>
     reply
       .type('text/html; charset=utf-8')
-      .send(renderStatusPage(view.snapshot(), { refreshSeconds: view.refreshSeconds(), source: view.configSource() })),
+      .send(renderStatusPage(view.snapshot()?.view ?? null, { refreshSeconds: view.refreshSeconds(), source: view.configSource() })),
   );
 
   // Browsers ask for it on every page view; there is none, and a 404 would be noise.
@@ -90,7 +92,7 @@ export function buildApp({ logger, view, https, limits, lifecycle = false }: App
     if (Array.isArray(req.query.target)) {
       return reply.code(400).type('text/plain; charset=utf-8').send('Bad target: give one target parameter, not several.\n');
     }
-    const result = await view.probe(req.query.target);
+    const result = await probeResponse(await view.probe(req.query.target));
     if (result.status === 429) void reply.header('retry-after', '1');
     return reply
       .code(result.status)

@@ -5,7 +5,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import bcrypt from 'bcryptjs';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { BcryptBusy, bcryptPool } from './bcrypt-pool.ts';
-import type { WebConfig } from './web-config.ts';
+import type { WebConfig } from '../config/web-config.ts';
 
 export const BASIC_AUTH_REALM = 'gitaly-tls-exporter';
 const DEFAULT_CACHE_SIZE = 256;

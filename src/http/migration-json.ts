@@ -1,71 +1,78 @@
 // The /migration document: for change tickets and scripts. Times are ISO 8601 strings; a value
-// nobody observed is null, never a made-up default.
-import type { NodeResult, Snapshot } from '../collect/collector.ts';
-import { REASON_TEXT, type Reason } from '../migration/types.ts';
+// nobody observed is null, with the reason beside it, never a made-up default.
+import type { CollectionView } from '../view/collection-view.ts';
+import { CHECK_NAMES, type Check, type NodeView, type TlsView } from '../view/node-view.ts';
 
 const iso = (ms: number | null | undefined): string | null => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
-const DAY_MS = 86_400_000;
 
-function tlsSummary(n: NodeResult, nowMs: number): object | null {
-  const t = n.observation.tls;
+/** `{ value, reason }`: value true/false when observed; null with the reason it is not known. */
+const checkJson = (c: Check): { value: boolean | null; reason: string | null } => ({ value: c.value, reason: c.why });
+
+function tlsJson(t: TlsView | null): object | null {
   if (!t) return null;
   return {
     address: t.address,
-    handshakeOk: t.handshakeOk,
+    handshakeOk: t.handshake.value,
     error: t.error,
-    trusted: t.trusted,
-    trustError: t.trustError,
-    hostnameMatch: t.hostnameMatch,
+    trusted: t.trusted.value,
+    trustError: t.trusted.value === false ? t.trusted.why : null,
+    hostnameMatch: t.hostnameMatch.value,
     alpn: t.alpnProtocol,
-    version: t.tlsVersion,
+    alpnH2: t.alpnH2.value,
+    grpcHealthOk: t.grpcHealth.value,
+    version: t.version,
     cipher: t.cipher,
-    accepts: t.accepts,
-    certificates: t.chain.map((c) => ({
+    accepts: Object.fromEntries(t.accepts.map((a) => [a.version, a.accepted])),
+    certificates: t.certificates.map((c) => ({
       position: c.position,
       subject: c.subject,
       issuer: c.issuer,
       serial: c.serial,
-      sans: [...c.dnsNames, ...c.ipAddresses],
+      sans: c.sans,
       notBefore: iso(c.notBeforeMs),
       notAfter: iso(c.notAfterMs),
-      daysToExpiry: Math.floor((c.notAfterMs - nowMs) / DAY_MS),
+      daysToExpiry: c.daysToExpiry,
       sha256: c.sha256,
-      key: c.keyBits ? `${c.keyType} ${c.keyBits}` : c.keyType,
+      key: c.key,
       signatureAlgorithm: c.signatureAlgorithm,
     })),
   };
 }
 
-export function nodeJson(n: NodeResult, nowMs: number): object {
-  const v = n.verdict;
-  const o = n.observation;
+export function nodeJson(v: NodeView): object {
   return {
     node: v.node,
     role: v.role,
     phase: v.phase,
-    blockingReasons: v.reasons.map((reason: Reason) => ({ reason, text: REASON_TEXT[reason] })),
+    blockingReasons: v.reasons,
     details: v.details,
+    checks: Object.fromEntries(CHECK_NAMES.map((name) => [name, checkJson(v.checks[name])])),
+    certExpiry:
+      v.certExpiry.atMs === null
+        ? { at: null, days: null, reason: v.certExpiry.why }
+        : { at: iso(v.certExpiry.atMs), days: v.certExpiry.days, reason: null },
     evidence: {
-      sourcesDown: v.sourcesDown,
-      windowConnections: v.window,
-      prometheusInstance: n.instance,
-      prometheusCoverage: v.coverage,
-      observedSince: iso(v.observedSinceMs),
-      plaintextLastSeen: iso(v.plaintextLastSeenMs),
-      establishedPlaintext: v.establishedPlaintext,
-      plaintextListenerOpen: v.plaintextListenerOpen,
-      plaintextCheckedAt: iso(o.plaintext?.atMs),
-      gitalyVersion: o.scrape?.ok ? o.scrape.version : null,
-      metricsScrape: o.scrape ? (o.scrape.ok ? { ok: true, counts: o.scrape.counts } : { ok: false, error: o.scrape.error }) : null,
-      tls: tlsSummary(n, nowMs),
-      certificateFile: o.certFile
-        ? o.certFile.ok
-          ? { path: o.certFile.path, matchesServed: o.certFile.matchesServed, notAfter: iso(o.certFile.chain[0]?.notAfterMs) }
-          : { error: o.certFile.error }
-        : null,
-      ownConnections: n.history.ownTotals,
-      plaintextPeers: o.plaintextPeers
-        ? o.plaintextPeers.peers.map((p) => ({
+      sources: v.sources.map((s) => ({ source: s.source, up: s.up, error: s.error })),
+      sourcesDown: v.sources.filter((s) => !s.up).map((s) => s.source),
+      windowConnections: v.soak.window,
+      soakWindowSeconds: v.soak.windowMs / 1000,
+      prometheusInstance: v.instance,
+      prometheusCoverage: v.soak.coverage,
+      observedSince: iso(v.soak.observedSinceMs),
+      plaintextLastSeen: iso(v.soak.plaintextLastSeenMs),
+      establishedPlaintext: v.soak.established?.tcp ?? null,
+      plaintextListenerOpen: v.checks.plaintextListenerOpen.value,
+      plaintextCheckedAt: iso(v.soak.plaintextCheckedAtMs),
+      gitalyVersion: v.version,
+      gitalyVersionReason: v.versionWhy,
+      metricsScrape: sourceJson(v, 'gitaly_metrics', { counts: v.counts }),
+      tls: tlsJson(v.tls),
+      certificateFile: v.certificateFile
+        ? { path: v.certificateFile.path, matchesServed: invert(v.checks.restartNeeded), notAfter: iso(v.certificateFile.leafNotAfterMs) }
+        : sourceJson(v, 'cert_file', {}),
+      ownConnections: v.ownConnections,
+      plaintextPeers: v.plaintextPeers
+        ? v.plaintextPeers.peers.map((p) => ({
             address: p.address,
             name: p.name,
             connections: p.connections,
@@ -76,7 +83,16 @@ export function nodeJson(n: NodeResult, nowMs: number): object {
   };
 }
 
-export function migrationJson(s: Snapshot): object {
+const invert = (c: Check): boolean | null => (c.value === null ? null : !c.value);
+
+/** A source's answer in the shape /migration has always had: `{ ok: true, …extra }`, `{ ok: false, error }` or null. */
+function sourceJson(v: NodeView, source: NodeView['sources'][number]['source'], extra: object): object | null {
+  const s = v.sources.find((x) => x.source === source);
+  if (!s) return null;
+  return s.up ? { ok: true, ...extra } : { ok: false, error: s.error };
+}
+
+export function migrationJson(s: CollectionView): object {
   return {
     generatedAt: iso(s.atMs),
     fleet: {
@@ -92,7 +108,13 @@ export function migrationJson(s: Snapshot): object {
           : { ok: false, error: s.prometheus.error }
         : null,
     },
-    nodes: s.nodes.map((n) => nodeJson(n, s.atMs)),
-    clients: s.clients ?? null,
+    exporter: {
+      caBundle: s.caBundle.ok
+        ? { ok: true, source: s.caBundle.source, certificates: s.caBundle.count }
+        : { ok: false, error: s.caBundle.error },
+      stateFile: s.stateError ? { ok: false, error: s.stateError } : { ok: true },
+    },
+    nodes: s.nodes.map(nodeJson),
+    clients: s.clients,
   };
 }

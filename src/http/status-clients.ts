@@ -1,17 +1,17 @@
 // The status page's "who is still on plaintext" section: peers seen in local mode, and which client
 // configuration dials which node how. Kept apart from the node table; it adds no verdict.
-import type { Snapshot } from '../collect/collector.ts';
-import { escapeHtml } from './status-page.ts';
+import type { CollectionView } from '../view/collection-view.ts';
+import { escapeHtml } from './html.ts';
 
 /** Beyond this many peers a node's list is folded (still complete) so the page stays readable. */
 const FOLD_AFTER = 20;
 
-function peersSection(s: Snapshot): string {
-  const nodes = s.nodes.filter((n) => n.observation.plaintextPeers);
+function peersSection(s: CollectionView): string {
+  const nodes = s.nodes.filter((n) => n.plaintextPeers);
   if (nodes.length === 0) return '';
   const blocks = nodes.map((n) => {
-    const { peers } = n.observation.plaintextPeers!;
-    const node = escapeHtml(n.verdict.node);
+    const { peers } = n.plaintextPeers!;
+    const node = escapeHtml(n.node);
     if (peers.length === 0)
       return `<p data-peers-node="${node}"><strong>${node}</strong>: <span class="ok">no plaintext connections open</span></p>`;
     const total = peers.reduce((sum, p) => sum + p.connections, 0);
@@ -30,7 +30,7 @@ function peersSection(s: Snapshot): string {
   return `<section id="plaintext-peers"><h2>Plaintext clients connected now (local mode)</h2>${blocks.join('\n')}</section>`;
 }
 
-function clientsSection(s: Snapshot): string {
+function clientsSection(s: CollectionView): string {
   const report = s.clients;
   if (!report) return '';
   const rows = report.routes
@@ -48,6 +48,6 @@ function clientsSection(s: Snapshot): string {
 <table class="clients"><thead><tr><th>Client</th><th>Storage</th><th>Node</th><th>Scheme</th><th>What to change</th></tr></thead><tbody>${rows}</tbody></table>${errors ? `<ul>${errors}</ul>` : ''}</section>`;
 }
 
-export function renderClientSections(s: Snapshot): string {
+export function renderClientSections(s: CollectionView): string {
   return [peersSection(s), clientsSection(s)].filter(Boolean).join('\n');
 }

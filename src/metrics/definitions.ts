@@ -42,7 +42,7 @@ export const METRICS = {
     labels: ['node', 'peer'],
   },
   gitaly_tls_plaintext_listener_open: {
-    help: 'Whether listen_addr still accepts TCP connections (1) or refuses them (0).',
+    help: 'Whether listen_addr still accepts TCP connections (1) or refuses them (0); absent when not known (not checked yet, the check failed, or the whole host is down).',
     labels: ['node', 'address'],
   },
   gitaly_tls_probe_success: {
@@ -90,7 +90,7 @@ export const METRICS = {
     labels: ['node'],
   },
   gitaly_tls_node_info: {
-    help: 'The node’s role and Gitaly version from gitlab_build_info, value 1.',
+    help: 'The node’s role and Gitaly version from gitlab_build_info, value 1; absent while the version is not observed (no scrape answered).',
     labels: ['node', 'role', 'version'],
   },
   gitaly_tls_soak_window_seconds: {

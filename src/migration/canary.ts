@@ -4,19 +4,9 @@
 // the wrong metrics_url or prometheus_instance, a proxy in between, a Gitaly too old to count):
 // its zero is no evidence, and the node must be unknown rather than "no plaintext".
 import type { ConnectionCounts, PrometheusNodeEvidence } from '../evidence.ts';
-import type { NodeHistory } from './types.ts';
+import type { CanaryCheck, NodeHistory } from './types.ts';
 
-/** One comparison of our own connections with what the counter counted. */
-export interface CanaryCheck {
-  source: 'gitaly_metrics' | 'prometheus';
-  /** What was read, for the sentence: the family on the page, or the Prometheus instance. */
-  counter: string;
-  atMs: number;
-  /** Own connections the counter must have counted by now. */
-  expected: { tcp: number; tls: number };
-  /** What it counted over the same span. */
-  counted: { tcp: number; tls: number };
-}
+export type { CanaryCheck };
 
 /**
  * Direct scrapes: every own connection made since the previous scrape is in this scrape's counters

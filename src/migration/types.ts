@@ -1,5 +1,4 @@
 import type { ConnectionCounts, PlaintextProbeResult } from '../evidence.ts';
-import type { CanaryCheck } from './canary.ts';
 
 /** In the order a node moves through them; `unknown` stands apart. */
 export const PHASES = ['plaintext_only', 'dual_listen', 'tls_only_traffic', 'complete', 'unknown'] as const;
@@ -52,6 +51,18 @@ export const REASON_TEXT: Record<Reason, string> = {
   plaintext_listener_unknown:
     'Whether listen_addr is closed is not known (no plaintext_address — write plaintext_address: none once it is removed —, or the check has not run or failed).',
 };
+
+/** One comparison of our own connections with what the counter counted. */
+export interface CanaryCheck {
+  source: 'gitaly_metrics' | 'prometheus';
+  /** What was read, for the sentence: the family on the page, or the Prometheus instance. */
+  counter: string;
+  atMs: number;
+  /** Own connections the counter must have counted by now. */
+  expected: { tcp: number; tls: number };
+  /** What it counted over the same span. */
+  counted: { tcp: number; tls: number };
+}
 
 export interface DirectBucket {
   tcp: number;

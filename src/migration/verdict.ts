@@ -250,7 +250,17 @@ function judgeListener(e: NodeEvidence, c: Collected): boolean | null {
     );
     return null;
   }
-  const open = e.plaintext?.open ?? null;
+  let open = e.plaintext?.open ?? null;
+  // A refused listen_addr on a host whose TLS port accepted no connection either is a dead host
+  // (or Gitaly stopped), not a removed listener: unknown until the node answers again.
+  if (open === false && e.tls && !e.tls.handshakeOk && e.tls.connectionsMade === 0) {
+    open = null;
+    c.reasons.add('plaintext_listener_unknown');
+    c.details.push(
+      `plaintext ${e.plaintext!.address}: refused, but the TLS listener accepted no connection either: the host or Gitaly is down`,
+    );
+    return open;
+  }
   if (open === true) c.reasons.add('plaintext_listener_open');
   if (open === null) {
     c.reasons.add('plaintext_listener_unknown');

@@ -6,6 +6,8 @@ import * as net from 'node:net';
 import { formatHostPort, parseAddress, type HostPort } from '../address.ts';
 import type { PlaintextProbeResult, SourceError } from '../evidence.ts';
 import { checkGrpcHealth } from '../grpc/health.ts';
+import { DNS_SYSTEM_CODES } from '../error-codes.ts';
+import { settleOnce } from '../settle.ts';
 
 export interface PlaintextProbeTarget {
   node: string;
@@ -27,7 +29,6 @@ export interface PlaintextProbeDeps {
 
 /** The HTTP/2 client connection preface followed by an empty SETTINGS frame. */
 const H2C_PREFACE = Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1'), Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0])]);
-const DNS_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_FAIL', 'EAI_NONAME', 'EAI_NODATA']);
 
 /** What is left of a check's time budget; messages quote the whole budget. */
 interface Deadline {
@@ -46,41 +47,42 @@ interface Dial {
 
 /** Connects with a deadline; on success the caller owns (and must destroy) the socket. */
 function dial(connect: typeof net.connect, hostPort: HostPort, timeoutMs: number, where: string): Promise<Dial> {
-  return new Promise((resolve) => {
-    let settled = false;
-    let socket: net.Socket | undefined;
-    const finish = (outcome: Dial): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      if (!outcome.socket) socket?.destroy();
-      resolve(outcome);
-    };
-    const timer = setTimeout(
-      () => finish({ open: null, error: { code: 'TIMEOUT', message: `No TCP connection to ${where} within ${timeoutMs} ms.` } }),
-      timeoutMs,
-    );
-    try {
-      socket = connect({ host: hostPort.host, port: hostPort.port });
-    } catch (err) {
-      finish({
-        open: null,
-        error: { code: 'CONNECT', message: `Could not dial ${where}: ${err instanceof Error ? err.message : String(err)}.` },
-      });
-      return;
-    }
-    const connected = socket;
-    connected.on('error', (err: NodeJS.ErrnoException) => {
-      const code = err.code ?? 'unknown error';
-      if (code === 'ECONNREFUSED') finish({ open: false, error: null });
-      // A reset can only follow a completed TCP handshake: the listener accepted (and counted) it.
-      else if (code === 'ECONNRESET')
-        finish({ open: true, reset: true, error: { code: 'RESET', message: `${where} accepted the connection and reset it at once.` } });
-      else if (DNS_CODES.has(code)) finish({ open: null, error: { code: 'DNS', message: `Could not resolve ${where} (${code}).` } });
-      else finish({ open: null, error: { code: 'CONNECT', message: `Could not connect to ${where} (${code}).` } });
-    });
-    connected.once('connect', () => finish({ socket: connected, open: true, error: null }));
+  let socket: net.Socket | undefined;
+  const timedOut = (): Dial => ({
+    open: null,
+    error: { code: 'TIMEOUT', message: `No TCP connection to ${where} within ${timeoutMs} ms.` },
   });
+  const release = (outcome: Dial): void => {
+    if (!outcome.socket) socket?.destroy();
+  };
+  return settleOnce<Dial>(
+    timeoutMs,
+    timedOut,
+    ({ finish }) => {
+      try {
+        socket = connect({ host: hostPort.host, port: hostPort.port });
+      } catch (err) {
+        finish({
+          open: null,
+          error: { code: 'CONNECT', message: `Could not dial ${where}: ${err instanceof Error ? err.message : String(err)}.` },
+        });
+        return;
+      }
+      const connected = socket;
+      connected.on('error', (err: NodeJS.ErrnoException) => {
+        const code = err.code ?? 'unknown error';
+        if (code === 'ECONNREFUSED') finish({ open: false, error: null });
+        // A reset can only follow a completed TCP handshake: the listener accepted (and counted) it.
+        else if (code === 'ECONNRESET')
+          finish({ open: true, reset: true, error: { code: 'RESET', message: `${where} accepted the connection and reset it at once.` } });
+        else if (DNS_SYSTEM_CODES.has(code))
+          finish({ open: null, error: { code: 'DNS', message: `Could not resolve ${where} (${code}).` } });
+        else finish({ open: null, error: { code: 'CONNECT', message: `Could not connect to ${where} (${code}).` } });
+      });
+      connected.once('connect', () => finish({ socket: connected, open: true, error: null }));
+    },
+    release,
+  );
 }
 
 /** Asks grpc.health.v1.Health/Check over HTTP/2 cleartext on an already connected socket, then closes it. */
@@ -128,36 +130,34 @@ function checkTlsPort(
   deadline: Deadline,
   where: string,
 ): Promise<{ rejects: boolean | null; error: SourceError | null }> {
-  return new Promise((resolve) => {
-    let settled = false;
-    let answer = Buffer.alloc(0);
-    const finish = (rejects: boolean | null, error: SourceError | null = null): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      socket.destroy();
-      resolve({ rejects, error });
-    };
-    const timer = setTimeout(
-      () =>
-        finish(null, {
-          code: 'TIMEOUT',
-          message: `TLS port ${where} neither answered nor closed within ${deadline.totalMs} ms of a plaintext HTTP/2 preface.`,
-        }),
-      deadline.remainingMs,
-    );
-    socket.on('data', (chunk: Buffer) => {
-      answer = Buffer.concat([answer, chunk]).subarray(0, 9);
-      if (answer.length < 9) return;
-      const isSettingsFrame = answer[3] === 0x04 && (answer.readUInt32BE(5) & 0x7fffffff) === 0;
-      finish(!isSettingsFrame);
-    });
-    // Closing or resetting is how a TLS server turns away bytes that are not a ClientHello.
-    socket.on('error', () => finish(true));
-    socket.on('end', () => finish(true));
-    socket.on('close', () => finish(true));
-    socket.write(H2C_PREFACE);
+  type Answer = { rejects: boolean | null; error: SourceError | null };
+  const timedOut = (): Answer => ({
+    rejects: null,
+    error: {
+      code: 'TIMEOUT',
+      message: `TLS port ${where} neither answered nor closed within ${deadline.totalMs} ms of a plaintext HTTP/2 preface.`,
+    },
   });
+  return settleOnce<Answer>(
+    deadline.remainingMs,
+    timedOut,
+    (s) => {
+      const finish = (rejects: boolean): void => void s.finish({ rejects, error: null });
+      let answer = Buffer.alloc(0);
+      socket.on('data', (chunk: Buffer) => {
+        answer = Buffer.concat([answer, chunk]).subarray(0, 9);
+        if (answer.length < 9) return;
+        const isSettingsFrame = answer[3] === 0x04 && (answer.readUInt32BE(5) & 0x7fffffff) === 0;
+        finish(!isSettingsFrame);
+      });
+      // Closing or resetting is how a TLS server turns away bytes that are not a ClientHello.
+      socket.on('error', () => finish(true));
+      socket.on('end', () => finish(true));
+      socket.on('close', () => finish(true));
+      socket.write(H2C_PREFACE);
+    },
+    () => socket.destroy(),
+  );
 }
 
 export async function probePlaintext(

@@ -9,6 +9,7 @@ import { checkGrpcHealth } from '../grpc/health.ts';
 import type { SourceError, TlsProbeResult } from '../evidence.ts';
 import { matchesHostname } from './hostname.ts';
 import { chainFacts } from './x509-facts.ts';
+import { DNS_SYSTEM_CODES, type ErrorCode } from '../error-codes.ts';
 
 export interface TlsProbeTarget {
   node: string;
@@ -41,13 +42,12 @@ interface Handshake<T> {
   error?: SourceError;
 }
 
-const DNS_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_FAIL', 'EAI_NONAME', 'EAI_NODATA']);
 const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
 
 function classify(err: unknown, connected: boolean, where: string): SourceError {
   const e = err as (NodeJS.ErrnoException & { reason?: string }) | null;
   const code = e?.code ?? '';
-  if (DNS_CODES.has(code)) return { code: 'DNS', message: `Could not resolve ${where} (${code}).` };
+  if (DNS_SYSTEM_CODES.has(code)) return { code: 'DNS', message: `Could not resolve ${where} (${code}).` };
   if (!connected) return { code: 'CONNECT', message: `Could not connect to ${where} (${code || 'unknown error'}).` };
   if (RESET_CODES.has(code)) return { code: 'RESET', message: `${where} closed the connection during the TLS handshake (${code}).` };
   // OpenSSL errors carry a short reason ("wrong version number", "tlsv1 alert protocol version").
@@ -187,7 +187,7 @@ function checkHealthOverTls(
       socket.destroy();
       resolve({ ok, error });
     };
-    const fail = (message: string, code = 'GRPC_HEALTH'): void =>
+    const fail = (message: string, code: ErrorCode = 'GRPC_HEALTH'): void =>
       finish(false, { code, message: `gRPC health check over TLS to ${where} failed: ${message}.` });
     socket.on('error', (err: NodeJS.ErrnoException) => fail(`the connection failed after the handshake (${err.code ?? err.message})`));
     if (socket.destroyed) {

@@ -1,44 +1,79 @@
 // The `check` command's output: one line per node and the fleet verdict, for terminals and CI logs.
-import type { NodeResult, Snapshot } from '../collect/collector.ts';
+// Rendered from the node views only; a fact nobody observed reads "unknown", explained under the table.
+import type { CollectionView } from '../view/collection-view.ts';
+import type { Check, CheckName, NodeView } from '../view/node-view.ts';
 
-const DAY_MS = 86_400_000;
+/** The columns that show a check, with their header. */
+const CHECK_COLUMNS: Array<[CheckName, string]> = [
+  ['trusted', 'TRUSTED'],
+  ['hostnameMatch', 'HOSTNAME'],
+  ['alpnH2', 'ALPN_H2'],
+  ['restartNeeded', 'RESTART'],
+  ['plaintextListenerOpen', 'LISTEN_ADDR'],
+];
 
-function mark(value: boolean | null | undefined): string {
-  return value === null || value === undefined ? '-' : value ? 'yes' : 'NO';
+export function mark(c: Check): string {
+  return c.value === null ? 'unknown' : c.value ? 'yes' : 'no';
 }
 
-function cells(n: NodeResult, nowMs: number): string[] {
-  const v = n.verdict;
-  const t = n.observation.tls;
-  const days = v.certExpiresMs === null ? '-' : String(Math.floor((v.certExpiresMs - nowMs) / DAY_MS));
-  const versions = t
-    ? Object.entries(t.accepts)
-        .filter(([, ok]) => ok === true)
-        .map(([name]) => name.replace('TLSv', ''))
-        .join(',') || '-'
-    : '-';
-  const restart = n.observation.certFile?.ok ? mark(n.observation.certFile.matchesServed === false) : '-';
+function cells(v: NodeView): string[] {
+  const versions =
+    (v.tls?.accepts ?? [])
+      .filter((a) => a.accepted === true)
+      .map((a) => a.version.replace('TLSv', ''))
+      .join(',') || '-';
+  const [trusted, hostname, alpn, restart, listener] = CHECK_COLUMNS.map(([name]) => mark(v.checks[name]));
   return [
     v.node,
     v.role,
     v.phase,
-    days,
-    mark(t ? t.handshakeOk && t.trusted === true : null),
-    mark(t?.hostnameMatch),
-    mark(t ? t.alpnProtocol === 'h2' : null),
+    v.certExpiry.atMs === null ? 'unknown' : String(v.certExpiry.days),
+    trusted!,
+    hostname!,
+    alpn!,
     versions,
-    restart,
-    v.reasons.join(',') || '-',
+    restart!,
+    listener!,
+    v.reasons.map((r) => r.reason).join(',') || '-',
   ];
 }
 
-export function renderTable(s: Snapshot): string {
-  const header = ['NODE', 'ROLE', 'PHASE', 'CERT_DAYS', 'TRUSTED', 'HOSTNAME', 'ALPN_H2', 'TLS', 'RESTART', 'BLOCKING'];
-  const rows = [header, ...s.nodes.map((n) => cells(n, s.atMs))];
+/** Why each "unknown" in a node's row is unknown, and every source that failed with its error. */
+function notes(v: NodeView): string[] {
+  const lines: string[] = [];
+  for (const s of v.sources) if (!s.up) lines.push(`  ${v.node}: ${s.source} down: ${s.error?.message ?? 'failed'}`);
+  // Columns unknown for the same reason share one line.
+  const byWhy = new Map<string, string[]>();
+  const add = (header: string, why: string): void => void byWhy.set(why, [...(byWhy.get(why) ?? []), header]);
+  if (v.certExpiry.atMs === null && v.tlsAddress) add('CERT_DAYS', v.certExpiry.why);
+  for (const [name, header] of CHECK_COLUMNS) {
+    const c = v.checks[name];
+    if (c.value === null) add(header, c.why);
+  }
+  for (const [why, headers] of byWhy) lines.push(`  ${v.node}: ${headers.join(', ')} unknown: ${why}`);
+  return lines;
+}
+
+export function renderTable(s: CollectionView): string {
+  const header = [
+    'NODE',
+    'ROLE',
+    'PHASE',
+    'CERT_DAYS',
+    ...CHECK_COLUMNS.slice(0, 3).map(([, h]) => h),
+    'TLS',
+    'RESTART',
+    'LISTEN_ADDR',
+    'BLOCKING',
+  ];
+  const rows = [header, ...s.nodes.map(cells)];
   const widths = header.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   const lines = rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  '));
+  const why = s.nodes.flatMap(notes);
+  const prometheus = s.prometheus?.ok === false ? [`  Prometheus down: ${s.prometheus.error.message}`] : [];
+  const explained = why.length + prometheus.length ? `\nSources down and unknowns:\n${[...prometheus, ...why].join('\n')}\n` : '';
   const verdict = s.fleet.complete
     ? `Fleet: COMPLETE (${s.nodes.length} node(s)); it is safe to consider the migration done.`
     : `Fleet: NOT COMPLETE\n${s.fleet.blocking.map((b) => `  - ${b}`).join('\n')}`;
-  return `${lines.join('\n')}\n\n${verdict}\n`;
+  return `${lines.join('\n')}\n${explained}\n${verdict}\n`;
 }

@@ -7,6 +7,7 @@ import { request, type Dispatcher } from 'undici';
 import type { Role } from '../config/types.ts';
 import type { GitalyScrape, SourceError } from '../evidence.ts';
 import { ConnectionCounterExtractor } from './metrics-parser.ts';
+import { connectFailureCode } from '../error-codes.ts';
 
 export interface ScrapeOptions {
   role: Role;
@@ -137,7 +138,7 @@ function describeFailure(
     return { code: 'DECODE', message: `${shown} sent a gzip body that does not decompress (${reason(err, code)})` };
   }
   if (phase === 'connect') {
-    return { code: 'CONNECT', message: `could not get an answer from ${shown} (${reason(err, code)})` };
+    return { code: connectFailureCode(code), message: `could not get an answer from ${shown} (${reason(err, code)})` };
   }
   return { code: 'TRUNCATED', message: `${shown} stopped sending before the page was complete (${reason(err, code)})` };
 }

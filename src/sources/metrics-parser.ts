@@ -5,6 +5,7 @@
 import type { Role } from '../config/types.ts';
 import type { ConnectionCounts, SourceError } from '../evidence.ts';
 import { parseSample } from './sample-line.ts';
+import type { ErrorCode } from '../error-codes.ts';
 
 export type ExtractResult =
   | { ok: true; counts: ConnectionCounts; family: string | null; version: string | null; processStartSeconds: number | null }
@@ -308,7 +309,7 @@ export class ConnectionCounterExtractor {
     this.fail('PARSE', `line ${this.completedLines + 1} (${name}) is longer than the ${this.maxLineBytes}-byte line limit`);
   }
 
-  private fail(code: string, message: string): void {
+  private fail(code: ErrorCode, message: string): void {
     this.error ??= { code, message };
     this.pending = [];
     this.pendingLength = 0;

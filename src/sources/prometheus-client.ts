@@ -6,6 +6,7 @@ import { JSONParser } from '@streamparser/json';
 import { request, type Dispatcher } from 'undici';
 import type { PrometheusConfig } from '../config/types.ts';
 import type { Result, SourceError } from '../evidence.ts';
+import { connectFailureCode, type ErrorCode } from '../error-codes.ts';
 
 export interface PrometheusQueryOptions {
   timeoutMs: number;
@@ -64,7 +65,7 @@ const CONNECT_CODES = new Set([
 // Prometheus renders floats as Go does: decimals, exponents, NaN and ±Inf.
 const PROMETHEUS_FLOAT = /^(?:[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[+-]?Inf|NaN)$/;
 
-function fail(code: string, message: string): { ok: false; error: SourceError } {
+function fail(code: ErrorCode, message: string): { ok: false; error: SourceError } {
   return { ok: false, error: { code, message } };
 }
 
@@ -314,9 +315,10 @@ class AnswerReader {
 function describeNetworkError(err: unknown, safeUrl: string): SourceError {
   const { code, name } = (err ?? {}) as { code?: unknown; name?: unknown };
   const label = typeof code === 'string' ? code : typeof name === 'string' ? name : 'unknown error';
-  if (code === 'UND_ERR_CONNECT_TIMEOUT') return { code: 'CONNECT', message: `connecting to Prometheus at ${safeUrl} timed out` };
-  const hint = typeof code === 'string' && CONNECT_CODES.has(code) ? 'cannot reach' : 'connection failed to';
-  return { code: 'CONNECT', message: `${hint} Prometheus at ${safeUrl} (${label})` };
+  if (code === 'UND_ERR_CONNECT_TIMEOUT') return { code: 'TIMEOUT', message: `connecting to Prometheus at ${safeUrl} timed out` };
+  const system = typeof code === 'string' ? code : undefined;
+  const hint = system !== undefined && CONNECT_CODES.has(system) ? 'cannot reach' : 'connection failed to';
+  return { code: connectFailureCode(system), message: `${hint} Prometheus at ${safeUrl} (${label})` };
 }
 
 async function send(

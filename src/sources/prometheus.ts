@@ -13,6 +13,8 @@ import {
   type PrometheusQueryOptions,
 } from './prometheus-client.ts';
 import { buildStepQueries, parseChanges, parseDials } from './prometheus-steps.ts';
+import type { ErrorCode } from '../error-codes.ts';
+import { parseLabelMatchers } from '../label-matchers.ts';
 
 export { instantQuery };
 export type { InstantQueryResult, PrometheusDeps, PrometheusQueryOptions, PrometheusSample } from './prometheus-client.ts';
@@ -22,30 +24,14 @@ const MAX_STEPS = 2000;
 /** The window count evaluates several selectors per step: fewer, longer steps. */
 const MAX_COUNT_STEPS = 500;
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
-// label, operator, then a PromQL string: "…" or '…' with backslash escapes, or `…` raw.
-const MATCHER = /\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*("(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|`[^`]*`)\s*(,|$)/y;
 
 /**
- * Checks that `selector` is only a list of label matchers, since it is pasted inside `{…}`:
- * nothing in it may close the braces. Returns the selector without a trailing comma, or why not.
+ * Checks that `selector` is only a list of label matchers (see label-matchers.ts), since it is
+ * pasted inside `{…}`: nothing in it may close the braces. Returns the normalised matchers, or why not.
  */
 export function checkSelector(selector: string): { ok: true; matchers: string } | { ok: false; message: string } {
-  const text = selector.trim();
-  const found: string[] = [];
-  MATCHER.lastIndex = 0;
-  while (MATCHER.lastIndex < text.length) {
-    const start = MATCHER.lastIndex;
-    const m = MATCHER.exec(text);
-    if (!m)
-      return {
-        ok: false,
-        message: `prometheus selector is not a list of label matchers like job="gitaly" (problem at character ${start + 1})`,
-      };
-    if (m[1] === '__name__')
-      return { ok: false, message: 'prometheus selector must not match on __name__ (the metric names are chosen by the exporter)' };
-    found.push(`${m[1]}${m[2]}${m[3]}`);
-  }
-  return { ok: true, matchers: found.join(', ') };
+  const parsed = parseLabelMatchers(selector);
+  return parsed.ok ? { ok: true, matchers: parsed.matchers.join(', ') } : { ok: false, message: `prometheus selector ${parsed.message}` };
 }
 
 export interface FleetQueries {
@@ -211,7 +197,7 @@ export async function queryFleetEvidence(
 ): Promise<PrometheusFleetEvidence> {
   const now = deps.now ?? Date.now;
   const started = now();
-  const failed = (code: string, message: string): PrometheusFleetEvidence => ({
+  const failed = (code: ErrorCode, message: string): PrometheusFleetEvidence => ({
     ok: false,
     error: { code, message },
     durationMs: now() - started,

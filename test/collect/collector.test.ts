@@ -37,6 +37,29 @@ describe('collector', () => {
     return new Collector({ config, logger, probes: fleet.probes(), now: clock.now });
   }
 
+  it('logs a failing source’s error once when it starts failing and once when it answers again, not every cycle', async () => {
+    const node = fleet.add('gitaly-1');
+    const lines: Array<{ level: number; msg: string; node?: string; source?: string }> = [];
+    const capture = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as (typeof lines)[number]) });
+    const config = fakeConfig([fakeNodeConfig('gitaly-1')], join(dir, 'state.json'));
+    const collector = new Collector({ config, logger: capture, probes: fleet.probes(), now: clock.now });
+    const about = (): typeof lines => lines.filter((l) => l.source === 'gitaly_metrics');
+    await runCycles(collector, 2);
+    expect(about()).to.deep.equal([]);
+    node.metricsUp = false;
+    const s = await runCycles(collector, 3);
+    expect(about().map((l) => [l.level, l.msg])).to.deep.equal([
+      [40, 'gitaly_metrics failed: connection refused (http://gitaly-1:9236/metrics)'],
+    ]);
+    expect(s.sourceErrors.get('gitaly_metrics\u0000CONNECT')).to.equal(3);
+    node.metricsUp = true;
+    await runCycles(collector, 2);
+    expect(about().map((l) => [l.level, l.msg])).to.deep.equal([
+      [40, 'gitaly_metrics failed: connection refused (http://gitaly-1:9236/metrics)'],
+      [30, 'gitaly_metrics answers again'],
+    ]);
+  });
+
   it('local mode reads listen_addr from /proc (LISTEN) instead of dialling it, and dials when /proc cannot vouch for it', async () => {
     fleet.add('gitaly-1', { counts: { tcp: 40, tls: 100, unix: 5 } });
     const config = fakeConfig([fakeNodeConfig('gitaly-1')], join(dir, 'state.json'), {

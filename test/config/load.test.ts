@@ -202,7 +202,7 @@ const INVALID: Record<string, { lines: string[]; deps?: ConfigDeps }> = {
   'prometheus-invalid.yml': {
     lines: [
       'prometheus-invalid.yml:2:3: prometheus.url: is required',
-      'prometheus-invalid.yml:2:13: prometheus.selector: "job=gitaly" is not a list of label matchers like job="gitaly" or job="gitaly", env=~"prod.*"',
+      'prometheus-invalid.yml:2:13: prometheus.selector: "job=gitaly" is not a list of label matchers like job="gitaly" or job="gitaly", env=~"prod.*" (problem at character 1)',
       'prometheus-invalid.yml:3:19: prometheus.instance_label: must be a Prometheus label name, e.g. instance',
       'prometheus-invalid.yml:4:20: prometheus.scrape_interval: must be a duration with a unit, e.g. 30s, 5m or 7d',
       'prometheus-invalid.yml:6:5: prometheus.basic_auth.username: is required',

@@ -176,9 +176,9 @@ describe('faults: bad input is isolated', function () {
     return {
       snapshot,
       entry: (name) => {
-        const n = snapshot.nodes.find((x) => x.verdict.node === name);
+        const n = snapshot.view.nodes.find((x) => x.node === name);
         if (!n) throw new Error(`${name} not judged`);
-        return nodeJson(n, snapshot.atMs) as MigrationNode;
+        return nodeJson(n) as MigrationNode;
       },
     };
   }

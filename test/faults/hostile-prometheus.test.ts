@@ -90,7 +90,7 @@ describe('faults: a Prometheus that sees thousands of undeclared instances', fun
     expect(sentence).to.include('5000 instance(s)').and.include('and 4990 more');
     expect(sentence.length).to.be.below(500);
 
-    const text = await renderMetrics(s, { version: 'test', configReloadSuccessful: true, soakWindowMs: 60_000 });
+    const text = await renderMetrics(s.view, { version: 'test', configReloadSuccessful: true, soakWindowMs: 60_000 });
     const series = text.split('\n').filter((l) => l.startsWith('gitaly_tls_undeclared_instance{'));
     expect(series).to.have.length(MAX_UNDECLARED_LISTED + 1);
     expect(series).to.include(`gitaly_tls_undeclared_instance{prometheus_instance="${UNDECLARED_OTHERS}"} 4900`);
@@ -98,7 +98,7 @@ describe('faults: a Prometheus that sees thousands of undeclared instances', fun
     expect(sum, 'sum() counts every undeclared instance').to.equal(5_000);
     expect(text.length).to.be.below(200_000);
 
-    const doc = migrationJson(s) as { fleet: { undeclaredInstances: string[]; undeclaredInstanceCount: number } };
+    const doc = migrationJson(s.view) as { fleet: { undeclaredInstances: string[]; undeclaredInstanceCount: number } };
     expect(doc.fleet.undeclaredInstances).to.have.length(MAX_UNDECLARED_LISTED);
     expect(doc.fleet.undeclaredInstanceCount).to.equal(5_000);
   });

@@ -5,7 +5,7 @@
 import { expect } from 'chai';
 import path from 'node:path';
 import fc from 'fast-check';
-import { MIN_DIAL_SPACING_SLACKS, MIN_SOAK_SLACKS, querySlackMs } from '../../src/migration/query-window.ts';
+import { MIN_DIAL_SPACING_SLACKS, MIN_SOAK_SLACKS, querySlackMs } from '../../src/config/timing-limits.ts';
 import { stringify, type ToStringOptions } from 'yaml';
 import { ConfigError, parseConfig, type ConfigDeps } from '../../src/config/load.ts';
 import { KEYS, MAX_TIMER_MS } from '../../src/config/schema.ts';

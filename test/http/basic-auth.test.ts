@@ -6,7 +6,8 @@ import { Agent, request } from 'undici';
 import { buildApp, type ExporterView } from '../../src/http/app.ts';
 import { BASIC_AUTH_REALM, basicAuthHook, parseBasicAuth, type BasicAuthDeps } from '../../src/http/basic-auth.ts';
 import { MAX_PENDING_COMPARES } from '../../src/http/bcrypt-pool.ts';
-import { secureApp, type WebConfig } from '../../src/http/web-config.ts';
+import type { WebConfig } from '../../src/config/web-config.ts';
+import { secureApp } from '../../src/http/web-config.ts';
 
 // Cost 4 keeps the real bcrypt fast in tests; the hook treats every cost alike.
 const ALICE_HASH = bcrypt.hashSync('alice-secret', 4).replace(/^\$2b\$/, '$2y$'); // the prefix htpasswd writes
@@ -17,7 +18,7 @@ const view: ExporterView = {
   metricsText: () => 'gitaly_tls_exporter_build_info{version="test"} 1\n',
   configSource: () => '<test>',
   refreshSeconds: () => 30,
-  probe: async () => ({ status: 400, body: 'no target\n' }),
+  probe: async () => ({ kind: 'bad_target' as const, message: 'no target' }),
   reload: async () => ({ ok: true, message: 'reloaded' }),
 };
 

@@ -16,27 +16,24 @@ const INVENTORY: NodeConfig[] = [
 describe('client sections of /migration and the status page', () => {
   it('adds clients and plaintextPeers to /migration without changing what was there', async () => {
     const base = await sampleSnapshot();
-    const plain = migrationJson(base) as { clients: unknown; nodes: Array<{ evidence: { plaintextPeers: unknown } }> };
+    const plain = migrationJson(base.view) as { clients: unknown; nodes: Array<{ evidence: { plaintextPeers: unknown } }> };
     expect(plain.clients).to.equal(null);
     expect(plain.nodes.map((n) => n.evidence.plaintextPeers)).to.deep.equal([null, null, null, null, null]);
 
     const clients = await readClientReport([{ name: 'puma <web-1>', kind: 'gitlab_yml', path: `${DIR}gitlab.yml` }], INVENTORY);
-    const node = base.nodes[0]!;
+    const node = base.view.nodes[0]!;
     const snapshot = {
-      ...base,
+      ...base.view,
       clients,
       nodes: [
         {
           ...node,
-          observation: {
-            ...node.observation,
-            plaintextPeers: {
-              peers: [{ address: '10.0.0.16', name: 'web-1.internal', connections: 2, firstSeenMs: base.atMs - 60_000 }],
-              metricLimit: 10,
-            },
+          plaintextPeers: {
+            peers: [{ address: '10.0.0.16', name: 'web-1.internal', connections: 2, firstSeenMs: base.atMs - 60_000 }],
+            metricLimit: 10,
           },
         },
-        ...base.nodes.slice(1),
+        ...base.view.nodes.slice(1),
       ],
     };
     const doc = migrationJson(snapshot) as {
@@ -61,7 +58,7 @@ describe('client sections of /migration and the status page', () => {
   });
 
   it('leaves the page as it was when there are neither peers nor clients', async () => {
-    const page = renderStatusPage(await sampleSnapshot(), { refreshSeconds: 30, source: 'test' });
+    const page = renderStatusPage((await sampleSnapshot()).view, { refreshSeconds: 30, source: 'test' });
     expect(page).to.not.contain('id="plaintext-peers"');
     expect(page).to.not.contain('id="client-routes"');
   });

@@ -9,16 +9,8 @@ import pino from 'pino';
 import { Agent, fetch } from 'undici';
 import { ConfigError } from '../../src/config/load.ts';
 import { createCa, createLeaf, type Issued } from '../../src/demo/certs.ts';
-import {
-  createHttpsOptions,
-  loadWebConfig,
-  parseWebConfig,
-  secureApp,
-  WebConfigError,
-  type ClientAuthType,
-  type HttpsSetup,
-  type WebConfig,
-} from '../../src/http/web-config.ts';
+import { loadWebConfig, parseWebConfig, WebConfigError, type ClientAuthType, type WebConfig } from '../../src/config/web-config.ts';
+import { createHttpsOptions, secureApp, type HttpsSetup } from '../../src/http/web-config.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/web-config/', import.meta.url));

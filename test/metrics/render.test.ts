@@ -15,13 +15,13 @@ function normalize(text: string): string {
 
 describe('metrics rendering', () => {
   it('matches the golden /metrics page (UPDATE_GOLDEN=1 rewrites it)', async () => {
-    const text = normalize(await renderMetrics(await sampleSnapshot(), INFO));
+    const text = normalize(await renderMetrics((await sampleSnapshot()).view, INFO));
     if (process.env.UPDATE_GOLDEN === '1') writeFileSync(GOLDEN, text);
     expect(text).to.equal(readFileSync(GOLDEN, 'utf8'));
   });
 
   it('passes promtool check metrics', async () => {
-    const result = promtoolCheckMetrics(await renderMetrics(await sampleSnapshot(), INFO));
+    const result = promtoolCheckMetrics(await renderMetrics((await sampleSnapshot()).view, INFO));
     expect(result.output).to.equal('');
     expect(result.status).to.equal(0);
   });
@@ -31,7 +31,7 @@ describe('metrics rendering', () => {
   });
 
   it('shows each node’s phase, reasons, and a separate series per TLS check', async () => {
-    const text = await renderMetrics(await sampleSnapshot(), INFO);
+    const text = await renderMetrics((await sampleSnapshot()).view, INFO);
     expect(text).to.contain('gitaly_tls_migration_phase{node="gitaly-1",role="gitaly",phase="complete"} 1');
     expect(text).to.contain('gitaly_tls_migration_phase{node="gitaly-3",role="gitaly",phase="dual_listen"} 1');
     expect(text).to.contain('gitaly_tls_migration_blocked{node="gitaly-3",reason="plaintext_connections_in_window"} 1');
@@ -47,7 +47,7 @@ describe('metrics rendering', () => {
   });
 
   it('has no sentinel values: what nobody observed is an absent series', async () => {
-    const text = await renderMetrics(await sampleSnapshot(), INFO);
+    const text = await renderMetrics((await sampleSnapshot()).view, INFO);
     expect(text).to.not.contain('gitaly_tls_plaintext_last_seen_timestamp_seconds{node="gitaly-1"}');
     expect(text).to.not.match(/ -1$/m);
     expect(text).to.not.contain('NaN');

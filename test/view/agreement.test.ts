@@ -1,0 +1,367 @@
+// The four outputs are renderings of one node view: fed the same views, /metrics, /migration, the
+// status page and `check` must state the same facts, and an unknown fact must read unknown in all
+// four (absent series, null with a reason, "unknown" on the page and in the table).
+import { expect } from 'chai';
+import { readFileSync } from 'node:fs';
+import type { NodeConfig } from '../../src/config/types.ts';
+import type { CertFileResult, GitalyScrape, SourceError, TlsProbeResult } from '../../src/evidence.ts';
+import { migrationJson } from '../../src/http/migration-json.ts';
+import { renderStatusPage } from '../../src/http/status-page.ts';
+import { renderMetrics } from '../../src/metrics/render.ts';
+import { judgeFleet, judgeNode, type NodeEvidence } from '../../src/migration/verdict.ts';
+import { renderTable } from '../../src/report/table.ts';
+import { collectionView } from '../../src/view/collection-view.ts';
+import type { CollectionView } from '../../src/view/collection-view.ts';
+import { cert, completeEvidence, DAY, NOW, OPTIONS, plaintextClosed, tlsOk, WINDOW } from '../helpers/evidence.ts';
+
+type Fact = 'yes' | 'no' | 'unknown';
+const FACTS = ['trusted', 'hostnameMatch', 'alpnH2', 'restartNeeded', 'plaintextListenerOpen'] as const;
+type FactName = (typeof FACTS)[number];
+
+interface Case {
+  name: string;
+  role?: 'gitaly' | 'praefect';
+  node?: Partial<NodeConfig>;
+  evidence?: Partial<NodeEvidence>;
+  /** What every output must say; facts not listed are only compared across outputs. */
+  expect: Partial<Record<FactName, Fact>> & { phase?: string; certDays?: number | 'unknown'; version?: string | null; reasons?: string[] };
+}
+
+const refused = (msg: string): SourceError => ({ code: 'CONNECT', message: msg });
+
+const deadTls: TlsProbeResult = tlsOk({
+  handshakeOk: false,
+  error: refused('Could not connect to gitaly-1.internal:9999 (ECONNREFUSED).'),
+  chain: [],
+  trusted: null,
+  trustError: null,
+  hostnameMatch: null,
+  alpnProtocol: null,
+  tlsVersion: null,
+  cipher: null,
+  accepts: { 'TLSv1.2': null, 'TLSv1.3': null },
+  grpcHealthOk: null,
+  connectionsMade: 0,
+});
+const deadScrape: GitalyScrape = {
+  ok: false,
+  error: refused('could not get an answer from http://gitaly-1.internal:9236/metrics (ECONNREFUSED)'),
+  durationMs: 2,
+};
+const timedOut = (what: string): SourceError => ({
+  code: 'TIMEOUT',
+  message: `No answer from ${what} within 5000 ms.`,
+});
+const certFile = (matchesServed: boolean | null): CertFileResult => ({
+  ok: true,
+  path: '/etc/gitlab/ssl/gitaly.crt',
+  chain: [cert()],
+  matchesServed,
+});
+
+/** What a node nobody could observe shows: every fact unknown. */
+const NOTHING_KNOWN: Case['expect'] = {
+  phase: 'unknown',
+  trusted: 'unknown',
+  hostnameMatch: 'unknown',
+  alpnH2: 'unknown',
+  restartNeeded: 'unknown',
+  plaintextListenerOpen: 'unknown',
+  certDays: 'unknown',
+  version: null,
+};
+
+const CASES: Case[] = [
+  {
+    name: 'all-unknown',
+    node: { certificateFile: '/etc/gitlab/ssl/gitaly.crt' },
+    evidence: {
+      history: { ...completeEvidence().history, firstObservedMs: null, plaintextLastSeenMs: null, directBuckets: [] },
+      scrape: { ok: false, error: timedOut('the metrics page'), durationMs: 5000 },
+      tls: { ...deadTls, error: timedOut('gitaly-1.internal:9999') },
+      plaintext: plaintextClosed({ open: null, error: timedOut('gitaly-1.internal:8075'), connectionsMade: { tcp: 0, tls: 0 } }),
+      certFile: { ok: false, error: { code: 'READ', message: 'Could not read /etc/gitlab/ssl/gitaly.crt: EACCES.' } },
+    },
+    expect: NOTHING_KNOWN,
+  },
+  {
+    name: 'dead-host',
+    evidence: { scrape: deadScrape, tls: deadTls, plaintext: plaintextClosed({ connectionsMade: { tcp: 0, tls: 0 } }) },
+    expect: NOTHING_KNOWN,
+  },
+  {
+    name: 'healthy',
+    node: { certificateFile: '/etc/gitlab/ssl/gitaly.crt' },
+    evidence: { certFile: certFile(true) },
+    expect: {
+      phase: 'complete',
+      reasons: [],
+      trusted: 'yes',
+      hostnameMatch: 'yes',
+      alpnH2: 'yes',
+      restartNeeded: 'no',
+      plaintextListenerOpen: 'no',
+      certDays: 200,
+      version: '18.6.0',
+    },
+  },
+  {
+    name: 'expired-intermediate',
+    evidence: {
+      tls: tlsOk({
+        chain: [cert(), cert({ position: 'intermediate', serial: '02', subject: 'CN=Old Intermediate', notAfterMs: NOW - 2 * DAY })],
+        trusted: false,
+        trustError: 'CERT_HAS_EXPIRED',
+      }),
+    },
+    expect: { trusted: 'no', hostnameMatch: 'yes', alpnH2: 'yes', certDays: -2, reasons: ['cert_expired'] },
+  },
+  {
+    name: 'restart-needed',
+    node: { certificateFile: '/etc/gitlab/ssl/gitaly.crt' },
+    evidence: { certFile: certFile(false) },
+    expect: { restartNeeded: 'yes', trusted: 'yes', reasons: ['restart_needed'] },
+  },
+  {
+    name: 'tls-only',
+    node: { plaintextAddress: undefined, plaintextListenerRemoved: true },
+    evidence: { hasPlaintextAddress: false, plaintextListenerRemoved: true, plaintext: null },
+    expect: { phase: 'complete', plaintextListenerOpen: 'no', trusted: 'yes' },
+  },
+  {
+    name: 'praefect',
+    role: 'praefect',
+    evidence: { plaintext: plaintextClosed({ open: true, address: 'praefect-1.internal:2305' }) },
+    expect: { phase: 'tls_only_traffic', plaintextListenerOpen: 'yes', reasons: ['plaintext_listener_open'] },
+  },
+];
+
+function viewOf(cases: Case[]): CollectionView {
+  const nodes = cases.map((c) => {
+    const node: NodeConfig = {
+      name: c.name,
+      role: c.role ?? 'gitaly',
+      metricsUrl: `http://${c.name}.internal:9236/metrics`,
+      tlsAddress: 'gitaly-1.internal:9999',
+      plaintextAddress: 'gitaly-1.internal:8075',
+      ...c.node,
+    };
+    const e = completeEvidence({ name: c.name, role: node.role, ...c.evidence });
+    const verdict = judgeNode(e, OPTIONS);
+    const observation = {
+      node,
+      scrape: e.scrape,
+      tls: e.tls,
+      certFile: e.certFile,
+      plaintext: e.plaintext,
+      plaintextFresh: true,
+      sockets: e.sockets,
+      durationMs: 5,
+    };
+    return { observation, verdict, history: e.history, instance: `${c.name}.internal:9236` };
+  });
+  return collectionView({
+    atMs: NOW,
+    durationMs: 10,
+    nodes,
+    fleet: judgeFleet(
+      nodes.map((n) => n.verdict),
+      [],
+      null,
+    ),
+    prometheus: null,
+    caBundle: { ok: true, source: 'test', count: 1 },
+    stateError: null,
+    sourceErrors: new Map(),
+    clients: null,
+    soakWindowMs: WINDOW,
+  });
+}
+
+interface Facts {
+  phase: string;
+  reasons: string[];
+  checks: Record<FactName, Fact>;
+  certDays: number | 'unknown';
+}
+
+const fact = (v: boolean | null | undefined): Fact => (v === null || v === undefined ? 'unknown' : v ? 'yes' : 'no');
+
+function fromMetrics(text: string, node: string): Facts & { version: string | null } {
+  const series = (name: string): Array<{ labels: string; value: number }> =>
+    text
+      .split('\n')
+      .filter((l) => l.startsWith(`${name}{node="${node}"`))
+      .map((l) => ({ labels: l.slice(l.indexOf('{'), l.lastIndexOf('}') + 1), value: Number(l.slice(l.lastIndexOf(' ') + 1)) }));
+  const one = (name: string): boolean | null => {
+    const s = series(name);
+    expect(s.length, `${name} for ${node}`).to.be.at.most(1);
+    return s[0] ? s[0].value === 1 : null;
+  };
+  const phase = series('gitaly_tls_migration_phase').filter((s) => s.value === 1);
+  expect(phase, `one phase for ${node}`).to.have.length(1);
+  const matches = one('gitaly_tls_cert_file_matches_served');
+  const notAfter = series('gitaly_tls_cert_not_after_timestamp_seconds').map((s) => s.value * 1000);
+  const version = series('gitaly_tls_node_info').map((s) => /version="([^"]*)"/.exec(s.labels)![1]!);
+  return {
+    phase: /phase="(\w+)"/.exec(phase[0]!.labels)![1]!,
+    reasons: series('gitaly_tls_migration_blocked').map((s) => /reason="(\w+)"/.exec(s.labels)![1]!),
+    checks: {
+      trusted: fact(one('gitaly_tls_cert_trusted')),
+      hostnameMatch: fact(one('gitaly_tls_hostname_match')),
+      alpnH2: fact(one('gitaly_tls_alpn_h2')),
+      restartNeeded: fact(matches === null ? null : !matches),
+      plaintextListenerOpen: fact(one('gitaly_tls_plaintext_listener_open')),
+    },
+    certDays: notAfter.length ? Math.floor((Math.min(...notAfter) - NOW) / DAY) : 'unknown',
+    version: version[0] ?? null,
+  };
+}
+
+interface JsonNode {
+  node: string;
+  phase: string;
+  blockingReasons: Array<{ reason: string; text: string }>;
+  checks: Record<string, { value: boolean | null; reason: string | null }>;
+  certExpiry: { days: number | null; reason: string | null };
+  evidence: { gitalyVersion: string | null; gitalyVersionReason: string | null };
+}
+
+function fromJson(doc: { nodes: JsonNode[] }, node: string): Facts & { version: string | null } {
+  const n = doc.nodes.find((x) => x.node === node)!;
+  for (const [name, c] of Object.entries(n.checks))
+    if (c.value === null) expect(c.reason, `${node} ${name}: null comes with a reason`).to.be.a('string').and.not.equal('');
+  if (n.certExpiry.days === null) expect(n.certExpiry.reason).to.be.a('string');
+  if (n.evidence.gitalyVersion === null) expect(n.evidence.gitalyVersionReason).to.be.a('string');
+  return {
+    phase: n.phase,
+    reasons: n.blockingReasons.map((r) => r.reason),
+    checks: Object.fromEntries(FACTS.map((f) => [f, fact(n.checks[f]!.value)])) as Record<FactName, Fact>,
+    certDays: n.certExpiry.days ?? 'unknown',
+    version: n.evidence.gitalyVersion,
+  };
+}
+
+function fromPage(html: string, node: string): Facts {
+  const start = html.indexOf(`<tr data-node="${node}"`);
+  const row = html.slice(start, html.indexOf('</tr>', start));
+  const cells = new Map([...row.matchAll(/data-check="(\w+)" data-value="([^"]+)"([^>]*)>([^]*?)<\/td>/g)].map((m) => [m[1]!, m]));
+  const checks = {} as Record<FactName, Fact>;
+  for (const f of FACTS) {
+    const m = cells.get(f)!;
+    checks[f] = m[2] as Fact;
+    if (m[2] === 'unknown') {
+      expect(m[4], `${node} ${f} reads unknown`).to.contain('unknown');
+      expect(m[3], `${node} ${f} says why`).to.match(/title="[^"]+"/);
+    }
+  }
+  const days = cells.get('certDays')![2]!;
+  return {
+    phase: /data-phase="(\w+)"/.exec(row)![1]!,
+    reasons: [...row.matchAll(/<li title="[^"]*"><code>(\w+)<\/code><\/li>/g)].map((m) => m[1]!),
+    checks,
+    certDays: days === 'unknown' ? 'unknown' : Number(days),
+  };
+}
+
+function fromTable(text: string, node: string): Facts {
+  const lines = text.split('\n');
+  const header = lines[0]!.split(/\s+/);
+  const cells = lines.find((l) => l.startsWith(`${node} `))!.split(/\s+/);
+  const col = (name: string): string => cells[header.indexOf(name)]!;
+  const parse = (cell: string): Fact => {
+    expect(cell).to.be.oneOf(['yes', 'no', 'unknown']);
+    return cell as Fact;
+  };
+  const checks = {
+    trusted: parse(col('TRUSTED')),
+    hostnameMatch: parse(col('HOSTNAME')),
+    alpnH2: parse(col('ALPN_H2')),
+    restartNeeded: parse(col('RESTART')),
+    plaintextListenerOpen: parse(col('LISTEN_ADDR')),
+  };
+  for (const [f, header_] of [
+    ['trusted', 'TRUSTED'],
+    ['restartNeeded', 'RESTART'],
+    ['plaintextListenerOpen', 'LISTEN_ADDR'],
+  ] as const)
+    if (checks[f] === 'unknown')
+      expect(text, `${node} ${f}: the table says why`).to.match(
+        new RegExp(`^  ${node}: (?:[A-Z_]+, )*${header_}(?:, [A-Z_]+)* unknown: .+`, 'm'),
+      );
+  const blocking = col('BLOCKING');
+  return {
+    phase: col('PHASE'),
+    reasons: blocking === '-' ? [] : blocking.split(','),
+    checks,
+    certDays: col('CERT_DAYS') === 'unknown' ? 'unknown' : Number(col('CERT_DAYS')),
+  };
+}
+
+describe('one node view, four renderings', () => {
+  let view: CollectionView;
+  let metrics: string;
+  let json: { nodes: JsonNode[] };
+  let page: string;
+  let table: string;
+
+  before(async () => {
+    view = viewOf(CASES);
+    metrics = await renderMetrics(view, { version: 'test', configReloadSuccessful: true, soakWindowMs: WINDOW });
+    json = JSON.parse(JSON.stringify(migrationJson(view))) as { nodes: JsonNode[] };
+    page = renderStatusPage(view, { refreshSeconds: 30, source: 'test' });
+    table = renderTable(view);
+  });
+
+  for (const c of CASES) {
+    it(`${c.name}: /metrics, /migration, the status page and check agree fact by fact`, () => {
+      const m = fromMetrics(metrics, c.name);
+      const j = fromJson(json, c.name);
+      const p = fromPage(page, c.name);
+      const t = fromTable(table, c.name);
+      const sorted = (f: Facts): Facts => ({ ...f, reasons: [...f.reasons].sort() });
+      const { version: mv, ...mFacts } = m;
+      const { version: jv, ...jFacts } = j;
+      expect(sorted(jFacts), '/migration vs /metrics').to.deep.equal(sorted(mFacts));
+      expect(sorted(p), 'status page vs /metrics').to.deep.equal(sorted(mFacts));
+      expect(sorted(t), 'check vs /metrics').to.deep.equal(sorted(mFacts));
+      expect(jv, 'version').to.equal(mv);
+
+      const e = c.expect;
+      if (e.phase) expect(m.phase).to.equal(e.phase);
+      for (const f of FACTS) if (e[f]) expect(m.checks[f], f).to.equal(e[f]);
+      if (e.certDays !== undefined) expect(m.certDays).to.equal(e.certDays);
+      if (e.version !== undefined) expect(mv).to.equal(e.version);
+      if (e.reasons?.length === 0) expect(m.reasons).to.deep.equal([]);
+      else for (const r of e.reasons ?? []) expect(m.reasons).to.include(r);
+    });
+  }
+
+  it('a dead host has no series for what nobody observed: no listener state, no version, no trust', () => {
+    const dead = metrics.split('\n').filter((l) => l.includes('node="dead-host"'));
+    expect(dead.join('\n')).to.not.match(/plaintext_listener_open|node_info|cert_trusted|hostname_match|alpn_h2|version=""/);
+    expect(dead).to.include('gitaly_tls_exporter_source_up{node="dead-host",source="gitaly_metrics"} 0');
+    expect(dead).to.include('gitaly_tls_probe_success{node="dead-host",address="gitaly-1.internal:9999"} 0');
+  });
+
+  it('shows each failing source with its error sentence on the page, in /migration and under the table', () => {
+    const sentence = deadScrape.ok ? '' : deadScrape.error.message;
+    const node = json.nodes.find((n) => n.node === 'dead-host') as unknown as {
+      evidence: { sources: Array<{ source: string; up: boolean; error: { message: string } | null }> };
+    };
+    expect(node.evidence.sources.find((s) => s.source === 'gitaly_metrics')).to.deep.include({ up: false });
+    expect(node.evidence.sources.find((s) => s.source === 'gitaly_metrics')!.error!.message).to.equal(sentence);
+    expect(page).to.contain(`data-source-down="gitaly_metrics">gitaly_metrics: ${sentence}`);
+    expect(table).to.contain(`dead-host: gitaly_metrics down: ${sentence}`);
+  });
+
+  it('no renderer reads evidence, observations or the collector’s snapshot: only the view', () => {
+    const renderers = ['metrics/render.ts', 'http/migration-json.ts', 'http/status-page.ts', 'http/status-clients.ts', 'report/table.ts'];
+    for (const file of renderers) {
+      const source = readFileSync(new URL(`../../src/${file}`, import.meta.url), 'utf8');
+      const imports = [...source.matchAll(/^import .* from '([^']+)';$/gm)].map((m) => m[1]!);
+      for (const banned of ['../evidence.ts', '../collect/collector.ts', '../collect/observe-node.ts', '../migration/verdict.ts'])
+        expect(imports, file).to.not.include(banned);
+    }
+  });
+});
