@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { formatHostPort, parseAddress } from './address.ts';
-import { Collector, type Snapshot } from './collect/collector.ts';
+import { Collector, type CollectorDeps, type Snapshot } from './collect/collector.ts';
 import type { ProbeFunctions } from './collect/probes.ts';
 import type { Config } from './config/types.ts';
 import type { ExporterView } from './http/app.ts';
@@ -32,6 +32,8 @@ export interface ExporterDeps {
   now?: () => number;
   /** Re-reads the configuration (throws with a user-facing message when it is invalid). */
   loadConfig?: () => Config;
+  /** Replaces the inventory's sources (tests, the benchmark). */
+  inventorySources?: CollectorDeps['inventorySources'];
 }
 
 function normalizeTlsAddress(address: string): string | null {
@@ -61,6 +63,7 @@ export class Exporter implements ExporterView {
       probes: deps.probes,
       histories: deps.histories,
       now: deps.now,
+      inventorySources: deps.inventorySources,
     });
     this.collector.onSnapshot((s) => this.publish(renderMetrics(s, this.info())));
   }
@@ -110,7 +113,8 @@ export class Exporter implements ExporterView {
     const parsed = parseAddress(target, ['tls://']);
     if (!parsed.ok) return { status: 400, body: `Bad target: ${parsed.message}.\n` };
     const address = formatHostPort(parsed.value);
-    const node = this.config.nodes.find((n) => n.tlsAddress && normalizeTlsAddress(n.tlsAddress) === address.toLowerCase());
+    // The allow-list is the current inventory: listed nodes and discovered ones kept after they left.
+    const node = this.collector.inventory.nodes().find((n) => n.tlsAddress && normalizeTlsAddress(n.tlsAddress) === address.toLowerCase());
     if (!node && !this.config.allowUnlistedTargets) {
       return {
         status: 403,

@@ -24,6 +24,9 @@ import {
 import { readClientReport } from '../clients/read-clients.ts';
 import type { ClientReport } from '../clients/client-routes.ts';
 import { ReverseDnsCache, systemReverseLookup } from '../sources/reverse-dns.ts';
+import { Inventory, type InventoryDeps } from '../inventory/inventory.ts';
+import { inventoryBlocking, missingObservation, missingVerdict } from '../inventory/missing.ts';
+import type { InventoryView } from '../inventory/types.ts';
 import { emptyCarry, observeNode, type NodeCarry, type NodeObservation } from './observe-node.ts';
 import type { ProbeFunctions } from './probes.ts';
 
@@ -48,6 +51,8 @@ export interface Snapshot {
   sourceErrors: Map<string, number>;
   /** Which client dials which node how, from the configured client files; null when none is configured. */
   clients?: ClientReport | null;
+  /** Where this cycle's node list came from: each source's outcome, and the nodes kept though no longer listed. */
+  inventory?: InventoryView;
 }
 
 export interface CollectorDeps {
@@ -57,6 +62,8 @@ export interface CollectorDeps {
   now?: () => number;
   /** Histories loaded from the state file. */
   histories?: Map<string, NodeHistory>;
+  /** Replaces the inventory's sources (tests, the benchmark). */
+  inventorySources?: InventoryDeps['sources'];
 }
 
 /** Instance label Prometheus gives a node: configured, or host:port of its metrics URL (as the loader fills it in). */
@@ -115,6 +122,8 @@ export class Collector {
   private peerNames: ReverseDnsCache | null = null;
   /** Shared with /probe, so neither re-parses the bundle nor rebuilds TLS contexts per call. */
   readonly caBundles = new CaBundleCache();
+  /** The node list, asked afresh each collection; /probe's allow-list. */
+  readonly inventory: Inventory;
 
   constructor(deps: CollectorDeps) {
     this.config = deps.config;
@@ -122,6 +131,7 @@ export class Collector {
     this.probes = deps.probes;
     this.now = deps.now ?? Date.now;
     this.histories = deps.histories ?? new Map<string, NodeHistory>();
+    this.inventory = new Inventory(deps.config, { now: this.now, dispatcher: deps.probes.dispatcher, sources: deps.inventorySources });
   }
 
   get latest(): Snapshot | null {
@@ -136,12 +146,20 @@ export class Collector {
     this.listeners.push(listener);
   }
 
-  /** Applies a new configuration from the next cycle on; removed nodes lose their history. */
+  /** Applies a new configuration from the next cycle on; nodes that leave the inventory lose their history. */
   setConfig(config: Config): void {
     this.config = config;
-    const names = new Set(config.nodes.map((n) => n.name));
+    this.inventory.setConfig(config);
+  }
+
+  /** The inventory's answer for this cycle; history of nodes it no longer holds (listed or kept) is dropped. */
+  private async nodeList(): Promise<InventoryView> {
+    const view = await this.inventory.refresh();
+    const names = new Set([...view.nodes, ...view.missing.map((m) => m.node)].map((n) => n.name));
     for (const name of [...this.histories.keys()]) if (!names.has(name)) this.histories.delete(name);
     for (const name of [...this.carries.keys()]) if (!names.has(name)) this.carries.delete(name);
+    for (const s of view.sources) if (s.error) this.countError(`inventory_${s.kind}`, s.error.code);
+    return view;
   }
 
   /** Runs one cycle, or joins the one in progress. */
@@ -211,6 +229,7 @@ export class Collector {
   private async cycle(): Promise<Snapshot> {
     const config = this.config;
     const started = this.now();
+    const inventoryPromise = this.nodeList();
     const historyOptions = historyOptionsFor(config);
     const ca = this.caBundles.get(config.caFile);
     if (!ca.ok) this.logger.error(ca.error.message);
@@ -240,11 +259,17 @@ export class Collector {
           )
         : Promise.resolve(null);
 
-    const clientsPromise = config.clients?.length ? readClientReport(config.clients, config.nodes) : Promise.resolve(null);
+    const inventory = await inventoryPromise;
+    const fleetNodes = inventory.nodes;
+    const clientsPromise = config.clients?.length ? readClientReport(config.clients, fleetNodes) : Promise.resolve(null);
     if (config.local?.reverseDns)
       this.peerNames ??= new ReverseDnsCache({ lookup: this.probes.reverseLookup ?? systemReverseLookup(), now: this.now });
     const ctx = {
-      config,
+      // Local mode on a Gitaly host with its config.toml as the source: the node it describes.
+      config:
+        config.local && !config.local.node && inventory.localNode
+          ? { ...config, local: { ...config.local, node: inventory.localNode } }
+          : config,
       probes: this.probes,
       caPems: ca.ok ? ca.pems : undefined,
       now: this.now,
@@ -253,8 +278,8 @@ export class Collector {
       peerNames: config.local?.reverseDns ? this.peerNames : null,
     };
     // Last seen as it stood before this cycle's direct scrapes (see plaintextSeenFromChanges).
-    const seenBefore = new Map(config.nodes.map((n) => [n.name, this.histories.get(n.name)?.plaintextLastSeenMs ?? null]));
-    const observed = await mapWithConcurrency(config.nodes, config.concurrency, async (node) => {
+    const seenBefore = new Map(fleetNodes.map((n) => [n.name, this.histories.get(n.name)?.plaintextLastSeenMs ?? null]));
+    const observed = await mapWithConcurrency(fleetNodes, config.concurrency, async (node) => {
       const history = this.histories.get(node.name) ?? emptyHistory();
       const carry = this.carries.get(node.name) ?? { ...emptyCarry(), plaintext: history.lastPlaintextProbe };
       const result = await observeNode(node, history, carry, ctx);
@@ -345,13 +370,21 @@ export class Collector {
       );
       return { observation, verdict, history, instance };
     });
+    for (const m of inventory.missing) {
+      const history = this.histories.get(m.node.name) ?? emptyHistory();
+      const instance = instanceOf(m.node);
+      if (instance) declared.add(instance);
+      nodes.push({ observation: missingObservation(m), verdict: missingVerdict(m, history.plaintextLastSeenMs), history, instance });
+    }
 
     const undeclared = prometheus?.ok ? prometheus.instancesSeen.filter((i) => !declared.has(i)).sort() : [];
-    const fleet = judgeFleet(
+    const judged = judgeFleet(
       nodes.map((n) => n.verdict),
       undeclared,
       prometheus ? prometheus.ok : null,
     );
+    const blocking = [...judged.blocking, ...inventoryBlocking(inventory)];
+    const fleet = { ...judged, blocking, complete: judged.complete && blocking.length === judged.blocking.length };
 
     const saved = await this.save(config.stateFile);
     if (!saved.ok) {
@@ -370,6 +403,7 @@ export class Collector {
       stateError: saved.ok ? null : saved.error,
       sourceErrors: new Map(this.sourceErrors),
       clients,
+      inventory,
     };
     this.latestSnapshot = snapshot;
     for (const listener of this.listeners) {
