@@ -5,6 +5,7 @@ import { isMap, isScalar, LineCounter, parseDocument, visit } from 'yaml';
 import { MIN_DIAL_SPACING_SLACKS, MIN_SOAK_SLACKS, querySlackMs } from '../migration/query-window.ts';
 import { formatDuration } from './duration.ts';
 import { readClients } from './clients.ts';
+import { readDiscovery } from './discovery.ts';
 import { readLocal, readNodes } from './nodes.ts';
 import { fileKind, isWritableDir, readPath, readStateFile, type Context } from './paths.ts';
 import { bool, byteSize, DEFAULTS, duration, httpUrl, integer, KEYS, labelMatchers, labelName, MAX_TIMER_MS, text } from './schema.ts';
@@ -148,8 +149,9 @@ function readConfig(root: MapView, ctx: Context, source: string): Config | null 
   const stateFile = readStateFile(root, ctx);
   const timeouts = readTimeouts(root, collectionIntervalMs);
   const prometheus = readPrometheus(root, ctx);
-  const drafts = readNodes(root, ctx);
-  const local = readLocal(root, ctx, drafts);
+  const discovery = readDiscovery(root, ctx, prometheus);
+  const drafts = readNodes(root, ctx, root.has('discovery'));
+  const local = readLocal(root, ctx, drafts, discovery);
   const clients = readClients(root, ctx);
 
   if (soakWindowMs !== null && collectionIntervalMs !== null && collectionIntervalMs > soakWindowMs) {
@@ -174,6 +176,7 @@ function readConfig(root: MapView, ctx: Context, source: string): Config | null 
   const config = {
     source,
     nodes: drafts?.map(({ complete: _, ...node }) => present(node)),
+    discovery,
     prometheus,
     soakWindowMs,
     collectionIntervalMs,

@@ -84,13 +84,21 @@ export class Inventory {
     const configured = new Set(sources.map((s) => s.id));
 
     const listedNames = new Set<string>();
+    const kindOf = (id: string) => sources.find((s) => s.id === id)?.kind;
     for (const m of listed) {
       listedNames.add(m.node.name);
+      const before = this.known.get(m.node.name);
+      // listen_addr gone from Gitaly's config.toml: the listener it had is still checked (a Gitaly
+      // not restarted since serves it), so "closed" rests on a dial, not on the file alone.
+      if (m.node.plaintextListenerRemoved && before?.node.plaintextAddress && !m.sources.some((id) => kindOf(id) === 'static')) {
+        const { plaintextListenerRemoved: _, ...rest } = m.node;
+        m.node = { ...rest, plaintextAddress: before.node.plaintextAddress };
+      }
       this.known.set(m.node.name, {
         node: m.node,
         sources: m.sources,
         lastListedMs: atMs,
-        staticOnly: m.sources.every((id) => sources.find((s) => s.id === id)?.kind === 'static'),
+        staticOnly: m.sources.every((id) => kindOf(id) === 'static'),
       });
     }
     const nodes: NodeConfig[] = listed.map((m) => m.node);

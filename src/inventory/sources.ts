@@ -2,6 +2,8 @@
 // first (its settings win), then the discovery sources.
 import type { Dispatcher } from 'undici';
 import type { Config } from '../config/types.ts';
+import { fileSdSource } from './file-sd.ts';
+import { tomlSource } from './gitaly-toml.ts';
 import type { InventorySource } from './types.ts';
 
 export interface SourceDeps {
@@ -16,5 +18,10 @@ export function buildSources(config: Config, _deps: SourceDeps = {}): InventoryS
     const nodes = config.nodes;
     sources.push({ id: STATIC_SOURCE_ID, kind: 'static', discover: () => Promise.resolve({ ok: true, nodes }) });
   }
+  const d = config.discovery;
+  if (!d) return sources;
+  const limits = { timeoutMs: d.fileTimeoutMs, maxBytes: d.maxFileBytes };
+  for (const toml of d.toml) sources.push(tomlSource(toml, limits));
+  for (const sd of d.fileSd) sources.push(fileSdSource(sd, config.prometheus?.instanceLabel ?? 'instance', limits));
   return sources;
 }
