@@ -4,6 +4,7 @@ import type { Dispatcher } from 'undici';
 import type { Config } from '../config/types.ts';
 import { fileSdSource } from './file-sd.ts';
 import { tomlSource } from './gitaly-toml.ts';
+import { prometheusTargetsSource } from './prometheus-targets.ts';
 import type { InventorySource } from './types.ts';
 
 export interface SourceDeps {
@@ -12,7 +13,7 @@ export interface SourceDeps {
 
 export const STATIC_SOURCE_ID = 'static nodes list';
 
-export function buildSources(config: Config, _deps: SourceDeps = {}): InventorySource[] {
+export function buildSources(config: Config, deps: SourceDeps = {}): InventorySource[] {
   const sources: InventorySource[] = [];
   if (config.nodes.length > 0) {
     const nodes = config.nodes;
@@ -23,5 +24,9 @@ export function buildSources(config: Config, _deps: SourceDeps = {}): InventoryS
   const limits = { timeoutMs: d.fileTimeoutMs, maxBytes: d.maxFileBytes };
   for (const toml of d.toml) sources.push(tomlSource(toml, limits));
   for (const sd of d.fileSd) sources.push(fileSdSource(sd, config.prometheus?.instanceLabel ?? 'instance', limits));
+  if (d.prometheus && config.prometheus) {
+    const limitsPrometheus = { timeoutMs: config.timeouts.prometheusMs, maxBytes: config.maxPrometheusResponseBytes };
+    sources.push(prometheusTargetsSource(config.prometheus, d.prometheus, limitsPrometheus, { dispatcher: deps.dispatcher }));
+  }
   return sources;
 }

@@ -81,7 +81,11 @@ interface Endpoint {
   secrets: string[];
 }
 
-function resolveEndpoint(cfg: PrometheusConfig, readSecret: (path: string) => string): Result<{ endpoint: Endpoint }> {
+function resolveEndpoint(
+  cfg: PrometheusConfig,
+  readSecret: (path: string) => string,
+  apiPath = '/api/v1/query',
+): Result<{ endpoint: Endpoint }> {
   let url: URL;
   try {
     url = new URL(cfg.url);
@@ -95,7 +99,7 @@ function resolveEndpoint(cfg: PrometheusConfig, readSecret: (path: string) => st
   if (userinfo) secrets.push(url.username, url.password, userinfo.username, userinfo.password);
   url.username = '';
   url.password = '';
-  url.pathname = `${url.pathname.replace(/\/+$/, '')}/api/v1/query`;
+  url.pathname = `${url.pathname.replace(/\/+$/, '')}${apiPath}`;
   url.search = '';
   url.hash = '';
   const safeUrl = `${url.origin}${url.pathname}`;
@@ -433,4 +437,73 @@ export function matrixQuery(
   deps: PrometheusDeps = {},
 ): Promise<MatrixQueryResult> {
   return query(cfg, expr, timeMs, options, deps, 'matrix') as Promise<MatrixQueryResult>;
+}
+
+/**
+ * GET of another API endpoint (e.g. /api/v1/targets) with the same deadline, size cap,
+ * authentication and scrubbing as the queries; the answer's `data`, once status is success.
+ */
+export async function apiGet(
+  cfg: PrometheusConfig,
+  apiPath: string,
+  params: Record<string, string>,
+  options: Omit<PrometheusQueryOptions, 'maxSamples'>,
+  deps: PrometheusDeps = {},
+): Promise<Result<{ data: unknown }>> {
+  const resolved = resolveEndpoint(cfg, deps.readSecret ?? readSecretFile, apiPath);
+  if (!resolved.ok) return resolved;
+  const { endpoint } = resolved;
+  const { safeUrl } = endpoint;
+  const url = new URL(endpoint.url);
+  for (const [key, value] of Object.entries(params)) url.searchParams.set(key, value);
+  const controller = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort();
+  }, options.timeoutMs);
+  const onAbort = (): void => controller.abort();
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (endpoint.authorization) headers.authorization = endpoint.authorization;
+  const result = await (async (): Promise<Result<{ data: unknown }>> => {
+    try {
+      const res = await request(url, { method: 'GET', headers, signal: controller.signal, dispatcher: deps.dispatcher });
+      if (res.statusCode < 200 || res.statusCode >= 300) {
+        const text = prometheusErrorText(
+          await readCapped(res.body, Math.min(options.maxBytes, ERROR_BODY_MAX_BYTES)).catch(() => Buffer.alloc(0)),
+        );
+        const hint = res.statusCode === 401 || res.statusCode === 403 ? ' (check bearerTokenFile or basicAuth)' : '';
+        return fail('HTTP_STATUS', `Prometheus at ${safeUrl} answered HTTP ${res.statusCode}${hint}${text ? `: ${text}` : ''}`);
+      }
+      if (Number(res.headers['content-length']) > options.maxBytes) {
+        res.body.destroy();
+        throw new TooLarge();
+      }
+      const raw = await readCapped(res.body, options.maxBytes);
+      let parsed: { status?: unknown; data?: unknown; error?: unknown };
+      try {
+        parsed = JSON.parse(raw.toString('utf8')) as typeof parsed;
+      } catch {
+        return fail('BAD_RESPONSE', `Prometheus at ${safeUrl} sent an unusable answer: the body is not JSON`);
+      }
+      if (parsed?.status !== 'success') {
+        const text = typeof parsed?.error === 'string' ? `: ${shorten(parsed.error)}` : '';
+        return fail(
+          'BAD_RESPONSE',
+          `Prometheus at ${safeUrl} sent an unusable answer: status is ${JSON.stringify(parsed?.status ?? null)}${text}`,
+        );
+      }
+      return { ok: true, data: parsed.data };
+    } catch (err) {
+      if (err instanceof TooLarge) return fail('TOO_LARGE', `Prometheus at ${safeUrl} answered with more than ${options.maxBytes} bytes`);
+      if (timedOut) return fail('TIMEOUT', `Prometheus at ${safeUrl} did not answer within ${options.timeoutMs} ms`);
+      if (options.signal?.aborted) return fail('ABORTED', `the request to Prometheus at ${safeUrl} was cancelled`);
+      return { ok: false, error: describeNetworkError(err, safeUrl) };
+    } finally {
+      clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
+    }
+  })();
+  return result.ok ? result : fail(result.error.code, scrub(result.error.message, endpoint.secrets));
 }
