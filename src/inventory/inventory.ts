@@ -71,6 +71,12 @@ export class Inventory {
     return [...this.latestView.nodes, ...this.latestView.missing.map((m) => m.node)];
   }
 
+  /** How many sources besides the static list the configuration names (for the start-up log). */
+  sourceCount(): number {
+    const d = this.config.discovery;
+    return d ? d.fileSd.length + d.toml.length + (d.prometheus ? 1 : 0) : 0;
+  }
+
   async refresh(): Promise<InventoryView> {
     const config = this.config;
     const sources = this.deps.sources ? this.deps.sources(config) : buildSources(config, this.deps);

@@ -36,9 +36,10 @@ export function inventoryBlocking(view: InventoryView): string[] {
     .filter((s) => !s.ok)
     .map((s) => `inventory source ${s.id} failed this cycle, so nodes may be missing: ${s.error?.message ?? 'unknown error'}`);
   if (view.missing.length > 0) {
-    const names = view.missing.map((m) => m.node.name);
+    const named = view.missing.slice(0, 10).map((m) => `${m.node.name} (until ${new Date(m.untilMs).toISOString()})`);
+    const more = view.missing.length > 10 ? ` and ${view.missing.length - 10} more` : '';
     out.push(
-      `${names.length} discovered node(s) no longer listed by their source, kept for the soak window: ${names.slice(0, 10).join(', ')}${names.length > 10 ? ` and ${names.length - 10} more` : ''}`,
+      `${view.missing.length} discovered node(s) no longer listed by their source, kept for the soak window: ${named.join(', ')}${more}`,
     );
   }
   return out;
