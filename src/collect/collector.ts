@@ -131,7 +131,13 @@ export class Collector {
     this.probes = deps.probes;
     this.now = deps.now ?? Date.now;
     this.histories = deps.histories ?? new Map<string, NodeHistory>();
-    this.inventory = new Inventory(deps.config, { now: this.now, dispatcher: deps.probes.dispatcher, sources: deps.inventorySources });
+    this.inventory = new Inventory(deps.config, {
+      now: this.now,
+      dispatcher: deps.probes.dispatcher,
+      sources: deps.inventorySources,
+      // Without a better date, kept a whole soak window from now: later rather than silently.
+      remembered: [...this.histories].map(([name, h]) => ({ name, lastListedMs: h.lastScrapeMs ?? this.now() })),
+    });
   }
 
   get latest(): Snapshot | null {

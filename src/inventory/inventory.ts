@@ -19,7 +19,15 @@ export interface InventoryDeps extends SourceDeps {
   now?: () => number;
   /** Replaces the sources built from the config (tests, the benchmark). */
   sources?: (config: Config) => InventorySource[];
+  /**
+   * Nodes the state file holds history for: with discovery configured, one no source lists at the
+   * first refresh after a restart is kept as missing, so a restart does not make it leave silently.
+   */
+  remembered?: ReadonlyArray<{ name: string; lastListedMs: number }>;
 }
+
+/** How a node known only from the state file is shown as its source. */
+export const REMEMBERED_SOURCE = 'the state file (listed before the exporter restarted)';
 
 async function run(source: InventorySource, now: () => number): Promise<{ status: SourceStatus; result: SourceResult }> {
   const started = now();
@@ -50,11 +58,13 @@ export class Inventory {
   private readonly now: () => number;
   private readonly known = new Map<string, Known>();
   private latestView: InventoryView | null = null;
+  private remembered: InventoryDeps['remembered'];
 
   constructor(config: Config, deps: InventoryDeps = {}) {
     this.config = config;
     this.deps = deps;
     this.now = deps.now ?? Date.now;
+    this.remembered = deps.remembered;
   }
 
   setConfig(config: Config): void {
@@ -89,6 +99,18 @@ export class Inventory {
     const failed = new Set(runs.flatMap((r, i) => (r.result.ok ? [] : [sources[i]!.id])));
     const configured = new Set(sources.map((s) => s.id));
 
+    if (this.remembered && config.discovery) {
+      for (const r of this.remembered) {
+        if (this.known.has(r.name)) continue;
+        this.known.set(r.name, {
+          node: { name: r.name, role: 'gitaly' },
+          sources: [REMEMBERED_SOURCE],
+          lastListedMs: r.lastListedMs,
+          staticOnly: false,
+        });
+      }
+    }
+    this.remembered = undefined;
     const listedNames = new Set<string>();
     const kindOf = (id: string) => sources.find((s) => s.id === id)?.kind;
     for (const m of listed) {

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -174,6 +174,61 @@ describe('inventory', () => {
       expect(s.fleet.complete).to.equal(false);
       expect(s.fleet.blocking.join(' ')).to.contain('inventory source file_sd /etc/prometheus/gitaly.json failed this cycle');
       expect(s.sourceErrors.get('inventory_file_sd\u0000READ')).to.equal(1);
+    });
+
+    it('a restart does not let a node leave: one no source lists after it stays missing, from the state file', async () => {
+      fleet.add('gitaly-1');
+      fleet.add('gitaly-2');
+      const stateFile = join(dir, 'state.json');
+      const discovery = { fileSd: [], toml: [], overrides: [], fileTimeoutMs: 5_000, maxFileBytes: 1 << 20 };
+      const config = fakeConfig([], stateFile, { soakWindowMs: SOAK, discovery });
+      sd.set([fakeNodeConfig('gitaly-1'), fakeNodeConfig('gitaly-2')]);
+      await collector(config).collect();
+      // The exporter restarts; meanwhile gitaly-2 left the file.
+      sd.set([fakeNodeConfig('gitaly-1')]);
+      clock.advance(60_000);
+      const loaded = await loadState(stateFile);
+      if (!loaded.ok) throw new Error(loaded.error.message);
+      const restarted = new Collector({
+        config,
+        logger,
+        probes: fleet.probes(),
+        now: clock.now,
+        histories: loaded.nodes,
+        inventorySources: () => [sd],
+      });
+      const s = await restarted.collect();
+      const gone = s.nodes.find((n) => n.verdict.node === 'gitaly-2')!;
+      expect(gone.verdict.reasons).to.deep.equal(['missing_from_inventory']);
+      expect(gone.verdict.details[0]).to.contain('the state file');
+      // Kept until a soak window after its last scrape, not after the restart.
+      expect(s.inventory!.missing[0]!.untilMs).to.equal(T0 + SOAK);
+      expect(s.fleet.complete).to.equal(false);
+    });
+
+    it('a reload that changes the sources takes effect at the next collection; nodes of the old source are kept as missing', async () => {
+      fleet.add('gitaly-1');
+      fleet.add('gitaly-2');
+      const a = join(dir, 'a.yml');
+      const b = join(dir, 'b.yml');
+      writeFileSync(a, '- targets: [gitaly-1:9236]\n  labels: {tls_address: "gitaly-1:9999", plaintext_address: "gitaly-1:8075"}\n');
+      writeFileSync(b, '- targets: [gitaly-2:9236]\n  labels: {tls_address: "gitaly-2:9999", plaintext_address: "gitaly-2:8075"}\n');
+      const templates = { name: '{host}', tlsAddress: '{tls_address}', plaintextAddress: '{plaintext_address}', role: '{role}' };
+      const withFile = (file: string): Config =>
+        fakeConfig([], join(dir, 'state.json'), {
+          soakWindowMs: SOAK,
+          discovery: { fileSd: [{ file, templates }], toml: [], overrides: [], fileTimeoutMs: 5_000, maxFileBytes: 1 << 20 },
+        });
+      const c = new Collector({ config: withFile(a), logger, probes: fleet.probes(), now: clock.now });
+      let s = await c.collect();
+      expect(s.nodes.map((n) => n.verdict.node)).to.deep.equal(['gitaly-1']);
+      c.setConfig(withFile(b));
+      clock.advance(30_000);
+      s = await c.collect();
+      expect(s.nodes.map((n) => [n.verdict.node, n.verdict.reasons.includes('missing_from_inventory')])).to.deep.equal([
+        ['gitaly-2', false],
+        ['gitaly-1', true],
+      ]);
     });
 
     it('/probe allows the nodes the inventory holds, discovered ones included', async () => {
