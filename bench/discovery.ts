@@ -3,6 +3,7 @@
 // targets into nodes takes little time. A stand-in Prometheus answers both, counting requests.
 import http from 'node:http';
 import type { Config } from '../src/config/types.ts';
+import { DEFAULTS } from '../src/config/schema.ts';
 import { Inventory } from '../src/inventory/inventory.ts';
 import { listenOnLoopback } from './fake-prometheus.ts';
 import { met, type Row } from './report.ts';
@@ -45,6 +46,20 @@ async function fakePrometheus(targets: number): Promise<{ url: string; requests:
   return { url, requests: () => requests };
 }
 
+/** The defaults a config file without those keys gets. */
+const D = {
+  soakWindowMs: DEFAULTS.soakWindowMs,
+  collectionIntervalMs: DEFAULTS.collectionIntervalMs,
+  plaintextCheckIntervalMs: DEFAULTS.plaintextCheckIntervalMs,
+  tlsVersionCheckIntervalMs: DEFAULTS.tlsVersionCheckIntervalMs,
+  expiryWarningMs: DEFAULTS.expiryWarningMs,
+  concurrency: DEFAULTS.concurrency,
+  timeouts: DEFAULTS.timeouts,
+  maxMetricsPageBytes: DEFAULTS.maxMetricsPageBytes,
+  maxPrometheusResponseBytes: DEFAULTS.maxPrometheusResponseBytes,
+  allowUnlistedTargets: DEFAULTS.allowUnlistedTargets,
+};
+
 function configFor(url: string): Config {
   return {
     source: 'bench',
@@ -58,20 +73,12 @@ function configFor(url: string): Config {
       fileSd: [],
       toml: [],
       overrides: [],
-      fileTimeoutMs: 5_000,
-      maxFileBytes: 4 << 20,
+      fileTimeoutMs: DEFAULTS.discoveryFileTimeoutMs,
+      maxFileBytes: DEFAULTS.discoveryMaxFileBytes,
     },
-    soakWindowMs: 7 * 86_400_000,
-    collectionIntervalMs: 30_000,
-    plaintextCheckIntervalMs: 3_600_000,
-    tlsVersionCheckIntervalMs: 3_600_000,
-    expiryWarningMs: 30 * 86_400_000,
-    concurrency: 16,
-    timeouts: { metricsMs: 10_000, tlsMs: 5_000, plaintextMs: 5_000, prometheusMs: 30_000 },
-    maxMetricsPageBytes: 16 << 20,
-    maxPrometheusResponseBytes: 64 << 20,
+    ...D,
+    timeouts: { ...D.timeouts },
     stateFile: '/dev/null',
-    allowUnlistedTargets: false,
   };
 }
 

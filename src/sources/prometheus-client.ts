@@ -323,15 +323,8 @@ function describeNetworkError(err: unknown, safeUrl: string): SourceError {
   return { code: 'CONNECT', message: `${hint} Prometheus at ${safeUrl} (${label})` };
 }
 
-async function send(
-  endpoint: Endpoint,
-  expr: string,
-  timeMs: number,
-  options: PrometheusQueryOptions,
-  dispatcher: Dispatcher | undefined,
-  expect: Expect,
-): Promise<InstantQueryResult | MatrixQueryResult> {
-  const { safeUrl } = endpoint;
+/** The request's deadline, joined with the caller's cancel signal; `end()` releases both. */
+function deadline(options: { timeoutMs: number; signal?: AbortSignal }): { signal: AbortSignal; timedOut: () => boolean; end: () => void } {
   const controller = new AbortController();
   let timedOut = false;
   const timer = setTimeout(() => {
@@ -341,6 +334,36 @@ async function send(
   const onAbort = (): void => controller.abort();
   options.signal?.addEventListener('abort', onAbort, { once: true });
   if (options.signal?.aborted) controller.abort();
+  return {
+    signal: controller.signal,
+    timedOut: () => timedOut,
+    end: () => {
+      clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
+    },
+  };
+}
+
+/** A non-2xx answer as a coded error, with Prometheus' own error text when it is small enough to read. */
+async function statusFailure(res: Dispatcher.ResponseData, safeUrl: string, maxBytes: number): Promise<{ ok: false; error: SourceError }> {
+  let text = '';
+  if (!(Number(res.headers['content-length']) > ERROR_BODY_MAX_BYTES))
+    text = prometheusErrorText(await readCapped(res.body, Math.min(maxBytes, ERROR_BODY_MAX_BYTES)).catch(() => Buffer.alloc(0)));
+  else res.body.destroy();
+  const hint = res.statusCode === 401 || res.statusCode === 403 ? ' (check bearerTokenFile or basicAuth)' : '';
+  return fail('HTTP_STATUS', `Prometheus at ${safeUrl} answered HTTP ${res.statusCode}${hint}${text ? `: ${text}` : ''}`);
+}
+
+async function send(
+  endpoint: Endpoint,
+  expr: string,
+  timeMs: number,
+  options: PrometheusQueryOptions,
+  dispatcher: Dispatcher | undefined,
+  expect: Expect,
+): Promise<InstantQueryResult | MatrixQueryResult> {
+  const { safeUrl } = endpoint;
+  const limit = deadline(options);
   const form = new URLSearchParams({
     query: expr,
     time: (timeMs / 1000).toFixed(3),
@@ -349,19 +372,9 @@ async function send(
   const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
   if (endpoint.authorization) headers.authorization = endpoint.authorization;
   try {
-    const res = await request(endpoint.url, { method: 'POST', headers, body: form.toString(), signal: controller.signal, dispatcher });
-    const declared = Number(res.headers['content-length']);
-    if (res.statusCode < 200 || res.statusCode >= 300) {
-      let text = '';
-      if (!(declared > ERROR_BODY_MAX_BYTES))
-        text = prometheusErrorText(
-          await readCapped(res.body, Math.min(options.maxBytes, ERROR_BODY_MAX_BYTES)).catch(() => Buffer.alloc(0)),
-        );
-      else res.body.destroy();
-      const hint = res.statusCode === 401 || res.statusCode === 403 ? ' (check bearerTokenFile or basicAuth)' : '';
-      return fail('HTTP_STATUS', `Prometheus at ${safeUrl} answered HTTP ${res.statusCode}${hint}${text ? `: ${text}` : ''}`);
-    }
-    if (declared > options.maxBytes) {
+    const res = await request(endpoint.url, { method: 'POST', headers, body: form.toString(), signal: limit.signal, dispatcher });
+    if (res.statusCode < 200 || res.statusCode >= 300) return await statusFailure(res, safeUrl, options.maxBytes);
+    if (Number(res.headers['content-length']) > options.maxBytes) {
       res.body.destroy();
       throw new TooLarge();
     }
@@ -384,12 +397,11 @@ async function send(
         `Prometheus at ${safeUrl} answered with more than ${limit} samples; narrow prometheus.selector to the Gitaly and Praefect jobs`,
       );
     }
-    if (timedOut) return fail('TIMEOUT', `Prometheus at ${safeUrl} did not answer within ${options.timeoutMs} ms`);
+    if (limit.timedOut()) return fail('TIMEOUT', `Prometheus at ${safeUrl} did not answer within ${options.timeoutMs} ms`);
     if (options.signal?.aborted) return fail('ABORTED', `the query to Prometheus at ${safeUrl} was cancelled`);
     return { ok: false, error: describeNetworkError(err, safeUrl) };
   } finally {
-    clearTimeout(timer);
-    options.signal?.removeEventListener('abort', onAbort);
+    limit.end();
   }
 }
 
@@ -456,26 +468,13 @@ export async function apiGet(
   const { safeUrl } = endpoint;
   const url = new URL(endpoint.url);
   for (const [key, value] of Object.entries(params)) url.searchParams.set(key, value);
-  const controller = new AbortController();
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    controller.abort();
-  }, options.timeoutMs);
-  const onAbort = (): void => controller.abort();
-  options.signal?.addEventListener('abort', onAbort, { once: true });
+  const limit = deadline(options);
   const headers: Record<string, string> = { accept: 'application/json' };
   if (endpoint.authorization) headers.authorization = endpoint.authorization;
   const result = await (async (): Promise<Result<{ data: unknown }>> => {
     try {
-      const res = await request(url, { method: 'GET', headers, signal: controller.signal, dispatcher: deps.dispatcher });
-      if (res.statusCode < 200 || res.statusCode >= 300) {
-        const text = prometheusErrorText(
-          await readCapped(res.body, Math.min(options.maxBytes, ERROR_BODY_MAX_BYTES)).catch(() => Buffer.alloc(0)),
-        );
-        const hint = res.statusCode === 401 || res.statusCode === 403 ? ' (check bearerTokenFile or basicAuth)' : '';
-        return fail('HTTP_STATUS', `Prometheus at ${safeUrl} answered HTTP ${res.statusCode}${hint}${text ? `: ${text}` : ''}`);
-      }
+      const res = await request(url, { method: 'GET', headers, signal: limit.signal, dispatcher: deps.dispatcher });
+      if (res.statusCode < 200 || res.statusCode >= 300) return await statusFailure(res, safeUrl, options.maxBytes);
       if (Number(res.headers['content-length']) > options.maxBytes) {
         res.body.destroy();
         throw new TooLarge();
@@ -497,12 +496,11 @@ export async function apiGet(
       return { ok: true, data: parsed.data };
     } catch (err) {
       if (err instanceof TooLarge) return fail('TOO_LARGE', `Prometheus at ${safeUrl} answered with more than ${options.maxBytes} bytes`);
-      if (timedOut) return fail('TIMEOUT', `Prometheus at ${safeUrl} did not answer within ${options.timeoutMs} ms`);
+      if (limit.timedOut()) return fail('TIMEOUT', `Prometheus at ${safeUrl} did not answer within ${options.timeoutMs} ms`);
       if (options.signal?.aborted) return fail('ABORTED', `the request to Prometheus at ${safeUrl} was cancelled`);
       return { ok: false, error: describeNetworkError(err, safeUrl) };
     } finally {
-      clearTimeout(timer);
-      options.signal?.removeEventListener('abort', onAbort);
+      limit.end();
     }
   })();
   return result.ok ? result : fail(result.error.code, scrub(result.error.message, endpoint.secrets));
