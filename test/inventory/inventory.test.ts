@@ -6,6 +6,10 @@ import pino from 'pino';
 import { Collector } from '../../src/collect/collector.ts';
 import type { Config, NodeConfig } from '../../src/config/types.ts';
 import { Exporter } from '../../src/exporter.ts';
+import { migrationJson } from '../../src/http/migration-json.ts';
+import { renderStatusPage } from '../../src/http/status-page.ts';
+import { renderMetrics } from '../../src/metrics/render.ts';
+import { renderTable } from '../../src/report/table.ts';
 import { Inventory } from '../../src/inventory/inventory.ts';
 import { mergeNodes } from '../../src/inventory/merge.ts';
 import type { InventorySource, SourceResult } from '../../src/inventory/types.ts';
@@ -159,6 +163,16 @@ describe('inventory', () => {
       // Its history is kept (it follows the name) while it is in the fleet.
       const saved = await loadState(stateFile);
       expect(saved.ok && [...saved.nodes.keys()].sort()).to.deep.equal(['gitaly-1', 'gitaly-2']);
+      // Every rendering shows it, unknown and blocking, and why.
+      const metrics = await renderMetrics(s, { version: 'test', configReloadSuccessful: true, soakWindowMs: SOAK });
+      expect(metrics).to.contain('gitaly_tls_migration_blocked{node="gitaly-2",reason="missing_from_inventory"} 1');
+      expect(metrics).to.contain('gitaly_tls_migration_phase{node="gitaly-2",role="gitaly",phase="unknown"} 1');
+      expect(metrics).to.contain('gitaly_tls_migration_complete 0');
+      const page = renderStatusPage(s, { refreshSeconds: 30, source: 'test' });
+      expect(page).to.contain('<code>missing_from_inventory</code>');
+      expect(page).to.contain(`gitaly-2 (until ${new Date(T0 + SOAK).toISOString()})`);
+      expect(JSON.stringify(migrationJson(s))).to.contain('no longer list(s) this node');
+      expect(renderTable(s)).to.match(/gitaly-2\s.*missing_from_inventory/);
       clock.advance(SOAK);
       const later = await c.collect();
       expect(later.nodes.map((n) => n.verdict.node)).to.deep.equal(['gitaly-1']);
