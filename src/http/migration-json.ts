@@ -94,5 +94,17 @@ export function migrationJson(s: Snapshot): object {
     },
     nodes: s.nodes.map((n) => nodeJson(n, s.atMs)),
     clients: s.clients ?? null,
+    // Where the node list came from this cycle, and the discovered nodes kept though no longer listed.
+    inventory: s.inventory
+      ? {
+          sources: s.inventory.sources.map((x) => ({ source: x.id, kind: x.kind, ok: x.ok, nodes: x.nodes, error: x.error })),
+          missing: s.inventory.missing.map((m) => ({
+            node: m.node.name,
+            sources: m.sources,
+            lastListed: iso(m.lastListedMs),
+            keptUntil: iso(m.untilMs),
+          })),
+        }
+      : null,
   };
 }

@@ -172,6 +172,12 @@ describe('inventory', () => {
       expect(page).to.contain('<code>missing_from_inventory</code>');
       expect(page).to.contain(`gitaly-2 (until ${new Date(T0 + SOAK).toISOString()})`);
       expect(JSON.stringify(migrationJson(s))).to.contain('no longer list(s) this node');
+      expect((migrationJson(s) as { inventory: unknown }).inventory).to.deep.equal({
+        sources: [{ source: sd.id, kind: 'file_sd', ok: true, nodes: 1, error: null }],
+        missing: [
+          { node: 'gitaly-2', sources: [sd.id], lastListed: new Date(T0).toISOString(), keptUntil: new Date(T0 + SOAK).toISOString() },
+        ],
+      });
       expect(renderTable(s)).to.match(/gitaly-2\s.*missing_from_inventory/);
       clock.advance(SOAK);
       const later = await c.collect();
