@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { cpus, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { compileExporterChild } from './compile.ts';
+import { discoveryRows } from './discovery.ts';
 import { runScale, cycleRows, type ScaleRun } from './cycle.ts';
 import { extractionRows } from './extraction.ts';
 import { hostilePrometheusRows } from './hostile-prometheus.ts';
@@ -22,7 +23,11 @@ import { tlsCostRows } from './tls-cost.ts';
 const RESULTS_FILE = join(
   REPO_ROOT,
   'bench-results',
-  process.argv.includes('hostile-prometheus') ? 'hostile-prometheus.json' : 'latest.json',
+  process.argv.includes('hostile-prometheus')
+    ? 'hostile-prometheus.json'
+    : process.argv.includes('discovery')
+      ? 'discovery.json'
+      : 'latest.json',
 );
 const SCALES = [10, 100, 1000] as const;
 const LARGEST = SCALES[SCALES.length - 1]!;
@@ -50,6 +55,8 @@ async function machineInfo(): Promise<Machine> {
 
 /** `npm run bench -- --only hostile-prometheus` runs section 7 alone (minutes, not a 1,000-node fleet). */
 const ONLY_HOSTILE = process.argv.includes('--only') && process.argv.includes('hostile-prometheus');
+/** `npm run bench -- --only discovery` runs the discovery rows alone (seconds). */
+const ONLY_DISCOVERY = process.argv.includes('--only') && process.argv.includes('discovery');
 
 async function main(): Promise<number> {
   const machine = await machineInfo();
@@ -81,6 +88,18 @@ async function main(): Promise<number> {
     );
   if (ONLY_HOSTILE) {
     await hostile();
+    return finish(machine, rows, errors);
+  }
+  const discovery = (): Promise<void> =>
+    section(
+      'discovery',
+      () => discoveryRows(log),
+      () => [
+        notMeasured('6', 'Discovery from Prometheus targets: requests per collection', 'the same number', 'the section broke; see errors'),
+      ],
+    );
+  if (ONLY_DISCOVERY) {
+    await discovery();
     return finish(machine, rows, errors);
   }
 
@@ -154,6 +173,7 @@ async function main(): Promise<number> {
     ...memoryRows(runs, LARGEST, skipped),
     ...prometheusRows(runs, SCALES[0], LARGEST, skipped),
   );
+  await discovery();
   await hostile();
   return finish(machine, rows, errors);
 }

@@ -11,6 +11,7 @@ import pino, { type Logger } from 'pino';
 import { parseAddress } from './address.ts';
 import { realProbes } from './collect/probes.ts';
 import { ConfigError, loadConfigFile } from './config/load.ts';
+import { Inventory } from './inventory/inventory.ts';
 import type { Config } from './config/types.ts';
 import { demoConfig } from './demo/demo-config.ts';
 import { startDemoFleet, type DemoFleet } from './demo/fleet.ts';
@@ -115,6 +116,21 @@ function parseOptions(argv: string[]): Options | 'help' | 'version' {
   };
 }
 
+/**
+ * --config.check also reads the discovery files (file_sd, config.toml): an invalid one would fail
+ * its source at every collection. Prometheus's targets are not asked for: it may be down now.
+ */
+async function checkDiscoveryFiles(config: Config): Promise<{ ok: true; summary: string } | { ok: false; message: string }> {
+  if (!config.discovery) return { ok: true, summary: '' };
+  const files = { ...config, nodes: [], discovery: { ...config.discovery, prometheus: undefined } };
+  const view = await new Inventory(files).refresh();
+  const failed = view.sources.filter((s) => !s.ok);
+  if (failed.length > 0) return { ok: false, message: failed.map((s) => s.error?.message ?? s.id).join('\n') };
+  const found = view.sources.reduce((sum, s) => sum + s.nodes, 0);
+  const prometheus = config.discovery.prometheus ? ', and the targets of Prometheus at each collection' : '';
+  return { ok: true, summary: ` listed by hand, ${found} from ${view.sources.length} discovery file(s)${prometheus}` };
+}
+
 async function loadHistories(config: Config, logger: Logger): Promise<Map<string, NodeHistory>> {
   const loaded = await loadState(config.stateFile);
   if (loaded.ok) return loaded.nodes;
@@ -205,6 +221,7 @@ async function serve(options: Options, logger: Logger): Promise<void> {
     {
       version: EXPORTER_VERSION,
       nodes: config.nodes.length,
+      discovery: config.discovery ? exporter.collector.inventory.sourceCount() : 0,
       config: config.source,
       maxConnections: limits.maxConnections,
       openFileLimit: limits.openFileLimit,
@@ -241,7 +258,12 @@ export async function main(argv: string[]): Promise<number> {
     if (options.configCheck && options.configFile) {
       const config = loadConfigFile(options.configFile);
       if (options.webConfigFile) loadWebConfig(options.webConfigFile);
-      process.stdout.write(`${options.configFile}: valid, ${config.nodes.length} node(s)\n`);
+      const files = await checkDiscoveryFiles(config);
+      if (!files.ok) {
+        process.stderr.write(`gitaly-tls-exporter: invalid configuration:\n${files.message}\n`);
+        return 2;
+      }
+      process.stdout.write(`${options.configFile}: valid, ${config.nodes.length} node(s)${files.summary}\n`);
       return 0;
     }
     if (options.command === 'check' && options.url !== undefined) return await checkUrl(options.url);

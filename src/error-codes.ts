@@ -13,6 +13,7 @@ export const ERROR_CODES = [
   'GRPC_HEALTH', // the gRPC health check failed
   'HANDSHAKE', // the TLS handshake failed after connecting
   'HTTP_STATUS', // an HTTP status other than 200
+  'INTERNAL', // a bug: a function that must not throw did (kept so one source cannot stop a collection)
   'INVALID_URL',
   'NOT_A_FILE',
   'NOT_GITALY', // the page has no Gitaly connection counter

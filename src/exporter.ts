@@ -1,7 +1,7 @@
 // Wires a configuration to a collector, keeps the rendered metrics, and answers the HTTP layer.
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { Collector, type Snapshot } from './collect/collector.ts';
+import { Collector, type CollectorDeps, type Snapshot } from './collect/collector.ts';
 import type { ProbeFunctions } from './collect/probes.ts';
 import type { Config } from './config/types.ts';
 import type { ExporterView } from './http/app.ts';
@@ -26,6 +26,8 @@ export interface ExporterDeps {
   now?: () => number;
   /** Re-reads the configuration (throws with a user-facing message when it is invalid). */
   loadConfig?: () => Config;
+  /** Replaces the inventory's sources (tests, the benchmark). */
+  inventorySources?: CollectorDeps['inventorySources'];
 }
 
 export class Exporter implements ExporterView {
@@ -48,6 +50,7 @@ export class Exporter implements ExporterView {
       probes: deps.probes,
       histories: deps.histories,
       now: deps.now,
+      inventorySources: deps.inventorySources,
     });
     // Shares the collector's CA bundle cache, so /probe neither re-reads nor re-parses it per call.
     this.onDemand = new OnDemandProber({ probeTls: deps.probes.probeTls, caBundles: this.collector.caBundles, logger: deps.logger });
@@ -94,7 +97,8 @@ export class Exporter implements ExporterView {
   }
 
   probe(target: string | undefined): Promise<OnDemandResult> {
-    return this.onDemand.probe(target, this.config);
+    // The allow-list is the current inventory: listed nodes and discovered ones kept after they left.
+    return this.onDemand.probe(target, this.config, this.collector.inventory.nodes());
   }
 
   reload(): Promise<{ ok: boolean; message: string }> {

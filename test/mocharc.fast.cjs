@@ -17,6 +17,8 @@ module.exports = {
     'test/**/*.browser.test.ts', // headless Chromium
     'test/sources/prometheus.test.ts', // real Prometheus
     'test/cli.test.ts', // exporter processes
+    'test/inventory/prometheus-discovery.test.ts', // real Prometheus and the demo fleet
+    'test/inventory/cli-discovery.test.ts', // exporter processes
     'test/demo/main.test.ts', // demo fleet process
     'test/packaging/**', // builds the bundle, runs it as a process, systemd-analyze
   ],

@@ -19,6 +19,9 @@ import { ReverseDnsCache, systemReverseLookup } from '../sources/reverse-dns.ts'
 import { collectionView, type CollectionView } from '../view/collection-view.ts';
 import { joinNode } from './join.ts';
 import { SourceHealth } from './source-health.ts';
+import { Inventory, type InventoryDeps } from '../inventory/inventory.ts';
+import { inventoryBlocking, missingObservation, missingVerdict } from '../inventory/missing.ts';
+import type { InventoryView } from '../inventory/types.ts';
 import { emptyCarry, observeNode, type NodeCarry, type NodeObservation } from './observe-node.ts';
 import type { ProbeFunctions } from './probes.ts';
 
@@ -45,6 +48,8 @@ export interface Snapshot {
   clients?: ClientReport | null;
   /** What every output renders: one view per node, computed once from the above. */
   view: CollectionView;
+  /** Where this cycle's node list came from: each source's outcome, and the nodes kept though no longer listed. */
+  inventory?: InventoryView;
 }
 
 export interface CollectorDeps {
@@ -54,6 +59,8 @@ export interface CollectorDeps {
   now?: () => number;
   /** Histories loaded from the state file. */
   histories?: Map<string, NodeHistory>;
+  /** Replaces the inventory's sources (tests, the benchmark). */
+  inventorySources?: InventoryDeps['sources'];
 }
 
 /** What the observe step gathers: every node's observation, and the fleet-wide answers. */
@@ -64,6 +71,8 @@ interface Observed {
   clients: ClientReport | null;
   /** Last seen per node as it stood before this cycle's direct scrapes (see plaintextSeenFromChanges). */
   seenBefore: Map<string, number | null>;
+  /** This cycle's node list, and the discovered nodes kept though no longer listed. */
+  inventory: InventoryView;
 }
 
 export class Collector {
@@ -83,6 +92,8 @@ export class Collector {
   private peerNames: ReverseDnsCache | null = null;
   /** Shared with /probe, so neither re-parses the bundle nor rebuilds TLS contexts per call. */
   readonly caBundles = new CaBundleCache();
+  /** The node list, asked afresh each collection; /probe's allow-list. */
+  readonly inventory: Inventory;
 
   constructor(deps: CollectorDeps) {
     this.config = deps.config;
@@ -91,6 +102,13 @@ export class Collector {
     this.now = deps.now ?? Date.now;
     this.histories = deps.histories ?? new Map<string, NodeHistory>();
     this.sourceHealth = new SourceHealth(deps.logger);
+    this.inventory = new Inventory(deps.config, {
+      now: this.now,
+      dispatcher: deps.probes.dispatcher,
+      sources: deps.inventorySources,
+      // Without a better date, kept a whole soak window from now: later rather than silently.
+      remembered: [...this.histories].map(([name, h]) => ({ name, lastListedMs: h.lastScrapeMs ?? this.now() })),
+    });
   }
 
   get latest(): Snapshot | null {
@@ -105,12 +123,20 @@ export class Collector {
     this.listeners.push(listener);
   }
 
-  /** Applies a new configuration from the next cycle on; removed nodes lose their history. */
+  /** Applies a new configuration from the next cycle on; nodes that leave the inventory lose their history. */
   setConfig(config: Config): void {
     this.config = config;
-    const names = new Set(config.nodes.map((n) => n.name));
+    this.inventory.setConfig(config);
+  }
+
+  /** The inventory's answer for this cycle; history of nodes it no longer holds (listed or kept) is dropped. */
+  private async nodeList(): Promise<InventoryView> {
+    const view = await this.inventory.refresh();
+    const names = new Set([...view.nodes, ...view.missing.map((m) => m.node)].map((n) => n.name));
     for (const name of [...this.histories.keys()]) if (!names.has(name)) this.histories.delete(name);
     for (const name of [...this.carries.keys()]) if (!names.has(name)) this.carries.delete(name);
+    for (const s of view.sources) if (s.error) this.sourceHealth.count(`inventory_${s.kind}`, s.error.code);
+    return view;
   }
 
   /** Runs one cycle, or joins the one in progress. */
@@ -177,19 +203,23 @@ export class Collector {
     const config = this.config;
     const started = this.now();
     const policy = timingPolicy(config);
+    const inventoryPromise = this.nodeList();
     const ca = this.caBundles.get(config.caFile);
 
-    const observed = await this.observe(config, policy, ca);
+    const observed = await this.observe(config, policy, ca, inventoryPromise);
     const nowMs = this.now();
     const nodes = this.joinAndJudge(config, policy, observed, nowMs);
     const declared = new Set(nodes.flatMap((n) => (n.instance ? [n.instance] : [])));
     const { prometheus } = observed;
     const undeclared = prometheus?.ok ? prometheus.instancesSeen.filter((i) => !declared.has(i)).sort() : [];
-    const fleet = judgeFleet(
+    const judged = judgeFleet(
       nodes.map((n) => n.verdict),
       undeclared,
       prometheus ? prometheus.ok : null,
     );
+    // The fleet is not complete while a source of the node list failed: a node may be missing from it.
+    const blocking = [...judged.blocking, ...inventoryBlocking(observed.inventory)];
+    const fleet = { ...judged, blocking, complete: judged.complete && blocking.length === judged.blocking.length };
     const stateError = await this.persist(config);
     return this.publish({
       atMs: nowMs,
@@ -202,12 +232,13 @@ export class Collector {
       stateError,
       sourceErrors: this.sourceHealth.counts(),
       clients: observed.clients,
+      inventory: observed.inventory,
       soakWindowMs: config.soakWindowMs,
     });
   }
 
   /** Every node with bounded concurrency while one Prometheus query set covers the whole fleet. */
-  private async observe(config: Config, policy: TimingPolicy, ca: CaBundle): Promise<Observed> {
+  private async observe(config: Config, policy: TimingPolicy, ca: CaBundle, inventoryPromise: Promise<InventoryView>): Promise<Observed> {
     const ownDials = [...this.histories.values()].flatMap((h) => h.ownTcpTimesMs);
     const queryWindow = config.prometheus ? chooseQueryWindow(this.now(), ownDials, policy.queryWindow) : null;
     const prometheusPromise =
@@ -219,11 +250,18 @@ export class Collector {
             { dispatcher: this.probes.dispatcher, now: this.now },
           )
         : Promise.resolve(null);
-    const clientsPromise = config.clients?.length ? readClientReport(config.clients, config.nodes) : Promise.resolve(null);
+
+    const inventory = await inventoryPromise;
+    const fleetNodes = inventory.nodes;
+    const clientsPromise = config.clients?.length ? readClientReport(config.clients, fleetNodes) : Promise.resolve(null);
     if (config.local?.reverseDns)
       this.peerNames ??= new ReverseDnsCache({ lookup: this.probes.reverseLookup ?? systemReverseLookup(), now: this.now });
     const ctx = {
-      config,
+      // Local mode on a Gitaly host with its config.toml as the source: the node it describes.
+      config:
+        config.local && !config.local.node && inventory.localNode
+          ? { ...config, local: { ...config.local, node: inventory.localNode } }
+          : config,
       probes: this.probes,
       caPems: ca.ok ? ca.pems : undefined,
       now: this.now,
@@ -231,8 +269,8 @@ export class Collector {
       historyOptions: policy.history,
       peerNames: config.local?.reverseDns ? this.peerNames : null,
     };
-    const seenBefore = new Map(config.nodes.map((n) => [n.name, this.histories.get(n.name)?.plaintextLastSeenMs ?? null]));
-    const observations = await mapWithConcurrency(config.nodes, config.concurrency, async (node) => {
+    const seenBefore = new Map(fleetNodes.map((n) => [n.name, this.histories.get(n.name)?.plaintextLastSeenMs ?? null]));
+    const observations = await mapWithConcurrency(fleetNodes, config.concurrency, async (node) => {
       const result = await observeNode(
         node,
         this.histories.get(node.name) ?? emptyHistory(),
@@ -245,13 +283,13 @@ export class Collector {
     });
     const prometheus = await prometheusPromise;
     if (prometheus && !prometheus.ok) this.sourceHealth.count('prometheus', prometheus.error.code);
-    return { observations, prometheus, queryWindow, clients: await clientsPromise, seenBefore };
+    return { observations, prometheus, queryWindow, clients: await clientsPromise, seenBefore, inventory };
   }
 
   /** Each node's observation joined with Prometheus' answer, then judged; the joined history is kept. */
   private joinAndJudge(config: Config, policy: TimingPolicy, o: Observed, nowMs: number): NodeResult[] {
     const ctx = { prometheus: o.prometheus, queryWindow: o.queryWindow, policy, nowMs };
-    return o.observations.map((observation) => {
+    const judged = o.observations.map((observation) => {
       const node = observation.node;
       this.sourceHealth.countObservation(observation);
       const instance = prometheusInstanceOf(node);
@@ -261,6 +299,13 @@ export class Collector {
       const verdict = judgeNode(joined.evidence, policy.verdict);
       return { observation, verdict, history: joined.history, instance };
     });
+    // A discovered node its source no longer lists: kept, unknown and blocking, for a soak window.
+    const missing = o.inventory.missing.map((m): NodeResult => {
+      const history = this.histories.get(m.node.name) ?? emptyHistory();
+      const verdict = missingVerdict(m, history.plaintextLastSeenMs);
+      return { observation: missingObservation(m), verdict, history, instance: prometheusInstanceOf(m.node) };
+    });
+    return [...judged, ...missing];
   }
 
   private async persist(config: Config): Promise<SourceError | null> {

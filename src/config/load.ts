@@ -4,6 +4,7 @@ import path from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument, visit } from 'yaml';
 import { formatDuration } from './duration.ts';
 import { readClients } from './clients.ts';
+import { readDiscovery } from './discovery.ts';
 import { readLocal, readNodes } from './nodes.ts';
 import { MIN_DIAL_SPACING_SLACKS, MIN_SOAK_SLACKS, querySlackMs } from './timing-limits.ts';
 import { fileKind, isWritableDir, readPath, readStateFile, type Context } from './paths.ts';
@@ -148,8 +149,9 @@ function readConfig(root: MapView, ctx: Context, source: string): Config | null 
   const stateFile = readStateFile(root, ctx);
   const timeouts = readTimeouts(root, collectionIntervalMs);
   const prometheus = readPrometheus(root, ctx);
-  const drafts = readNodes(root, ctx);
-  const local = readLocal(root, ctx, drafts);
+  const discovery = readDiscovery(root, ctx, prometheus);
+  const drafts = readNodes(root, ctx, root.has('discovery'));
+  const local = readLocal(root, ctx, drafts, discovery);
   const clients = readClients(root, ctx);
 
   if (soakWindowMs !== null && collectionIntervalMs !== null && collectionIntervalMs > soakWindowMs) {
@@ -174,6 +176,7 @@ function readConfig(root: MapView, ctx: Context, source: string): Config | null 
   const config = {
     source,
     nodes: drafts?.map(({ complete: _, ...node }) => present(node)),
+    discovery,
     prometheus,
     soakWindowMs,
     collectionIntervalMs,

@@ -15,17 +15,21 @@ import {
   plaintextAddressOrNone,
   text,
 } from './schema.ts';
-import type { LocalModeConfig, NodeConfig, Role } from './types.ts';
+import type { DiscoveryConfig, LocalModeConfig, NodeConfig, Role } from './types.ts';
 import { present, suggest, type MapView } from './yaml-reader.ts';
 
 /** What could be read of a node; `complete` when it had no problems. */
 export type NodeDraft = Partial<NodeConfig> & { complete: boolean };
 
-/** Null when there is no usable list; otherwise one draft per item, for cross-checks even when some are invalid. */
-export function readNodes(root: MapView, ctx: Context): NodeDraft[] | null {
+/**
+ * Null when there is no usable list; otherwise one draft per item, for cross-checks even when some
+ * are invalid. With discovery sources the list is optional (empty when absent).
+ */
+export function readNodes(root: MapView, ctx: Context, discovery = false): NodeDraft[] | null {
+  if (discovery && !root.has('nodes')) return [];
   const items = root.list('nodes', 'at least one node, each starting with "- name:"', true);
   if (!items) return null;
-  if (items.length === 0) {
+  if (items.length === 0 && !discovery) {
     ctx.reader.report('nodes', root.at('nodes'), 'must list at least one node');
     return null;
   }
@@ -119,16 +123,33 @@ export function prometheusInstanceOf(node: Pick<NodeConfig, 'prometheusInstance'
   }
 }
 
-export function readLocal(root: MapView, ctx: Context, drafts: NodeDraft[] | null): LocalModeConfig | undefined | null {
+export function readLocal(
+  root: MapView,
+  ctx: Context,
+  drafts: NodeDraft[] | null,
+  discovery?: DiscoveryConfig | null,
+): LocalModeConfig | undefined | null {
   const view = root.section('local', KEYS.local, 'node:, proc_root:, reverse_dns:, peer_metric_limit:');
   if (!view) return view;
-  const node = view.required('node', text);
+  // On a Gitaly host whose config.toml is a source, that file names the node.
+  const tomlSources = discovery?.toml.length ?? 0;
+  if (!view.has('node') && tomlSources !== 1) {
+    ctx.reader.report(
+      view.fieldOf('node'),
+      view.node,
+      tomlSources === 0
+        ? 'is required (or list this host’s config.toml under discovery.gitaly_config)'
+        : 'is required when discovery reads more than one config.toml: name the node on this host',
+    );
+  }
+  const node = view.optional('node', text);
   const procRoot = readPath(view, 'proc_root', 'dir', ctx, { fallback: DEFAULTS.procRoot });
   const reverseDns = view.withDefault('reverse_dns', bool, DEFAULTS.reverseDns);
   const peerMetricLimit = view.withDefault('peer_metric_limit', integer(1, 1000), DEFAULTS.peerMetricLimit);
-  if (node !== null && drafts !== null) {
+  if (node !== null && node !== undefined && drafts !== null) {
     const target = drafts.find((draft) => draft.name === node);
-    if (!target && drafts.every((draft) => draft.name !== undefined)) {
+    // A discovered node's name is known only when its source is read: not checked here.
+    if (!target && !discovery && drafts.every((draft) => draft.name !== undefined)) {
       const close = suggest(
         node,
         drafts.flatMap((draft) => (draft.name === undefined ? [] : [draft.name])),
@@ -146,5 +167,5 @@ export function readLocal(root: MapView, ctx: Context, drafts: NodeDraft[] | nul
       );
     }
   }
-  return { node, procRoot, reverseDns, peerMetricLimit } as LocalModeConfig;
+  return present({ node, procRoot, reverseDns, peerMetricLimit }) as LocalModeConfig;
 }

@@ -25,6 +25,8 @@ export const DEFAULTS = {
   role: 'gitaly',
   /** Fraction of the soak window Prometheus must have scraped a node for its counts to count (not configurable). */
   minCoverage: 0.998,
+  discoveryFileTimeoutMs: 5_000,
+  discoveryMaxFileBytes: 4 * 1024 * 1024,
 } as const;
 
 export const KEYS = {
@@ -44,8 +46,26 @@ export const KEYS = {
     'prometheus',
     'local',
     'clients',
+    'discovery',
     'nodes',
   ],
+  discovery: ['prometheus', 'file_sd', 'gitaly_config', 'praefect_config', 'overrides', 'file_timeout', 'max_file_bytes'],
+  templates: [
+    'name',
+    'role',
+    'metrics_url',
+    'tls_address',
+    'tls_port',
+    'plaintext_address',
+    'plaintext_port',
+    'server_name',
+    'certificate_file',
+  ],
+  discoveryPrometheus: ['selector'],
+  fileSd: ['file'],
+  toml: ['file', 'name', 'host'],
+  praefectToml: ['file', 'name', 'host', 'virtual_storages'],
+  override: ['name', 'role', 'certificate_file', 'server_name'],
   timeouts: ['metrics', 'tls', 'plaintext', 'prometheus'],
   prometheus: ['url', 'selector', 'instance_label', 'scrape_interval', 'bearer_token_file', 'basic_auth'],
   basicAuth: ['username', 'password_file'],

@@ -37,8 +37,8 @@ export interface PrometheusConfig {
 }
 
 export interface LocalModeConfig {
-  /** Node whose listeners are on this host. */
-  node: string;
+  /** Node whose listeners are on this host; absent = the node read from a gitaly/praefect config.toml source. */
+  node?: string;
   /** Directory holding net/tcp and net/tcp6 (default /proc). */
   procRoot: string;
   /** Name plaintext peers by reverse DNS (the loader sets it; absent = DEFAULTS.reverseDns, off). */
@@ -57,6 +57,60 @@ export interface ClientFileConfig {
   path: string;
 }
 
+/**
+ * How a discovered target becomes a node: each field a template over the target's labels, written
+ * `{label}` (plus `{host}`, `{port}`, `{instance}`, `{target}`). A template naming a label the
+ * target lacks leaves the field out.
+ */
+export interface NodeTemplates {
+  name?: string;
+  role?: string;
+  metricsUrl?: string;
+  tlsAddress?: string;
+  plaintextAddress?: string;
+  certificateFile?: string;
+  serverName?: string;
+}
+
+/** Settings for one node by name, applied to whatever source finds it (the static list wins). */
+export interface NodeOverride {
+  name: string;
+  certificateFile?: string;
+  serverName?: string;
+  role?: Role;
+}
+
+export interface FileSdConfig {
+  /** Absolute path of a Prometheus file_sd file (JSON or YAML). */
+  file: string;
+  templates: NodeTemplates;
+}
+
+export interface TomlSourceConfig {
+  kind: 'gitaly' | 'praefect';
+  /** Absolute path of Gitaly's or Praefect's config.toml. */
+  file: string;
+  /** Node name; default: the host. */
+  name?: string;
+  /** Host clients dial, for bind addresses like 0.0.0.0:8075; default: the certificate's first SAN. */
+  host?: string;
+  /** Praefect: also the Gitaly nodes named by [[virtual_storage.node]] addresses (default true). */
+  virtualStorages?: boolean;
+}
+
+/** Where nodes come from besides the static nodes: list; every source is read at each collection. */
+export interface DiscoveryConfig {
+  /** Targets of the Prometheus in `prometheus:` matching this selector. */
+  prometheus?: { selector?: string; templates: NodeTemplates };
+  fileSd: FileSdConfig[];
+  toml: TomlSourceConfig[];
+  overrides: NodeOverride[];
+  /** Deadline for reading one file source. */
+  fileTimeoutMs: number;
+  /** Cap on one file source's size. */
+  maxFileBytes: number;
+}
+
 export interface Timeouts {
   metricsMs: number;
   tlsMs: number;
@@ -67,7 +121,9 @@ export interface Timeouts {
 export interface Config {
   /** Absolute path of the file this came from, or `<demo>`. */
   source: string;
+  /** The static list (may be empty when `discovery` names sources). */
   nodes: NodeConfig[];
+  discovery?: DiscoveryConfig;
   prometheus?: PrometheusConfig;
   soakWindowMs: number;
   collectionIntervalMs: number;

@@ -116,5 +116,17 @@ export function migrationJson(s: CollectionView): object {
     },
     nodes: s.nodes.map(nodeJson),
     clients: s.clients,
+    // Where the node list came from this cycle, and the discovered nodes kept though no longer listed.
+    inventory: s.inventory
+      ? {
+          sources: s.inventory.sources.map((x) => ({ source: x.id, kind: x.kind, ok: x.ok, nodes: x.nodes, error: x.error })),
+          missing: s.inventory.missing.map((m) => ({
+            node: m.node.name,
+            sources: m.sources,
+            lastListed: iso(m.lastListedMs),
+            keptUntil: iso(m.untilMs),
+          })),
+        }
+      : null,
   };
 }

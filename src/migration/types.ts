@@ -25,7 +25,13 @@ export const TLS_BLOCKERS = [
   'cert_expired',
   'restart_needed',
 ] as const;
-export const REASONS = [...TRAFFIC_BLOCKERS, ...TLS_BLOCKERS, 'plaintext_listener_open', 'plaintext_listener_unknown'] as const;
+export const REASONS = [
+  ...TRAFFIC_BLOCKERS,
+  ...TLS_BLOCKERS,
+  'plaintext_listener_open',
+  'plaintext_listener_unknown',
+  'missing_from_inventory',
+] as const;
 export type Reason = (typeof REASONS)[number];
 
 /** One sentence per reason, for the status page, `check` and /migration. */
@@ -48,6 +54,8 @@ export const REASON_TEXT: Record<Reason, string> = {
   cert_expired: 'A served certificate has expired or is not valid yet.',
   restart_needed: 'The certificate file on disk differs from the one served: restart Gitaly to load it.',
   plaintext_listener_open: 'listen_addr still accepts connections: remove it from Gitaly’s config to finish.',
+  missing_from_inventory:
+    'The node was discovered but its source no longer lists it: it stays unknown and blocking for a soak window, in case it still serves clients.',
   plaintext_listener_unknown:
     'Whether listen_addr is closed is not known (no plaintext_address — write plaintext_address: none once it is removed —, or the check has not run or failed).',
 };

@@ -3,7 +3,7 @@
 // an HTTP status and body (as blackbox_exporter's prober/handler.go does).
 import type { Logger } from 'pino';
 import { formatHostPort, parseAddress } from '../address.ts';
-import type { Config } from '../config/types.ts';
+import type { Config, NodeConfig } from '../config/types.ts';
 import type { TlsProbeResult } from '../evidence.ts';
 import type { CaBundleCache } from './ca-bundle.ts';
 import type { probeTls } from './tls.ts';
@@ -42,14 +42,15 @@ export class OnDemandProber {
 
   constructor(private readonly deps: OnDemandDeps) {}
 
-  async probe(target: string | undefined, config: Config): Promise<OnDemandResult> {
+  /** `nodes`: the allow-list (the current inventory). */
+  async probe(target: string | undefined, config: Config, nodes: readonly NodeConfig[]): Promise<OnDemandResult> {
     if (!target) return { kind: 'bad_target', message: 'Missing parameter: target (e.g. /probe?target=tls://gitaly-1.internal:9999).' };
     if (target.length > MAX_TARGET_LENGTH)
       return { kind: 'bad_target', message: `Bad target: longer than ${MAX_TARGET_LENGTH} characters.` };
     const parsed = parseAddress(target, ['tls://']);
     if (!parsed.ok) return { kind: 'bad_target', message: `Bad target: ${parsed.message}.` };
     const address = formatHostPort(parsed.value);
-    const node = config.nodes.find((n) => n.tlsAddress && normalizeTlsAddress(n.tlsAddress) === address.toLowerCase());
+    const node = nodes.find((n) => n.tlsAddress && normalizeTlsAddress(n.tlsAddress) === address.toLowerCase());
     if (!node && !config.allowUnlistedTargets) {
       return {
         kind: 'not_allowed',

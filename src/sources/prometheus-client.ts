@@ -82,7 +82,11 @@ interface Endpoint {
   secrets: string[];
 }
 
-function resolveEndpoint(cfg: PrometheusConfig, readSecret: (path: string) => string): Result<{ endpoint: Endpoint }> {
+function resolveEndpoint(
+  cfg: PrometheusConfig,
+  readSecret: (path: string) => string,
+  apiPath = '/api/v1/query',
+): Result<{ endpoint: Endpoint }> {
   let url: URL;
   try {
     url = new URL(cfg.url);
@@ -96,7 +100,7 @@ function resolveEndpoint(cfg: PrometheusConfig, readSecret: (path: string) => st
   if (userinfo) secrets.push(url.username, url.password, userinfo.username, userinfo.password);
   url.username = '';
   url.password = '';
-  url.pathname = `${url.pathname.replace(/\/+$/, '')}/api/v1/query`;
+  url.pathname = `${url.pathname.replace(/\/+$/, '')}${apiPath}`;
   url.search = '';
   url.hash = '';
   const safeUrl = `${url.origin}${url.pathname}`;
@@ -321,15 +325,8 @@ function describeNetworkError(err: unknown, safeUrl: string): SourceError {
   return { code: connectFailureCode(system), message: `${hint} Prometheus at ${safeUrl} (${label})` };
 }
 
-async function send(
-  endpoint: Endpoint,
-  expr: string,
-  timeMs: number,
-  options: PrometheusQueryOptions,
-  dispatcher: Dispatcher | undefined,
-  expect: Expect,
-): Promise<InstantQueryResult | MatrixQueryResult> {
-  const { safeUrl } = endpoint;
+/** The request's deadline, joined with the caller's cancel signal; `end()` releases both. */
+function deadline(options: { timeoutMs: number; signal?: AbortSignal }): { signal: AbortSignal; timedOut: () => boolean; end: () => void } {
   const controller = new AbortController();
   let timedOut = false;
   const timer = setTimeout(() => {
@@ -339,6 +336,36 @@ async function send(
   const onAbort = (): void => controller.abort();
   options.signal?.addEventListener('abort', onAbort, { once: true });
   if (options.signal?.aborted) controller.abort();
+  return {
+    signal: controller.signal,
+    timedOut: () => timedOut,
+    end: () => {
+      clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
+    },
+  };
+}
+
+/** A non-2xx answer as a coded error, with Prometheus' own error text when it is small enough to read. */
+async function statusFailure(res: Dispatcher.ResponseData, safeUrl: string, maxBytes: number): Promise<{ ok: false; error: SourceError }> {
+  let text = '';
+  if (!(Number(res.headers['content-length']) > ERROR_BODY_MAX_BYTES))
+    text = prometheusErrorText(await readCapped(res.body, Math.min(maxBytes, ERROR_BODY_MAX_BYTES)).catch(() => Buffer.alloc(0)));
+  else res.body.destroy();
+  const hint = res.statusCode === 401 || res.statusCode === 403 ? ' (check bearerTokenFile or basicAuth)' : '';
+  return fail('HTTP_STATUS', `Prometheus at ${safeUrl} answered HTTP ${res.statusCode}${hint}${text ? `: ${text}` : ''}`);
+}
+
+async function send(
+  endpoint: Endpoint,
+  expr: string,
+  timeMs: number,
+  options: PrometheusQueryOptions,
+  dispatcher: Dispatcher | undefined,
+  expect: Expect,
+): Promise<InstantQueryResult | MatrixQueryResult> {
+  const { safeUrl } = endpoint;
+  const limit = deadline(options);
   const form = new URLSearchParams({
     query: expr,
     time: (timeMs / 1000).toFixed(3),
@@ -347,19 +374,9 @@ async function send(
   const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
   if (endpoint.authorization) headers.authorization = endpoint.authorization;
   try {
-    const res = await request(endpoint.url, { method: 'POST', headers, body: form.toString(), signal: controller.signal, dispatcher });
-    const declared = Number(res.headers['content-length']);
-    if (res.statusCode < 200 || res.statusCode >= 300) {
-      let text = '';
-      if (!(declared > ERROR_BODY_MAX_BYTES))
-        text = prometheusErrorText(
-          await readCapped(res.body, Math.min(options.maxBytes, ERROR_BODY_MAX_BYTES)).catch(() => Buffer.alloc(0)),
-        );
-      else res.body.destroy();
-      const hint = res.statusCode === 401 || res.statusCode === 403 ? ' (check bearerTokenFile or basicAuth)' : '';
-      return fail('HTTP_STATUS', `Prometheus at ${safeUrl} answered HTTP ${res.statusCode}${hint}${text ? `: ${text}` : ''}`);
-    }
-    if (declared > options.maxBytes) {
+    const res = await request(endpoint.url, { method: 'POST', headers, body: form.toString(), signal: limit.signal, dispatcher });
+    if (res.statusCode < 200 || res.statusCode >= 300) return await statusFailure(res, safeUrl, options.maxBytes);
+    if (Number(res.headers['content-length']) > options.maxBytes) {
       res.body.destroy();
       throw new TooLarge();
     }
@@ -382,12 +399,11 @@ async function send(
         `Prometheus at ${safeUrl} answered with more than ${limit} samples; narrow prometheus.selector to the Gitaly and Praefect jobs`,
       );
     }
-    if (timedOut) return fail('TIMEOUT', `Prometheus at ${safeUrl} did not answer within ${options.timeoutMs} ms`);
+    if (limit.timedOut()) return fail('TIMEOUT', `Prometheus at ${safeUrl} did not answer within ${options.timeoutMs} ms`);
     if (options.signal?.aborted) return fail('ABORTED', `the query to Prometheus at ${safeUrl} was cancelled`);
     return { ok: false, error: describeNetworkError(err, safeUrl) };
   } finally {
-    clearTimeout(timer);
-    options.signal?.removeEventListener('abort', onAbort);
+    limit.end();
   }
 }
 
@@ -435,4 +451,59 @@ export function matrixQuery(
   deps: PrometheusDeps = {},
 ): Promise<MatrixQueryResult> {
   return query(cfg, expr, timeMs, options, deps, 'matrix') as Promise<MatrixQueryResult>;
+}
+
+/**
+ * GET of another API endpoint (e.g. /api/v1/targets) with the same deadline, size cap,
+ * authentication and scrubbing as the queries; the answer's `data`, once status is success.
+ */
+export async function apiGet(
+  cfg: PrometheusConfig,
+  apiPath: string,
+  params: Record<string, string>,
+  options: Omit<PrometheusQueryOptions, 'maxSamples'>,
+  deps: PrometheusDeps = {},
+): Promise<Result<{ data: unknown }>> {
+  const resolved = resolveEndpoint(cfg, deps.readSecret ?? readSecretFile, apiPath);
+  if (!resolved.ok) return resolved;
+  const { endpoint } = resolved;
+  const { safeUrl } = endpoint;
+  const url = new URL(endpoint.url);
+  for (const [key, value] of Object.entries(params)) url.searchParams.set(key, value);
+  const limit = deadline(options);
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (endpoint.authorization) headers.authorization = endpoint.authorization;
+  const result = await (async (): Promise<Result<{ data: unknown }>> => {
+    try {
+      const res = await request(url, { method: 'GET', headers, signal: limit.signal, dispatcher: deps.dispatcher });
+      if (res.statusCode < 200 || res.statusCode >= 300) return await statusFailure(res, safeUrl, options.maxBytes);
+      if (Number(res.headers['content-length']) > options.maxBytes) {
+        res.body.destroy();
+        throw new TooLarge();
+      }
+      const raw = await readCapped(res.body, options.maxBytes);
+      let parsed: { status?: unknown; data?: unknown; error?: unknown };
+      try {
+        parsed = JSON.parse(raw.toString('utf8')) as typeof parsed;
+      } catch {
+        return fail('BAD_RESPONSE', `Prometheus at ${safeUrl} sent an unusable answer: the body is not JSON`);
+      }
+      if (parsed?.status !== 'success') {
+        const text = typeof parsed?.error === 'string' ? `: ${shorten(parsed.error)}` : '';
+        return fail(
+          'BAD_RESPONSE',
+          `Prometheus at ${safeUrl} sent an unusable answer: status is ${JSON.stringify(parsed?.status ?? null)}${text}`,
+        );
+      }
+      return { ok: true, data: parsed.data };
+    } catch (err) {
+      if (err instanceof TooLarge) return fail('TOO_LARGE', `Prometheus at ${safeUrl} answered with more than ${options.maxBytes} bytes`);
+      if (limit.timedOut()) return fail('TIMEOUT', `Prometheus at ${safeUrl} did not answer within ${options.timeoutMs} ms`);
+      if (options.signal?.aborted) return fail('ABORTED', `the request to Prometheus at ${safeUrl} was cancelled`);
+      return { ok: false, error: describeNetworkError(err, safeUrl) };
+    } finally {
+      limit.end();
+    }
+  })();
+  return result.ok ? result : fail(result.error.code, scrub(result.error.message, endpoint.secrets));
 }

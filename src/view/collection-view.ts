@@ -3,6 +3,7 @@
 import type { ClientReport } from '../clients/client-routes.ts';
 import type { PrometheusFleetEvidence, SourceError } from '../evidence.ts';
 import type { FleetVerdict } from '../migration/verdict.ts';
+import type { InventoryView } from '../inventory/types.ts';
 import { nodeView, type NodeView, type NodeViewInput } from './node-view.ts';
 
 export interface CollectionView {
@@ -18,6 +19,8 @@ export interface CollectionView {
   sourceErrors: Array<{ source: string; code: string; count: number }>;
   /** Which client dials which node how; null when no client file is configured. */
   clients: ClientReport | null;
+  /** Where the node list came from this cycle, and the discovered nodes kept though no longer listed. */
+  inventory: InventoryView | null;
 }
 
 export interface CollectionViewInput {
@@ -30,6 +33,7 @@ export interface CollectionViewInput {
   stateError: SourceError | null;
   sourceErrors: ReadonlyMap<string, number>;
   clients: ClientReport | null;
+  inventory?: InventoryView | null;
   soakWindowMs: number;
 }
 
@@ -56,5 +60,6 @@ export function collectionView(c: CollectionViewInput): CollectionView {
       return { source, code, count };
     }),
     clients: c.clients,
+    inventory: c.inventory ?? null,
   };
 }

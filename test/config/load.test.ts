@@ -20,6 +20,18 @@ const INVALID: Record<string, { lines: string[]; deps?: ConfigDeps }> = {
       "dials-too-close-for-prometheus.yml:2:27: plaintext_check_interval: 1m is too short for prometheus.scrape_interval 30s: it must be at least 3m15s (6 scrape intervals + 15s) so the exporter's own dials can be told apart in Prometheus's data",
     ],
   },
+  'discovery.yml': {
+    lines: [
+      'discovery.yml:3:5: discovery.prometheus: needs the top-level prometheus: section (url and credentials)',
+      'discovery.yml:3:15: discovery.prometheus.tls_port: give either tls_port or tls_address, not both',
+      'discovery.yml:5:21: discovery.prometheus.plaintext_port: must be an integer from 1 to 65535',
+      'discovery.yml:7:13: discovery.file_sd[0].file: <tmp>/no-such-file_sd.json does not exist or cannot be read',
+      'discovery.yml:8:13: discovery.file_sd[0].name: "{host" has a brace that is not part of a {label} placeholder',
+      'discovery.yml:10:7: discovery.gitaly_config[0].path: unknown key',
+      'discovery.yml:10:7: discovery.gitaly_config[0].file: is required',
+      'discovery.yml:13:13: discovery.overrides[0].role: must be gitaly or praefect',
+    ],
+  },
   'comments-only.yml': { lines: ['comments-only.yml: the file is empty: it needs at least a nodes: list'] },
   'top-level-list.yml': {
     lines: ['top-level-list.yml:1:1: the top level must be a mapping of keys (soak_window:, nodes:, ...), not a single value or a list'],

@@ -20,6 +20,8 @@ export interface ScrapeJob {
   labels?: Record<string, string>;
   /** Keep the labels the page itself sets (e.g. its own `instance`), as for federation. */
   honorLabels?: boolean;
+  /** Further static_configs groups, each with its own labels (as a file_sd file would give them). */
+  groups?: Array<{ targets: string[]; labels: Record<string, string> }>;
 }
 
 export interface PrometheusConfigInput {
@@ -73,7 +75,10 @@ function renderConfig(input: PrometheusConfigInput, scrapeInterval: string, eval
       metrics_path: job.metricsPath ?? '/metrics',
       scheme: job.scheme ?? 'http',
       honor_labels: job.honorLabels ?? false,
-      static_configs: [{ targets: job.targets, labels: job.labels ?? {} }],
+      static_configs: [
+        { targets: job.targets, labels: job.labels ?? {} },
+        ...(job.groups ?? []).map((g) => ({ targets: g.targets, labels: { ...job.labels, ...g.labels } })),
+      ],
       relabel_configs: job.instance === undefined ? [] : [{ target_label: 'instance', replacement: job.instance }],
     })),
   };

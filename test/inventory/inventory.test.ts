@@ -1,0 +1,266 @@
+import { expect } from 'chai';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { Collector } from '../../src/collect/collector.ts';
+import type { Config, NodeConfig } from '../../src/config/types.ts';
+import { Exporter } from '../../src/exporter.ts';
+import { migrationJson } from '../../src/http/migration-json.ts';
+import { renderStatusPage } from '../../src/http/status-page.ts';
+import { renderMetrics } from '../../src/metrics/render.ts';
+import { renderTable } from '../../src/report/table.ts';
+import { Inventory } from '../../src/inventory/inventory.ts';
+import { mergeNodes } from '../../src/inventory/merge.ts';
+import type { InventorySource, SourceResult } from '../../src/inventory/types.ts';
+import { loadState } from '../../src/migration/state.ts';
+import { FakeClock, FakeFleet, fakeConfig, fakeNodeConfig } from '../helpers/fake-gitaly.ts';
+
+const logger = pino({ level: 'silent' });
+const T0 = Date.UTC(2026, 10, 25, 8);
+const SOAK = 10 * 60_000;
+
+/** A discovery source whose answer the test sets between cycles. */
+class SettableSource implements InventorySource {
+  kind = 'file_sd' as const;
+  answer: SourceResult = { ok: true, nodes: [] };
+  constructor(readonly id: string) {}
+  set(nodes: NodeConfig[]): void {
+    this.answer = { ok: true, nodes };
+  }
+  fail(message: string): void {
+    this.answer = { ok: false, error: { code: 'READ', message } };
+  }
+  discover(): Promise<SourceResult> {
+    return Promise.resolve(this.answer);
+  }
+}
+
+describe('inventory', () => {
+  let clock: FakeClock;
+  let dir: string;
+  let sd: SettableSource;
+
+  beforeEach(() => {
+    clock = new FakeClock(T0);
+    dir = mkdtempSync(join(tmpdir(), 'gte-inventory-'));
+    sd = new SettableSource('file_sd /etc/prometheus/gitaly.json');
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  function inventory(config: Config): Inventory {
+    return new Inventory(config, {
+      now: clock.now,
+      sources: (c) => [
+        ...(c.nodes.length
+          ? [{ id: 'static', kind: 'static' as const, discover: () => Promise.resolve({ ok: true as const, nodes: c.nodes }) }]
+          : []),
+        sd,
+      ],
+    });
+  }
+
+  it('a discovered node that leaves its source stays, missing, for exactly one soak window', async () => {
+    const inv = inventory(fakeConfig([], join(dir, 's.json'), { soakWindowMs: SOAK }));
+    sd.set([fakeNodeConfig('gitaly-1'), fakeNodeConfig('gitaly-2')]);
+    let view = await inv.refresh();
+    expect(view.nodes.map((n) => n.name)).to.deep.equal(['gitaly-1', 'gitaly-2']);
+    sd.set([fakeNodeConfig('gitaly-1')]);
+    clock.advance(1000);
+    view = await inv.refresh();
+    expect(view.nodes.map((n) => n.name)).to.deep.equal(['gitaly-1']);
+    expect(view.missing.map((m) => [m.node.name, m.lastListedMs, m.untilMs])).to.deep.equal([['gitaly-2', T0, T0 + SOAK]]);
+    expect(inv.nodes().map((n) => n.name)).to.deep.equal(['gitaly-1', 'gitaly-2']);
+    clock.advance(SOAK - 1001);
+    expect((await inv.refresh()).missing).to.have.length(1);
+    clock.advance(1);
+    view = await inv.refresh();
+    expect(view.missing).to.deep.equal([]);
+    expect(inv.nodes().map((n) => n.name)).to.deep.equal(['gitaly-1']);
+  });
+
+  it('a node listed again is no longer missing, and its window starts again when it next leaves', async () => {
+    const inv = inventory(fakeConfig([], join(dir, 's.json'), { soakWindowMs: SOAK }));
+    sd.set([fakeNodeConfig('gitaly-1')]);
+    await inv.refresh();
+    sd.set([]);
+    clock.advance(60_000);
+    expect((await inv.refresh()).missing).to.have.length(1);
+    sd.set([fakeNodeConfig('gitaly-1')]);
+    clock.advance(60_000);
+    expect((await inv.refresh()).missing).to.deep.equal([]);
+    sd.set([]);
+    clock.advance(60_000);
+    expect((await inv.refresh()).missing[0]!.untilMs).to.equal(T0 + 120_000 + SOAK);
+  });
+
+  it('a source that fails keeps its nodes as they were, observed, and says it failed', async () => {
+    const inv = inventory(fakeConfig([], join(dir, 's.json'), { soakWindowMs: SOAK }));
+    sd.set([fakeNodeConfig('gitaly-1')]);
+    await inv.refresh();
+    sd.fail('cannot read /etc/prometheus/gitaly.json: permission denied');
+    clock.advance(2 * SOAK);
+    const view = await inv.refresh();
+    expect(view.nodes.map((n) => n.name)).to.deep.equal(['gitaly-1']);
+    expect(view.missing).to.deep.equal([]);
+    expect(view.sources.find((s) => s.id === sd.id)).to.deep.include({ ok: false, nodes: 0 });
+  });
+
+  it('a node removed from the static list leaves at once: the operator removed it in so many words', async () => {
+    const inv = inventory(fakeConfig([fakeNodeConfig('gitaly-1'), fakeNodeConfig('gitaly-2')], join(dir, 's.json')));
+    await inv.refresh();
+    inv.setConfig(fakeConfig([fakeNodeConfig('gitaly-1')], join(dir, 's.json')));
+    const view = await inv.refresh();
+    expect(view.nodes.map((n) => n.name)).to.deep.equal(['gitaly-1']);
+    expect(view.missing).to.deep.equal([]);
+  });
+
+  it('the same Gitaly found by two sources is one node; the earlier source’s settings win', () => {
+    const merged = mergeNodes([
+      {
+        source: 'static',
+        nodes: [fakeNodeConfig('gitaly-1', { metricsUrl: undefined, prometheusInstance: 'gitaly-1:9236', serverName: 'g1' })],
+      },
+      {
+        source: 'prometheus',
+        nodes: [
+          { name: 'gitaly-1:9236', role: 'gitaly', metricsUrl: 'https://gitaly-1:9236/metrics', prometheusInstance: 'gitaly-1:9236' },
+        ],
+      },
+      { source: 'praefect', nodes: [{ name: 'storage-a', role: 'gitaly', tlsAddress: 'GITALY-1:9999' }] },
+    ]);
+    expect(merged).to.have.length(1);
+    expect(merged[0]!.sources).to.deep.equal(['static', 'prometheus', 'praefect']);
+    expect(merged[0]!.node).to.deep.include({ name: 'gitaly-1', serverName: 'g1', metricsUrl: 'https://gitaly-1:9236/metrics' });
+  });
+
+  describe('in a collection', () => {
+    let fleet: FakeFleet;
+    beforeEach(() => {
+      fleet = new FakeFleet(clock);
+    });
+
+    function collector(config: Config): Collector {
+      return new Collector({ config, logger, probes: fleet.probes(), now: clock.now, inventorySources: () => [sd] });
+    }
+
+    it('a node gone from its source is unknown and blocks the fleet, and the page says until when', async () => {
+      fleet.add('gitaly-1');
+      fleet.add('gitaly-2');
+      const stateFile = join(dir, 'state.json');
+      const c = collector(fakeConfig([], stateFile, { soakWindowMs: SOAK }));
+      sd.set([fakeNodeConfig('gitaly-1'), fakeNodeConfig('gitaly-2')]);
+      await c.collect();
+      sd.set([fakeNodeConfig('gitaly-1')]);
+      clock.advance(30_000);
+      const s = await c.collect();
+      const gone = s.nodes.find((n) => n.verdict.node === 'gitaly-2')!;
+      expect(gone.verdict.phase).to.equal('unknown');
+      expect(gone.verdict.reasons).to.deep.equal(['missing_from_inventory']);
+      expect(gone.verdict.details[0]).to.contain(new Date(T0 + SOAK).toISOString());
+      expect(s.fleet.complete).to.equal(false);
+      expect(s.fleet.blocking.join(' ')).to.contain('no longer listed by their source');
+      // Its history is kept (it follows the name) while it is in the fleet.
+      const saved = await loadState(stateFile);
+      expect(saved.ok && [...saved.nodes.keys()].sort()).to.deep.equal(['gitaly-1', 'gitaly-2']);
+      // Every rendering shows it, unknown and blocking, and why.
+      const metrics = await renderMetrics(s.view, { version: 'test', configReloadSuccessful: true, soakWindowMs: SOAK });
+      expect(metrics).to.contain('gitaly_tls_migration_blocked{node="gitaly-2",reason="missing_from_inventory"} 1');
+      expect(metrics).to.contain('gitaly_tls_migration_phase{node="gitaly-2",role="gitaly",phase="unknown"} 1');
+      expect(metrics).to.contain('gitaly_tls_migration_complete 0');
+      const page = renderStatusPage(s.view, { refreshSeconds: 30, source: 'test' });
+      expect(page).to.contain('<code>missing_from_inventory</code>');
+      expect(page).to.contain(`gitaly-2 (until ${new Date(T0 + SOAK).toISOString()})`);
+      expect(JSON.stringify(migrationJson(s.view))).to.contain('no longer list(s) this node');
+      expect((migrationJson(s.view) as { inventory: unknown }).inventory).to.deep.equal({
+        sources: [{ source: sd.id, kind: 'file_sd', ok: true, nodes: 1, error: null }],
+        missing: [
+          { node: 'gitaly-2', sources: [sd.id], lastListed: new Date(T0).toISOString(), keptUntil: new Date(T0 + SOAK).toISOString() },
+        ],
+      });
+      expect(renderTable(s.view)).to.match(/gitaly-2\s.*missing_from_inventory/);
+      clock.advance(SOAK);
+      const later = await c.collect();
+      expect(later.nodes.map((n) => n.verdict.node)).to.deep.equal(['gitaly-1']);
+      const after = await loadState(stateFile);
+      expect(after.ok && [...after.nodes.keys()]).to.deep.equal(['gitaly-1']);
+    });
+
+    it('the fleet is not complete while a source of the inventory failed this cycle', async () => {
+      fleet.add('gitaly-1');
+      const c = collector(fakeConfig([], join(dir, 'state.json'), { soakWindowMs: SOAK }));
+      sd.fail('file_sd /etc/prometheus/gitaly.json: no such file');
+      const s = await c.collect();
+      expect(s.fleet.complete).to.equal(false);
+      expect(s.fleet.blocking.join(' ')).to.contain('inventory source file_sd /etc/prometheus/gitaly.json failed this cycle');
+      expect(s.sourceErrors.get('inventory_file_sd\u0000READ')).to.equal(1);
+    });
+
+    it('a restart does not let a node leave: one no source lists after it stays missing, from the state file', async () => {
+      fleet.add('gitaly-1');
+      fleet.add('gitaly-2');
+      const stateFile = join(dir, 'state.json');
+      const discovery = { fileSd: [], toml: [], overrides: [], fileTimeoutMs: 5_000, maxFileBytes: 1 << 20 };
+      const config = fakeConfig([], stateFile, { soakWindowMs: SOAK, discovery });
+      sd.set([fakeNodeConfig('gitaly-1'), fakeNodeConfig('gitaly-2')]);
+      await collector(config).collect();
+      // The exporter restarts; meanwhile gitaly-2 left the file.
+      sd.set([fakeNodeConfig('gitaly-1')]);
+      clock.advance(60_000);
+      const loaded = await loadState(stateFile);
+      if (!loaded.ok) throw new Error(loaded.error.message);
+      const restarted = new Collector({
+        config,
+        logger,
+        probes: fleet.probes(),
+        now: clock.now,
+        histories: loaded.nodes,
+        inventorySources: () => [sd],
+      });
+      const s = await restarted.collect();
+      const gone = s.nodes.find((n) => n.verdict.node === 'gitaly-2')!;
+      expect(gone.verdict.reasons).to.deep.equal(['missing_from_inventory']);
+      expect(gone.verdict.details[0]).to.contain('the state file');
+      // Kept until a soak window after its last scrape, not after the restart.
+      expect(s.inventory!.missing[0]!.untilMs).to.equal(T0 + SOAK);
+      expect(s.fleet.complete).to.equal(false);
+    });
+
+    it('a reload that changes the sources takes effect at the next collection; nodes of the old source are kept as missing', async () => {
+      fleet.add('gitaly-1');
+      fleet.add('gitaly-2');
+      const a = join(dir, 'a.yml');
+      const b = join(dir, 'b.yml');
+      writeFileSync(a, '- targets: [gitaly-1:9236]\n  labels: {tls_address: "gitaly-1:9999", plaintext_address: "gitaly-1:8075"}\n');
+      writeFileSync(b, '- targets: [gitaly-2:9236]\n  labels: {tls_address: "gitaly-2:9999", plaintext_address: "gitaly-2:8075"}\n');
+      const templates = { name: '{host}', tlsAddress: '{tls_address}', plaintextAddress: '{plaintext_address}', role: '{role}' };
+      const withFile = (file: string): Config =>
+        fakeConfig([], join(dir, 'state.json'), {
+          soakWindowMs: SOAK,
+          discovery: { fileSd: [{ file, templates }], toml: [], overrides: [], fileTimeoutMs: 5_000, maxFileBytes: 1 << 20 },
+        });
+      const c = new Collector({ config: withFile(a), logger, probes: fleet.probes(), now: clock.now });
+      let s = await c.collect();
+      expect(s.nodes.map((n) => n.verdict.node)).to.deep.equal(['gitaly-1']);
+      c.setConfig(withFile(b));
+      clock.advance(30_000);
+      s = await c.collect();
+      expect(s.nodes.map((n) => [n.verdict.node, n.verdict.reasons.includes('missing_from_inventory')])).to.deep.equal([
+        ['gitaly-2', false],
+        ['gitaly-1', true],
+      ]);
+    });
+
+    it('/probe allows the nodes the inventory holds, discovered ones included', async () => {
+      fleet.add('gitaly-7');
+      sd.set([fakeNodeConfig('gitaly-7')]);
+      const config = fakeConfig([], join(dir, 'state.json'));
+      const exporter = new Exporter({ config, logger, probes: fleet.probes(), now: clock.now, inventorySources: () => [sd] });
+      await exporter.collector.collect();
+      const allowed = await exporter.probe('tls://gitaly-7:9999');
+      expect(allowed.kind).to.equal('probed');
+      const denied = await exporter.probe('tls://gitaly-8:9999');
+      expect(denied.kind).to.equal('not_allowed');
+    });
+  });
+});
