@@ -19,11 +19,9 @@ import { machineLine, markdownTable, notesList, notMeasured, writeReport, type M
 import { fmt, openFileLimit } from './stats.ts';
 import { tlsCostRows } from './tls-cost.ts';
 
-const RESULTS_FILE = join(
-  REPO_ROOT,
-  'bench-results',
-  process.argv.includes('hostile-prometheus') ? 'hostile-prometheus.json' : 'latest.json',
-);
+/** `npm run bench -- --only NAME` runs one section alone; its results go to bench-results/NAME.json. */
+const ONLY = process.argv.includes('--only') ? (process.argv[process.argv.indexOf('--only') + 1] ?? '') : null;
+const RESULTS_FILE = join(REPO_ROOT, 'bench-results', ONLY ? `${ONLY}.json` : 'latest.json');
 const SCALES = [10, 100, 1000] as const;
 const LARGEST = SCALES[SCALES.length - 1]!;
 const TLS_TARGETS = 100;
@@ -47,9 +45,6 @@ async function machineInfo(): Promise<Machine> {
     openFileLimit: openFileLimit(limits),
   };
 }
-
-/** `npm run bench -- --only hostile-prometheus` runs section 7 alone (minutes, not a 1,000-node fleet). */
-const ONLY_HOSTILE = process.argv.includes('--only') && process.argv.includes('hostile-prometheus');
 
 async function main(): Promise<number> {
   const machine = await machineInfo();
@@ -79,8 +74,31 @@ async function main(): Promise<number> {
         ),
       ],
     );
-  if (ONLY_HOSTILE) {
+  if (ONLY === 'hostile-prometheus') {
     await hostile();
+    return finish(machine, rows, errors);
+  }
+  if (ONLY === 'tls') {
+    // Section 2 alone: a 100-node fleet, seconds instead of minutes.
+    const small = await startChild<FleetInfo>('fleet-process.ts', { dir: await tempDir('fleet'), scale: TLS_TARGETS }, 180_000);
+    await section(
+      'TLS probe cost',
+      () => tlsCostRows(small.ready.nodes, small.ready.caFile, log),
+      () => [notMeasured('2', 'CPU per TLS probe', '≤ baseline', 'the section broke; see errors')],
+    );
+    await small.stop();
+    return finish(machine, rows, errors);
+  }
+  if (ONLY === 'extraction') {
+    await section(
+      'extraction',
+      () => extractionRows(log),
+      () => [notMeasured('1', 'Extraction', '≥ 20× / ≤ 1.5×', 'the section broke; see errors')],
+    );
+    return finish(machine, rows, errors);
+  }
+  if (ONLY !== null) {
+    errors.push(`--only ${ONLY}: unknown section (hostile-prometheus, tls, extraction)`);
     return finish(machine, rows, errors);
   }
 

@@ -7,6 +7,7 @@ import { hostPortOf } from '../config/schema.ts';
 import type { Config } from '../config/types.ts';
 import type { PrometheusFleetEvidence, SourceError } from '../evidence.ts';
 import { CaBundleCache } from '../probes/ca-bundle.ts';
+import { TlsSessionCache } from '../probes/tls-sessions.ts';
 import { prometheusCanary } from '../migration/canary.ts';
 import { ownInWindow, recordPlaintextSeen, type HistoryOptions } from '../migration/history.ts';
 import { plaintextSeenFromChanges, type SeenOptions } from '../migration/last-seen.ts';
@@ -115,6 +116,7 @@ export class Collector {
   private peerNames: ReverseDnsCache | null = null;
   /** Shared with /probe, so neither re-parses the bundle nor rebuilds TLS contexts per call. */
   readonly caBundles = new CaBundleCache();
+  private readonly tlsSessions = new TlsSessionCache();
 
   constructor(deps: CollectorDeps) {
     this.config = deps.config;
@@ -251,6 +253,7 @@ export class Collector {
       logger: this.logger,
       historyOptions,
       peerNames: config.local?.reverseDns ? this.peerNames : null,
+      tlsSessions: this.tlsSessions,
     };
     // Last seen as it stood before this cycle's direct scrapes (see plaintextSeenFromChanges).
     const seenBefore = new Map(config.nodes.map((n) => [n.name, this.histories.get(n.name)?.plaintextLastSeenMs ?? null]));
