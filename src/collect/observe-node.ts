@@ -100,7 +100,8 @@ export async function observeNode(
   let c = carry;
 
   let scrape: GitalyScrape | null = null;
-  if (node.metricsUrl) {
+  // With direct_scrape: false, Prometheus (which scrapes the same page) is the only traffic evidence.
+  if (node.metricsUrl && config.prometheus?.directScrape !== false) {
     const atMs = now();
     scrape = await probes.scrapeGitalyMetrics(
       node.metricsUrl,
