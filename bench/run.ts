@@ -13,6 +13,7 @@ import { startFakePrometheus } from './fake-prometheus.ts';
 import type { FleetArgs, FleetInfo } from './fleet-process.ts';
 import { loadRows } from './metrics-load.ts';
 import { memoryRows } from './memory.ts';
+import { noScrapeRows, noScrapeRuns } from './no-scrape.ts';
 import { prometheusRows } from './prometheus-queries.ts';
 import { cleanupAll, REPO_ROOT, startChild, tempDir, type BenchChild } from './processes.ts';
 import { machineLine, markdownTable, notesList, notMeasured, writeReport, type Machine, type Row } from './report.ts';
@@ -97,8 +98,24 @@ async function main(): Promise<number> {
     );
     return finish(machine, rows, errors);
   }
+  if (ONLY === 'no-scrape') {
+    // Section 8 alone: its own 1,000-node fleet with small pages, then the 10,000-node one.
+    const small = await startChild<FleetInfo>(
+      'fleet-process.ts',
+      { dir: await tempDir('fleet'), scale: LARGEST, metricsPageBytes: 16 * 1024 } satisfies FleetArgs,
+      180_000,
+    );
+    const entry = await compileExporterChild(log);
+    const prometheus = await startFakePrometheus();
+    const main = { nodes: small.ready.nodes, caFile: small.ready.caFile, pids: [small.pid] };
+    const done = await noScrapeRuns({ entry, prometheus, main }, log);
+    await small.stop();
+    errors.push(...done.errors);
+    rows.push(...noScrapeRows(done.runs, null));
+    return finish(machine, rows, errors);
+  }
   if (ONLY !== null) {
-    errors.push(`--only ${ONLY}: unknown section (hostile-prometheus, tls, extraction)`);
+    errors.push(`--only ${ONLY}: unknown section (hostile-prometheus, tls, extraction, no-scrape)`);
     return finish(machine, rows, errors);
   }
 
@@ -127,6 +144,7 @@ async function main(): Promise<number> {
   }
 
   const runs: ScaleRun[] = [];
+  let noScrape: ScaleRun[] = [];
   if (fleet) {
     const { nodes, caFile } = fleet.ready;
     await section(
@@ -158,6 +176,12 @@ async function main(): Promise<number> {
           log(`BROKEN ${errors[errors.length - 1]!}`);
         }
       }
+      if (fleetScale === LARGEST) {
+        const main = { nodes: nodes.slice(0, LARGEST), caFile, pids: [fleet.pid] };
+        const done = await noScrapeRuns({ entry, prometheus, main }, log);
+        noScrape = done.runs;
+        errors.push(...done.errors);
+      }
     } catch (err) {
       errors.push(`exporter child: ${err instanceof Error ? err.message : String(err)}`);
     }
@@ -171,6 +195,7 @@ async function main(): Promise<number> {
     ...loadRows(largest?.load, LARGEST, skipped),
     ...memoryRows(runs, LARGEST, skipped),
     ...prometheusRows(runs, SCALES[0], LARGEST, skipped),
+    ...noScrapeRows(noScrape, skipped),
   );
   await hostile();
   return finish(machine, rows, errors);
