@@ -1,4 +1,4 @@
-// Section 8: collections with prometheus.direct_scrape: false, where Prometheus's three-to-five
+// Section 8: collections with prometheus.direct_scrape: false, where Prometheus's five
 // queries are the traffic evidence and the exporter only makes its own probes (a resumed TLS
 // handshake and a gRPC health check per node; the hourly checks run in the warm-up cycle). At 1,000
 // nodes on the main fleet; at 10,000 on fleets in several child processes (one process may hold

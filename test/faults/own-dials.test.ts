@@ -95,6 +95,15 @@ interface Settings {
   direct_scrape?: boolean;
 }
 
+/** The defaults' proportions with prometheus.direct_scrape: false. */
+const NO_DIRECT_SCRAPE: Settings = {
+  soak_window: '1d',
+  collection_interval: '5m',
+  plaintext_check_interval: '1h',
+  scrape_interval: '1m',
+  direct_scrape: false,
+};
+
 /** What the last soak() saw, for the tests that look beyond "no phantom plaintext". */
 let last: { snapshot: Snapshot | null; scrapes: number } = { snapshot: null, scrapes: 0 };
 
@@ -193,10 +202,7 @@ describe('faults: own plaintext dials against an exact Prometheus', () => {
   });
 
   it('without direct scrapes (direct_scrape: false), the defaults’ proportions: no page downloaded, no phantom plaintext, and every node safe once the window is covered', async () => {
-    const result = await soak(
-      { soak_window: '1d', collection_interval: '5m', plaintext_check_interval: '1h', scrape_interval: '1m', direct_scrape: false },
-      3 * 86_400_000,
-    );
+    const result = await soak(NO_DIRECT_SCRAPE, 3 * 86_400_000);
     expect(result, JSON.stringify(result)).to.be.a('number');
     expectSound(result);
     expect(last.scrapes, 'metrics pages downloaded').to.equal(0);
@@ -208,12 +214,7 @@ describe('faults: own plaintext dials against an exact Prometheus', () => {
   });
 
   it('without direct scrapes, a Prometheus counter that never counts our own connections is no evidence: never safe', async () => {
-    const result = await soak(
-      { soak_window: '1d', collection_interval: '5m', plaintext_check_interval: '1h', scrape_interval: '1m', direct_scrape: false },
-      2 * 86_400_000,
-      0,
-      false,
-    );
+    const result = await soak(NO_DIRECT_SCRAPE, 2 * 86_400_000, 0, false);
     expect(result, JSON.stringify(result)).to.be.a('number');
     for (const n of last.snapshot!.nodes) {
       expect(n.verdict.reasons).to.include('counter_not_counting_us');
@@ -222,13 +223,7 @@ describe('faults: own plaintext dials against an exact Prometheus', () => {
   });
 
   it('without direct scrapes, a plaintext client after the node was safe takes it back out of safe at once', async () => {
-    const result = await soak(
-      { soak_window: '1d', collection_interval: '5m', plaintext_check_interval: '1h', scrape_interval: '1m', direct_scrape: false },
-      2 * 86_400_000 + 3_600_000,
-      0,
-      true,
-      2 * 86_400_000,
-    );
+    const result = await soak(NO_DIRECT_SCRAPE, 2 * 86_400_000 + 3_600_000, 0, true, 2 * 86_400_000);
     expect(result, JSON.stringify(result)).to.be.a('number');
     const client = last.snapshot!.nodes.find((n) => n.verdict.node === 'gitaly-1')!;
     expect(client.verdict.reasons).to.include('plaintext_connections_in_window');
