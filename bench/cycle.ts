@@ -12,7 +12,8 @@ import { met, notMeasured, type Row } from './report.ts';
 import { fmt } from './stats.ts';
 
 export const CONCURRENCY = 64;
-const CYCLE_CALL_TIMEOUT_MS = 180_000;
+// The warm-up cycle also makes every node's hourly checks (three handshakes and a plaintext dial).
+const cycleCallTimeoutMs = (scale: number): number => Math.max(180_000, scale * 60);
 const WALL_TARGET_MS = 10_000;
 const GROWTH_TARGET = 12;
 
@@ -20,6 +21,8 @@ export interface ScaleRun {
   scale: number;
   /** Whether every node had certificate_file set (the on-disk comparison ran for each). */
   certificateFiles: boolean;
+  /** false: the run without direct scrapes. */
+  directScrape: boolean;
   warmup: CycleResult;
   measured: CycleResult;
   /** CPU the simulated fleet spent serving the measured cycle: it shares the machine's cores. */
@@ -40,12 +43,16 @@ export interface RunOptions {
   prometheus: FakePrometheus;
   load: boolean;
   certificateFiles: boolean;
-  /** The simulated fleet's process, whose CPU during the measured cycle is recorded too. */
-  fleetPid: number;
+  /** The simulated fleet's processes, whose CPU during the measured cycle is recorded too. */
+  fleetPid: number | number[];
+  /** Default CONCURRENCY. */
+  concurrency?: number;
+  /** false: prometheus.direct_scrape: false (no metrics page downloaded). */
+  directScrape?: boolean;
 }
 
-function checkCycle(scale: number, label: string, result: CycleResult): void {
-  if (result.nodes !== scale || result.scrapesOk !== scale || result.handshakesOk !== scale) {
+function checkCycle(scale: number, label: string, result: CycleResult, scrapes: number): void {
+  if (result.nodes !== scale || result.scrapesOk !== scrapes || result.handshakesOk !== scale) {
     throw new Error(
       `${label} cycle at ${scale} nodes: ${result.scrapesOk} scrapes and ${result.handshakesOk} handshakes of ${scale} succeeded (${result.failures.join('; ')})`,
     );
@@ -56,24 +63,35 @@ export async function runScale(fleetNodes: NodeConfig[], options: RunOptions, lo
   const scale = fleetNodes.length;
   // A central exporter rarely has every Gitaly's certificate file; the default run leaves them out.
   const nodes = options.certificateFiles ? fleetNodes : fleetNodes.map(({ certificateFile: _, ...node }) => node);
-  const label = `${scale} nodes${options.certificateFiles ? ', certificate files' : ''}`;
+  const directScrape = options.directScrape !== false;
+  const label = `${scale} nodes${options.certificateFiles ? ', certificate files' : ''}${directScrape ? '' : ', no direct scrape'}`;
   const dir = await tempDir(`exporter-${scale}`);
-  const args: ExporterArgs = { nodes, caFile: options.caFile, dir, prometheusUrl: options.prometheus.url, concurrency: CONCURRENCY };
+  const args: ExporterArgs = {
+    nodes,
+    caFile: options.caFile,
+    dir,
+    prometheusUrl: options.prometheus.url,
+    concurrency: options.concurrency ?? CONCURRENCY,
+    directScrape,
+  };
   const exporter = await startChild<ExporterInfo>(options.entry, args, 60_000);
   const peak = async (): Promise<number | null> => (await processMemory(exporter.pid)).peakRss;
   try {
     const idleRss = (await processMemory(exporter.pid)).rss;
     log(`cycle at ${label}: warm-up`);
-    const warmup = await exporter.call<CycleResult>('cycle', undefined, CYCLE_CALL_TIMEOUT_MS);
-    checkCycle(scale, 'warm-up', warmup);
+    const warmup = await exporter.call<CycleResult>('cycle', undefined, cycleCallTimeoutMs(scale));
+    checkCycle(scale, 'warm-up', warmup, directScrape ? scale : 0);
     const peakAfterWarmup = await peak();
     log(`cycle at ${label}: measured (warm-up took ${fmt(warmup.wallMs / 1000)} s)`);
     options.prometheus.reset();
     const ticks = clockTicksPerSecond();
-    const fleetCpu0 = await processCpuMs(options.fleetPid, ticks);
-    const measured = await exporter.call<CycleResult>('cycle', undefined, CYCLE_CALL_TIMEOUT_MS);
-    const fleetCpuMs = (await processCpuMs(options.fleetPid, ticks)) - fleetCpu0;
-    checkCycle(scale, 'measured', measured);
+    const fleetPids = Array.isArray(options.fleetPid) ? options.fleetPid : [options.fleetPid];
+    const fleetCpu = async (): Promise<number> =>
+      (await Promise.all(fleetPids.map((pid) => processCpuMs(pid, ticks)))).reduce((a, b) => a + b, 0);
+    const fleetCpu0 = await fleetCpu();
+    const measured = await exporter.call<CycleResult>('cycle', undefined, cycleCallTimeoutMs(scale));
+    const fleetCpuMs = (await fleetCpu()) - fleetCpu0;
+    checkCycle(scale, 'measured', measured, directScrape ? scale : 0);
     const queries = options.prometheus.queries;
     const peakAfterMeasured = await peak();
     let load: LoadResult | undefined;
@@ -86,6 +104,7 @@ export async function runScale(fleetNodes: NodeConfig[], options: RunOptions, lo
     return {
       scale,
       certificateFiles: options.certificateFiles,
+      directScrape,
       warmup,
       measured,
       fleetCpuMs,

@@ -21,6 +21,8 @@ export interface ExporterArgs {
   dir: string;
   prometheusUrl: string;
   concurrency: number;
+  /** prometheus.direct_scrape; absent = true. */
+  directScrape?: boolean;
 }
 
 export interface ExporterInfo {
@@ -56,7 +58,12 @@ runChild<ExporterArgs>(async (args) => {
   const config: Config = {
     source: '<bench>',
     nodes: args.nodes,
-    prometheus: { url: args.prometheusUrl, instanceLabel: DEFAULTS.instanceLabel, scrapeIntervalMs: DEFAULTS.scrapeIntervalMs },
+    prometheus: {
+      url: args.prometheusUrl,
+      instanceLabel: DEFAULTS.instanceLabel,
+      scrapeIntervalMs: DEFAULTS.scrapeIntervalMs,
+      ...(args.directScrape === false ? { directScrape: false } : {}),
+    },
     soakWindowMs: DEFAULTS.soakWindowMs,
     collectionIntervalMs: DEFAULTS.collectionIntervalMs,
     plaintextCheckIntervalMs: DEFAULTS.plaintextCheckIntervalMs,

@@ -9,6 +9,8 @@ export interface FleetArgs {
   dir: string;
   scale: number;
   metricsPageBytes?: number;
+  /** Loopback address to listen on (default 127.0.0.1): fleets on different addresses can reuse port numbers. */
+  host?: string;
 }
 
 export interface FleetInfo {
@@ -20,6 +22,7 @@ runChild<FleetArgs>(async (args) => {
   const fleet = await startDemoFleet({
     dir: args.dir,
     scale: args.scale,
+    ...(args.host ? { host: args.host } : {}),
     ...(args.metricsPageBytes ? { metricsPageBytes: args.metricsPageBytes } : {}),
   });
   const nodes: NodeConfig[] = fleet.nodes.map(demoNodeConfig);

@@ -14,21 +14,16 @@ import { startFakePrometheus } from './fake-prometheus.ts';
 import type { FleetArgs, FleetInfo } from './fleet-process.ts';
 import { loadRows } from './metrics-load.ts';
 import { memoryRows } from './memory.ts';
+import { noScrapeRows, noScrapeRuns } from './no-scrape.ts';
 import { prometheusRows } from './prometheus-queries.ts';
 import { cleanupAll, REPO_ROOT, startChild, tempDir, type BenchChild } from './processes.ts';
 import { machineLine, markdownTable, notesList, notMeasured, writeReport, type Machine, type Row } from './report.ts';
 import { fmt, openFileLimit } from './stats.ts';
 import { tlsCostRows } from './tls-cost.ts';
 
-const RESULTS_FILE = join(
-  REPO_ROOT,
-  'bench-results',
-  process.argv.includes('hostile-prometheus')
-    ? 'hostile-prometheus.json'
-    : process.argv.includes('discovery')
-      ? 'discovery.json'
-      : 'latest.json',
-);
+/** `npm run bench -- --only NAME` runs one section alone; its results go to bench-results/NAME.json. */
+const ONLY = process.argv.includes('--only') ? (process.argv[process.argv.indexOf('--only') + 1] ?? '') : null;
+const RESULTS_FILE = join(REPO_ROOT, 'bench-results', ONLY ? `${ONLY}.json` : 'latest.json');
 const SCALES = [10, 100, 1000] as const;
 const LARGEST = SCALES[SCALES.length - 1]!;
 const TLS_TARGETS = 100;
@@ -52,11 +47,6 @@ async function machineInfo(): Promise<Machine> {
     openFileLimit: openFileLimit(limits),
   };
 }
-
-/** `npm run bench -- --only hostile-prometheus` runs section 7 alone (minutes, not a 1,000-node fleet). */
-const ONLY_HOSTILE = process.argv.includes('--only') && process.argv.includes('hostile-prometheus');
-/** `npm run bench -- --only discovery` runs the discovery rows alone (seconds). */
-const ONLY_DISCOVERY = process.argv.includes('--only') && process.argv.includes('discovery');
 
 async function main(): Promise<number> {
   const machine = await machineInfo();
@@ -86,7 +76,7 @@ async function main(): Promise<number> {
         ),
       ],
     );
-  if (ONLY_HOSTILE) {
+  if (ONLY === 'hostile-prometheus') {
     await hostile();
     return finish(machine, rows, errors);
   }
@@ -98,8 +88,47 @@ async function main(): Promise<number> {
         notMeasured('6', 'Discovery from Prometheus targets: requests per collection', 'the same number', 'the section broke; see errors'),
       ],
     );
-  if (ONLY_DISCOVERY) {
+  if (ONLY === 'discovery') {
     await discovery();
+    return finish(machine, rows, errors);
+  }
+  if (ONLY === 'tls') {
+    // Section 2 alone: a 100-node fleet, seconds instead of minutes.
+    const small = await startChild<FleetInfo>('fleet-process.ts', { dir: await tempDir('fleet'), scale: TLS_TARGETS }, 180_000);
+    await section(
+      'TLS probe cost',
+      () => tlsCostRows(small.ready.nodes, small.ready.caFile, log),
+      () => [notMeasured('2', 'CPU per TLS probe', '≤ baseline', 'the section broke; see errors')],
+    );
+    await small.stop();
+    return finish(machine, rows, errors);
+  }
+  if (ONLY === 'extraction') {
+    await section(
+      'extraction',
+      () => extractionRows(log),
+      () => [notMeasured('1', 'Extraction', '≥ 20× / ≤ 1.5×', 'the section broke; see errors')],
+    );
+    return finish(machine, rows, errors);
+  }
+  if (ONLY === 'no-scrape') {
+    // Section 8 alone: its own 1,000-node fleet with small pages, then the 10,000-node one.
+    const small = await startChild<FleetInfo>(
+      'fleet-process.ts',
+      { dir: await tempDir('fleet'), scale: LARGEST, metricsPageBytes: 16 * 1024 } satisfies FleetArgs,
+      180_000,
+    );
+    const entry = await compileExporterChild(log);
+    const prometheus = await startFakePrometheus();
+    const main = { nodes: small.ready.nodes, caFile: small.ready.caFile, pids: [small.pid] };
+    const done = await noScrapeRuns({ entry, prometheus, main }, log);
+    await small.stop();
+    errors.push(...done.errors);
+    rows.push(...noScrapeRows(done.runs, null));
+    return finish(machine, rows, errors);
+  }
+  if (ONLY !== null) {
+    errors.push(`--only ${ONLY}: unknown section (hostile-prometheus, discovery, tls, extraction, no-scrape)`);
     return finish(machine, rows, errors);
   }
 
@@ -128,6 +157,7 @@ async function main(): Promise<number> {
   }
 
   const runs: ScaleRun[] = [];
+  let noScrape: ScaleRun[] = [];
   if (fleet) {
     const { nodes, caFile } = fleet.ready;
     await section(
@@ -159,6 +189,12 @@ async function main(): Promise<number> {
           log(`BROKEN ${errors[errors.length - 1]!}`);
         }
       }
+      if (fleetScale === LARGEST) {
+        const main = { nodes: nodes.slice(0, LARGEST), caFile, pids: [fleet.pid] };
+        const done = await noScrapeRuns({ entry, prometheus, main }, log);
+        noScrape = done.runs;
+        errors.push(...done.errors);
+      }
     } catch (err) {
       errors.push(`exporter child: ${err instanceof Error ? err.message : String(err)}`);
     }
@@ -172,6 +208,7 @@ async function main(): Promise<number> {
     ...loadRows(largest?.load, LARGEST, skipped),
     ...memoryRows(runs, LARGEST, skipped),
     ...prometheusRows(runs, SCALES[0], LARGEST, skipped),
+    ...noScrapeRows(noScrape, skipped),
   );
   await discovery();
   await hostile();

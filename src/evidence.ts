@@ -111,6 +111,11 @@ export interface TlsProbeResult {
   /** TCP connections this probe got accepted by the listener (each adds 1 to Gitaly's tls counter). */
   connectionsMade: number;
   atMs: number;
+  /**
+   * The server resumed the session of an earlier probe, so chain, trust and hostname are that full
+   * handshake's (same process, same certificate: see probes/tls-sessions.ts). Absent = not asked.
+   */
+  sessionResumed?: boolean;
 }
 
 /** Certificate file on disk compared with the served leaf. */

@@ -10,6 +10,7 @@ import { prometheusInstanceOf } from '../config/nodes.ts';
 import type { Config } from '../config/types.ts';
 import type { PrometheusFleetEvidence, SourceError } from '../evidence.ts';
 import { CaBundleCache, type CaBundle } from '../probes/ca-bundle.ts';
+import { TlsSessionCache } from '../probes/tls-sessions.ts';
 import { chooseQueryWindow, type QueryWindow } from '../migration/query-window.ts';
 import { saveState } from '../migration/state.ts';
 import { timingPolicy, type TimingPolicy } from '../migration/timing.ts';
@@ -94,6 +95,8 @@ export class Collector {
   readonly caBundles = new CaBundleCache();
   /** The node list, asked afresh each collection; /probe's allow-list. */
   readonly inventory: Inventory;
+  /** TLS sessions resumed between cycles (see probes/tls-sessions.ts). */
+  private readonly tlsSessions = new TlsSessionCache();
 
   constructor(deps: CollectorDeps) {
     this.config = deps.config;
@@ -268,6 +271,7 @@ export class Collector {
       logger: this.logger,
       historyOptions: policy.history,
       peerNames: config.local?.reverseDns ? this.peerNames : null,
+      tlsSessions: this.tlsSessions,
     };
     const seenBefore = new Map(fleetNodes.map((n) => [n.name, this.histories.get(n.name)?.plaintextLastSeenMs ?? null]));
     const observations = await mapWithConcurrency(fleetNodes, config.concurrency, async (node) => {

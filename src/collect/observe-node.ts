@@ -8,6 +8,7 @@ import { directCanary, mergeCanary } from '../migration/canary.ts';
 import { recordListenerCheck, recordOwnConnections, recordScrape, type HistoryOptions } from '../migration/history.ts';
 import type { NodeHistory } from '../migration/types.ts';
 import type { ReverseDnsCache } from '../sources/reverse-dns.ts';
+import type { TlsSessionCache } from '../probes/tls-sessions.ts';
 import { DEFAULTS } from '../config/schema.ts';
 import { trackPlaintextPeers, type PeerSightings, type PlaintextPeers } from './plaintext-peers.ts';
 import type { ProbeFunctions } from './probes.ts';
@@ -48,6 +49,8 @@ export interface ObserveContext {
   historyOptions: HistoryOptions;
   /** Local mode with reverse_dns: names for plaintext peers. */
   peerNames?: ReverseDnsCache | null;
+  /** TLS sessions resumed between cycles; a full handshake runs with the hourly version check. */
+  tlsSessions?: TlsSessionCache;
 }
 
 function portOf(address: string | undefined): number | undefined {
@@ -97,7 +100,8 @@ export async function observeNode(
   let c = carry;
 
   let scrape: GitalyScrape | null = null;
-  if (node.metricsUrl) {
+  // With direct_scrape: false, Prometheus (which scrapes the same page) is the only traffic evidence.
+  if (node.metricsUrl && config.prometheus?.directScrape !== false) {
     scrape = await probes.scrapeGitalyMetrics(
       node.metricsUrl,
       { role: node.role, timeoutMs: config.timeouts.metricsMs, maxBytes: config.maxMetricsPageBytes },
@@ -119,8 +123,8 @@ export async function observeNode(
     const checkVersions = due(c.versionsCheckedMs, config.tlsVersionCheckIntervalMs, now());
     tls = await probes.probeTls(
       { node: node.name, address: node.tlsAddress, serverName: node.serverName },
-      { timeoutMs: config.timeouts.tlsMs, ca: ctx.caPems, checkVersions },
-      { logger: log, now },
+      { timeoutMs: config.timeouts.tlsMs, ca: ctx.caPems, checkVersions, fullHandshake: checkVersions },
+      { logger: log, now, sessions: ctx.tlsSessions },
     );
     h = recordOwnConnections(h, { tcp: 0, tls: tls.connectionsMade, atMs: tls.atMs }, ctx.historyOptions);
     if (checkVersions && tls.handshakeOk) c = { ...c, versionsCheckedMs: tls.atMs, accepts: tls.accepts };

@@ -261,6 +261,8 @@ function readPrometheus(root: MapView, ctx: Context): PrometheusConfig | undefin
   const selector = view.optional('selector', labelMatchers);
   const instanceLabel = view.withDefault('instance_label', labelName, DEFAULTS.instanceLabel);
   const scrapeIntervalMs = view.withDefault('scrape_interval', duration(), DEFAULTS.scrapeIntervalMs);
+  // Left out when not written, like the other optional keys (absent = DEFAULTS.directScrape).
+  const directScrape = view.optional('direct_scrape', bool);
   const bearerTokenFile = readPath(view, 'bearer_token_file', 'file', ctx);
   const auth = view.section('basic_auth', KEYS.basicAuth, 'username:, password_file:');
   const username = auth ? auth.required('username', text) : undefined;
@@ -277,6 +279,7 @@ function readPrometheus(root: MapView, ctx: Context): PrometheusConfig | undefin
     selector,
     instanceLabel,
     scrapeIntervalMs,
+    directScrape,
     bearerTokenFile,
     basicAuth: auth ? { username, passwordFile } : undefined,
   }) as PrometheusConfig;

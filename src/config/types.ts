@@ -32,6 +32,11 @@ export interface PrometheusConfig {
   /** The scrape interval Prometheus uses for Gitaly (YAML scrape_interval, default 1m): own dials
    *  are kept two intervals away from the query window's edges. */
   scrapeIntervalMs?: number;
+  /**
+   * false: the exporter does not download the nodes' metrics_url pages itself; Prometheus's
+   * queries are the traffic evidence (metrics_url still names the instance). Absent = true.
+   */
+  directScrape?: boolean;
   bearerTokenFile?: string;
   basicAuth?: { username: string; passwordFile: string };
 }

@@ -8,6 +8,7 @@ import { formatHostPort, parseAddress, type HostPort } from '../address.ts';
 import { checkGrpcHealth } from '../grpc/health.ts';
 import type { SourceError, TlsProbeResult } from '../evidence.ts';
 import { matchesHostname } from './hostname.ts';
+import { chainValidity, TlsSessionCache, type VerifiedSession } from './tls-sessions.ts';
 import { chainFacts } from './x509-facts.ts';
 import { DNS_SYSTEM_CODES, type ErrorCode } from '../error-codes.ts';
 
@@ -25,12 +26,19 @@ export interface TlsProbeOptions {
   /** Trusted CAs (PEM); undefined = Node's default roots. */
   ca: string[] | undefined;
   checkVersions: boolean;
+  /**
+   * With `deps.sessions`: true = do not resume, read and verify the chain afresh (the collector
+   * asks for it every tls_version_check_interval). Without `deps.sessions` every handshake is full.
+   */
+  fullHandshake?: boolean;
 }
 
 export interface TlsProbeDeps {
   logger?: Logger;
   now?: () => number;
   connect?: typeof tls.connect;
+  /** Sessions to resume between probes of the same listener (see tls-sessions.ts); absent = none. */
+  sessions?: TlsSessionCache;
 }
 
 type Version = 'TLSv1.2' | 'TLSv1.3';
@@ -56,8 +64,10 @@ function classify(err: unknown, connected: boolean, where: string): SourceError 
 }
 
 /** One TLS connection: resolves once, destroys its socket in every path, ends by timeoutMs. */
+type Connect = (options: tls.ConnectionOptions) => tls.TLSSocket;
+
 function handshake<T>(
-  connect: typeof tls.connect,
+  connect: Connect,
   options: tls.ConnectionOptions,
   timeoutMs: number,
   where: string,
@@ -125,11 +135,15 @@ function handshake<T>(
   });
 }
 
-/** DER of the chain Node reports, leaf first, walking issuers until a self-issued certificate or a repeat. */
-function peerChain(socket: tls.TLSSocket): Buffer[] {
+/**
+ * DER of the chain Node reports, leaf first, walking issuers until a self-issued certificate or a
+ * repeat. `given` is the chain Node already built for checkServerIdentity: building it is the
+ * costliest step of a probe in JavaScript, so it is not done twice.
+ */
+function peerChain(socket: tls.TLSSocket, given: tls.DetailedPeerCertificate | undefined): Buffer[] {
   const ders: Buffer[] = [];
   const seen = new Set<string>();
-  let cert: tls.DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
+  let cert: tls.DetailedPeerCertificate | undefined = given ?? socket.getPeerCertificate(true);
   while (cert?.raw && !seen.has(cert.fingerprint256)) {
     seen.add(cert.fingerprint256);
     ders.push(cert.raw);
@@ -250,6 +264,36 @@ function connectOptions(
   };
 }
 
+/**
+ * Stores the ticket for the next probe only after a probe that went right all the way (handshake,
+ * a certificate, gRPC health); anything else drops the entry, so the next probe is a full handshake.
+ */
+function keepSession(
+  sessions: TlsSessionCache,
+  key: string,
+  ticket: Buffer | null,
+  context: tls.SecureContext,
+  result: TlsProbeResult,
+  resumed: VerifiedSession | null,
+): void {
+  // A server need not send a new ticket on resumption; the one it accepted stays good until it expires.
+  const next = ticket ?? resumed?.ticket ?? null;
+  if (!next || result.chain.length === 0 || result.grpcHealthOk !== true) {
+    sessions.delete(key);
+    return;
+  }
+  sessions.set(key, {
+    ticket: next,
+    context,
+    chain: result.chain,
+    trusted: result.trusted,
+    trustError: result.trustError,
+    hostnameMatch: result.hostnameMatch,
+    verifiedAtMs: resumed ? resumed.verifiedAtMs : result.atMs,
+    ...chainValidity(result.chain),
+  });
+}
+
 export async function probeTls(target: TlsProbeTarget, options: TlsProbeOptions, deps: TlsProbeDeps = {}): Promise<TlsProbeResult> {
   const now = deps.now ?? Date.now;
   const connect = deps.connect ?? tls.connect;
@@ -274,43 +318,67 @@ export async function probeTls(target: TlsProbeTarget, options: TlsProbeOptions,
   const where = target.address;
   const base = connectOptions(hostPort, target.serverName, options.ca);
   const deadline = started + options.timeoutMs;
+  const sessions = deps.sessions;
+  const sessionKey = TlsSessionCache.key(target.address, target.serverName);
+  const context = base.secureContext!;
+  const resumable = sessions && options.fullHandshake !== true ? sessions.usable(sessionKey, context, started) : null;
+  // The server's newest ticket (TLS 1.3 sends it after the handshake, 1.2 during it).
+  let ticket: Buffer | null = null;
+  // Node hands checkServerIdentity the detailed chain when it trusts it (and builds none otherwise).
+  let presented: tls.DetailedPeerCertificate | undefined;
+  const checkServerIdentity = (_host: string, cert: tls.PeerCertificate): undefined => {
+    presented = cert as tls.DetailedPeerCertificate;
+    return undefined;
+  };
+  const connectKeepingTicket: Connect = sessions
+    ? (opts) => connect(opts).on('session', (t: Buffer) => (ticket = t))
+    : (opts) => connect(opts);
 
   const main = await handshake(
-    connect,
-    base,
+    connectKeepingTicket,
+    { ...base, checkServerIdentity, ...(resumable ? { session: resumable.ticket } : {}) },
     options.timeoutMs,
     where,
     (socket) => {
-      const chain = chainFacts(peerChain(socket));
       const cipher = socket.getCipher() as tls.CipherNameAndProtocol | undefined;
-      return {
-        chain,
-        authorized: socket.authorized,
-        authorizationError: socket.authorizationError,
+      const common = {
         alpn: socket.alpnProtocol,
         version: socket.getProtocol(),
         cipher: cipher ? (cipher.standardName ?? cipher.name) : null,
       };
+      // Resumed: the server holds the ticket keys of the process whose chain was verified (see tls-sessions.ts).
+      if (resumable && socket.isSessionReused()) return { ...common, resumed: resumable };
+      const chain = chainFacts(peerChain(socket, presented));
+      return { ...common, resumed: null, chain, authorized: socket.authorized, authorizationError: socket.authorizationError };
     },
     true,
   );
   result.connectionsMade += main.connected ? 1 : 0;
   if (!main.value) {
     result.error = main.error ?? null;
+    sessions?.delete(sessionKey);
     return done();
   }
 
   const session = main.value;
   result.handshakeOk = true;
-  result.chain = session.chain;
+  if (sessions) result.sessionResumed = session.resumed !== null;
   result.alpnProtocol = typeof session.alpn === 'string' && session.alpn !== '' ? session.alpn : null;
   result.tlsVersion = session.version;
   result.cipher = session.cipher;
-  const leaf = session.chain[0];
-  if (leaf) {
-    result.trusted = session.authorized;
-    result.trustError = session.authorized ? null : authorizationCode(session.authorizationError);
-    result.hostnameMatch = matchesHostname(target.serverName ?? hostPort.host, leaf);
+  if (session.resumed) {
+    result.chain = session.resumed.chain;
+    result.trusted = session.resumed.trusted;
+    result.trustError = session.resumed.trustError;
+    result.hostnameMatch = session.resumed.hostnameMatch;
+  } else {
+    result.chain = session.chain;
+    const leaf = session.chain[0];
+    if (leaf) {
+      result.trusted = session.authorized;
+      result.trustError = session.authorized ? null : authorizationCode(session.authorizationError);
+      result.hostnameMatch = matchesHostname(target.serverName ?? hostPort.host, leaf);
+    }
   }
   // Without h2 a gRPC client stops here (alpn_not_h2 says why); with it, ask as the client would.
   if (result.alpnProtocol === 'h2' && main.socket) {
@@ -320,6 +388,7 @@ export async function probeTls(target: TlsProbeTarget, options: TlsProbeOptions,
   } else {
     main.socket?.destroy();
   }
+  if (sessions) keepSession(sessions, sessionKey, ticket, context, result, session.resumed);
 
   if (options.checkVersions) {
     const pinned = async (version: Version): Promise<boolean | null> => {

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { stringify } from 'yaml';
-import { Collector } from '../../src/collect/collector.ts';
+import { Collector, type Snapshot } from '../../src/collect/collector.ts';
 import type { ProbeFunctions } from '../../src/collect/probes.ts';
 import { ConfigError, parseConfig } from '../../src/config/load.ts';
 import type { PrometheusFleetEvidence, PrometheusNodeEvidence } from '../../src/evidence.ts';
@@ -23,7 +23,12 @@ const NAMES = ['gitaly-1', 'gitaly-2', 'gitaly-3'];
  * Fake nodes whose plaintext accepts are remembered, and a Prometheus that counts them exactly.
  * Each scrape and probe takes `probeMs` on the exporter's clock (slow nodes spread a cycle's dials).
  */
-function exactFleet(clock: FakeClock, probeMs: number): { probes: ProbeFunctions; accepts: Map<string, number[]> } {
+function exactFleet(
+  clock: FakeClock,
+  probeMs: number,
+  countsUs = true,
+): { probes: ProbeFunctions; accepts: Map<string, number[]>; scrapes: () => number } {
+  let scrapes = 0;
   const fleet = new FakeFleet(clock);
   for (const name of NAMES) fleet.add(name);
   const accepts = new Map(NAMES.map((name) => [name, [] as number[]]));
@@ -33,6 +38,7 @@ function exactFleet(clock: FakeClock, probeMs: number): { probes: ProbeFunctions
   const probes: ProbeFunctions = {
     ...base,
     scrapeGitalyMetrics: async (...args) => {
+      scrapes += 1;
       clock.advance(probeMs);
       return base.scrapeGitalyMetrics(...args);
     },
@@ -54,8 +60,9 @@ function exactFleet(clock: FakeClock, probeMs: number): { probes: ProbeFunctions
         return { ok: false, error: { code: 'CONFIG', message: 'the Prometheus query window must end after it starts' }, durationMs: 1 };
       const byInstance = new Map<string, PrometheusNodeEvidence>();
       for (const name of NAMES) {
-        const inWindow = accepts.get(name)!.filter((t) => t > window.startMs && t <= window.endMs);
-        const tlsInWindow = tlsAccepts.get(name)!.filter((t) => t > window.startMs && t <= window.endMs);
+        // countsUs false: an instance whose counter is not this node's (it never sees our connections).
+        const inWindow = countsUs ? accepts.get(name)!.filter((t) => t > window.startMs && t <= window.endMs) : [];
+        const tlsInWindow = countsUs ? tlsAccepts.get(name)!.filter((t) => t > window.startMs && t <= window.endMs) : [];
         const instance = `${name}:9236`;
         byInstance.set(instance, {
           instance,
@@ -75,7 +82,7 @@ function exactFleet(clock: FakeClock, probeMs: number): { probes: ProbeFunctions
       };
     },
   };
-  return { probes, accepts };
+  return { probes, accepts, scrapes: () => scrapes };
 }
 
 interface Settings {
@@ -84,7 +91,21 @@ interface Settings {
   plaintext_check_interval: string;
   scrape_interval: string;
   concurrency?: number;
+  /** prometheus.direct_scrape; absent = the default (true). */
+  direct_scrape?: boolean;
 }
+
+/** The defaults' proportions with prometheus.direct_scrape: false. */
+const NO_DIRECT_SCRAPE: Settings = {
+  soak_window: '1d',
+  collection_interval: '5m',
+  plaintext_check_interval: '1h',
+  scrape_interval: '1m',
+  direct_scrape: false,
+};
+
+/** What the last soak() saw, for the tests that look beyond "no phantom plaintext". */
+let last: { snapshot: Snapshot | null; scrapes: number } = { snapshot: null, scrapes: 0 };
 
 describe('faults: own plaintext dials against an exact Prometheus', () => {
   let dir: string;
@@ -98,11 +119,18 @@ describe('faults: own plaintext dials against an exact Prometheus', () => {
    * simulated time and checks every verdict. Returns the number of collections checked, or the
    * loader's message when it refused the settings.
    */
-  async function soak(settings: Settings, spanMs: number, probeMs = 0): Promise<number | { refused: string }> {
-    const { scrape_interval, ...top } = settings;
+  async function soak(
+    settings: Settings,
+    spanMs: number,
+    probeMs = 0,
+    countsUs = true,
+    /** A plaintext client connects to gitaly-1 this far in (its verdicts are not checked for phantoms). */
+    clientAtMs: number | null = null,
+  ): Promise<number | { refused: string }> {
+    const { scrape_interval, direct_scrape, ...top } = settings;
     const yaml = stringify({
       ...top,
-      prometheus: { url: 'http://prometheus:9090', scrape_interval },
+      prometheus: { url: 'http://prometheus:9090', scrape_interval, ...(direct_scrape === undefined ? {} : { direct_scrape }) },
       nodes: NAMES.map((name) => {
         const n = fakeNodeConfig(name);
         return { name, metrics_url: n.metricsUrl, tls_address: n.tlsAddress, plaintext_address: n.plaintextAddress };
@@ -119,13 +147,19 @@ describe('faults: own plaintext dials against an exact Prometheus', () => {
       throw err;
     }
     const clock = new FakeClock(Date.UTC(2026, 10, 25, 8));
-    const { probes, accepts } = exactFleet(clock, probeMs);
+    const { probes, accepts, scrapes } = exactFleet(clock, probeMs, countsUs);
     const collector = new Collector({ config, logger, probes, now: clock.now });
     const started = clock.ms;
     let checked = 0;
+    let clientConnected = false;
     while (clock.ms - started < spanMs) {
       const began = clock.ms;
+      if (clientAtMs !== null && clock.ms - started >= clientAtMs && !clientConnected) {
+        accepts.get('gitaly-1')!.push(clock.ms);
+        clientConnected = true;
+      }
       const s = await collector.collect();
+      last = { snapshot: s, scrapes: scrapes() };
       // As Collector.start() schedules: the next cycle an interval after this one began.
       clock.advance(Math.max(0, config.collectionIntervalMs - (clock.ms - began)));
       checked += 1;
@@ -134,6 +168,7 @@ describe('faults: own plaintext dials against an exact Prometheus', () => {
       const window = `window ${(w.startMs - s.atMs) / 1000}..${(w.endMs - s.atMs) / 1000} s`;
       expect(s.prometheus?.ok, `${at}, ${window}: ${JSON.stringify(s.prometheus)}`).to.equal(true);
       for (const n of s.nodes) {
+        if (clientConnected && n.verdict.node === 'gitaly-1') continue;
         const dials = accepts
           .get(n.verdict.node)!
           .filter((t) => t > w.startMs - 60_000)
@@ -164,6 +199,36 @@ describe('faults: own plaintext dials against an exact Prometheus', () => {
     );
     expect(result, JSON.stringify(result)).to.be.a('number');
     expectSound(result);
+  });
+
+  it('without direct scrapes (direct_scrape: false), the defaults’ proportions: no page downloaded, no phantom plaintext, and every node safe once the window is covered', async () => {
+    const result = await soak(NO_DIRECT_SCRAPE, 3 * 86_400_000);
+    expect(result, JSON.stringify(result)).to.be.a('number');
+    expectSound(result);
+    expect(last.scrapes, 'metrics pages downloaded').to.equal(0);
+    // Own TLS probes and plaintext dials are subtracted, and they show in Prometheus's counts (the canary).
+    for (const n of last.snapshot!.nodes) {
+      expect(n.observation.scrape).to.equal(null);
+      expect(n.verdict.phase, `${n.verdict.node}: ${n.verdict.details.join('; ')}`).to.equal('tls_only_traffic');
+    }
+  });
+
+  it('without direct scrapes, a Prometheus counter that never counts our own connections is no evidence: never safe', async () => {
+    const result = await soak(NO_DIRECT_SCRAPE, 2 * 86_400_000, 0, false);
+    expect(result, JSON.stringify(result)).to.be.a('number');
+    for (const n of last.snapshot!.nodes) {
+      expect(n.verdict.reasons).to.include('counter_not_counting_us');
+      expect(n.verdict.phase).to.not.be.oneOf(['tls_only_traffic', 'complete']);
+    }
+  });
+
+  it('without direct scrapes, a plaintext client after the node was safe takes it back out of safe at once', async () => {
+    const result = await soak(NO_DIRECT_SCRAPE, 2 * 86_400_000 + 3_600_000, 0, true, 2 * 86_400_000);
+    expect(result, JSON.stringify(result)).to.be.a('number');
+    const client = last.snapshot!.nodes.find((n) => n.verdict.node === 'gitaly-1')!;
+    expect(client.verdict.reasons).to.include('plaintext_connections_in_window');
+    expect(client.verdict.plaintextLastSeenMs).to.not.equal(null);
+    for (const n of last.snapshot!.nodes.filter((n) => n.verdict.node !== 'gitaly-1')) expect(n.verdict.phase).to.equal('tls_only_traffic');
   });
 
   it('the real-Prometheus fault suite’s settings (45s soak, 1s scrapes, checks every 25s): accepted, and no phantom plaintext', async () => {
