@@ -44,6 +44,7 @@ export function nodeJson(v: NodeView): object {
     node: v.node,
     role: v.role,
     phase: v.phase,
+    nextStep: v.nextStep,
     blockingReasons: v.reasons,
     details: v.details,
     checks: Object.fromEntries(CHECK_NAMES.map((name) => [name, checkJson(v.checks[name])])),

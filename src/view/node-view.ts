@@ -8,6 +8,7 @@ import type { NodeObservation } from '../collect/observe-node.ts';
 import type { PlaintextPeers } from '../collect/plaintext-peers.ts';
 import { REASON_TEXT, type NodeHistory, type Phase, type Reason } from '../migration/types.ts';
 import type { NodeVerdict } from '../migration/verdict.ts';
+import { nextStep } from './next-step.ts';
 
 const DAY_MS = 86_400_000;
 
@@ -87,6 +88,8 @@ export interface NodeView {
   plaintextAddress: string | null;
   phase: Phase;
   reasons: Array<{ reason: Reason; text: string }>;
+  /** What to do next on this node, in one plain sentence decided from the reasons. */
+  nextStep: string;
   /** Specific sentences behind the reasons. */
   details: string[];
   checks: Record<CheckName, Check>;
@@ -248,7 +251,7 @@ export function nodeView(n: NodeViewInput, o: ViewOptions): NodeView {
         : scrape.ok
           ? 'the metrics page has no gitlab_build_info'
           : `the metrics scrape failed: ${scrape.error.message}`;
-  return {
+  const view: Omit<NodeView, 'nextStep'> = {
     node: v.node,
     role: v.role,
     instance: n.instance,
@@ -287,4 +290,5 @@ export function nodeView(n: NodeViewInput, o: ViewOptions): NodeView {
     lastOwnDialMs: history.ownTcpTimesMs.at(-1) ?? null,
     plaintextPeers: obs.plaintextPeers ?? null,
   };
+  return { ...view, nextStep: nextStep(view, o.nowMs) };
 }

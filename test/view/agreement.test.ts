@@ -355,6 +355,32 @@ describe('one node view, four renderings', () => {
     expect(table).to.contain(`dead-host: gitaly_metrics down: ${sentence}`);
   });
 
+  it('the page, /migration and check print the same next-step sentence for every node', () => {
+    const unescape = (h: string): string =>
+      h
+        .replace(/&lt;/g, '<')
+        .replace(/&gt;/g, '>')
+        .replace(/&quot;/g, '"')
+        .replace(/&#39;/g, "'")
+        .replace(/&amp;/g, '&');
+    const sentences = new Set<string>();
+    for (const c of CASES) {
+      const fromView = view.nodes.find((n) => n.node === c.name)!.nextStep;
+      sentences.add(fromView);
+      const j = json.nodes.find((n) => n.node === c.name) as unknown as { nextStep: string };
+      expect(j.nextStep, `${c.name} /migration`).to.equal(fromView);
+      const start = page.indexOf(`<tr data-node="${c.name}"`);
+      const row = page.slice(start, page.indexOf('</tr>', start));
+      expect(unescape(/<td class="next" data-next-step>([^<]*)<\/td>/.exec(row)![1]!), `${c.name} page`).to.equal(fromView);
+      expect(table.split('\n'), `${c.name} check`).to.include(`  ${c.name}: ${fromView}`);
+    }
+    // The sentence follows the reasons: the cases cover more than one situation.
+    expect(sentences.size).to.be.greaterThan(2);
+    expect(view.nodes.find((n) => n.node === 'dead-host')!.nextStep).to.equal(
+      `Unknown: Gitaly’s metrics page did not answer (${deadScrape.ok ? '' : deadScrape.error.message}).`,
+    );
+  });
+
   it('no renderer reads evidence, observations or the collector’s snapshot: only the view', () => {
     const renderers = ['metrics/render.ts', 'http/migration-json.ts', 'http/status-page.ts', 'http/status-clients.ts', 'report/table.ts'];
     for (const file of renderers) {
