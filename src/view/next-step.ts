@@ -1,12 +1,19 @@
 // The one sentence an operator reads first: what to do next on this node, in plain words, decided
 // from the verdict's reasons in order of urgency. The reason codes stay beside it for scripts.
 import type { Phase, Reason } from '../migration/types.ts';
-import type { SourceView } from './node-view.ts';
+import type { SourceError } from '../evidence.ts';
+
+/** A source as the view shows it (node-view's SourceView; repeated here to keep the import one-way). */
+interface Source {
+  source: string;
+  up: boolean;
+  error: SourceError | null;
+}
 
 export interface NextStepInput {
   phase: Phase;
   reasons: Array<{ reason: Reason; text: string }>;
-  sources: SourceView[];
+  sources: Source[];
   soak: { windowMs: number; observedSinceMs: number | null; plaintextLastSeenMs: number | null };
   certExpiry: { atMs: number; days: number } | { atMs: null; why: string };
 }
@@ -23,7 +30,7 @@ export function duration(ms: number): string {
   return `${s} s`;
 }
 
-const SOURCE_LABEL: Record<SourceView['source'], string> = {
+const SOURCE_LABEL: Record<string, string> = {
   gitaly_metrics: 'Gitaly’s metrics page',
   prometheus: 'Prometheus',
   tls: 'the TLS listener',
@@ -41,7 +48,7 @@ export function nextStep(v: NextStepInput, nowMs: number): string {
   if (has('restart_needed')) return 'Restart Gitaly to load the renewed certificate.';
   const down = v.sources.find((s) => !s.up);
   if (down && (v.phase === 'unknown' || has('source_down'))) {
-    const why = `${SOURCE_LABEL[down.source]} did not answer (${down.error?.message ?? 'no error given'})`;
+    const why = `${SOURCE_LABEL[down.source] ?? down.source} did not answer (${down.error?.message ?? 'no error given'})`;
     return `Unknown: ${why}.`;
   }
   if (has('tls_not_configured')) return 'Configure tls_listen_addr and a certificate on this node, then add its tls_address here.';
