@@ -14,7 +14,7 @@ export interface NextStepInput {
   phase: Phase;
   reasons: Array<{ reason: Reason; text: string }>;
   sources: Source[];
-  soak: { windowMs: number; observedSinceMs: number | null; plaintextLastSeenMs: number | null };
+  soak: { windowMs: number; observedForMs: number | null; plaintextLastSeenMs: number | null };
   certExpiry: { atMs: number; days: number } | { atMs: null; why: string };
 }
 
@@ -69,13 +69,13 @@ export function nextStep(v: NextStepInput, nowMs: number): string {
   if (has('no_traffic_evidence')) return `Unknown: ${text('no_traffic_evidence')}`;
   if (has('missing_from_inventory')) return `Unknown: ${text('missing_from_inventory')}`;
   if (has('insufficient_history')) {
-    const since = v.soak.observedSinceMs;
-    return since === null
+    const watched = v.soak.observedForMs;
+    return watched === null
       ? `Wait: the soak window (${duration(v.soak.windowMs)}) has not started; no connection counts yet.`
-      : `Wait: observed for ${duration(nowMs - since)} of the ${duration(v.soak.windowMs)} soak window.`;
+      : `Wait: observed for ${duration(watched)} of the ${duration(v.soak.windowMs)} soak window.`;
   }
-  const clean = lastSeen ?? v.soak.observedSinceMs;
-  const forHow = clean !== null ? ` (no plaintext client for ${duration(nowMs - clean)})` : '';
+  const clean = lastSeen !== null ? nowMs - lastSeen : v.soak.observedForMs;
+  const forHow = clean !== null ? ` (no plaintext client for ${duration(clean)})` : '';
   if (has('plaintext_listener_open') && v.phase === 'tls_only_traffic') return `Safe to remove listen_addr${forHow}.`;
   if (has('plaintext_listener_unknown')) return `Confirm listen_addr is removed (write plaintext_address: none once it is)${forHow}.`;
   if (v.phase === 'unknown') return `Unknown: ${v.reasons[0]?.text ?? 'not enough evidence yet'}`;

@@ -9,6 +9,7 @@ import type { PlaintextPeers } from '../collect/plaintext-peers.ts';
 import { REASON_TEXT, type NodeHistory, type Phase, type Reason } from '../migration/types.ts';
 import type { NodeVerdict } from '../migration/verdict.ts';
 import { nextStep } from './next-step.ts';
+import { soakProgress, type SoakProgress } from './soak-progress.ts';
 
 const DAY_MS = 86_400_000;
 
@@ -107,7 +108,7 @@ export interface NodeView {
     /** Local mode: connections established now per listener; null = not read. */
     established: { tcp: number; tls: number } | null;
     plaintextCheckedAtMs: number | null;
-  };
+  } & SoakProgress;
   /** gitlab_build_info{version}; null with `versionWhy` when not observed. */
   version: string | null;
   versionWhy: string | null;
@@ -281,6 +282,17 @@ export function nodeView(n: NodeViewInput, o: ViewOptions): NodeView {
       plaintextLastSeenMs: v.plaintextLastSeenMs,
       established: obs.sockets?.ok ? obs.sockets.established : null,
       plaintextCheckedAtMs: obs.plaintext?.atMs ?? null,
+      ...soakProgress(
+        {
+          windowMs: o.soakWindowMs,
+          window: v.window,
+          coverage: v.coverage,
+          observedSinceMs: v.observedSinceMs,
+          plaintextLastSeenMs: v.plaintextLastSeenMs,
+          establishedPlaintext: v.establishedPlaintext,
+        },
+        o.nowMs,
+      ),
     },
     version,
     versionWhy,

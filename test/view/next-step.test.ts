@@ -12,7 +12,7 @@ function input(phase: Phase, reasons: Reason[], over: Partial<NextStepInput> = {
     phase,
     reasons: reasons.map((reason) => ({ reason, text: REASON_TEXT[reason] })),
     sources: [],
-    soak: { windowMs: 7 * DAY, observedSinceMs: NOW - 10 * DAY, plaintextLastSeenMs: null },
+    soak: { windowMs: 7 * DAY, observedForMs: 10 * DAY, plaintextLastSeenMs: null },
     certExpiry: { atMs: NOW + 80 * DAY, days: 80 },
     ...over,
   };
@@ -28,7 +28,7 @@ describe('next step', () => {
 
   it('says listen_addr may go, with how long no plaintext client connected', () => {
     const v = input('tls_only_traffic', ['plaintext_listener_open'], {
-      soak: { windowMs: 7 * DAY, observedSinceMs: NOW - 30 * DAY, plaintextLastSeenMs: NOW - 7 * DAY - 2 * H },
+      soak: { windowMs: 7 * DAY, observedForMs: 30 * DAY, plaintextLastSeenMs: NOW - 7 * DAY - 2 * H },
     });
     expect(nextStep(v, NOW)).to.equal('Safe to remove listen_addr (no plaintext client for 7d 2h).');
   });
@@ -46,7 +46,7 @@ describe('next step', () => {
 
   it('points at a recent plaintext client before anything about listen_addr', () => {
     const v = input('dual_listen', ['plaintext_connections_in_window', 'plaintext_listener_open'], {
-      soak: { windowMs: 7 * DAY, observedSinceMs: NOW - 10 * DAY, plaintextLastSeenMs: NOW - 3 * 60_000 },
+      soak: { windowMs: 7 * DAY, observedForMs: 10 * DAY, plaintextLastSeenMs: NOW - 3 * 60_000 },
     });
     expect(nextStep(v, NOW)).to.equal('Plaintext client seen 3 min ago — find it before going further.');
   });
@@ -62,7 +62,7 @@ describe('next step', () => {
 
   it('says how far through the soak window a young node is', () => {
     const v = input('dual_listen', ['insufficient_history', 'plaintext_listener_open'], {
-      soak: { windowMs: 7 * DAY, observedSinceMs: NOW - 2 * DAY - 3 * H, plaintextLastSeenMs: null },
+      soak: { windowMs: 7 * DAY, observedForMs: 2 * DAY + 3 * H, plaintextLastSeenMs: null },
     });
     expect(nextStep(v, NOW)).to.equal('Wait: observed for 2d 3h of the 7d soak window.');
   });
