@@ -2,7 +2,7 @@
 //                     [--config.check]
 // gitaly-tls-exporter check --config.file F
 // Exit codes: 0 ok (check: fleet complete), 1 check: not complete, 2 bad usage or configuration.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -144,6 +144,9 @@ async function loadHistories(config: Config, logger: Logger): Promise<Map<string
 
 async function startDemo(logger: Logger): Promise<{ config: Config; fleet: DemoFleet }> {
   const dir = mkdtempSync(join(tmpdir(), 'gitaly-tls-exporter-demo-'));
+  // It holds the demo's private keys and state: gone however the process ends (signal, grace
+  // timeout, a failed start). 'exit' handlers run synchronously, hence rmSync.
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   const fleet = await startDemoFleet({ dir, logger: logger.child({ component: 'demo-fleet' }) });
   const config = demoConfig(fleet, { stateFile: join(dir, 'state.json') });
   logger.info(

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -117,6 +117,8 @@ describe('command line', function () {
         context: () => `log:\n${log().slice(-2000)}`,
       });
       expect(log()).to.contain('built-in demo fleet');
+      const demoDir = /"dir":"([^"]*gitaly-tls-exporter-demo-[^"]*)"/.exec(log())![1]!;
+      expect(existsSync(demoDir), 'the demo directory exists while it runs').to.equal(true);
 
       const migration = (await (await fetch(`${base}/migration`)).json()) as { nodes: Array<{ node: string; phase: string }> };
       expect(migration.nodes.map((n) => n.node)).to.include.members(['gitaly-1', 'gitaly-2', 'gitaly-3', 'gitaly-4', 'praefect-1']);
@@ -129,6 +131,7 @@ describe('command line', function () {
       child.signal('SIGTERM');
       expect(await child.closed, `exit after SIGTERM; log:\n${log().slice(-2000)}`).to.deep.equal({ code: 0, signal: null });
       expect(log()).to.contain('SIGTERM');
+      expect(existsSync(demoDir), `the demo's temporary directory ${demoDir} (private keys, state) is removed on exit`).to.equal(false);
     });
 
     it('serves HTTPS with basic auth from --web.config.file, leaving /-/healthy open when configured', async () => {

@@ -19,6 +19,7 @@ import { judgeFleet, judgeNode, type FleetVerdict, type NodeVerdict } from '../m
 import { ReverseDnsCache, systemReverseLookup } from '../sources/reverse-dns.ts';
 import { collectionView, type CollectionView } from '../view/collection-view.ts';
 import { joinNode } from './join.ts';
+import { PhaseLog } from './phase-log.ts';
 import { SourceHealth } from './source-health.ts';
 import { Inventory, type InventoryDeps } from '../inventory/inventory.ts';
 import { inventoryBlocking, missingObservation, missingVerdict } from '../inventory/missing.ts';
@@ -84,6 +85,7 @@ export class Collector {
   private histories: Map<string, NodeHistory>;
   private carries = new Map<string, NodeCarry>();
   private readonly sourceHealth: SourceHealth;
+  private readonly phaseLog: PhaseLog;
   private latestSnapshot: Snapshot | null = null;
   private running: Promise<Snapshot> | null = null;
   private timer: NodeJS.Timeout | null = null;
@@ -105,6 +107,7 @@ export class Collector {
     this.now = deps.now ?? Date.now;
     this.histories = deps.histories ?? new Map<string, NodeHistory>();
     this.sourceHealth = new SourceHealth(deps.logger);
+    this.phaseLog = new PhaseLog(deps.logger);
     this.inventory = new Inventory(deps.config, {
       now: this.now,
       dispatcher: deps.probes.dispatcher,
@@ -324,6 +327,7 @@ export class Collector {
     const { soakWindowMs, ...rest } = input;
     const snapshot: Snapshot = { ...rest, view: collectionView({ ...rest, clients: rest.clients ?? null, soakWindowMs }) };
     this.sourceHealth.logChanges(snapshot.view);
+    this.phaseLog.logChanges(snapshot.view);
     this.latestSnapshot = snapshot;
     for (const listener of this.listeners) {
       try {

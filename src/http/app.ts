@@ -3,6 +3,7 @@ import http from 'node:http';
 import type { TlsOptions } from 'node:tls';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyHttpOptions, type FastifyInstance } from 'fastify';
 import type { Snapshot } from '../collect/collector.ts';
+import { processMetricsText } from '../metrics/process.ts';
 import { closeSilentConnections, type HttpLimits } from './limits.ts';
 import type { OnDemandResult } from '../probes/on-demand.ts';
 import { migrationJson } from './migration-json.ts';
@@ -64,7 +65,8 @@ export function buildApp({ logger, view, https, limits, lifecycle = false }: App
     closeSilentConnections(app.server, limits.headersTimeoutMs, Boolean(https));
   }
 
-  app.get('/metrics', async (_req, reply) => reply.type(METRICS_CONTENT_TYPE).send(view.metricsText()));
+  // The contract metrics come cached from the latest collection; the process metrics are read now.
+  app.get('/metrics', async (_req, reply) => reply.type(METRICS_CONTENT_TYPE).send(`${view.metricsText()}\n${await processMetricsText()}`));
 
   app.get('/migration', async (_req, reply) => {
     const s = view.snapshot();

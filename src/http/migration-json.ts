@@ -44,8 +44,18 @@ export function nodeJson(v: NodeView): object {
     node: v.node,
     role: v.role,
     phase: v.phase,
+    nextStep: v.nextStep,
     blockingReasons: v.reasons,
     details: v.details,
+    soak: {
+      windowSeconds: v.soak.windowMs / 1000,
+      observedSince: iso(v.soak.observedSinceMs),
+      observedForSeconds: v.soak.observedForMs === null ? null : Math.round(v.soak.observedForMs / 1000),
+      plaintextLastSeen: iso(v.soak.plaintextLastSeenMs),
+      plaintextLastSeenAgeSeconds: v.soak.plaintextLastSeenAgeMs === null ? null : Math.round(v.soak.plaintextLastSeenAgeMs / 1000),
+      projectedSafeAt: iso(v.soak.projectedSafe.atMs),
+      projectedSafeReason: v.soak.projectedSafe.atMs === null ? v.soak.projectedSafe.why : null,
+    },
     checks: Object.fromEntries(CHECK_NAMES.map((name) => [name, checkJson(v.checks[name])])),
     certExpiry:
       v.certExpiry.atMs === null

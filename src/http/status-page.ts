@@ -3,6 +3,7 @@
 import type { Phase } from '../migration/types.ts';
 import type { CollectionView } from '../view/collection-view.ts';
 import type { Check, NodeView } from '../view/node-view.ts';
+import { duration } from '../view/next-step.ts';
 import { escapeHtml } from './html.ts';
 import { renderClientSections } from './status-clients.ts';
 
@@ -27,6 +28,23 @@ function lastSeen(seenMs: number | null, observedSinceMs: number | null, nowMs: 
   if (seenMs !== null) return ago(seenMs, nowMs);
   if (observedSinceMs === null) return 'not observed yet';
   return `none in ${ago(observedSinceMs, nowMs).replace(' ago', '')} watched`;
+}
+
+const when = (ms: number): string => `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+
+/** Observed for how long out of the window, and when the node becomes safe if no plaintext client connects. */
+function soakCell(v: NodeView, nowMs: number): string {
+  const s = v.soak;
+  const watched =
+    s.observedForMs === null
+      ? '<span class="na">not observed yet</span>'
+      : `${escapeHtml(duration(Math.min(s.observedForMs, s.windowMs)))} of ${escapeHtml(duration(s.windowMs))}`;
+  const p = s.projectedSafe;
+  const safe =
+    p.atMs === null
+      ? `<div class="na" title="${escapeHtml(p.why)}">safe at: unknown</div>`
+      : `<div>safe ${p.atMs <= nowMs ? 'since' : 'at'} <time datetime="${new Date(p.atMs).toISOString()}">${when(p.atMs)}</time>${p.atMs > nowMs ? ` (in ${escapeHtml(duration(p.atMs - nowMs))})` : ''}</div>`;
+  return `<td class="soak" data-soak-observed-ms="${s.observedForMs ?? 'unknown'}" data-soak-safe-ms="${p.atMs ?? 'unknown'}">${watched}${safe}</td>`;
 }
 
 /** What a cell says for a check; `data-value` carries the fact itself (yes, no, unknown) for scripts and tests. */
@@ -97,8 +115,10 @@ function row(v: NodeView, nowMs: number): string {
   return `<tr data-node="${escapeHtml(v.node)}" data-phase="${v.phase}">
 <th scope="row">${escapeHtml(v.node)}<div class="role">${v.role}</div></th>
 <td><span class="phase phase-${v.phase}">${PHASE_LABEL[v.phase]}</span></td>
+<td class="next" data-next-step>${escapeHtml(v.nextStep)}</td>
 <td>${soak.window ? `${soak.window.tcp} / ${soak.window.tls}` : '<span class="na">unknown</span>'}</td>
-<td>${escapeHtml(lastSeen(soak.plaintextLastSeenMs, soak.observedSinceMs, nowMs))}</td>
+<td>${escapeHtml(lastSeen(soak.plaintextLastSeenMs, soak.observedSinceMs, nowMs))}${soak.plaintextLastSeenMs !== null ? `<div class="at"><time datetime="${new Date(soak.plaintextLastSeenMs).toISOString()}">${when(soak.plaintextLastSeenMs)}</time></div>` : ''}</td>
+${soakCell(v, nowMs)}
 ${tlsCells(v)}
 <td><ul class="reasons">${reasons || '<li class="ok">nothing blocks</li>'}</ul>${notes(v)}</td>
 </tr>`;
@@ -133,7 +153,7 @@ const STYLE = `body{font:14px/1.4 system-ui,sans-serif;margin:1.5rem;color:#222}
 h1{font-size:1.3rem;margin:0 0 .8rem}.banner{padding:.8rem 1rem;border-radius:6px;margin-bottom:1rem}
 .banner ul{margin:.3rem 0 0 1.2rem;padding:0}.done{background:#e3f6e8;border:1px solid #5cb270}.todo{background:#fff4e0;border:1px solid #e0a040}
 table{border-collapse:collapse;width:100%}th,td{padding:.35rem .5rem;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}
-thead th{background:#f4f4f4;font-weight:600}.role{font-size:.8em;color:#777;font-weight:normal}
+thead th{background:#f4f4f4;font-weight:600}td.next{max-width:22rem}.at,td.soak div{font-size:.85em;color:#555}.role{font-size:.8em;color:#777;font-weight:normal}
 .phase{padding:.1rem .4rem;border-radius:4px;white-space:nowrap}.phase-complete{background:#5cb270;color:#fff}
 .phase-tls_only_traffic{background:#b6e3c1}.phase-dual_listen{background:#ffe1a8}.phase-plaintext_only{background:#f7b2ac}.phase-unknown{background:#ddd}
 .ok{color:#1e7b34}.bad{color:#b3261e;font-weight:600}.warn{color:#a05a00;font-weight:600}.na{color:#999}
@@ -146,7 +166,7 @@ export function renderStatusPage(s: CollectionView | null, opts: { refreshSecond
   if (!s)
     return `${head}<div class="banner todo" data-fleet-complete="false">The first collection is still running; this page refreshes itself.</div></body></html>`;
   return `${head}${banner(s)}
-<table><thead><tr><th>Node</th><th>Phase</th><th title="New connections in the soak window, own probes excluded">Window tcp / tls</th><th>Plaintext last seen</th>
+<table><thead><tr><th>Node</th><th>Phase</th><th>Next step</th><th title="New connections in the soak window, own probes excluded">Window tcp / tls</th><th>Plaintext last seen</th><th title="Observed for how long out of the soak window, and when it holds no plaintext connection if none arrives">Soak</th>
 <th>Cert expires</th><th>Trusted</th><th>Hostname</th><th>ALPN h2</th><th>TLS versions</th><th>Restart</th><th>listen_addr</th><th>Blocking reasons</th></tr></thead>
 <tbody>${s.nodes.map((n) => row(n, s.atMs)).join('\n')}</tbody></table>
 ${renderClientSections(s)}

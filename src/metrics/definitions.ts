@@ -97,6 +97,10 @@ export const METRICS = {
     help: 'The configured soak window: how long a node must see no plaintext connection before listen_addr may be removed.',
     labels: [],
   },
+  gitaly_tls_soak_projected_safe_timestamp_seconds: {
+    help: 'Unix time at which the node’s soak window will hold no plaintext connection if none arrives (last plaintext connection or start of observation, plus the window); absent when not known.',
+    labels: ['node'],
+  },
   gitaly_tls_exporter_source_up: {
     help: 'Whether the source of evidence answered in the latest collection (1) or failed (0).',
     labels: ['node', 'source'],

@@ -55,6 +55,8 @@ function setNodeMetrics(r: ContractRegistry, v: NodeView): void {
   }
   if (soak.plaintextLastSeenMs !== null)
     r.gauge('gitaly_tls_plaintext_last_seen_timestamp_seconds').set({ node }, seconds(soak.plaintextLastSeenMs));
+  if (soak.projectedSafe.atMs !== null)
+    r.gauge('gitaly_tls_soak_projected_safe_timestamp_seconds').set({ node }, seconds(soak.projectedSafe.atMs));
   if (soak.established) {
     r.gauge('gitaly_tls_established_connections').set({ node, listener: 'tcp' }, soak.established.tcp);
     r.gauge('gitaly_tls_established_connections').set({ node, listener: 'tls' }, soak.established.tls);

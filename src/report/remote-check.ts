@@ -14,7 +14,7 @@ export type RemoteCheck = { ok: true; complete: boolean; text: string } | { ok: 
 interface MigrationDoc {
   generatedAt?: unknown;
   fleet?: { complete?: unknown; phase?: unknown; blocking?: unknown };
-  nodes?: Array<{ node?: unknown; role?: unknown; phase?: unknown; blockingReasons?: Array<{ reason?: unknown }> }>;
+  nodes?: Array<{ node?: unknown; role?: unknown; phase?: unknown; nextStep?: unknown; blockingReasons?: Array<{ reason?: unknown }> }>;
 }
 
 function str(v: unknown): string {
@@ -31,9 +31,12 @@ export function renderRemote(doc: MigrationDoc, url: string): string | null {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   const lines = rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  '));
   const blocking = Array.isArray(doc.fleet.blocking) ? doc.fleet.blocking.map(str) : [];
+  // An older exporter's /migration has no nextStep: the section is left out rather than filled with "-".
+  const steps = doc.nodes.filter((n) => typeof n.nextStep === 'string').map((n) => `  ${str(n.node)}: ${str(n.nextStep)}`);
   return [
     `verdict of the exporter at ${url}, collected ${str(doc.generatedAt)}`,
     ...lines,
+    ...(steps.length ? ['', 'Next steps:', ...steps] : []),
     '',
     doc.fleet.complete
       ? 'fleet: complete'

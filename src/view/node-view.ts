@@ -8,6 +8,8 @@ import type { NodeObservation } from '../collect/observe-node.ts';
 import type { PlaintextPeers } from '../collect/plaintext-peers.ts';
 import { REASON_TEXT, type NodeHistory, type Phase, type Reason } from '../migration/types.ts';
 import type { NodeVerdict } from '../migration/verdict.ts';
+import { nextStep } from './next-step.ts';
+import { soakProgress, type SoakProgress } from './soak-progress.ts';
 
 const DAY_MS = 86_400_000;
 
@@ -87,6 +89,8 @@ export interface NodeView {
   plaintextAddress: string | null;
   phase: Phase;
   reasons: Array<{ reason: Reason; text: string }>;
+  /** What to do next on this node, in one plain sentence decided from the reasons. */
+  nextStep: string;
   /** Specific sentences behind the reasons. */
   details: string[];
   checks: Record<CheckName, Check>;
@@ -104,7 +108,7 @@ export interface NodeView {
     /** Local mode: connections established now per listener; null = not read. */
     established: { tcp: number; tls: number } | null;
     plaintextCheckedAtMs: number | null;
-  };
+  } & SoakProgress;
   /** gitlab_build_info{version}; null with `versionWhy` when not observed. */
   version: string | null;
   versionWhy: string | null;
@@ -248,7 +252,7 @@ export function nodeView(n: NodeViewInput, o: ViewOptions): NodeView {
         : scrape.ok
           ? 'the metrics page has no gitlab_build_info'
           : `the metrics scrape failed: ${scrape.error.message}`;
-  return {
+  const view: Omit<NodeView, 'nextStep'> = {
     node: v.node,
     role: v.role,
     instance: n.instance,
@@ -278,6 +282,17 @@ export function nodeView(n: NodeViewInput, o: ViewOptions): NodeView {
       plaintextLastSeenMs: v.plaintextLastSeenMs,
       established: obs.sockets?.ok ? obs.sockets.established : null,
       plaintextCheckedAtMs: obs.plaintext?.atMs ?? null,
+      ...soakProgress(
+        {
+          windowMs: o.soakWindowMs,
+          window: v.window,
+          coverage: v.coverage,
+          observedSinceMs: v.observedSinceMs,
+          plaintextLastSeenMs: v.plaintextLastSeenMs,
+          establishedPlaintext: v.establishedPlaintext,
+        },
+        o.nowMs,
+      ),
     },
     version,
     versionWhy,
@@ -287,4 +302,5 @@ export function nodeView(n: NodeViewInput, o: ViewOptions): NodeView {
     lastOwnDialMs: history.ownTcpTimesMs.at(-1) ?? null,
     plaintextPeers: obs.plaintextPeers ?? null,
   };
+  return { ...view, nextStep: nextStep(view, o.nowMs) };
 }

@@ -60,6 +60,28 @@ describe('collector', () => {
     ]);
   });
 
+  it('logs a node’s phase change once through a 20-cycle outage, and once when it recovers', async () => {
+    const node = fleet.add('gitaly-1');
+    const lines: Array<{ level: number; msg: string; node?: string; from?: string; to?: string }> = [];
+    const capture = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as (typeof lines)[number]) });
+    const config = fakeConfig([fakeNodeConfig('gitaly-1')], join(dir, 'state.json'));
+    const collector = new Collector({ config, logger: capture, probes: fleet.probes(), now: clock.now });
+    const phaseLines = (): Array<[string | undefined, string | undefined]> =>
+      lines.filter((l) => l.to !== undefined).map((l) => [l.from, l.to]);
+    const before = (await runCycles(collector, 2)).view.nodes[0]!.phase;
+    expect(before).to.not.equal('unknown');
+    node.metricsUp = false;
+    await runCycles(collector, 20);
+    expect(phaseLines()).to.deep.equal([[before, 'unknown']]);
+    node.metricsUp = true;
+    const after = (await runCycles(collector, 1)).view.nodes[0]!.phase;
+    expect(after).to.not.equal('unknown');
+    expect(phaseLines()).to.deep.equal([
+      [before, 'unknown'],
+      ['unknown', after],
+    ]);
+  });
+
   it('local mode reads listen_addr from /proc (LISTEN) instead of dialling it, and dials when /proc cannot vouch for it', async () => {
     fleet.add('gitaly-1', { counts: { tcp: 40, tls: 100, unix: 5 } });
     const config = fakeConfig([fakeNodeConfig('gitaly-1')], join(dir, 'state.json'), {

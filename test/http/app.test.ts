@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { promtoolCheckMetrics } from '../helpers/promtool.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -55,6 +56,18 @@ describe('HTTP interface', () => {
     expect(after.body).to.contain('gitaly_tls_migration_phase{node="gitaly-1",role="gitaly",phase="dual_listen"} 1');
     // Scrapes are served from the cache: no probe runs for them.
     expect(fleet.nodes.get('gitaly-1')!.counts.tls).to.equal(tlsDialsBefore);
+  });
+
+  it('adds prom-client’s process and Node.js metrics to /metrics, and the page still passes promtool', async () => {
+    await exporter.collector.collect();
+    const res = await app.inject('/metrics');
+    expect(res.body).to.match(/^process_resident_memory_bytes \d+$/m);
+    expect(res.body).to.match(/^process_cpu_seconds_total [\d.e+-]+$/m);
+    expect(res.body).to.match(/^nodejs_eventloop_lag_seconds [\d.e+-]+$/m);
+    expect(res.body).to.contain('gitaly_tls_migration_phase{node="gitaly-1"');
+    const check = promtoolCheckMetrics(res.body);
+    expect(check.output).to.equal('');
+    expect(check.status).to.equal(0);
   });
 
   it('serves /migration as JSON with the fleet verdict and each node’s blocking reasons', async () => {

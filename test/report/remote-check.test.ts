@@ -7,7 +7,13 @@ const DOC = {
   fleet: { complete: false, phase: 'dual_listen', blocking: ['1 of 2 node(s) not complete: gitaly-2'] },
   nodes: [
     { node: 'gitaly-1', role: 'gitaly', phase: 'complete', blockingReasons: [] },
-    { node: 'gitaly-2', role: 'gitaly', phase: 'dual_listen', blockingReasons: [{ reason: 'plaintext_connections_in_window' }] },
+    {
+      node: 'gitaly-2',
+      role: 'gitaly',
+      phase: 'dual_listen',
+      nextStep: 'Plaintext client seen 3 min ago — find it before going further.',
+      blockingReasons: [{ reason: 'plaintext_connections_in_window' }],
+    },
   ],
 };
 
@@ -35,6 +41,8 @@ describe('check --url: a running exporter’s verdict, nothing dialled', () => {
     expect(r.complete).to.equal(false);
     expect(r.text).to.match(/gitaly-2\s+gitaly\s+dual_listen\s+plaintext_connections_in_window/);
     expect(r.text).to.contain('fleet: dual_listen, not complete: 1 of 2 node(s) not complete: gitaly-2');
+    expect(r.text).to.contain('Next steps:\n  gitaly-2: Plaintext client seen 3 min ago — find it before going further.\n');
+    expect(r.text, 'no sentence made up for a node without one').to.not.match(/^ {2}gitaly-1: /m);
   });
 
   it('is complete only when the exporter says the fleet is', async () => {

@@ -355,6 +355,50 @@ describe('one node view, four renderings', () => {
     expect(table).to.contain(`dead-host: gitaly_metrics down: ${sentence}`);
   });
 
+  it('the page, /migration and check print the same next-step sentence for every node', () => {
+    const unescape = (h: string): string =>
+      h
+        .replace(/&lt;/g, '<')
+        .replace(/&gt;/g, '>')
+        .replace(/&quot;/g, '"')
+        .replace(/&#39;/g, "'")
+        .replace(/&amp;/g, '&');
+    const sentences = new Set<string>();
+    for (const c of CASES) {
+      const fromView = view.nodes.find((n) => n.node === c.name)!.nextStep;
+      sentences.add(fromView);
+      const j = json.nodes.find((n) => n.node === c.name) as unknown as { nextStep: string };
+      expect(j.nextStep, `${c.name} /migration`).to.equal(fromView);
+      const start = page.indexOf(`<tr data-node="${c.name}"`);
+      const row = page.slice(start, page.indexOf('</tr>', start));
+      expect(unescape(/<td class="next" data-next-step>([^<]*)<\/td>/.exec(row)![1]!), `${c.name} page`).to.equal(fromView);
+      expect(table.split('\n'), `${c.name} check`).to.include(`  ${c.name}: ${fromView}`);
+    }
+    // The sentence follows the reasons: the cases cover more than one situation.
+    expect(sentences.size).to.be.greaterThan(2);
+    expect(view.nodes.find((n) => n.node === 'dead-host')!.nextStep).to.equal(
+      `Unknown: Gitaly’s metrics page did not answer (${deadScrape.ok ? '' : deadScrape.error.message}).`,
+    );
+  });
+
+  it('the page, /migration and /metrics show the same soak progress and projected safe time', () => {
+    for (const c of CASES) {
+      const v = view.nodes.find((n) => n.node === c.name)!;
+      const j = (json.nodes.find((n) => n.node === c.name) as unknown as { soak: Record<string, unknown> }).soak;
+      const safe = v.soak.projectedSafe.atMs;
+      expect(j.projectedSafeAt, c.name).to.equal(safe === null ? null : new Date(safe).toISOString());
+      expect(j.windowSeconds).to.equal(WINDOW / 1000);
+      const series = metrics.split('\n').find((l) => l.startsWith(`gitaly_tls_soak_projected_safe_timestamp_seconds{node="${c.name}"}`));
+      expect(series === undefined ? null : Number(series.split(' ')[1]) * 1000, `${c.name} /metrics`).to.equal(safe);
+      const start = page.indexOf(`<tr data-node="${c.name}"`);
+      const row = page.slice(start, page.indexOf('</tr>', start));
+      expect(row, `${c.name} page`).to.contain(`data-soak-safe-ms="${safe ?? 'unknown'}"`);
+      if (safe === null) expect(j.projectedSafeReason, c.name).to.be.a('string').and.not.equal('');
+    }
+    expect(metrics).to.contain(`gitaly_tls_soak_window_seconds ${WINDOW / 1000}`);
+    expect(view.nodes.filter((n) => n.soak.projectedSafe.atMs !== null)).to.not.be.empty;
+  });
+
   it('no renderer reads evidence, observations or the collector’s snapshot: only the view', () => {
     const renderers = ['metrics/render.ts', 'http/migration-json.ts', 'http/status-page.ts', 'http/status-clients.ts', 'report/table.ts'];
     for (const file of renderers) {
