@@ -3,6 +3,7 @@
 // A gRPC message is a 5-byte prefix (1 byte compressed flag, 4 bytes big-endian length) + protobuf.
 // HealthCheckRequest { string service = 1; }  HealthCheckResponse { ServingStatus status = 1; }
 import http2 from 'node:http2';
+import type { Duplex } from 'node:stream';
 import { settleOnce } from '../settle.ts';
 
 export const HEALTH_CHECK_PATH = '/grpc.health.v1.Health/Check';
@@ -215,4 +216,38 @@ export function checkGrpcHealth(session: http2.ClientHttp2Session, options: Grpc
     },
     cancel,
   );
+}
+
+/**
+ * One Health/Check over HTTP/2 on a socket that is already connected (cleartext or TLS: `origin`
+ * is `http://host:port` or `https://host:port`). The socket and the session are the caller's in
+ * the sense that their failures are reported here, as a sentence fragment: `socketFailed` names a
+ * failure of the socket itself ("connection failed"). Destroys both when done; never rejects.
+ */
+export function checkGrpcHealthOnSocket(
+  socket: Duplex,
+  origin: string,
+  timeoutMs: number,
+  socketFailed: string,
+): Promise<{ answer: GrpcHealthAnswer } | { failure: string }> {
+  return new Promise((resolve) => {
+    let settled = false;
+    let session: http2.ClientHttp2Session | undefined;
+    const finish = (result: { answer: GrpcHealthAnswer } | { failure: string }): void => {
+      if (settled) return;
+      settled = true;
+      session?.destroy();
+      socket.destroy();
+      resolve(result);
+    };
+    socket.on('error', (err: NodeJS.ErrnoException) => finish({ failure: `${socketFailed} (${err.code ?? err.message})` }));
+    try {
+      session = http2.connect(origin, { createConnection: () => socket });
+      session.on('error', (err: NodeJS.ErrnoException) => finish({ failure: `HTTP/2 failed (${err.code ?? err.message})` }));
+    } catch (err) {
+      finish({ failure: `could not start HTTP/2 (${err instanceof Error ? err.message : String(err)})` });
+      return;
+    }
+    void checkGrpcHealth(session, { timeoutMs }).then((answer) => finish({ answer }));
+  });
 }

@@ -1,11 +1,10 @@
 // One dial of a node's plaintext listen_addr (is it still open? does it answer gRPC health?), and
 // whether the TLS port turns a plaintext client away. Every dial adds to Gitaly's connection
 // counter, so the probe reports exactly how many it made. Never throws; ends by its deadline.
-import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import { formatHostPort, parseAddress, type HostPort } from '../address.ts';
 import type { PlaintextProbeResult, SourceError } from '../evidence.ts';
-import { checkGrpcHealth } from '../grpc/health.ts';
+import { checkGrpcHealthOnSocket } from '../grpc/health.ts';
 import { DNS_SYSTEM_CODES } from '../error-codes.ts';
 import { settleOnce } from '../settle.ts';
 
@@ -86,39 +85,24 @@ function dial(connect: typeof net.connect, hostPort: HostPort, timeoutMs: number
 }
 
 /** Asks grpc.health.v1.Health/Check over HTTP/2 cleartext on an already connected socket, then closes it. */
-function checkHealth(
+async function checkHealth(
   socket: net.Socket,
   hostPort: HostPort,
   deadline: Deadline,
   where: string,
 ): Promise<{ serving: boolean; error: SourceError | null }> {
-  return new Promise((resolve) => {
-    let settled = false;
-    let session: http2.ClientHttp2Session | undefined;
-    const finish = (serving: boolean, error: SourceError | null): void => {
-      if (settled) return;
-      settled = true;
-      session?.destroy();
-      socket.destroy();
-      resolve({ serving, error });
+  const result = await checkGrpcHealthOnSocket(socket, `http://${formatHostPort(hostPort)}`, deadline.remainingMs, 'connection failed');
+  if ('failure' in result)
+    return { serving: false, error: { code: 'GRPC_HEALTH', message: `gRPC health check of ${where}: ${result.failure}.` } };
+  const { answer } = result;
+  if (answer.error?.code === 'TIMEOUT')
+    return {
+      serving: false,
+      error: { code: 'TIMEOUT', message: `gRPC health check of ${where} got no answer within ${deadline.totalMs} ms.` },
     };
-    const fail = (message: string): void => finish(false, { code: 'GRPC_HEALTH', message: `gRPC health check of ${where}: ${message}.` });
-    // The socket and the session are ours, so their failures are ours to report (the call's own come back in its answer).
-    socket.on('error', (err: NodeJS.ErrnoException) => fail(`connection failed (${err.code ?? err.message})`));
-    try {
-      session = http2.connect(`http://${formatHostPort(hostPort)}`, { createConnection: () => socket });
-      session.on('error', (err: NodeJS.ErrnoException) => fail(`HTTP/2 failed (${err.code ?? err.message})`));
-    } catch (err) {
-      fail(`could not start HTTP/2 (${err instanceof Error ? err.message : String(err)})`);
-      return;
-    }
-    void checkGrpcHealth(session, { timeoutMs: deadline.remainingMs }).then((answer) => {
-      if (answer.error?.code === 'TIMEOUT')
-        finish(false, { code: 'TIMEOUT', message: `gRPC health check of ${where} got no answer within ${deadline.totalMs} ms.` });
-      else if (answer.error) fail(answer.error.message);
-      else finish(answer.serving, null);
-    });
-  });
+  if (answer.error)
+    return { serving: false, error: { code: 'GRPC_HEALTH', message: `gRPC health check of ${where}: ${answer.error.message}.` } };
+  return { serving: answer.serving, error: null };
 }
 
 /**

@@ -1,11 +1,10 @@
 // One TLS probe of a node's tls_listen_addr: handshake, served chain, trust, hostname, ALPN, version,
 // and optionally whether TLS 1.2 and 1.3 are each accepted. Never throws; ends by its deadline.
-import http2 from 'node:http2';
 import { isIP } from 'node:net';
 import * as tls from 'node:tls';
 import type { Logger } from 'pino';
 import { formatHostPort, parseAddress, type HostPort } from '../address.ts';
-import { checkGrpcHealth } from '../grpc/health.ts';
+import { checkGrpcHealthOnSocket } from '../grpc/health.ts';
 import type { SourceError, TlsProbeResult } from '../evidence.ts';
 import { matchesHostname } from './hostname.ts';
 import { chainValidity, TlsSessionCache, type VerifiedSession } from './tls-sessions.ts';
@@ -185,43 +184,29 @@ function emptyResult(address: string, atMs: number): TlsProbeResult {
  * `gitlab-rake gitlab:gitaly:check`) would call it. A listener that demands a client certificate
  * (TLS 1.3 says so only after the handshake) or resets right after it fails here. Destroys the socket.
  */
-function checkHealthOverTls(
+async function checkHealthOverTls(
   socket: tls.TLSSocket,
   hostPort: HostPort,
   timeoutMs: number,
   where: string,
 ): Promise<{ ok: boolean; error: SourceError | null }> {
-  return new Promise((resolve) => {
-    let settled = false;
-    let session: http2.ClientHttp2Session | undefined;
-    const finish = (ok: boolean, error: SourceError | null): void => {
-      if (settled) return;
-      settled = true;
-      session?.destroy();
-      socket.destroy();
-      resolve({ ok, error });
-    };
-    const fail = (message: string, code: ErrorCode = 'GRPC_HEALTH'): void =>
-      finish(false, { code, message: `gRPC health check over TLS to ${where} failed: ${message}.` });
-    socket.on('error', (err: NodeJS.ErrnoException) => fail(`the connection failed after the handshake (${err.code ?? err.message})`));
-    if (socket.destroyed) {
-      fail('the server closed the connection right after the handshake');
-      return;
-    }
-    try {
-      session = http2.connect(`https://${formatHostPort(hostPort)}`, { createConnection: () => socket });
-      session.on('error', (err: NodeJS.ErrnoException) => fail(`HTTP/2 failed (${err.code ?? err.message})`));
-    } catch (err) {
-      fail(`could not start HTTP/2 (${err instanceof Error ? err.message : String(err)})`);
-      return;
-    }
-    void checkGrpcHealth(session, { timeoutMs }).then((answer) => {
-      if (answer.error?.code === 'TIMEOUT') fail(`no answer within ${timeoutMs} ms`, 'TIMEOUT');
-      else if (answer.error) fail(answer.error.message);
-      else if (!answer.serving) fail(`the server answered ${answer.status}`);
-      else finish(true, null);
-    });
+  const fail = (message: string, code: ErrorCode = 'GRPC_HEALTH'): { ok: boolean; error: SourceError } => ({
+    ok: false,
+    error: { code, message: `gRPC health check over TLS to ${where} failed: ${message}.` },
   });
+  if (socket.destroyed) return fail('the server closed the connection right after the handshake');
+  const result = await checkGrpcHealthOnSocket(
+    socket,
+    `https://${formatHostPort(hostPort)}`,
+    timeoutMs,
+    'the connection failed after the handshake',
+  );
+  if ('failure' in result) return fail(result.failure);
+  const { answer } = result;
+  if (answer.error?.code === 'TIMEOUT') return fail(`no answer within ${timeoutMs} ms`, 'TIMEOUT');
+  if (answer.error) return fail(answer.error.message);
+  if (!answer.serving) return fail(`the server answered ${answer.status}`);
+  return { ok: true, error: null };
 }
 
 // Building a context parses the whole CA bundle: do it once per bundle and version pin, not per
