@@ -32,7 +32,10 @@ function lastSeen(seenMs: number | null, observedSinceMs: number | null, nowMs: 
 
 const when = (ms: number): string => `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 
-/** Observed for how long out of the window, and when the node becomes safe if no plaintext client connects. */
+/**
+ * Observed for how long out of the window, and when the window is clean of plaintext if no client
+ * connects. Not "safe": a TLS blocker (restart needed, no TLS yet) may still hold the node back.
+ */
 function soakCell(v: NodeView, nowMs: number): string {
   const s = v.soak;
   const watched =
@@ -42,8 +45,8 @@ function soakCell(v: NodeView, nowMs: number): string {
   const p = s.projectedSafe;
   const safe =
     p.atMs === null
-      ? `<div class="na" title="${escapeHtml(p.why)}">safe at: unknown</div>`
-      : `<div>safe ${p.atMs <= nowMs ? 'since' : 'at'} <time datetime="${new Date(p.atMs).toISOString()}">${when(p.atMs)}</time>${p.atMs > nowMs ? ` (in ${escapeHtml(duration(p.atMs - nowMs))})` : ''}</div>`;
+      ? `<div class="na" title="${escapeHtml(p.why)}">window clean at: unknown</div>`
+      : `<div>window clean ${p.atMs <= nowMs ? 'since' : 'at'} <time datetime="${new Date(p.atMs).toISOString()}">${when(p.atMs)}</time>${p.atMs > nowMs ? ` (in ${escapeHtml(duration(p.atMs - nowMs))})` : ''}</div>`;
   return `<td class="soak" data-soak-observed-ms="${s.observedForMs ?? 'unknown'}" data-soak-safe-ms="${p.atMs ?? 'unknown'}">${watched}${safe}</td>`;
 }
 
