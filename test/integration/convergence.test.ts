@@ -41,6 +41,7 @@ interface Seen {
   atMs: number;
   phase: string;
   reasons: string[];
+  details: string[];
   lastSeenMs: number | null;
 }
 
@@ -61,7 +62,15 @@ describe('integration: the verdict converges (real Prometheus, two exporters, re
 
   function record(name: string, s: Snapshot): void {
     for (const { verdict: v } of s.nodes)
-      seen.push({ exporter: name, node: v.node, atMs: s.atMs, phase: v.phase, reasons: v.reasons, lastSeenMs: v.plaintextLastSeenMs });
+      seen.push({
+        exporter: name,
+        node: v.node,
+        atMs: s.atMs,
+        phase: v.phase,
+        reasons: v.reasons,
+        details: v.details,
+        lastSeenMs: v.plaintextLastSeenMs,
+      });
   }
   const of = (exporter: string, node: NodeName): Seen[] => seen.filter((r) => r.exporter === exporter && r.node === node);
 
@@ -308,7 +317,9 @@ describe('integration: the verdict converges (real Prometheus, two exporters, re
     const after = of('a', 'finish').filter((r) => r.atMs > reloadedMs);
     const listenerOrPlaintext = ['plaintext_listener_unknown', 'plaintext_listener_open', 'plaintext_connections_in_window'];
     expect(
-      after.filter((r) => r.reasons.some((x) => listenerOrPlaintext.includes(x))).map((r) => `${r.phase} ${r.reasons.join(',')}`),
+      after
+        .filter((r) => r.reasons.some((x) => listenerOrPlaintext.includes(x)))
+        .map((r) => `${(r.atMs - reloadedMs) / 1000}s after the reload: ${r.phase} ${r.reasons.join(',')} (${r.details.join('; ')})`),
     ).to.deep.equal([]);
   });
 
