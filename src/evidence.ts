@@ -32,8 +32,11 @@ export type GitalyScrape = Result<{
 
 /** One step at which a node's plaintext (tcp) counter grew: by `n`, first shown by the sample stamped `atMs`. */
 export interface TcpChange {
+  /** When Prometheus scraped the sample that first showed the growth. */
   atMs: number;
   n: number;
+  /** When it scraped the sample before, if known: every accept between the two is in this change. */
+  prevSampleMs?: number;
 }
 
 /** Per node, from one Prometheus query set covering the soak window. */

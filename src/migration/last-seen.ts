@@ -4,7 +4,8 @@
 // the sample that first showed it). Every exporter's dials are known too: this exporter's own
 // (its history) and all exporters' published ones (the dial gauge in the same Prometheus). A dial
 // at d lands in the first sample scraped after it, so it explains one count of a change stamped in
-// (d - skew, d + tolerance]. What no dial explains is a real client. Matching is greedy in time
+// (d - skew, d + tolerance], or of a later change whose previous sample was scraped before d (no
+// sample in between could have shown it). What no dial explains is a real client. Matching is greedy in time
 // order, which explains as many counts as the dials can (dials are never counted twice, a change
 // never explains more than it grew), so the unexplained counts are exact whenever each dial did
 // land in Gitaly's counter; a dial lost to a restart could hide one real count next to it, as the
@@ -40,6 +41,15 @@ export function unexplainedChanges(changes: readonly TcpChange[], dialsMs: reado
         break;
       }
       if (pick < 0) pick = i;
+    }
+    // None within reach: Prometheus may have taken no sample for a while (a busy or restarted
+    // Prometheus, failed scrapes). The first change after the dial holds it if the sample before
+    // that change was scraped before the dial: no sample came between them to show it.
+    if (pick < 0) {
+      let next = from;
+      while (next < left.length && left[next]!.atMs <= d) next += 1;
+      const c = left[next];
+      if (c && c.n >= 0.5 && c.prevSampleMs !== undefined && c.prevSampleMs <= d) pick = next;
     }
     // Prometheus' counts are whole numbers; a dial explains at most one.
     if (pick >= 0) left[pick]!.n = Math.max(0, left[pick]!.n - 1);

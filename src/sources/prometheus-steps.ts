@@ -50,13 +50,18 @@ export function buildStepQueries(L: string, matchers: string, rangeSeconds: numb
     return `(sum by (${L}) ((${t} - ${prev}) > 0) or sum by (${L}) (${t} < ${prev}) or sum by (${L}) (${t} unless ${prev}))`;
   };
   const sampledAt = (family: string): string => `max by (${L}) (timestamp(${sel(family, 'type="tcp"')}))`;
+  // The sample before the step (its real time: timestamp() keeps it under offset). A dial after
+  // it can only be counted in this change, however long Prometheus went without a sample.
+  const sampledBefore = (family: string): string => `max by (${L}) (timestamp(${sel(family, 'type="tcp"')} offset ${S}s))`;
   // An instance exporting the Praefect family is read from it alone (as the window totals do).
   const praefect = `group by (${L}) (${sel(PRAEFECT_FAMILY)})`;
   const prefer = (perFamily: (family: string) => string): string =>
     `(${perFamily(PRAEFECT_FAMILY)} or (${perFamily(GITALY_FAMILY)} unless on (${L}) ${praefect}))`;
   const delta = `(${prefer(grew)} > 0)`;
   const at = `(${prefer(sampledAt)} and on (${L}) ${delta})`;
-  const changes = `(label_replace(${delta}, "${PART}", "delta", "", "") or label_replace(${at}, "${PART}", "at", "", ""))[${W}s:${S}s]`;
+  const before = `(${prefer(sampledBefore)} and on (${L}) ${delta})`;
+  const part = (q: string, name: string): string => `label_replace(${q}, "${PART}", "${name}", "", "")`;
+  const changes = `(${part(delta, 'delta')} or ${part(at, 'at')} or ${part(before, 'before')})[${W}s:${S}s]`;
   // A dial is a new value of the gauge (or its first appearance).
   const g = DIAL_GAUGE;
   const dials = `((${g} != ${g} offset ${S}s) or (${g} unless ${g} offset ${S}s))[${W}s:${S}s]`;
@@ -67,10 +72,11 @@ export function buildStepQueries(L: string, matchers: string, rangeSeconds: numb
 export function parseChanges(series: readonly PrometheusSeries[], L: string): Result<{ byInstance: Map<string, TcpChange[]> }> {
   const deltas = new Map<string, Map<number, number>>();
   const ats = new Map<string, Map<number, number>>();
+  const befores = new Map<string, Map<number, number>>();
   for (const s of series) {
     const instance = s.labels[L];
     if (!instance) continue;
-    const target = s.labels[PART] === 'at' ? ats : deltas;
+    const target = s.labels[PART] === 'at' ? ats : s.labels[PART] === 'before' ? befores : deltas;
     const points = target.get(instance) ?? new Map<number, number>();
     for (const [t, v] of s.points) {
       if (!Number.isFinite(v) || v < 0)
@@ -82,10 +88,16 @@ export function parseChanges(series: readonly PrometheusSeries[], L: string): Re
   const byInstance = new Map<string, TcpChange[]>();
   for (const [instance, points] of deltas) {
     const sampled = ats.get(instance);
+    const sampledBefore = befores.get(instance);
     const list = [...points]
       .sort(([a], [b]) => a - b)
-      // The sample's own time when known (it is never after the step), else the step: never earlier than the change.
-      .map(([stepMs, n]) => ({ atMs: Math.min(stepMs, Math.round((sampled?.get(stepMs) ?? stepMs / 1000) * 1000)), n }));
+      .map(([stepMs, n]): TcpChange => {
+        // The sample's own time when known (it is never after the step), else the step: never earlier than the change.
+        const atMs = Math.min(stepMs, Math.round((sampled?.get(stepMs) ?? stepMs / 1000) * 1000));
+        const before = sampledBefore?.get(stepMs);
+        const prevSampleMs = before === undefined ? undefined : Math.round(before * 1000);
+        return prevSampleMs !== undefined && prevSampleMs < atMs ? { atMs, n, prevSampleMs } : { atMs, n };
+      });
     byInstance.set(instance, list);
   }
   return { ok: true, byInstance };

@@ -24,6 +24,21 @@ describe('migration: last seen, every exporter’s dials excluded', () => {
     expect(plaintextSince(real, 0)).to.deep.equal({ count: 1, lastSeenMs: s(16) });
   });
 
+  it('a dial whose count shows only after a gap in Prometheus’ samples explains it, when no sample came between', () => {
+    // Dial at 60 s; Prometheus took no sample from 59 s to 75 s (beyond the 9 s tolerance).
+    const late = { atMs: s(75), n: 1, prevSampleMs: s(59) };
+    expect(unexplainedChanges([late], [s(60)], O), 'the sample before was scraped before the dial').to.deep.equal([]);
+    // A sample at 61 s showed no growth... then the growth at 75 s is not the dial's: a client.
+    expect(unexplainedChanges([{ ...late, prevSampleMs: s(61) }], [s(60)], O)).to.deep.equal([{ ...late, prevSampleMs: s(61) }]);
+    // Without the time of the sample before, only the tolerance counts.
+    expect(unexplainedChanges([{ atMs: s(75), n: 1 }], [s(60)], O)).to.deep.equal([{ atMs: s(75), n: 1 }]);
+    // Two dials in the gap explain two counts of it, never a third.
+    expect(unexplainedChanges([{ ...late, n: 3 }], [s(60), s(62)], O)).to.deep.equal([{ ...late, n: 1 }]);
+    // Only the first change after the dial can hold it: a later one, after a gap too, is a client.
+    const next = { atMs: s(95), n: 1, prevSampleMs: s(75) };
+    expect(unexplainedChanges([late, next], [s(60)], O)).to.deep.equal([next]);
+  });
+
   it('a client just before a dial keeps its own time: the dial explains the sample after it', () => {
     const real = unexplainedChanges(
       [

@@ -171,6 +171,13 @@ describe('prometheus source', function () {
       expect(total, JSON.stringify(g.tcpChanges)).to.equal(5);
       expect(g.tcpChanges!.map((c) => c.n)).to.deep.equal([3, 2]);
       expect(g.tcpChanges![1]!.atMs).to.be.at.least(resetAtMs - 1_000);
+      // And the time of the sample before each (scraped every second), which a late dial count needs.
+      for (const c of g.tcpChanges!) {
+        expect(c.prevSampleMs, JSON.stringify(c)).to.be.a('number');
+        expect(c.atMs - c.prevSampleMs!, JSON.stringify(c))
+          .to.be.above(0)
+          .and.below(60_000);
+      }
       expect(node(evidence, other.address).tcpChanges!.map((c) => c.n)).to.deep.equal([2]);
       // Praefect: its own family did not move; the Gitaly family it also exports is ignored.
       expect(node(evidence, praefect.address).tcpChanges).to.deep.equal([]);
@@ -515,6 +522,7 @@ describe('prometheus source', function () {
               matrix([
                 { metric: { instance: 'g1:9236', gte_part: 'delta' }, values: [[1768046100, '2']] },
                 { metric: { instance: 'g1:9236', gte_part: 'at' }, values: [[1768046100, '1768046099.5']] },
+                { metric: { instance: 'g1:9236', gte_part: 'before' }, values: [[1768046100, '1768046080.5']] },
               ]),
             );
           } else if (query.includes('gitaly_tls_exporter_plaintext_dial_timestamp_seconds')) {
@@ -565,7 +573,9 @@ describe('prometheus source', function () {
         expect(received.filter((r) => r.form.get('time') === (endMs / 1000).toFixed(3))).to.have.length(3);
         expect(evidence.queries).to.equal(5);
         const g1 = evidence.byInstance.get('g1:9236')!;
-        expect(g1.tcpChanges).to.deep.equal([{ atMs: 1768046099500, n: 2 }]);
+        expect(g1.tcpChanges, 'with the time of the sample before').to.deep.equal([
+          { atMs: 1768046099500, n: 2, prevSampleMs: 1768046080500 },
+        ]);
         expect(g1.dialsMs, 'the same dial published twice is one dial').to.deep.equal([1768045999123]);
         expect(evidence.byInstance.has('unknown:9236'), 'a dial record alone is no sign of a scraped node').to.equal(false);
         expect(evidence.instancesSeen).to.deep.equal(['g1:9236', 'hooks-only:9236']);
@@ -574,7 +584,7 @@ describe('prometheus source', function () {
           windowIncrease: { tcp: 2.5, tls: 40 },
           coverage: 1,
           tcpLastChangeMs: 1768046100250,
-          tcpChanges: [{ atMs: 1768046099500, n: 2 }],
+          tcpChanges: [{ atMs: 1768046099500, n: 2, prevSampleMs: 1768046080500 }],
           dialsMs: [1768045999123],
         });
         expect(evidence.byInstance.get('hooks-only:9236')).to.deep.include({
