@@ -10,6 +10,7 @@ import type { ConnectionCounts, ConnectionType } from '../evidence.ts';
 import type { Role } from '../config/types.ts';
 import { formatHostPort } from '../address.ts';
 import { serveGrpcHealth } from './grpc-health.ts';
+import { openOnStablePort } from './stable-port.ts';
 import { metricsPageTemplate, type MetricsBulk, type MetricsPageTemplate, type MetricsPageValues } from './metrics-page.ts';
 
 export interface NodeTls {
@@ -34,7 +35,7 @@ export interface SimulatedNodeOptions {
   metricsBulk?: MetricsBulk;
   /** Pad the page to about this many bytes (benchmark); overrides metricsBulk. */
   metricsPageBytes?: number;
-  /** 0 or absent = an ephemeral port. */
+  /** 0 or absent: the metrics port an ephemeral one, the gRPC ports free ones below that range (stable-port.ts). */
   ports?: { metrics?: number; tls?: number; plaintext?: number };
 }
 
@@ -162,11 +163,17 @@ export async function startSimulatedNode(opts: SimulatedNodeOptions): Promise<Si
   const ports = { tls: opts.ports?.tls ?? 0, plaintext: opts.ports?.plaintext ?? 0 };
   const listeners: { tcp?: GrpcListener; tls?: GrpcListener; unix?: GrpcListener } = {};
 
+  // The first time on a port of its own (stable-port.ts), then again on the same port.
+  const openGrpcListenerOnce = (type: 'tcp' | 'tls', port: number, nodeTls: NodeTls | undefined) =>
+    port !== 0
+      ? openGrpcListener(type, { host: opts.host, port }, counts, nodeTls)
+      : openOnStablePort((p) => openGrpcListener(type, { host: opts.host, port: p }, counts, nodeTls));
+
   const openListeners = async (): Promise<void> => {
     const opening: Array<Promise<void>> = [];
     if (plaintextEnabled) {
       opening.push(
-        openGrpcListener('tcp', { host: opts.host, port: ports.plaintext }, counts, undefined).then(({ listener, port }) => {
+        openGrpcListenerOnce('tcp', ports.plaintext, undefined).then(({ listener, port }) => {
           listeners.tcp = listener;
           ports.plaintext = port;
         }),
@@ -174,7 +181,7 @@ export async function startSimulatedNode(opts: SimulatedNodeOptions): Promise<Si
     }
     if (tls) {
       opening.push(
-        openGrpcListener('tls', { host: opts.host, port: ports.tls }, counts, tls).then(({ listener, port }) => {
+        openGrpcListenerOnce('tls', ports.tls, tls).then(({ listener, port }) => {
           listeners.tls = listener;
           ports.tls = port;
         }),

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import * as net from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { openOnStablePort } from '../../src/demo/stable-port.ts';
 import { readListening } from '../../src/sources/listening.ts';
 
 // Fixture host 10.0.0.5 with Gitaly's listen_addr on 8075 and tls_listen_addr on 9999.
@@ -17,8 +18,14 @@ describe('readListening (local mode: listen_addr without a dial)', () => {
 
   it('sees a real listener of this process appear and go away', async () => {
     const server = net.createServer();
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const port = (server.address() as net.AddressInfo).port;
+    // Not an ephemeral port: once closed, another process's listen(0) could take that one at once.
+    const port = await openOnStablePort(
+      (p) =>
+        new Promise<number>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen(p, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port));
+        }),
+    );
     expect(await readListening('/proc', { tcp: port, tls: port })).to.deep.include({ ok: true, listening: { tcp: true, tls: true } });
     await new Promise<void>((resolve) => server.close(() => resolve()));
     expect(await readListening('/proc', { tcp: port, tls: port })).to.deep.include({ ok: true, listening: { tcp: false, tls: false } });
