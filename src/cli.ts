@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import closeWithGrace from 'close-with-grace';
 import pino, { type Logger } from 'pino';
 import { parseAddress } from './address.ts';
+import { DEFAULT_REPEAT_MS } from './collect/failure-log.ts';
 import { realProbes } from './collect/probes.ts';
 import { formatDuration, parseDuration } from './config/duration.ts';
 import { ConfigError, loadConfigFile } from './config/load.ts';
@@ -50,8 +51,6 @@ Without --config.file the exporter runs against a built-in demo fleet.
   check --url URL               ask the running exporter at URL for its verdict instead (dials nothing)
   --version, --help`;
 
-/** Often enough that a failure still going on is seen in a short window of logs, rare enough to read. */
-const DEFAULT_REPEAT_INTERVAL = '15m';
 /**
  * How long a stop (SIGTERM, SIGINT) may take before close-with-grace exits 1: under Kubernetes'
  * default 30 s grace period. Of it, a collection in progress gets up to 20 s to finish.
@@ -90,7 +89,7 @@ function parseOptions(argv: string[]): Options | 'help' | 'version' {
         'web.enable-lifecycle': { type: 'boolean', default: false },
         'log.level': { type: 'string', default: 'info' },
         'log.format': { type: 'string', default: 'logfmt' },
-        'log.repeat-interval': { type: 'string', default: DEFAULT_REPEAT_INTERVAL },
+        'log.repeat-interval': { type: 'string', default: formatDuration(DEFAULT_REPEAT_MS) },
         'config.check': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
         version: { type: 'boolean', default: false },
@@ -143,7 +142,7 @@ function repeatInterval(text: string): number {
   } catch (err) {
     throw new UsageError(`--log.repeat-interval: ${(err as Error).message}`);
   }
-  if (ms < 60_000) throw new UsageError(`--log.repeat-interval must be at least 1m, not "${text}" (${formatDuration(ms)})`);
+  if (ms < 60_000) throw new UsageError(`--log.repeat-interval must be at least 1m, not "${text}"`);
   return ms;
 }
 
