@@ -1,5 +1,5 @@
 // gitaly-tls-exporter [--config.file F] [--web.listen-address HOST:PORT] [--log.level L]
-//                     [--config.check]
+//                     [--log.format logfmt|json] [--log.repeat-interval D] [--config.check]
 // gitaly-tls-exporter check --config.file F
 // Exit codes: 0 ok (check: fleet complete), 1 check: not complete, 2 bad usage or configuration.
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -9,7 +9,9 @@ import { parseArgs } from 'node:util';
 import closeWithGrace from 'close-with-grace';
 import pino, { type Logger } from 'pino';
 import { parseAddress } from './address.ts';
+import { DEFAULT_REPEAT_MS } from './collect/failure-log.ts';
 import { realProbes } from './collect/probes.ts';
+import { formatDuration, parseDuration } from './config/duration.ts';
 import { ConfigError, loadConfigFile } from './config/load.ts';
 import { Inventory } from './inventory/inventory.ts';
 import type { Config } from './config/types.ts';
@@ -18,6 +20,7 @@ import { startDemoFleet, type DemoFleet } from './demo/fleet.ts';
 import { EXPORTER_VERSION, Exporter } from './exporter.ts';
 import { buildApp } from './http/app.ts';
 import { httpLimits } from './http/limits.ts';
+import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from './log/logger.ts';
 import { loadWebConfig } from './config/web-config.ts';
 import { createHttpsOptions, secureApp } from './http/web-config.ts';
 import { loadState, setAsideCorruptState } from './migration/state.ts';
@@ -27,7 +30,8 @@ import { renderTable } from './report/table.ts';
 
 const USAGE = `Usage:
   gitaly-tls-exporter [--config.file FILE] [--web.listen-address HOST:PORT] [--web.config.file FILE]
-                      [--web.enable-lifecycle] [--log.level LEVEL]
+                      [--web.enable-lifecycle] [--log.level LEVEL] [--log.format FORMAT]
+                      [--log.repeat-interval DURATION]
   gitaly-tls-exporter --config.file FILE [--web.config.file FILE] --config.check
   gitaly-tls-exporter check --config.file FILE
   gitaly-tls-exporter check --url http://exporter:9787
@@ -39,12 +43,14 @@ Without --config.file the exporter runs against a built-in demo fleet.
                                 web config format (tls_server_config, basic_auth_users)
   --web.enable-lifecycle        serve POST /-/reload (off by default, as in Prometheus; SIGHUP always reloads)
   --log.level LEVEL             debug, info, warn or error (default info)
+  --log.format FORMAT           logfmt or json (default logfmt, as Prometheus and its exporters)
+  --log.repeat-interval D       a failure that lasts is logged when it starts, when its error changes,
+                                when it ends, and again every D while it lasts (default 15m)
   --config.check                validate the configuration and exit (0 valid, 2 invalid)
   check                         one collection, print the verdict table; exit 0 only when the fleet is complete
   check --url URL               ask the running exporter at URL for its verdict instead (dials nothing)
   --version, --help`;
 
-const LEVELS = ['debug', 'info', 'warn', 'error'];
 /**
  * How long a stop (SIGTERM, SIGINT) may take before close-with-grace exits 1: under Kubernetes'
  * default 30 s grace period. Of it, a collection in progress gets up to 20 s to finish.
@@ -61,7 +67,10 @@ interface Options {
   url?: string;
   webConfigFile?: string;
   listen: { host: string; port: number };
-  logLevel: string;
+  logLevel: LogLevel;
+  logFormat: LogFormat;
+  /** How often a failure that lasts is logged again. */
+  logRepeatMs: number;
   configCheck: boolean;
   enableLifecycle: boolean;
 }
@@ -79,6 +88,8 @@ function parseOptions(argv: string[]): Options | 'help' | 'version' {
         'web.config.file': { type: 'string' },
         'web.enable-lifecycle': { type: 'boolean', default: false },
         'log.level': { type: 'string', default: 'info' },
+        'log.format': { type: 'string', default: 'logfmt' },
+        'log.repeat-interval': { type: 'string', default: formatDuration(DEFAULT_REPEAT_MS) },
         'config.check': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
         version: { type: 'boolean', default: false },
@@ -93,8 +104,9 @@ function parseOptions(argv: string[]): Options | 'help' | 'version' {
   if (positionals.length > 1 || (positionals[0] !== undefined && positionals[0] !== 'check')) {
     throw new UsageError(`unknown command: ${positionals.join(' ')}`);
   }
-  const level = values['log.level'];
-  if (!LEVELS.includes(level)) throw new UsageError(`--log.level must be one of ${LEVELS.join(', ')}, not "${level}"`);
+  const level = oneOf('--log.level', values['log.level'], LOG_LEVELS);
+  const format = oneOf('--log.format', values['log.format'], LOG_FORMATS);
+  const logRepeatMs = repeatInterval(values['log.repeat-interval']);
   const listenText = values['web.listen-address'];
   const listen = parseAddress(listenText.startsWith(':') ? `0.0.0.0${listenText}` : listenText);
   if (!listen.ok) throw new UsageError(`--web.listen-address: ${listen.message}`);
@@ -111,9 +123,27 @@ function parseOptions(argv: string[]): Options | 'help' | 'version' {
     webConfigFile: values['web.config.file'],
     listen: { host: listen.value.host, port: listen.value.port },
     logLevel: level,
+    logFormat: format,
+    logRepeatMs,
     configCheck: values['config.check'],
     enableLifecycle: values['web.enable-lifecycle'],
   };
+}
+
+function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
+  if ((allowed as readonly string[]).includes(value)) return value as T;
+  throw new UsageError(`${flag} must be one of ${allowed.join(', ')}, not "${value}"`);
+}
+
+function repeatInterval(text: string): number {
+  let ms: number;
+  try {
+    ms = parseDuration(text);
+  } catch (err) {
+    throw new UsageError(`--log.repeat-interval: ${(err as Error).message}`);
+  }
+  if (ms < 60_000) throw new UsageError(`--log.repeat-interval must be at least 1m, not "${text}"`);
+  return ms;
 }
 
 /**
@@ -210,6 +240,7 @@ async function serve(options: Options, logger: Logger): Promise<void> {
     probes: realProbes,
     histories: await loadHistories(config, logger),
     loadConfig: configFile ? () => loadConfigFile(configFile) : undefined,
+    failureRepeatMs: options.logRepeatMs,
   });
   await exporter.init();
   if (reloadPending) void exporter.reload();
@@ -253,10 +284,12 @@ export async function main(argv: string[]): Promise<number> {
   }
   // Synchronous writes: the last lines before an exit ("collection finished", the shutdown) are
   // never lost in a buffer or an unfinished asynchronous write when close-with-grace exits.
-  const logger = pino(
-    { level: options.logLevel, base: undefined },
-    pino.destination({ dest: options.command === 'check' ? 2 : 1, sync: true }),
-  );
+  // check prints its table on standard output: its log goes to standard error.
+  const logger = createLogger({
+    level: options.logLevel,
+    format: options.logFormat,
+    destination: pino.destination({ dest: options.command === 'check' ? 2 : 1, sync: true }),
+  });
   try {
     if (options.configCheck && options.configFile) {
       const config = loadConfigFile(options.configFile);

@@ -28,6 +28,7 @@ export interface ExporterDeps {
   loadConfig?: () => Config;
   /** Replaces the inventory's sources (tests, the benchmark). */
   inventorySources?: CollectorDeps['inventorySources'];
+  failureRepeatMs?: CollectorDeps['failureRepeatMs'];
 }
 
 export class Exporter implements ExporterView {
@@ -51,6 +52,7 @@ export class Exporter implements ExporterView {
       histories: deps.histories,
       now: deps.now,
       inventorySources: deps.inventorySources,
+      failureRepeatMs: deps.failureRepeatMs,
     });
     // Shares the collector's CA bundle cache, so /probe neither re-reads nor re-parses it per call.
     this.onDemand = new OnDemandProber({ probeTls: deps.probes.probeTls, caBundles: this.collector.caBundles, logger: deps.logger });

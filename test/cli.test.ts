@@ -55,6 +55,20 @@ describe('command line', function () {
     expect(r.stderr).to.contain('Usage:');
   });
 
+  for (const [args, message] of [
+    [['--log.format', 'text'], '--log.format must be one of logfmt, json, not "text"'],
+    [['--log.level', 'verbose'], '--log.level must be one of debug, info, warn, error, not "verbose"'],
+    [['--log.repeat-interval', '15'], '--log.repeat-interval: "15" has no unit: write e.g. 15s or 15m'],
+    [['--log.repeat-interval', '10s'], '--log.repeat-interval must be at least 1m, not "10s"'],
+  ] as const) {
+    it(`rejects ${args.join(' ')} with exit code 2, naming the flag and what it accepts`, () => {
+      const r = run([...args]);
+      expect(r.status).to.equal(2);
+      expect(r.stderr.split('\n')[0]).to.equal(`gitaly-tls-exporter: ${message}`);
+      expect(r.stderr).to.contain('Usage:');
+    });
+  }
+
   it('--config.check accepts a valid file and exits 0', () => {
     const file = join(dir, 'ok.yml');
     writeFileSync(file, 'nodes:\n  - name: gitaly-1\n    metrics_url: http://127.0.0.1:9236/metrics\n    tls_address: 127.0.0.1:9999\n');
@@ -117,7 +131,11 @@ describe('command line', function () {
         context: () => `log:\n${log().slice(-2000)}`,
       });
       expect(log()).to.contain('built-in demo fleet');
-      const demoDir = /"dir":"([^"]*gitaly-tls-exporter-demo-[^"]*)"/.exec(log())![1]!;
+      // The default log format is logfmt, one record a line, with an ISO-8601 UTC time first.
+      expect(log()).to.match(
+        /^time=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z level=info msg="no --config\.file given: running against the built-in demo fleet /m,
+      );
+      const demoDir = / dir=(\S*gitaly-tls-exporter-demo-\S*)/.exec(log())![1]!;
       expect(existsSync(demoDir), 'the demo directory exists while it runs').to.equal(true);
 
       const migration = (await (await fetch(`${base}/migration`)).json()) as { nodes: Array<{ node: string; phase: string }> };

@@ -63,6 +63,8 @@ export interface CollectorDeps {
   histories?: Map<string, NodeHistory>;
   /** Replaces the inventory's sources (tests, the benchmark). */
   inventorySources?: InventoryDeps['sources'];
+  /** How often a failure that lasts is logged again (default 15 min). */
+  failureRepeatMs?: number;
 }
 
 /** What the observe step gathers: every node's observation, and the fleet-wide answers. */
@@ -106,7 +108,7 @@ export class Collector {
     this.probes = deps.probes;
     this.now = deps.now ?? Date.now;
     this.histories = deps.histories ?? new Map<string, NodeHistory>();
-    this.sourceHealth = new SourceHealth(deps.logger);
+    this.sourceHealth = new SourceHealth(deps.logger, { repeatMs: deps.failureRepeatMs });
     this.phaseLog = new PhaseLog(deps.logger);
     this.inventory = new Inventory(deps.config, {
       now: this.now,

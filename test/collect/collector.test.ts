@@ -37,27 +37,77 @@ describe('collector', () => {
     return new Collector({ config, logger, probes: fleet.probes(), now: clock.now });
   }
 
-  it('logs a failing source’s error once when it starts failing and once when it answers again, not every cycle', async () => {
+  it('logs a steady source failure over 20 cycles once, again when its error changes, a reminder after 15 min, and its recovery once', async () => {
     const node = fleet.add('gitaly-1');
-    const lines: Array<{ level: number; msg: string; node?: string; source?: string }> = [];
+    const lines: Array<{ level: number; msg: string; node?: string; source?: string; code?: string; previous_code?: string }> = [];
     const capture = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as (typeof lines)[number]) });
     const config = fakeConfig([fakeNodeConfig('gitaly-1')], join(dir, 'state.json'));
-    const collector = new Collector({ config, logger: capture, probes: fleet.probes(), now: clock.now });
-    const about = (): typeof lines => lines.filter((l) => l.source === 'gitaly_metrics');
+    const base = fleet.probes();
+    let timingOut = false;
+    const probes = {
+      ...base,
+      scrapeGitalyMetrics: (...args: Parameters<typeof base.scrapeGitalyMetrics>) =>
+        timingOut
+          ? Promise.resolve({
+              ok: false as const,
+              error: { code: 'TIMEOUT' as const, message: `no answer within 10000 ms (${args[0]})` },
+              durationMs: 1,
+            })
+          : base.scrapeGitalyMetrics(...args),
+    };
+    const collector = new Collector({ config, logger: capture, probes, now: clock.now });
+    const about = (): Array<[number, string]> => lines.filter((l) => l.source === 'gitaly_metrics').map((l) => [l.level, l.msg]);
     await runCycles(collector, 2);
     expect(about()).to.deep.equal([]);
     node.metricsUp = false;
-    const s = await runCycles(collector, 3);
-    expect(about().map((l) => [l.level, l.msg])).to.deep.equal([
-      [40, 'gitaly_metrics failed: connection refused (http://gitaly-1:9236/metrics)'],
-    ]);
-    expect(s.sourceErrors.get('gitaly_metrics\u0000CONNECT')).to.equal(3);
+    const s = await runCycles(collector, 20);
+    const refused: [number, string] = [40, 'gitaly-1: gitaly_metrics failed: connection refused (http://gitaly-1:9236/metrics)'];
+    expect(about(), '20 cycles (10 min) of the same failure').to.deep.equal([refused]);
+    expect(lines.find((l) => l.source === 'gitaly_metrics')).to.include({ node: 'gitaly-1', code: 'CONNECT' });
+    expect(s.sourceErrors.get('gitaly_metrics\u0000CONNECT'), 'each cycle is still counted').to.equal(20);
+    timingOut = true;
+    await runCycles(collector, 30);
+    const timedOut: [number, string] = [40, 'gitaly-1: gitaly_metrics failed: no answer within 10000 ms (http://gitaly-1:9236/metrics)'];
+    expect(about(), 'a new error code is logged at once, then quiet for 15 min').to.deep.equal([refused, timedOut]);
+    await runCycles(collector, 1);
+    const reminder: [number, string] = [
+      40,
+      'gitaly-1: gitaly_metrics still failing after 25 min: no answer within 10000 ms (http://gitaly-1:9236/metrics)',
+    ];
+    expect(about()).to.deep.equal([refused, timedOut, reminder]);
+    timingOut = false;
     node.metricsUp = true;
+    await runCycles(collector, 5);
+    expect(about()).to.deep.equal([refused, timedOut, reminder, [30, 'gitaly-1: gitaly_metrics recovered after 25 min']]);
+    expect(lines.filter((l) => l.source === 'gitaly_metrics').at(-1)).to.include({ node: 'gitaly-1', previous_code: 'TIMEOUT' });
+  });
+
+  it('logs a failing inventory source (file_sd) once, not every cycle, and its recovery once', async () => {
+    fleet.add('gitaly-1');
+    const lines: Array<{ level: number; msg: string; source?: string; inventory_source?: string; code?: string }> = [];
+    const capture = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as (typeof lines)[number]) });
+    let readable = false;
+    const sd = {
+      id: 'file_sd /etc/prometheus/gitaly.json',
+      kind: 'file_sd' as const,
+      discover: () =>
+        Promise.resolve(
+          readable
+            ? { ok: true as const, nodes: [fakeNodeConfig('gitaly-1')] }
+            : { ok: false as const, error: { code: 'READ' as const, message: 'cannot read /etc/prometheus/gitaly.json: EACCES' } },
+        ),
+    };
+    const config = fakeConfig([], join(dir, 'state.json'));
+    const collector = new Collector({ config, logger: capture, probes: fleet.probes(), now: clock.now, inventorySources: () => [sd] });
+    await runCycles(collector, 20);
+    readable = true;
     await runCycles(collector, 2);
-    expect(about().map((l) => [l.level, l.msg])).to.deep.equal([
-      [40, 'gitaly_metrics failed: connection refused (http://gitaly-1:9236/metrics)'],
-      [30, 'gitaly_metrics answers again'],
+    const about = lines.filter((l) => l.source === 'inventory_file_sd');
+    expect(about.map((l) => [l.level, l.msg])).to.deep.equal([
+      [40, 'file_sd /etc/prometheus/gitaly.json failed: cannot read /etc/prometheus/gitaly.json: EACCES'],
+      [30, 'file_sd /etc/prometheus/gitaly.json recovered after 10 min'],
     ]);
+    expect(about[0]).to.include({ code: 'READ', inventory_source: 'file_sd /etc/prometheus/gitaly.json' });
   });
 
   it('logs a node’s phase change once through a 20-cycle outage, and once when it recovers', async () => {

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import pino from 'pino';
 import { PhaseLog } from '../../src/collect/phase-log.ts';
+import { createLogger } from '../../src/log/logger.ts';
 import type { Phase, Reason } from '../../src/migration/types.ts';
 import type { CollectionView } from '../../src/view/collection-view.ts';
 
@@ -84,5 +85,18 @@ describe('phase log', () => {
     log.logChanges(view([]));
     log.logChanges(view([{ node: 'gitaly-1', phase: 'complete' }]));
     expect(lines).to.deep.equal([]);
+  });
+});
+
+describe('phase log, as the process writes it', () => {
+  it('is one logfmt line with time, level, the message, and from, to, reasons and next_step as fields', () => {
+    const lines: string[] = [];
+    const log = new PhaseLog(createLogger({ level: 'info', format: 'logfmt', destination: { write: (s: string) => void lines.push(s) } }));
+    log.logChanges(view([{ node: 'gitaly-1', phase: 'dual_listen' }]));
+    log.logChanges(view([{ node: 'gitaly-1', phase: 'complete', nextStep: 'Done: the plaintext listener is closed.' }]));
+    expect(lines).to.have.length(1);
+    expect(lines[0]).to.match(
+      /^time=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z level=info msg="gitaly-1: phase dual_listen → complete: Done: the plaintext listener is closed\." node=gitaly-1 from=dual_listen to=complete reasons="" next_step="Done: the plaintext listener is closed\."\n$/,
+    );
   });
 });

@@ -18,7 +18,7 @@ import {
 import { waitFor } from '../helpers/wait-for.ts';
 import { scaled } from '../helpers/time-factor.ts';
 
-const ERROR = 50;
+const ERROR = 'error';
 const RELOAD_GAUGE = 'gitaly_tls_exporter_config_last_reload_successful';
 const ALL = ['gitaly-1', 'gitaly-2', 'gitaly-3'];
 

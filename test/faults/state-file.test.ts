@@ -24,7 +24,7 @@ import { startStallingServer, type LoopbackServer } from '../helpers/tls-servers
 import { waitFor } from '../helpers/wait-for.ts';
 import { scaled } from '../helpers/time-factor.ts';
 
-const ERROR = 50;
+const ERROR = 'error';
 
 function run(cmd: string, args: string[]): boolean {
   try {

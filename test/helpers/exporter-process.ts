@@ -17,9 +17,9 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MAIN = join(ROOT, 'src', 'main.ts');
 const OUTPUT_KEEP_CHARS = 4_000_000;
 
-/** One pino JSON line; `level` is pino's number (20 debug, 30 info, 40 warn, 50 error). */
+/** One line of the exporter's --log.format=json log; `level` is debug, info, warn or error. */
 export interface LogLine {
-  level: number;
+  level: string;
   msg: string;
   [key: string]: unknown;
 }
@@ -120,6 +120,8 @@ function launch(options: StartExporterOptions, port: number): ExporterProcess {
       `127.0.0.1:${port}`,
       '--log.level',
       options.logLevel ?? 'debug',
+      '--log.format',
+      'json',
       ...(options.extraArgs ?? []),
     ],
     { cwd: ROOT, what: 'the exporter' },

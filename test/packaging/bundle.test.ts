@@ -70,7 +70,7 @@ describe('single-file build (npm run bundle)', function () {
 
   it('runs the demo fleet (ready, /migration) and check against it (exit 1: not complete yet)', async () => {
     const port = await freePort();
-    server = spawn(process.execPath, [file, '--web.listen-address', `127.0.0.1:${port}`, '--log.level', 'info'], {
+    server = spawn(process.execPath, [file, '--web.listen-address', `127.0.0.1:${port}`, '--log.level', 'info', '--log.format', 'json'], {
       cwd: dir,
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
