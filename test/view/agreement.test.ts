@@ -175,6 +175,8 @@ function viewOf(cases: Case[]): CollectionView {
     sourceErrors: new Map(),
     clients: null,
     soakWindowMs: WINDOW,
+    expiryWarningMs: OPTIONS.expiryWarningMs,
+    bucketMs: OPTIONS.bucketMs,
   });
 }
 
