@@ -9,12 +9,35 @@ import { escapeHtml } from './html.ts';
 export interface ChartSize {
   width: number;
   height: number;
+  /** At most this many bars: buckets are summed into wider bars beyond it (a page of 1,000 charts stays small). */
+  maxBars: number;
   /** Text labels (scales, window start, now) for the node page; the table's small chart has none. */
   labels: boolean;
 }
 
-export const SMALL_CHART: ChartSize = { width: 168, height: 40, labels: false };
-export const LARGE_CHART: ChartSize = { width: 720, height: 160, labels: true };
+export const SMALL_CHART: ChartSize = { width: 168, height: 40, maxBars: 42, labels: false };
+export const LARGE_CHART: ChartSize = { width: 720, height: 160, maxBars: 240, labels: true };
+
+interface Bar {
+  startMs: number;
+  tcp: number;
+  tls: number;
+}
+
+/** Buckets summed into bars of a whole number of buckets, aligned to the bucket grid; empty bars left out. */
+function bars(c: ConnectionChart, maxBars: number): { barMs: number; bars: Bar[] } {
+  const k = Math.max(1, Math.ceil((c.toMs - c.fromMs) / c.bucketMs / maxBars));
+  const barMs = k * c.bucketMs;
+  const byStart = new Map<number, Bar>();
+  for (const b of c.buckets) {
+    const startMs = Math.floor(b.startMs / barMs) * barMs;
+    const bar = byStart.get(startMs) ?? { startMs, tcp: 0, tls: 0 };
+    bar.tcp += b.tcp;
+    bar.tls += b.tls;
+    byStart.set(startMs, bar);
+  }
+  return { barMs, bars: [...byStart.values()] };
+}
 
 const hhmm = (ms: number): string => `${new Date(ms).toISOString().slice(11, 19)} UTC`;
 
@@ -46,8 +69,9 @@ export function renderChart(node: string, c: ConnectionChart, size: ChartSize): 
   const r = (n: number): string => n.toFixed(1);
   const tcpTotal = c.buckets.reduce((s, b) => s + b.tcp, 0);
   const tlsTotal = c.buckets.reduce((s, b) => s + b.tls, 0);
-  const tcpMax = Math.max(1, ...c.buckets.map((b) => b.tcp));
-  const tlsMax = Math.max(1, ...c.buckets.map((b) => b.tls));
+  const { barMs, bars: drawn } = bars(c, size.maxBars);
+  const tcpMax = Math.max(1, ...drawn.map((b) => b.tcp));
+  const tlsMax = Math.max(1, ...drawn.map((b) => b.tls));
   const parts: string[] = [];
 
   // Unknown spans first, so the bars and marks sit above them.
@@ -66,23 +90,38 @@ export function renderChart(node: string, c: ConnectionChart, size: ChartSize): 
   }
   parts.push(`<line class="axis" x1="0" x2="${W}" y1="${mid}" y2="${mid}"/>`);
 
+  // Small charts draw each series as one path (no per-bar titles): a 1,000-row page stays a few MB.
   const half = mid - top - 1;
-  for (const b of c.buckets) {
-    const bx = x(b.startMs);
-    const bw = Math.max(1, x(b.startMs + c.bucketMs) - bx - 1);
+  const tlsPath: string[] = [];
+  const tcpPath: string[] = [];
+  // A bar straddling the start of observation (or the latest scrape) counts only the observed part:
+  // it is clipped to the known span, so no bar is drawn over "no data".
+  const kx0 = c.known ? x(c.known.fromMs) : 0;
+  const kx1 = c.known ? x(c.known.toMs) : 0;
+  for (const b of c.known ? drawn : []) {
+    const bx = Math.max(kx0, x(b.startMs));
+    const full = Math.min(kx1, x(b.startMs + barMs)) - bx;
+    // A pixel between bars once they are wide enough to spare it.
+    const w = Math.max(1, full > 3 ? full - 1 : full);
     if (b.tls > 0) {
       const h = Math.max(1, (b.tls / tlsMax) * half);
-      parts.push(
-        `<rect class="tls" x="${r(bx)}" y="${r(mid - h)}" width="${r(bw)}" height="${r(h)}"><title>${b.tls} TLS from ${hhmm(b.startMs)}</title></rect>`,
-      );
+      if (labels)
+        parts.push(
+          `<rect class="tls" x="${r(bx)}" y="${r(mid - h)}" width="${r(w)}" height="${r(h)}"><title>${b.tls} TLS from ${hhmm(b.startMs)}</title></rect>`,
+        );
+      else tlsPath.push(`M${r(bx)} ${mid}v-${r(h)}h${r(w)}v${r(h)}z`);
     }
     if (b.tcp > 0) {
       const h = Math.max(1, (b.tcp / tcpMax) * half);
-      parts.push(
-        `<rect class="tcp" x="${r(bx)}" y="${mid + 1}" width="${r(bw)}" height="${r(h)}"><title>${b.tcp} plaintext from ${hhmm(b.startMs)}</title></rect>`,
-      );
+      if (labels)
+        parts.push(
+          `<rect class="tcp" x="${r(bx)}" y="${mid + 1}" width="${r(w)}" height="${r(h)}"><title>${b.tcp} plaintext from ${hhmm(b.startMs)}</title></rect>`,
+        );
+      else tcpPath.push(`M${r(bx)} ${mid + 1}v${r(h)}h${r(w)}v-${r(h)}z`);
     }
   }
+  if (tlsPath.length) parts.push(`<path class="tls" d="${tlsPath.join('')}"/>`);
+  if (tcpPath.length) parts.push(`<path class="tcp" d="${tcpPath.join('')}"/>`);
 
   const ws = x(c.windowStartMs);
   parts.push(
@@ -109,7 +148,7 @@ export function renderChart(node: string, c: ConnectionChart, size: ChartSize): 
   }
   const summary = escapeHtml(chartSummary(node, c));
   const caption = labels
-    ? `<p class="chart-scale">Each bar: ${escapeHtml(duration(c.bucketMs))}. Scales: TLS up to ${tlsMax}, plaintext up to ${tcpMax} new connections per bar (each scaled to its own largest bar, so one plaintext client stays visible).</p>`
+    ? `<p class="chart-scale">Each bar: ${escapeHtml(duration(barMs))}. Scales: TLS up to ${tlsMax}, plaintext up to ${tcpMax} new connections per bar (each scaled to its own largest bar, so one plaintext client stays visible).</p>`
     : '';
   const known = c.known ? new Date(c.known.fromMs).toISOString() : 'none';
   const last = c.plaintextLastSeenMs === null ? 'none' : new Date(c.plaintextLastSeenMs).toISOString();

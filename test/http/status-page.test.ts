@@ -171,17 +171,20 @@ describe('status page and node page', () => {
       /<title>gitaly-plain: new connections per 1h over the soak window \(7d\), own probes excluded; 3 plaintext, 120 TLS; no data before /,
     );
     expect(plain).to.contain(`data-last-plaintext="${new Date(NOW - 2 * DAY + 1000).toISOString()}"`);
-    expect(plain.match(/<rect class="tcp"/g)).to.have.length(1);
-    expect(plain.match(/<rect class="tls"/g)).to.have.length(2);
+    // One path per series, one bar per bucket with connections (7.35 days of hours in at most 42 bars: 5 h each).
+    const path = (cls: string): string => new RegExp(`<path class="${cls}" d="([^"]+)"`).exec(plain)![1]!;
+    expect(path('tcp').match(/M/g)).to.have.length(1);
+    expect(path('tls').match(/M/g)).to.have.length(2);
     expect(plain.match(/<line class="last-plaintext"/g)).to.have.length(1);
     // Window start at a twentieth of a window after the chart's left edge (168 px wide: 8 px).
     expect(plain).to.match(/<line class="window-start" x1="8\.0"/);
     // Observed for five days of the 7.35 shown: the first 2.35 days are a gap, not zero.
     const gap = /<rect class="gap" x="0\.0" y="\d+" width="([\d.]+)"/.exec(plain);
     expect(Number(gap![1])).to.be.closeTo((168 * 2.35) / 7.35, 0.2);
-    // The bar sits where its hour is: two days before now.
-    const bar = /<rect class="tcp" x="([\d.]+)"/.exec(plain);
-    expect(Number(bar![1])).to.be.closeTo((168 * (7.35 - 2)) / 7.35, 0.2);
+    // The bar sits where its four hours are: the five holding the hour two days before now.
+    const barX = Number(/^M([\d.]+) /.exec(path('tcp'))![1]);
+    const barStart = Math.floor((NOW - 2 * DAY) / (5 * HOUR)) * 5 * HOUR;
+    expect(barX).to.be.closeTo((168 * (barStart - (NOW - 7.35 * DAY))) / (7.35 * DAY), 0.2);
 
     // Never scraped: the whole span is a gap, nothing is drawn as zero, and the title says why.
     const down = svgOf(html, 'gitaly-down');
@@ -214,6 +217,10 @@ describe('status page and node page', () => {
     expect(html).to.contain('<dt>Soak window</dt><dd>7d</dd>');
     expect(html).to.contain('window start').and.contain('class="chart-scale"');
     expect(svgOf(html, 'gitaly-restart')).to.contain('viewBox="0 0 720 160"');
+    // The large chart keeps a title on each bar, one bar per hour.
+    const plainPage = (await app.inject('/node/gitaly-plain')).body;
+    expect(svgOf(plainPage, 'gitaly-plain')).to.contain('<rect class="tcp"').and.contain('<title>3 plaintext from ');
+    expect(plainPage).to.contain('Each bar: 1h.');
     // Every served certificate by position, with not-after as a date and days left; both serials.
     expect(html).to.contain('data-cert-position="leaf" data-cert-index="0"');
     expect(html).to.contain('data-cert-position="intermediate" data-cert-index="1"');
