@@ -1,65 +1,30 @@
 // The status page at fleet scale: rendering the page (and a node page) for 1,000 synthetic nodes,
 // each with a full week of hourly chart buckets and a three-certificate chain: the worst case for
 // the page's size. In memory: the view is built once, as the collector does once per collection.
-import type { NodeConfig } from '../src/config/types.ts';
-import type { CertificateFacts, TlsProbeResult } from '../src/evidence.ts';
+import type { CertificateFacts } from '../src/evidence.ts';
 import { renderNodePage } from '../src/http/node-page.ts';
 import { renderStatusPage } from '../src/http/status-page.ts';
-import { emptyHistory, type NodeHistory } from '../src/migration/types.ts';
-import { judgeFleet, judgeNode, type NodeEvidence, type VerdictOptions } from '../src/migration/verdict.ts';
-import { collectionView, type CollectionView } from '../src/view/collection-view.ts';
+import type { NodeHistory } from '../src/migration/types.ts';
+import type { CollectionView } from '../src/view/collection-view.ts';
+// The page tests' evidence builders: the bench renders the same kind of view the tests check.
+import { cert, coveredHistory, DAY, NOW, plaintextClosed, tlsOk } from '../test/helpers/evidence.ts';
+import { viewOfNodes } from '../test/helpers/view.ts';
 import { met, type Row } from './report.ts';
 import { fmt, MB, median, percentile } from './stats.ts';
 
 const NODES = 1000;
 const RENDERS = 20;
 const TARGET_MS = 1000;
-const DAY = 86_400_000;
 const HOUR = 3_600_000;
-const NOW = Date.UTC(2026, 10, 25, 12);
-const OPTIONS: VerdictOptions = { soakWindowMs: 7 * DAY, expiryWarningMs: 30 * DAY, bucketMs: HOUR, minCoverage: 0.998 };
 
-function certificate(i: number, position: CertificateFacts['position'], notAfterMs: number): CertificateFacts {
-  return {
-    position,
-    serial: (0x10000 + i).toString(16).toUpperCase(),
-    subject: position === 'leaf' ? `CN=gitaly-${i}.internal` : `CN=Bench ${position} CA`,
-    issuer: position === 'root' ? 'CN=Bench root CA' : 'CN=Bench intermediate CA',
-    dnsNames: position === 'leaf' ? [`gitaly-${i}.internal`] : [],
-    ipAddresses: [],
-    notBeforeMs: NOW - 60 * DAY,
-    notAfterMs,
-    sha256: i.toString(16).padStart(64, '0'),
-    keyType: 'ec',
-    keyBits: 256,
-    signatureAlgorithm: 'ecdsa-with-SHA256',
-  };
-}
-
-function tls(i: number): TlsProbeResult {
-  const leafDays = 5 + ((i * 37) % 400);
-  return {
-    address: `gitaly-${i}.internal:9999`,
-    durationMs: 10,
-    handshakeOk: true,
-    error: null,
-    chain: [
-      certificate(i, 'leaf', NOW + leafDays * DAY),
-      certificate(i, 'intermediate', NOW + 900 * DAY),
-      certificate(i, 'root', NOW + 3000 * DAY),
-    ],
-    trusted: true,
-    trustError: null,
-    hostnameMatch: true,
-    alpnProtocol: 'h2',
-    tlsVersion: 'TLSv1.3',
-    cipher: 'TLS_AES_128_GCM_SHA256',
-    accepts: { 'TLSv1.2': true, 'TLSv1.3': true },
-    grpcHealthOk: true,
-    grpcHealthError: null,
-    connectionsMade: 1,
-    atMs: NOW,
-  };
+function chain(i: number): CertificateFacts[] {
+  const ca = (position: 'intermediate' | 'root', days: number): CertificateFacts =>
+    cert({ position, serial: `${position === 'root' ? 'R' : 'I'}${i}`, subject: `CN=Bench ${position} CA`, notAfterMs: NOW + days * DAY });
+  return [
+    cert({ serial: (0x10000 + i).toString(16).toUpperCase(), notAfterMs: NOW + (5 + ((i * 37) % 400)) * DAY }),
+    ca('intermediate', 900),
+    ca('root', 3000),
+  ];
 }
 
 /** A week of hourly buckets, every one with TLS traffic and, on a fifth of the nodes, plaintext. */
@@ -70,105 +35,44 @@ function history(i: number, plaintext: boolean): NodeHistory {
     const tcp = plaintext && h % 7 === 0 ? 1 + (h % 3) : 0;
     buckets.push([start, { tcp, tls: 20 + ((i + h) % 50), lastTcpMs: tcp ? start + 1000 : 0, lastTlsMs: start + 2000 }]);
   }
-  return {
-    ...emptyHistory(),
-    firstObservedMs: NOW - 8 * DAY,
-    lastScrapeMs: NOW,
-    lastCounts: { tcp: 10, tls: 5000, unix: 0 },
-    processStartSeconds: (NOW - 30 * DAY) / 1000,
-    plaintextLastSeenMs: plaintext ? NOW - 3 * HOUR : NOW - 9 * DAY,
-    directBuckets: buckets,
-    // The counter was seen counting a plaintext dial of ours: its zeros are evidence.
-    canary: {
-      source: 'gitaly_metrics',
-      counter: 'gitaly_connections_total',
-      atMs: NOW - DAY,
-      expected: { tcp: 1, tls: 2 },
-      counted: { tcp: 1, tls: 2 },
-    },
-  };
+  return coveredHistory({ plaintextLastSeenMs: plaintext ? NOW - 3 * HOUR : NOW - 9 * DAY, directBuckets: buckets });
 }
 
 /** 1,000 nodes in every phase and state the page shows: clean, plaintext, expiring and restart, down. */
 export function syntheticView(count: number): CollectionView {
-  const nodes = Array.from({ length: count }, (_, i) => {
-    const kind = i % 5;
-    const name = `gitaly-${String(i).padStart(4, '0')}`;
-    const node: NodeConfig = {
-      name,
-      role: 'gitaly',
-      metricsUrl: `http://${name}.internal:9236/metrics`,
-      tlsAddress: `${name}.internal:9999`,
-      plaintextAddress: `${name}.internal:8075`,
-    };
-    const t = tls(i);
-    const e: NodeEvidence = {
-      name,
-      role: 'gitaly',
-      nowMs: NOW,
-      history: history(i, kind === 1),
-      hasTlsAddress: true,
-      hasPlaintextAddress: true,
-      scrape:
-        kind === 3
-          ? { ok: false, error: { code: 'CONNECT', message: `Could not connect to ${name}.internal:9236 (ECONNREFUSED).` }, durationMs: 2 }
-          : {
-              ok: true,
-              counts: { tcp: 10, tls: 5000, unix: 0 },
-              family: 'gitaly_connections_total',
-              version: '18.6.0',
-              bytes: 1e6,
-              durationMs: 40,
-            },
-      prometheus: null,
-      tls: t,
-      certFile:
-        kind === 2
-          ? { ok: true, path: '/etc/gitlab/ssl/gitaly.crt', chain: [certificate(i + 1, 'leaf', NOW + 400 * DAY)], matchesServed: false }
-          : null,
-      plaintext: {
-        address: node.plaintextAddress!,
-        open: kind !== 0,
-        grpcHealthServing: null,
-        tlsPortRejectsPlaintext: true,
-        error: null,
-        durationMs: 3,
-        connectionsMade: { tcp: 0, tls: 0 },
-        atMs: NOW - 60_000,
-      },
-      sockets: null,
-    };
-    const verdict = judgeNode(e, OPTIONS);
-    const observation = {
-      node,
-      scrape: e.scrape,
-      tls: e.tls,
-      certFile: e.certFile,
-      plaintext: e.plaintext,
-      plaintextFresh: true,
-      sockets: null,
-      durationMs: 5,
-    };
-    return { observation, verdict, history: e.history, instance: `${name}.internal:9236` };
-  });
-  return collectionView({
-    atMs: NOW,
-    durationMs: 1000,
-    nodes,
-    fleet: judgeFleet(
-      nodes.map((n) => n.verdict),
-      [],
-      null,
-    ),
-    prometheus: null,
-    caBundle: { ok: true, source: 'bench', count: 1 },
-    stateError: null,
-    sourceErrors: new Map(),
-    clients: null,
-    soakWindowMs: OPTIONS.soakWindowMs,
-    expiryWarningMs: OPTIONS.expiryWarningMs,
-    bucketMs: OPTIONS.bucketMs,
-  });
+  return viewOfNodes(
+    Array.from({ length: count }, (_, i) => {
+      const kind = i % 5;
+      const name = `gitaly-${String(i).padStart(4, '0')}`;
+      return {
+        name,
+        evidence: {
+          history: history(i, kind === 1),
+          tls: tlsOk({ chain: chain(i) }),
+          plaintext: plaintextClosed({ open: kind !== 0 }),
+          ...(kind === 2
+            ? {
+                certFile: {
+                  ok: true as const,
+                  path: '/etc/gitlab/ssl/gitaly.crt',
+                  chain: [cert({ serial: 'NEW', sha256: 'bb'.repeat(32) })],
+                  matchesServed: false,
+                },
+              }
+            : {}),
+          ...(kind === 3
+            ? {
+                scrape: {
+                  ok: false as const,
+                  error: { code: 'CONNECT' as const, message: `Could not connect to ${name}.internal:9236 (ECONNREFUSED).` },
+                  durationMs: 2,
+                },
+              }
+            : {}),
+        },
+      };
+    }),
+  );
 }
 
 function timed(render: () => string, runs: number): { ms: number[]; bytes: number } {

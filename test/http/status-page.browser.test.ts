@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { realProbes } from '../../src/collect/probes.ts';
 import { demoConfig } from '../../src/demo/demo-config.ts';
 import { startDemoFleet, type DemoFleet } from '../../src/demo/fleet.ts';
@@ -54,6 +54,17 @@ interface MigrationNode {
 interface MigrationDoc {
   fleet: { complete: boolean; nodesByPhase: Record<string, number> };
   nodes: MigrationNode[];
+}
+
+/** A page that collects console errors and warnings and page errors: a clean page has none. */
+async function newPage(browser: Browser, viewport: { width: number; height: number }): Promise<{ page: Page; problems: string[] }> {
+  const page = await browser.newPage({ viewport });
+  const problems: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error' || m.type() === 'warning') problems.push(`${m.type()}: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+  return { page, problems };
 }
 
 const sum = (n: MigrationNode, k: 'tcp' | 'tls'): number => n.soak.connections.buckets.reduce((s, b) => s + b[k], 0);
@@ -109,12 +120,7 @@ describe('status page in headless Chromium', function () {
   });
 
   it('shows the fleet verdict and one row per node, as /migration says, with no console errors', async () => {
-    const page = await browser.newPage({ viewport: { width: 1400, height: 700 } });
-    const problems: string[] = [];
-    page.on('console', (m) => {
-      if (m.type() === 'error' || m.type() === 'warning') problems.push(`${m.type()}: ${m.text()}`);
-    });
-    page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+    const { page, problems } = await newPage(browser, { width: 1400, height: 700 });
     const response = await page.goto(`${base}/`);
     expect(response?.status()).to.equal(200);
     const doc = (await (await fetch(`${base}/migration`)).json()) as MigrationDoc;
@@ -180,12 +186,7 @@ describe('status page in headless Chromium', function () {
   });
 
   it('links each row to a node page with the whole evidence, as /migration says', async () => {
-    const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
-    const problems: string[] = [];
-    page.on('console', (m) => {
-      if (m.type() === 'error' || m.type() === 'warning') problems.push(`${m.type()}: ${m.text()}`);
-    });
-    page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+    const { page, problems } = await newPage(browser, { width: 1200, height: 900 });
     await page.goto(`${base}/`);
     await page.locator('tbody tr[data-node="gitaly-4"] th a').click();
     await page.waitForURL(`${base}/node/gitaly-4`);
