@@ -25,6 +25,8 @@ export interface ChartOptions {
   nowMs: number;
   soakWindowMs: number;
   bucketMs: number;
+  /** Why nothing can be drawn when the exporter does not scrape the node itself (null: it does). */
+  notScrapedWhy?: string | null;
 }
 
 /** The history keeps a margin before the window (history.ts prune): a twentieth of it is always there. */
@@ -40,9 +42,11 @@ export function connectionChart(history: NodeHistory, plaintextLastSeenMs: numbe
   const known = observed ? { fromMs: Math.max(fromMs, first), toMs: Math.min(toMs, last) } : null;
   const why = observed
     ? null
-    : first === null || last === null
-      ? 'the node’s metrics page has not been scraped successfully yet (or no metrics_url is configured)'
-      : 'no successful scrape of the node’s metrics page inside the soak window';
+    : o.notScrapedWhy
+      ? o.notScrapedWhy
+      : first === null || last === null
+        ? 'the node’s metrics page has not been scraped successfully yet'
+        : 'no successful scrape of the node’s metrics page inside the soak window';
   const buckets = history.directBuckets
     .filter(([start, n]) => start + o.bucketMs > fromMs && start <= toMs && (n.tcp > 0 || n.tls > 0))
     .map(([startMs, n]) => ({ startMs, tcp: n.tcp, tls: n.tls }));

@@ -347,7 +347,14 @@ export function nodeView(n: NodeViewInput, o: ViewOptions): NodeView {
         o.nowMs,
       ),
     },
-    chart: connectionChart(history, v.plaintextLastSeenMs, o),
+    chart: connectionChart(history, v.plaintextLastSeenMs, {
+      ...o,
+      notScrapedWhy: obs.scrape
+        ? null
+        : v.window?.source === 'prometheus'
+          ? 'the exporter does not scrape this node’s metrics page itself (direct_scrape: false): Prometheus gives only the window’s totals'
+          : 'no metrics_url is configured, so the exporter does not scrape this node’s connection counters',
+    }),
     version,
     versionWhy,
     counts: scrape?.ok ? scrape.counts : null,

@@ -38,6 +38,8 @@ describe('connection chart', () => {
     const stale = connectionChart(coveredHistory({ firstObservedMs: NOW - 30 * DAY, lastScrapeMs: NOW - 20 * DAY }), null, O);
     expect(stale.known).to.equal(null);
     expect(stale.why).to.contain('no successful scrape');
+    const off = connectionChart(emptyHistory(), null, { ...O, notScrapedWhy: 'direct_scrape: false' });
+    expect([off.known, off.why]).to.deep.equal([null, 'direct_scrape: false']);
   });
 
   it('leaves out a last plaintext client older than the chart', () => {
