@@ -157,6 +157,16 @@ function exporterErrors(s: CollectionView): string[] {
   ];
 }
 
+/** Beyond this many characters a fleet sentence (a list of 800 node names) is folded: the table stays in view. */
+const FOLD_CHARS = 240;
+
+/** "814 of 1000 node(s) not complete: gitaly-0000, …" folds to its head, the whole list one click away. */
+function foldLong(text: string): string {
+  const colon = text.indexOf(': ');
+  if (text.length <= FOLD_CHARS || colon < 0 || colon > FOLD_CHARS) return escapeHtml(text);
+  return `<details class="fold"><summary>${escapeHtml(text.slice(0, colon))} (show the list)</summary>${escapeHtml(text.slice(colon + 2))}</details>`;
+}
+
 function banner(s: CollectionView): string {
   const f = s.fleet;
   const total = s.nodes.length;
@@ -169,7 +179,7 @@ function banner(s: CollectionView): string {
     .filter(([, c]) => c > 0)
     .map(([p, c]) => `${c} ${PHASE_LABEL[p].toLowerCase()}`)
     .join(', ');
-  const blocking = [...f.blocking, ...errors].map((b) => `<li>${escapeHtml(b)}</li>`).join('');
+  const blocking = [...f.blocking, ...errors].map((b) => `<li>${foldLong(b)}</li>`).join('');
   return `<div class="banner todo" data-fleet-complete="false"><strong>Migration not complete.</strong> ${f.nodesByPhase.complete} of ${total} node(s) complete (${escapeHtml(counts)}).<ul>${blocking}</ul></div>`;
 }
 

@@ -107,6 +107,21 @@ describe('status page and node page', () => {
     expect(view.fleet.nodesByPhase.complete, 'the sample has complete nodes').to.be.greaterThan(0);
   });
 
+  it('folds a fleet sentence that lists hundreds of nodes, so the summary bar and the table stay in view', async () => {
+    const many = viewOfNodes(
+      Array.from({ length: 60 }, (_, i) => ({ name: `gitaly-node-${i}`, evidence: { plaintext: plaintextClosed({ open: true }) } })),
+    );
+    const big = appFor(many);
+    const html = (await big.inject('/')).body;
+    await big.close();
+    const banner = html.slice(html.indexOf('<div class="banner'), html.indexOf('<nav class="summary"'));
+    expect(banner).to.contain(
+      '<details class="fold"><summary>60 of 60 node(s) not complete (show the list)</summary>gitaly-node-0, gitaly-node-1,',
+    );
+    // A short sentence is not folded.
+    expect((await app.inject('/')).body).to.not.contain('class="fold"');
+  });
+
   it('filters by phase and sorts by expiry or name from the query string', async () => {
     const complete = await app.inject('/?phase=complete');
     expect(complete.statusCode).to.equal(200);
