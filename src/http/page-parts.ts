@@ -54,8 +54,8 @@ export const nodeHref = (v: Pick<NodeView, 'node'>): string => `/node/${encodeUR
 export const STYLE = `body{font:14px/1.4 system-ui,sans-serif;margin:1.5rem;color:#222}a{color:#1a5fb4}
 h1{font-size:1.3rem;margin:0 0 .8rem}.banner{padding:.8rem 1rem;border-radius:6px;margin-bottom:1rem}
 .banner ul{margin:.3rem 0 0 1.2rem;padding:0}.done{background:#e3f6e8;border:1px solid #5cb270}.todo{background:#fff4e0;border:1px solid #e0a040}
-table{border-collapse:collapse;width:100%}th,td{padding:.35rem .5rem;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}
-thead th{background:#f4f4f4;font-weight:600}td.next{min-width:11rem;max-width:22rem}td.soak{min-width:10.5rem}td.expiry{white-space:nowrap}.at,td.soak div,td.expiry div{font-size:.85em;color:#555}.role{font-size:.8em;color:#777;font-weight:normal}
+table{border-collapse:collapse;width:100%;font-size:13px}th,td{padding:.3rem .4rem;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}
+thead th{background:#f4f4f4;font-weight:600}td.next{min-width:9rem;max-width:15rem}td.soak{min-width:8rem;max-width:11rem}td.expiry{white-space:nowrap}.at,td.soak div,td.expiry div{font-size:.85em;color:#555}.role{font-size:.8em;color:#777;font-weight:normal}
 .phase{padding:.1rem .4rem;border-radius:4px;white-space:nowrap}.phase-complete{background:#5cb270;color:#fff}
 .phase-tls_only_traffic{background:#b6e3c1}.phase-dual_listen{background:#ffe1a8}.phase-plaintext_only{background:#f7b2ac}.phase-unknown{background:#ddd}
 .ok{color:#1e7b34}.bad{color:#b3261e;font-weight:600}.warn{color:#a05a00;font-weight:600}.na{color:#999}

@@ -86,12 +86,12 @@ describe('status page in headless Chromium', function () {
     exporter = new Exporter({ config: demoConfig(fleet, { stateFile: join(dir, 'state.json') }), logger, probes: realProbes });
     await exporter.init();
     // Collect until the charts have something to draw: the stuck client's plaintext on gitaly-3 in
-    // three buckets (the demo's clients reconnect every few seconds) and TLS traffic on gitaly-2.
+    // five buckets, a third of the window (the demo's clients reconnect every few seconds) and TLS traffic on gitaly-2.
     await waitFor(
       async () => {
         const s = await exporter.collector.collect();
         const chart = (name: string) => s.view.nodes.find((n) => n.node === name)!.chart;
-        return chart('gitaly-3').buckets.filter((b) => b.tcp > 0).length >= 3 && chart('gitaly-2').buckets.some((b) => b.tls > 0);
+        return chart('gitaly-3').buckets.filter((b) => b.tcp > 0).length >= 5 && chart('gitaly-2').buckets.some((b) => b.tls > 0);
       },
       { timeoutMs: 60_000, intervalMs: 1000, what: 'plaintext and TLS connections in the demo history' },
     );
@@ -120,7 +120,7 @@ describe('status page in headless Chromium', function () {
   });
 
   it('shows the fleet verdict and one row per node, as /migration says, with no console errors', async () => {
-    const { page, problems } = await newPage(browser, { width: 1400, height: 700 });
+    const { page, problems } = await newPage(browser, { width: 1700, height: 700 });
     const response = await page.goto(`${base}/`);
     expect(response?.status()).to.equal(200);
     const doc = (await (await fetch(`${base}/migration`)).json()) as MigrationDoc;
