@@ -15,6 +15,7 @@ import type { FleetArgs, FleetInfo } from './fleet-process.ts';
 import { loadRows } from './metrics-load.ts';
 import { memoryRows } from './memory.ts';
 import { noScrapeRows, noScrapeRuns } from './no-scrape.ts';
+import { pageRows } from './page.ts';
 import { prometheusRows } from './prometheus-queries.ts';
 import { cleanupAll, REPO_ROOT, startChild, tempDir, type BenchChild } from './processes.ts';
 import { machineLine, markdownTable, notesList, notMeasured, writeReport, type Machine, type Row } from './report.ts';
@@ -127,8 +128,18 @@ async function main(): Promise<number> {
     rows.push(...noScrapeRows(done.runs, null));
     return finish(machine, rows, errors);
   }
+  const page = (): Promise<void> =>
+    section(
+      'page',
+      () => pageRows(log),
+      () => [notMeasured('page', 'Status page, 1000 nodes', '< 1000 ms', 'the section broke; see errors')],
+    );
+  if (ONLY === 'page') {
+    await page();
+    return finish(machine, rows, errors);
+  }
   if (ONLY !== null) {
-    errors.push(`--only ${ONLY}: unknown section (hostile-prometheus, discovery, tls, extraction, no-scrape)`);
+    errors.push(`--only ${ONLY}: unknown section (hostile-prometheus, discovery, tls, extraction, no-scrape, page)`);
     return finish(machine, rows, errors);
   }
 
@@ -212,6 +223,7 @@ async function main(): Promise<number> {
   );
   await discovery();
   await hostile();
+  await page();
   return finish(machine, rows, errors);
 }
 

@@ -242,6 +242,8 @@ export class Collector {
       clients: observed.clients,
       inventory: observed.inventory,
       soakWindowMs: config.soakWindowMs,
+      expiryWarningMs: config.expiryWarningMs,
+      bucketMs: policy.history.bucketMs,
     });
   }
 
@@ -325,9 +327,14 @@ export class Collector {
   }
 
   /** The view every output renders, computed once; then the listeners (the metrics renderer). */
-  private async publish(input: Omit<Snapshot, 'view'> & { soakWindowMs: number }): Promise<Snapshot> {
-    const { soakWindowMs, ...rest } = input;
-    const snapshot: Snapshot = { ...rest, view: collectionView({ ...rest, clients: rest.clients ?? null, soakWindowMs }) };
+  private async publish(
+    input: Omit<Snapshot, 'view'> & { soakWindowMs: number; expiryWarningMs: number; bucketMs: number },
+  ): Promise<Snapshot> {
+    const { soakWindowMs, expiryWarningMs, bucketMs, ...rest } = input;
+    const snapshot: Snapshot = {
+      ...rest,
+      view: collectionView({ ...rest, clients: rest.clients ?? null, soakWindowMs, expiryWarningMs, bucketMs }),
+    };
     this.sourceHealth.logChanges(snapshot.view);
     this.phaseLog.logChanges(snapshot.view);
     this.latestSnapshot = snapshot;

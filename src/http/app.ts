@@ -8,7 +8,8 @@ import { closeSilentConnections, type HttpLimits } from './limits.ts';
 import type { OnDemandResult } from '../probes/on-demand.ts';
 import { migrationJson } from './migration-json.ts';
 import { probeResponse } from './probe-response.ts';
-import { renderStatusPage } from './status-page.ts';
+import { renderNodePage, renderUnknownNodePage } from './node-page.ts';
+import { parsePageQuery, renderStatusPage } from './status-page.ts';
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
@@ -74,11 +75,28 @@ export function buildApp({ logger, view, https, limits, lifecycle = false }: App
     return reply.send(migrationJson(s.view));
   });
 
-  app.get('/', async (_req, reply) =>
-    reply
+  // ?phase= and ?sort= cut and order the table on the server: a 1,000-node page needs no script.
+  app.get<{ Querystring: Record<string, unknown> }>('/', async (req, reply) => {
+    const query = parsePageQuery(req.query);
+    if ('error' in query) return reply.code(400).type('text/plain; charset=utf-8').send(`${query.error}\n`);
+    return reply
       .type('text/html; charset=utf-8')
-      .send(renderStatusPage(view.snapshot()?.view ?? null, { refreshSeconds: view.refreshSeconds(), source: view.configSource() })),
-  );
+      .send(renderStatusPage(view.snapshot()?.view ?? null, { refreshSeconds: view.refreshSeconds(), source: view.configSource(), query }));
+  });
+
+  // One node's whole evidence, for a change ticket; the name is URL-encoded in the path.
+  app.get<{ Params: { name: string } }>('/node/:name', async (req, reply) => {
+    const s = view.snapshot()?.view ?? null;
+    const node = s?.nodes.find((n) => n.node === req.params.name);
+    if (!s || !node)
+      return reply
+        .code(s ? 404 : 503)
+        .type('text/html; charset=utf-8')
+        .send(renderUnknownNodePage(req.params.name, s));
+    return reply
+      .type('text/html; charset=utf-8')
+      .send(renderNodePage(s, node, { refreshSeconds: view.refreshSeconds(), source: view.configSource() }));
+  });
 
   // Browsers ask for it on every page view; there is none, and a 404 would be noise.
   app.get('/favicon.ico', async (_req, reply) => reply.code(204).send());

@@ -32,10 +32,26 @@ function tlsJson(t: TlsView | null): object | null {
       notBefore: iso(c.notBeforeMs),
       notAfter: iso(c.notAfterMs),
       daysToExpiry: c.daysToExpiry,
+      expiry: c.expiry,
       sha256: c.sha256,
       key: c.key,
       signatureAlgorithm: c.signatureAlgorithm,
     })),
+  };
+}
+
+/** New connections per bucket over the soak window (own excluded): the numbers behind the page's chart. */
+function chartJson(c: NodeView['chart']): object {
+  return {
+    from: iso(c.fromMs),
+    to: iso(c.toMs),
+    windowStart: iso(c.windowStartMs),
+    bucketSeconds: c.bucketMs / 1000,
+    knownFrom: iso(c.known?.fromMs),
+    knownTo: iso(c.known?.toMs),
+    unknownReason: c.why,
+    buckets: c.buckets.map((b) => ({ start: iso(b.startMs), tcp: b.tcp, tls: b.tls })),
+    plaintextLastSeen: iso(c.plaintextLastSeenMs),
   };
 }
 
@@ -55,12 +71,14 @@ export function nodeJson(v: NodeView): object {
       plaintextLastSeenAgeSeconds: v.soak.plaintextLastSeenAgeMs === null ? null : Math.round(v.soak.plaintextLastSeenAgeMs / 1000),
       projectedSafeAt: iso(v.soak.projectedSafe.atMs),
       projectedSafeReason: v.soak.projectedSafe.atMs === null ? v.soak.projectedSafe.why : null,
+      connections: chartJson(v.chart),
     },
     checks: Object.fromEntries(CHECK_NAMES.map((name) => [name, checkJson(v.checks[name])])),
     certExpiry:
       v.certExpiry.atMs === null
         ? { at: null, days: null, reason: v.certExpiry.why }
-        : { at: iso(v.certExpiry.atMs), days: v.certExpiry.days, reason: null },
+        : { at: iso(v.certExpiry.atMs), days: v.certExpiry.days, state: v.certExpiry.state, reason: null },
+    expiryWarningSeconds: v.expiryWarningMs / 1000,
     evidence: {
       sources: v.sources.map((s) => ({ source: s.source, up: s.up, error: s.error })),
       sourcesDown: v.sources.filter((s) => !s.up).map((s) => s.source),
@@ -78,7 +96,14 @@ export function nodeJson(v: NodeView): object {
       metricsScrape: sourceJson(v, 'gitaly_metrics', { counts: v.counts }),
       tls: tlsJson(v.tls),
       certificateFile: v.certificateFile
-        ? { path: v.certificateFile.path, matchesServed: invert(v.checks.restartNeeded), notAfter: iso(v.certificateFile.leafNotAfterMs) }
+        ? {
+            path: v.certificateFile.path,
+            matchesServed: invert(v.checks.restartNeeded),
+            notAfter: iso(v.certificateFile.leafNotAfterMs),
+            serial: v.certificateFile.leafSerial,
+            subject: v.certificateFile.leafSubject,
+            expiry: v.certificateFile.leafExpiry,
+          }
         : sourceJson(v, 'cert_file', {}),
       ownConnections: v.ownConnections,
       plaintextPeers: v.plaintextPeers

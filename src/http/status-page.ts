@@ -5,32 +5,49 @@ import type { CollectionView } from '../view/collection-view.ts';
 import type { Check, NodeView } from '../view/node-view.ts';
 import { duration } from '../view/next-step.ts';
 import { escapeHtml } from './html.ts';
+import { dateTag, EXPIRY_CLASS, lastSeen, nodeHref, pageHead, PHASE_LABEL, PHASES, when } from './page-parts.ts';
 import { renderClientSections } from './status-clients.ts';
+import { renderChart, SMALL_CHART } from './svg-chart.ts';
 
-const PHASE_LABEL: Record<Phase, string> = {
-  plaintext_only: 'Plaintext only',
-  dual_listen: 'Dual listen',
-  tls_only_traffic: 'TLS-only traffic',
-  complete: 'Complete',
-  unknown: 'Unknown',
-};
-
-function ago(ms: number, nowMs: number): string {
-  const s = Math.max(0, Math.round((nowMs - ms) / 1000));
-  if (s < 120) return `${s} s ago`;
-  if (s < 7200) return `${Math.round(s / 60)} min ago`;
-  if (s < 172800) return `${Math.round(s / 3600)} h ago`;
-  return `${Math.round(s / 86400)} days ago`;
+/** How the table is cut and ordered: from the query string, so a 1,000-node page needs no script. */
+export interface PageQuery {
+  phase: Phase | null;
+  /** config: the inventory's order; expiry: soonest certificate expiry first, unknown last. */
+  sort: 'config' | 'name' | 'expiry';
 }
 
-/** "never" would claim more than we know: say how long we have been watching. */
-function lastSeen(seenMs: number | null, observedSinceMs: number | null, nowMs: number): string {
-  if (seenMs !== null) return ago(seenMs, nowMs);
-  if (observedSinceMs === null) return 'not observed yet';
-  return `none in ${ago(observedSinceMs, nowMs).replace(' ago', '')} watched`;
+const SORTS: Array<PageQuery['sort']> = ['config', 'name', 'expiry'];
+const SORT_LABEL: Record<PageQuery['sort'], string> = { config: 'configuration order', name: 'name', expiry: 'certificate expiry' };
+
+/** Reads ?phase= and ?sort=; a wrong value is an error naming the parameter and what it may be. */
+export function parsePageQuery(q: Record<string, unknown>): PageQuery | { error: string } {
+  const one = (name: string): string | undefined | null => {
+    const v = q[name];
+    if (v === undefined || v === '') return undefined;
+    return typeof v === 'string' ? v : null;
+  };
+  const phase = one('phase');
+  const sort = one('sort');
+  if (phase === null || sort === null) return { error: 'Bad query: give phase and sort at most once each.' };
+  if (phase !== undefined && !(PHASES as string[]).includes(phase))
+    return { error: `Bad phase "${phase}": use one of ${PHASES.join(', ')} (or leave it out for all nodes).` };
+  if (sort !== undefined && !(SORTS as string[]).includes(sort)) return { error: `Bad sort "${sort}": use one of ${SORTS.join(', ')}.` };
+  return { phase: (phase as Phase | undefined) ?? null, sort: (sort as PageQuery['sort'] | undefined) ?? 'config' };
 }
 
-const when = (ms: number): string => `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+const byName = (a: NodeView, b: NodeView): number => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0);
+
+export function selectNodes(nodes: NodeView[], q: PageQuery): NodeView[] {
+  const picked = q.phase ? nodes.filter((n) => n.phase === q.phase) : [...nodes];
+  if (q.sort === 'name') picked.sort(byName);
+  if (q.sort === 'expiry')
+    picked.sort((a, b) => {
+      const x = a.certExpiry.atMs ?? Infinity;
+      const y = b.certExpiry.atMs ?? Infinity;
+      return x === y ? byName(a, b) : x < y ? -1 : 1;
+    });
+  return picked;
+}
 
 /**
  * Observed for how long out of the window, and when the window is clean of plaintext if no client
@@ -72,19 +89,21 @@ const CHECK_LABEL: Record<string, string> = {
   plaintextListenerOpen: 'listen_addr open',
 };
 
-function tlsCells(v: NodeView): string {
+/** Soonest expiry as a date and days left, coloured by the configured expiry_warning (the view's state). */
+function expiryCell(v: NodeView): string {
   const e = v.certExpiry;
-  const expiryClass = e.atMs === null ? 'na' : e.days < 7 ? 'bad' : e.days < 30 ? 'warn' : 'ok';
-  const expiry =
-    e.atMs === null
-      ? `<td class="expiry na" data-check="certDays" data-value="unknown" title="${escapeHtml(e.why)}">unknown</td>`
-      : `<td class="expiry ${expiryClass}" data-check="certDays" data-value="${e.days}">${e.days} d</td>`;
+  if (e.atMs === null) return `<td class="expiry na" data-check="certDays" data-value="unknown" title="${escapeHtml(e.why)}">unknown</td>`;
+  const title = `soonest not-after in the served chain; amber within expiry_warning (${duration(v.expiryWarningMs)})`;
+  return `<td class="expiry ${EXPIRY_CLASS[e.state]}" data-check="certDays" data-value="${e.days}" data-expiry-state="${e.state}" title="${escapeHtml(title)}">${dateTag(e.atMs)}<div>${e.days} d</div></td>`;
+}
+
+function tlsCells(v: NodeView): string {
   const versions = (v.tls?.accepts ?? [])
     .filter((a) => a.accepted !== null)
     .map((a) => `<span class="${a.accepted ? 'ok' : 'na'}">${escapeHtml(a.version.replace('TLSv', ''))}${a.accepted ? '' : '✗'}</span>`)
     .join(' ');
   return [
-    expiry,
+    expiryCell(v),
     checkCell('trusted', v.checks.trusted, true),
     checkCell('hostnameMatch', v.checks.hostnameMatch, true),
     checkCell('alpnH2', v.checks.alpnH2, true),
@@ -106,22 +125,24 @@ function notes(v: NodeView): string {
   if (v.certExpiry.atMs === null && v.tlsAddress)
     unknowns.unshift(`<li class="na">Cert expiry unknown: ${escapeHtml(v.certExpiry.why)}</li>`);
   const downList = down.length ? `<ul class="sources">${down.join('')}</ul>` : '';
+  const details = v.details.length ? `<ul class="details">${v.details.map((d) => `<li>${escapeHtml(d)}</li>`).join('')}</ul>` : '';
   const why = unknowns.length
     ? `<details class="unknowns"><summary>${unknowns.length} unknown</summary><ul>${unknowns.join('')}</ul></details>`
     : '';
-  return downList + why;
+  return downList + details + why;
 }
 
 function row(v: NodeView, nowMs: number): string {
   const reasons = v.reasons.map((r) => `<li title="${escapeHtml(r.text)}"><code>${r.reason}</code></li>`).join('');
   const soak = v.soak;
   return `<tr data-node="${escapeHtml(v.node)}" data-phase="${v.phase}">
-<th scope="row">${escapeHtml(v.node)}<div class="role">${v.role}</div></th>
+<th scope="row"><a href="${nodeHref(v)}">${escapeHtml(v.node)}</a><div class="role">${v.role}</div></th>
 <td><span class="phase phase-${v.phase}">${PHASE_LABEL[v.phase]}</span></td>
 <td class="next" data-next-step>${escapeHtml(v.nextStep)}</td>
 <td>${soak.window ? `${soak.window.tcp} / ${soak.window.tls}` : '<span class="na">unknown</span>'}</td>
 <td>${escapeHtml(lastSeen(soak.plaintextLastSeenMs, soak.observedSinceMs, nowMs))}${soak.plaintextLastSeenMs !== null ? `<div class="at"><time datetime="${new Date(soak.plaintextLastSeenMs).toISOString()}">${when(soak.plaintextLastSeenMs)}</time></div>` : ''}</td>
 ${soakCell(v, nowMs)}
+<td class="chart-cell">${renderChart(v.node, v.chart, SMALL_CHART)}</td>
 ${tlsCells(v)}
 <td><ul class="reasons">${reasons || '<li class="ok">nothing blocks</li>'}</ul>${notes(v)}</td>
 </tr>`;
@@ -136,6 +157,16 @@ function exporterErrors(s: CollectionView): string[] {
   ];
 }
 
+/** Beyond this many characters a fleet sentence (a list of 800 node names) is folded: the table stays in view. */
+const FOLD_CHARS = 240;
+
+/** "814 of 1000 node(s) not complete: gitaly-0000, …" folds to its head, the whole list one click away. */
+function foldLong(text: string): string {
+  const colon = text.indexOf(': ');
+  if (text.length <= FOLD_CHARS || colon < 0 || colon > FOLD_CHARS) return escapeHtml(text);
+  return `<details class="fold"><summary>${escapeHtml(text.slice(0, colon))} (show the list)</summary>${escapeHtml(text.slice(colon + 2))}</details>`;
+}
+
 function banner(s: CollectionView): string {
   const f = s.fleet;
   const total = s.nodes.length;
@@ -148,30 +179,56 @@ function banner(s: CollectionView): string {
     .filter(([, c]) => c > 0)
     .map(([p, c]) => `${c} ${PHASE_LABEL[p].toLowerCase()}`)
     .join(', ');
-  const blocking = [...f.blocking, ...errors].map((b) => `<li>${escapeHtml(b)}</li>`).join('');
+  const blocking = [...f.blocking, ...errors].map((b) => `<li>${foldLong(b)}</li>`).join('');
   return `<div class="banner todo" data-fleet-complete="false"><strong>Migration not complete.</strong> ${f.nodesByPhase.complete} of ${total} node(s) complete (${escapeHtml(counts)}).<ul>${blocking}</ul></div>`;
 }
 
-const STYLE = `body{font:14px/1.4 system-ui,sans-serif;margin:1.5rem;color:#222}
-h1{font-size:1.3rem;margin:0 0 .8rem}.banner{padding:.8rem 1rem;border-radius:6px;margin-bottom:1rem}
-.banner ul{margin:.3rem 0 0 1.2rem;padding:0}.done{background:#e3f6e8;border:1px solid #5cb270}.todo{background:#fff4e0;border:1px solid #e0a040}
-table{border-collapse:collapse;width:100%}th,td{padding:.35rem .5rem;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}
-thead th{background:#f4f4f4;font-weight:600}td.next{max-width:22rem}.at,td.soak div{font-size:.85em;color:#555}.role{font-size:.8em;color:#777;font-weight:normal}
-.phase{padding:.1rem .4rem;border-radius:4px;white-space:nowrap}.phase-complete{background:#5cb270;color:#fff}
-.phase-tls_only_traffic{background:#b6e3c1}.phase-dual_listen{background:#ffe1a8}.phase-plaintext_only{background:#f7b2ac}.phase-unknown{background:#ddd}
-.ok{color:#1e7b34}.bad{color:#b3261e;font-weight:600}.warn{color:#a05a00;font-weight:600}.na{color:#999}
-ul.reasons,ul.sources{margin:0;padding-left:1rem}details.unknowns{color:#777;font-size:.85em}h2{font-size:1.1rem;margin:1.2rem 0 .5rem}code{font-size:.9em}footer{margin-top:1rem;color:#777;font-size:.85em}`;
+/** The fleet summary bar: nodes per phase, widths to scale, counts as text; each part filters the table. */
+export function summaryBar(s: CollectionView, q: PageQuery): string {
+  const total = s.nodes.length;
+  const parts = PHASES.filter((p) => s.fleet.nodesByPhase[p] > 0).map((p) => {
+    const n = s.fleet.nodesByPhase[p];
+    const current = q.phase === p ? ' current' : '';
+    const href = pageHref({ ...q, phase: q.phase === p ? null : p });
+    return `<a class="phase-${p}${current}" data-summary-phase="${p}" data-count="${n}" style="flex:${n} 1 0" href="${href}" title="${n} of ${total} node(s): ${PHASE_LABEL[p]}${current ? ' (click to show all)' : ' (click to show only these)'}">${n} ${PHASE_LABEL[p]}</a>`;
+  });
+  return `<nav class="summary" aria-label="Nodes per phase">${parts.join('')}</nav>`;
+}
 
-export function renderStatusPage(s: CollectionView | null, opts: { refreshSeconds: number; source: string }): string {
-  const head = `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="refresh" content="${opts.refreshSeconds}"><title>Gitaly TLS migration</title><style>${STYLE}</style></head><body>
+export function pageHref(q: PageQuery): string {
+  const params = new URLSearchParams();
+  if (q.phase) params.set('phase', q.phase);
+  if (q.sort !== 'config') params.set('sort', q.sort);
+  const text = params.toString();
+  return escapeHtml(text ? `/?${text}` : '/');
+}
+
+/** Filter and sort with a plain GET form: works with no script at any fleet size. */
+function filterForm(s: CollectionView, q: PageQuery, shown: number): string {
+  const phases = [
+    `<option value=""${q.phase ? '' : ' selected'}>all phases (${s.nodes.length})</option>`,
+    ...PHASES.map((p) => `<option value="${p}"${q.phase === p ? ' selected' : ''}>${PHASE_LABEL[p]} (${s.fleet.nodesByPhase[p]})</option>`),
+  ].join('');
+  const sorts = SORTS.map((o) => `<option value="${o}"${q.sort === o ? ' selected' : ''}>${SORT_LABEL[o]}</option>`).join('');
+  const what = q.phase ? ` in phase ${PHASE_LABEL[q.phase]}` : '';
+  return `<form class="filter" method="get" action="/"><label>Phase <select name="phase">${phases}</select></label>
+<label>Sort by <select name="sort">${sorts}</select></label><button type="submit">Show</button>
+<span data-shown="${shown}">${shown} of ${s.nodes.length} node(s)${what}, by ${SORT_LABEL[q.sort]} · <a href="${pageHref({ phase: q.phase, sort: 'expiry' })}">soonest expiry first</a> · <a href="/">all</a></span></form>`;
+}
+
+export function renderStatusPage(s: CollectionView | null, opts: { refreshSeconds: number; source: string; query?: PageQuery }): string {
+  const head = `${pageHead('Gitaly TLS migration', opts.refreshSeconds)}
 <h1>Gitaly TLS migration</h1>`;
   if (!s)
     return `${head}<div class="banner todo" data-fleet-complete="false">The first collection is still running; this page refreshes itself.</div></body></html>`;
+  const q = opts.query ?? { phase: null, sort: 'config' };
+  const nodes = selectNodes(s.nodes, q);
   return `${head}${banner(s)}
+${summaryBar(s, q)}${filterForm(s, q, nodes.length)}
 <table><thead><tr><th>Node</th><th>Phase</th><th>Next step</th><th title="New connections in the soak window, own probes excluded">Window tcp / tls</th><th>Plaintext last seen</th><th title="Observed for how long out of the soak window, and when it holds no plaintext connection if none arrives">Soak</th>
+<th title="New TLS (up, green) and plaintext (down, red) connections over the soak window; grey: no data; dashed: window start; red line: last plaintext client">Connections</th>
 <th>Cert expires</th><th>Trusted</th><th>Hostname</th><th>ALPN h2</th><th>TLS versions</th><th>Restart</th><th>listen_addr</th><th>Blocking reasons</th></tr></thead>
-<tbody>${s.nodes.map((n) => row(n, s.atMs)).join('\n')}</tbody></table>
+<tbody>${nodes.map((n) => row(n, s.atMs)).join('\n')}</tbody></table>
 ${renderClientSections(s)}
 <footer>Collected ${escapeHtml(new Date(s.atMs).toISOString())} in ${(s.durationMs / 1000).toFixed(1)} s · config ${escapeHtml(opts.source)} ·
 <a href="/migration">/migration</a> · <a href="/metrics">/metrics</a></footer></body></html>`;

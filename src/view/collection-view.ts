@@ -35,6 +35,9 @@ export interface CollectionViewInput {
   clients: ClientReport | null;
   inventory?: InventoryView | null;
   soakWindowMs: number;
+  expiryWarningMs: number;
+  /** The history's bucket width (timing policy). */
+  bucketMs: number;
 }
 
 /** The key of a source_errors_total series in the collector's running tally. */
@@ -46,7 +49,15 @@ export function collectionView(c: CollectionViewInput): CollectionView {
   return {
     atMs: c.atMs,
     durationMs: c.durationMs,
-    nodes: c.nodes.map((n) => nodeView(n, { nowMs: c.atMs, soakWindowMs: c.soakWindowMs, prometheusError })),
+    nodes: c.nodes.map((n) =>
+      nodeView(n, {
+        nowMs: c.atMs,
+        soakWindowMs: c.soakWindowMs,
+        expiryWarningMs: c.expiryWarningMs,
+        bucketMs: c.bucketMs,
+        prometheusError,
+      }),
+    ),
     fleet: c.fleet,
     prometheus: p
       ? p.ok

@@ -8,6 +8,7 @@ import type { NodeObservation } from '../collect/observe-node.ts';
 import type { PlaintextPeers } from '../collect/plaintext-peers.ts';
 import { REASON_TEXT, type NodeHistory, type Phase, type Reason } from '../migration/types.ts';
 import type { NodeVerdict } from '../migration/verdict.ts';
+import { connectionChart, type ConnectionChart } from './connection-chart.ts';
 import { nextStep } from './next-step.ts';
 import { soakProgress, type SoakProgress } from './soak-progress.ts';
 
@@ -44,9 +45,21 @@ export interface CertificateView {
   notAfterMs: number;
   /** Whole days from the collection to notAfter (negative once expired). */
   daysToExpiry: number;
+  /** Judged against the configured expiry_warning; null where no threshold applies (/probe). */
+  expiry: ExpiryState | null;
   sha256: string;
   key: string;
   signatureAlgorithm: string;
+}
+
+/** A certificate's validity as colours show it: `expiring` = within the configured expiry_warning. */
+export type ExpiryState = 'expired' | 'not_yet_valid' | 'expiring' | 'ok';
+
+export function expiryState(c: { notBeforeMs: number; notAfterMs: number }, nowMs: number, expiryWarningMs: number): ExpiryState {
+  if (c.notAfterMs <= nowMs) return 'expired';
+  if (c.notBeforeMs > nowMs) return 'not_yet_valid';
+  // The verdict's own rule (cert_expiring), so the colour and the reason agree.
+  return c.notAfterMs - nowMs < expiryWarningMs ? 'expiring' : 'ok';
 }
 
 /** One TLS probe as shown: also what /probe renders. */
@@ -94,10 +107,19 @@ export interface NodeView {
   /** Specific sentences behind the reasons. */
   details: string[];
   checks: Record<CheckName, Check>;
-  /** Soonest notAfter among served certificates, and how many whole days are left until it. */
-  certExpiry: { atMs: number; days: number } | { atMs: null; why: string };
+  /** Soonest notAfter among served certificates, how many whole days are left until it, and its state. */
+  certExpiry: { atMs: number; days: number; state: ExpiryState } | { atMs: null; why: string };
+  /** The configured expiry_warning the states are judged against. */
+  expiryWarningMs: number;
   tls: TlsView | null;
-  certificateFile: { path: string; leafNotAfterMs: number | null } | null;
+  /** The certificate file on disk (certificate_file), when read: its leaf, for the restart-needed comparison. */
+  certificateFile: {
+    path: string;
+    leafNotAfterMs: number | null;
+    leafSerial: string | null;
+    leafSubject: string | null;
+    leafExpiry: ExpiryState | null;
+  } | null;
   soak: {
     windowMs: number;
     /** New connections in the soak window, own excluded; null = not known. */
@@ -109,6 +131,8 @@ export interface NodeView {
     established: { tcp: number; tls: number } | null;
     plaintextCheckedAtMs: number | null;
   } & SoakProgress;
+  /** New plaintext and TLS connections over the soak window, for the charts. */
+  chart: ConnectionChart;
   /** gitlab_build_info{version}; null with `versionWhy` when not observed. */
   version: string | null;
   versionWhy: string | null;
@@ -128,7 +152,7 @@ export interface NodeViewInput {
   instance: string | null;
 }
 
-function certificateView(c: CertificateFacts, nowMs: number): CertificateView {
+function certificateView(c: CertificateFacts, nowMs: number, expiryWarningMs: number | null): CertificateView {
   return {
     position: c.position,
     serial: c.serial,
@@ -138,6 +162,7 @@ function certificateView(c: CertificateFacts, nowMs: number): CertificateView {
     notBeforeMs: c.notBeforeMs,
     notAfterMs: c.notAfterMs,
     daysToExpiry: Math.floor((c.notAfterMs - nowMs) / DAY_MS),
+    expiry: expiryWarningMs === null ? null : expiryState(c, nowMs, expiryWarningMs),
     sha256: c.sha256,
     key: c.keyBits ? `${c.keyType} ${c.keyBits}` : c.keyType,
     signatureAlgorithm: c.signatureAlgorithm,
@@ -145,7 +170,7 @@ function certificateView(c: CertificateFacts, nowMs: number): CertificateView {
 }
 
 /** One TLS probe result, settled into checks. */
-export function tlsView(t: TlsProbeResult, nowMs: number = t.atMs): TlsView {
+export function tlsView(t: TlsProbeResult, nowMs: number = t.atMs, expiryWarningMs: number | null = null): TlsView {
   const failed = t.error?.message ?? 'the handshake did not complete';
   const noCert = `no certificate was received (${failed})`;
   const handshake = t.handshakeOk ? yes() : no(failed);
@@ -181,7 +206,7 @@ export function tlsView(t: TlsProbeResult, nowMs: number = t.atMs): TlsView {
     version: t.tlsVersion,
     cipher: t.cipher,
     accepts: Object.entries(t.accepts).map(([version, accepted]) => ({ version, accepted })),
-    certificates: t.chain.map((c) => certificateView(c, nowMs)),
+    certificates: t.chain.map((c) => certificateView(c, nowMs, expiryWarningMs)),
   };
 }
 
@@ -224,13 +249,36 @@ function listenerOpen(n: NodeViewInput): Check {
 export interface ViewOptions {
   nowMs: number;
   soakWindowMs: number;
+  /** expiry_warning: certificates expiring sooner show as expiring. */
+  expiryWarningMs: number;
+  /** Width of the history's buckets (timing policy), the chart's resolution. */
+  bucketMs: number;
   /** undefined: Prometheus is not configured; null: it answered; an error: it failed. */
   prometheusError?: SourceError | null;
 }
 
+const SEVERITY: ExpiryState[] = ['expired', 'not_yet_valid', 'expiring', 'ok'];
+
+/** The soonest expiry's state; a not-yet-valid certificate elsewhere in the chain weighs as much. */
+function worstState(certs: CertificateView[], soonestMs: number, o: ViewOptions): ExpiryState {
+  const states = certs.map((c) => c.expiry ?? 'ok');
+  states.push(expiryState({ notBeforeMs: -Infinity, notAfterMs: soonestMs }, o.nowMs, o.expiryWarningMs));
+  return SEVERITY.find((s) => states.includes(s)) ?? 'ok';
+}
+
+function fileView(path: string, leaf: CertificateFacts | undefined, o: ViewOptions): NonNullable<NodeView['certificateFile']> {
+  return {
+    path,
+    leafNotAfterMs: leaf?.notAfterMs ?? null,
+    leafSerial: leaf?.serial ?? null,
+    leafSubject: leaf?.subject ?? null,
+    leafExpiry: leaf ? expiryState(leaf, o.nowMs, o.expiryWarningMs) : null,
+  };
+}
+
 export function nodeView(n: NodeViewInput, o: ViewOptions): NodeView {
   const { observation: obs, verdict: v, history } = n;
-  const tls = obs.tls ? tlsView(obs.tls, o.nowMs) : null;
+  const tls = obs.tls ? tlsView(obs.tls, o.nowMs, o.expiryWarningMs) : null;
   const noTls = 'no tls_address is configured';
   const fromTls = (pick: (t: TlsView) => Check): Check => (tls ? pick(tls) : unknown(noTls));
   const tlsUsable: Check = tls
@@ -240,7 +288,11 @@ export function nodeView(n: NodeViewInput, o: ViewOptions): NodeView {
     : unknown(noTls);
   const certExpiry: NodeView['certExpiry'] =
     v.certExpiresMs !== null
-      ? { atMs: v.certExpiresMs, days: Math.floor((v.certExpiresMs - o.nowMs) / DAY_MS) }
+      ? {
+          atMs: v.certExpiresMs,
+          days: Math.floor((v.certExpiresMs - o.nowMs) / DAY_MS),
+          state: worstState(tls?.certificates ?? [], v.certExpiresMs, o),
+        }
       : { atMs: null, why: tls ? `no certificate was received (${tls.error?.message ?? 'no handshake'})` : noTls };
   const scrape = obs.scrape;
   const version = scrape?.ok ? scrape.version : null;
@@ -273,7 +325,8 @@ export function nodeView(n: NodeViewInput, o: ViewOptions): NodeView {
     },
     certExpiry,
     tls,
-    certificateFile: obs.certFile?.ok ? { path: obs.certFile.path, leafNotAfterMs: obs.certFile.chain[0]?.notAfterMs ?? null } : null,
+    expiryWarningMs: o.expiryWarningMs,
+    certificateFile: obs.certFile?.ok ? fileView(obs.certFile.path, obs.certFile.chain[0], o) : null,
     soak: {
       windowMs: o.soakWindowMs,
       window: v.window,
@@ -294,6 +347,14 @@ export function nodeView(n: NodeViewInput, o: ViewOptions): NodeView {
         o.nowMs,
       ),
     },
+    chart: connectionChart(history, v.plaintextLastSeenMs, {
+      ...o,
+      notScrapedWhy: obs.scrape
+        ? null
+        : v.window?.source === 'prometheus'
+          ? 'the exporter does not scrape this node’s metrics page itself (direct_scrape: false): Prometheus gives only the window’s totals'
+          : 'no metrics_url is configured, so the exporter does not scrape this node’s connection counters',
+    }),
     version,
     versionWhy,
     counts: scrape?.ok ? scrape.counts : null,

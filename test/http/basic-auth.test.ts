@@ -156,7 +156,7 @@ describe('basic auth (basic_auth_users)', () => {
     start(webConfig({ unauthenticatedPaths: ['/-/healthy'] }));
     expect((await app.inject('/-/healthy')).statusCode).to.equal(200);
     expect((await app.inject('/-/healthy?verbose=1')).statusCode).to.equal(200);
-    for (const url of ['/-/ready', '/metrics', '/-/healthy/', '/-/HEALTHY', '/no-such-page']) {
+    for (const url of ['/-/ready', '/metrics', '/node/gitaly-1', '/?phase=complete', '/-/healthy/', '/-/HEALTHY', '/no-such-page']) {
       expect((await app.inject(url)).statusCode, url).to.equal(401);
     }
     expect((await app.inject({ url: '/-/reload', method: 'POST' })).statusCode).to.equal(401);

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { realProbes } from '../../src/collect/probes.ts';
 import { demoConfig } from '../../src/demo/demo-config.ts';
 import { startDemoFleet, type DemoFleet } from '../../src/demo/fleet.ts';
@@ -14,13 +14,60 @@ import { Exporter } from '../../src/exporter.ts';
 import { buildApp } from '../../src/http/app.ts';
 import { scaled } from '../helpers/time-factor.ts';
 import { realPart } from '../helpers/real-parts.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
+/** Git-ignored; the path is printed so a person can look at what the browser drew. */
+const SCREENSHOTS = fileURLToPath(new URL('../../.tmp/screenshots/', import.meta.url));
+
+interface Certificate {
+  position: string;
+  serial: string;
+  subject: string;
+  notAfter: string;
+  daysToExpiry: number;
+  expiry: string;
+}
+
+interface MigrationNode {
+  node: string;
+  phase: string;
+  nextStep: string;
+  blockingReasons: Array<{ reason: string }>;
+  soak: {
+    observedForSeconds: number | null;
+    projectedSafeAt: string | null;
+    connections: {
+      knownFrom: string | null;
+      plaintextLastSeen: string | null;
+      windowStart: string;
+      buckets: Array<{ start: string; tcp: number; tls: number }>;
+    };
+  };
+  certExpiry: { at: string | null; days: number | null; state?: string };
+  evidence: {
+    tls: { certificates: Certificate[] } | null;
+    certificateFile: { serial: string; notAfter: string; matchesServed: boolean | null } | null;
+  };
+}
 
 interface MigrationDoc {
   fleet: { complete: boolean; nodesByPhase: Record<string, number> };
-  nodes: Array<{ node: string; phase: string; blockingReasons: Array<{ reason: string }> }>;
+  nodes: MigrationNode[];
 }
+
+/** A page that collects console errors and warnings and page errors: a clean page has none. */
+async function newPage(browser: Browser, viewport: { width: number; height: number }): Promise<{ page: Page; problems: string[] }> {
+  const page = await browser.newPage({ viewport });
+  const problems: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error' || m.type() === 'warning') problems.push(`${m.type()}: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+  return { page, problems };
+}
+
+const sum = (n: MigrationNode, k: 'tcp' | 'tls'): number => n.soak.connections.buckets.reduce((s, b) => s + b[k], 0);
 
 describe('status page in headless Chromium', function () {
   this.timeout(scaled(120_000));
@@ -38,7 +85,16 @@ describe('status page in headless Chromium', function () {
     const logger = pino({ level: 'silent' });
     exporter = new Exporter({ config: demoConfig(fleet, { stateFile: join(dir, 'state.json') }), logger, probes: realProbes });
     await exporter.init();
-    await exporter.collector.collect();
+    // Collect until the charts have something to draw: the stuck client's plaintext on gitaly-3 in
+    // five buckets, a third of the window (the demo's clients reconnect every few seconds) and TLS traffic on gitaly-2.
+    await waitFor(
+      async () => {
+        const s = await exporter.collector.collect();
+        const chart = (name: string) => s.view.nodes.find((n) => n.node === name)!.chart;
+        return chart('gitaly-3').buckets.filter((b) => b.tcp > 0).length >= 5 && chart('gitaly-2').buckets.some((b) => b.tls > 0);
+      },
+      { timeoutMs: 60_000, intervalMs: 1000, what: 'plaintext and TLS connections in the demo history' },
+    );
     app = buildApp({ logger, view: exporter });
     await app.listen({ host: '127.0.0.1', port: 0 });
     base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
@@ -64,12 +120,7 @@ describe('status page in headless Chromium', function () {
   });
 
   it('shows the fleet verdict and one row per node, as /migration says, with no console errors', async () => {
-    const page = await browser.newPage({ viewport: { width: 1400, height: 700 } });
-    const problems: string[] = [];
-    page.on('console', (m) => {
-      if (m.type() === 'error' || m.type() === 'warning') problems.push(`${m.type()}: ${m.text()}`);
-    });
-    page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+    const { page, problems } = await newPage(browser, { width: 1700, height: 700 });
     const response = await page.goto(`${base}/`);
     expect(response?.status()).to.equal(200);
     const doc = (await (await fetch(`${base}/migration`)).json()) as MigrationDoc;
@@ -89,11 +140,101 @@ describe('status page in headless Chromium', function () {
     // gitaly-4 serves a certificate renewed on disk but not loaded: a person must see it.
     expect(await page.locator('tbody tr[data-node="gitaly-4"]').innerText()).to.contain('restart needed');
 
+    // Each node's next step, soak progress, chart and certificate date, as /migration says.
+    for (const node of doc.nodes) {
+      const row = page.locator(`tbody tr[data-node="${node.node}"]`);
+      expect(await row.locator('[data-next-step]').innerText(), node.node).to.equal(node.nextStep);
+      const soak = row.locator('td.soak');
+      const observed = await soak.getAttribute('data-soak-observed-ms');
+      if (node.soak.observedForSeconds === null) expect(observed, node.node).to.equal('unknown');
+      else expect(Math.round(Number(observed) / 1000), node.node).to.equal(node.soak.observedForSeconds);
+      const safe = await soak.getAttribute('data-soak-safe-ms');
+      expect(safe === 'unknown' ? null : new Date(Number(safe)).toISOString(), node.node).to.equal(node.soak.projectedSafeAt);
+      const chart = row.locator('svg.chart');
+      expect(await chart.getAttribute('data-tcp-total'), node.node).to.equal(String(sum(node, 'tcp')));
+      expect(await chart.getAttribute('data-tls-total'), node.node).to.equal(String(sum(node, 'tls')));
+      expect(await chart.getAttribute('data-last-plaintext'), node.node).to.equal(node.soak.connections.plaintextLastSeen ?? 'none');
+      expect(await chart.getAttribute('data-window-start'), node.node).to.equal(node.soak.connections.windowStart);
+      expect(await chart.getAttribute('aria-label'), node.node).to.contain(`${node.node}: new connections`);
+      const box = await chart.boundingBox();
+      expect(box?.width, `${node.node}: the chart is drawn`).to.be.greaterThan(100);
+      const expiry = row.locator('td[data-check="certDays"]');
+      if (node.certExpiry.at === null) expect(await expiry.innerText(), node.node).to.equal('unknown');
+      else {
+        expect(await expiry.locator('time').getAttribute('datetime'), node.node).to.equal(node.certExpiry.at);
+        expect(await expiry.innerText(), node.node).to.contain(node.certExpiry.at.slice(0, 10));
+        expect(await expiry.getAttribute('data-expiry-state'), node.node).to.equal(node.certExpiry.state);
+      }
+    }
+    // The charts drew what happened: the stuck client's plaintext, the last one marked.
+    const stuck = page.locator('tbody tr[data-node="gitaly-3"] svg.chart');
+    expect(await stuck.locator('path.tcp').count()).to.equal(1);
+    expect(await stuck.locator('line.last-plaintext').count()).to.equal(1);
+    // 20 days left, inside the demo's 30-day expiry_warning: amber, from the configuration.
+    expect(await page.locator('tbody tr[data-node="gitaly-4"] td[data-check="certDays"]').getAttribute('class')).to.contain('warn');
+
     mkdirSync(ARTIFACTS, { recursive: true });
     const shot = join(ARTIFACTS, 'status-page.png');
     await page.screenshot({ path: shot, fullPage: true });
     expect(statSync(shot).size).to.be.greaterThan(10_000);
+    mkdirSync(SCREENSHOTS, { recursive: true });
+    const pageShot = join(SCREENSHOTS, 'status-page.png');
+    await page.screenshot({ path: pageShot, fullPage: true });
+    console.log(`      screenshot of the status page: ${pageShot}`);
     expect(problems).to.deep.equal([]);
+    await page.close();
+  });
+
+  it('links each row to a node page with the whole evidence, as /migration says', async () => {
+    const { page, problems } = await newPage(browser, { width: 1200, height: 900 });
+    await page.goto(`${base}/`);
+    await page.locator('tbody tr[data-node="gitaly-4"] th a').click();
+    await page.waitForURL(`${base}/node/gitaly-4`);
+    const doc = (await (await fetch(`${base}/migration`)).json()) as MigrationDoc;
+    const node = doc.nodes.find((n) => n.node === 'gitaly-4')!;
+
+    expect(await page.locator('h1').innerText()).to.contain('gitaly-4');
+    expect(await page.locator('[data-next-step]').innerText()).to.equal(node.nextStep);
+    expect(await page.locator('#verdict [data-reason] code').allInnerTexts()).to.deep.equal(node.blockingReasons.map((r) => r.reason));
+    const chart = page.locator('#soak svg.chart');
+    expect(await chart.locator('title').first().textContent()).to.contain('gitaly-4: new connections');
+    expect(await chart.getAttribute('data-tls-total')).to.equal(String(sum(node, 'tls')));
+    expect(await chart.locator('line.window-start').count()).to.equal(1);
+
+    // Every served certificate by chain position, with its not-after date and its colour.
+    const served = node.evidence.tls!.certificates;
+    expect(served.map((c) => c.position)).to.deep.equal(['leaf', 'intermediate', 'root']);
+    const rows = page.locator('#certificates table.certs tbody tr');
+    expect(await rows.count()).to.equal(served.length);
+    for (const [i, c] of served.entries()) {
+      const r = rows.nth(i);
+      expect(await r.getAttribute('data-cert-position')).to.equal(c.position);
+      expect(await r.getAttribute('data-not-after')).to.equal(c.notAfter);
+      expect(await r.getAttribute('data-expiry-state')).to.equal(c.expiry);
+      expect(await r.innerText())
+        .to.contain(c.notAfter.slice(0, 10))
+        .and.contain(`${c.daysToExpiry} d left`)
+        .and.contain(c.serial);
+    }
+    // Renewed on disk, not loaded: both serials, and the file's own not-after.
+    const file = node.evidence.certificateFile!;
+    expect(file.matchesServed).to.equal(false);
+    const restart = await page.locator('[data-restart-needed="true"]').innerText();
+    expect(restart).to.contain(served[0]!.serial).and.contain(file.serial);
+    expect(served[0]!.serial).to.not.equal(file.serial);
+    expect(await page.locator('[data-file-not-after]').getAttribute('data-file-not-after')).to.equal(file.notAfter);
+
+    mkdirSync(SCREENSHOTS, { recursive: true });
+    const shot = join(SCREENSHOTS, 'node-gitaly-4.png');
+    await page.screenshot({ path: shot, fullPage: true });
+    console.log(`      screenshot of a node page: ${shot}`);
+    expect(statSync(shot).size).to.be.greaterThan(10_000);
+    expect(problems).to.deep.equal([]);
+
+    // An unknown node: a page that says so, not an error (the browser logs the 404 status itself).
+    const missing = await page.goto(`${base}/node/${encodeURIComponent('no such/node')}`);
+    expect(missing?.status()).to.equal(404);
+    expect(await page.locator('body').innerText()).to.contain('No node named no such/node');
     await page.close();
   });
 });

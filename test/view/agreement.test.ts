@@ -8,11 +8,11 @@ import type { CertFileResult, GitalyScrape, SourceError, TlsProbeResult } from '
 import { migrationJson } from '../../src/http/migration-json.ts';
 import { renderStatusPage } from '../../src/http/status-page.ts';
 import { renderMetrics } from '../../src/metrics/render.ts';
-import { judgeFleet, judgeNode, type NodeEvidence } from '../../src/migration/verdict.ts';
+import type { NodeEvidence } from '../../src/migration/verdict.ts';
 import { renderTable } from '../../src/report/table.ts';
-import { collectionView } from '../../src/view/collection-view.ts';
 import type { CollectionView } from '../../src/view/collection-view.ts';
-import { cert, completeEvidence, DAY, NOW, OPTIONS, plaintextClosed, tlsOk, WINDOW } from '../helpers/evidence.ts';
+import { cert, completeEvidence, DAY, NOW, plaintextClosed, tlsOk, WINDOW } from '../helpers/evidence.ts';
+import { viewOfNodes } from '../helpers/view.ts';
 
 type Fact = 'yes' | 'no' | 'unknown';
 const FACTS = ['trusted', 'hostnameMatch', 'alpnH2', 'restartNeeded', 'plaintextListenerOpen'] as const;
@@ -137,45 +137,7 @@ const CASES: Case[] = [
 ];
 
 function viewOf(cases: Case[]): CollectionView {
-  const nodes = cases.map((c) => {
-    const node: NodeConfig = {
-      name: c.name,
-      role: c.role ?? 'gitaly',
-      metricsUrl: `http://${c.name}.internal:9236/metrics`,
-      tlsAddress: 'gitaly-1.internal:9999',
-      plaintextAddress: 'gitaly-1.internal:8075',
-      ...c.node,
-    };
-    const e = completeEvidence({ name: c.name, role: node.role, ...c.evidence });
-    const verdict = judgeNode(e, OPTIONS);
-    const observation = {
-      node,
-      scrape: e.scrape,
-      tls: e.tls,
-      certFile: e.certFile,
-      plaintext: e.plaintext,
-      plaintextFresh: true,
-      sockets: e.sockets,
-      durationMs: 5,
-    };
-    return { observation, verdict, history: e.history, instance: `${c.name}.internal:9236` };
-  });
-  return collectionView({
-    atMs: NOW,
-    durationMs: 10,
-    nodes,
-    fleet: judgeFleet(
-      nodes.map((n) => n.verdict),
-      [],
-      null,
-    ),
-    prometheus: null,
-    caBundle: { ok: true, source: 'test', count: 1 },
-    stateError: null,
-    sourceErrors: new Map(),
-    clients: null,
-    soakWindowMs: WINDOW,
-  });
+  return viewOfNodes(cases.map((c) => ({ name: c.name, node: { role: c.role ?? 'gitaly', ...c.node }, evidence: c.evidence })));
 }
 
 interface Facts {
