@@ -1,6 +1,7 @@
 // Child process: the exporter as it runs in production (real probes, fastify /metrics), alone in
 // its process so its CPU and peak RSS are its own. Beside it, a bare node:http server sends the
 // same /metrics bytes: the baseline for scrape latency under the same conditions.
+import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import { join } from 'node:path';
 import { getHeapSpaceStatistics } from 'node:v8';
@@ -129,12 +130,19 @@ runChild<ExporterArgs>(async (args) => {
         return Promise.resolve(null);
       },
       // Where the memory is: V8 heap vs buffers outside it (after a full GC when --expose-gc is on).
-      memory(): Promise<NodeJS.MemoryUsage & { afterGc: NodeJS.MemoryUsage | null; spaces: Record<string, number> }> {
+      async memory(): Promise<
+        NodeJS.MemoryUsage & { afterGc: NodeJS.MemoryUsage | null; spaces: Record<string, number>; smaps: Record<string, number> }
+      > {
         const before = process.memoryUsage();
         const gc = (globalThis as { gc?: () => void }).gc;
         if (gc) gc();
         const spaces = Object.fromEntries(getHeapSpaceStatistics().map((s) => [s.space_name, s.space_used_size]));
-        return Promise.resolve({ ...before, afterGc: gc ? process.memoryUsage() : null, spaces });
+        // The kernel's split of RSS: anonymous (heap, malloc) vs file-backed (the node binary, libraries).
+        const rollup = await readFile('/proc/self/smaps_rollup', 'utf8').catch(() => '');
+        const smaps = Object.fromEntries(
+          [...rollup.matchAll(/^(\w+):\s+(\d+) kB$/gm)].map((m) => [m[1]!, Number(m[2]) * 1024] as [string, number]),
+        );
+        return { ...before, afterGc: gc ? process.memoryUsage() : null, spaces, smaps };
       },
       async loadStop(): Promise<{ cycles: number }> {
         looping = false;
