@@ -9,6 +9,7 @@ const MiB = (bytes: number): string => `${fmt(bytes / 1024 / 1024)} MiB`;
 
 interface HeapAtEnd extends NodeJS.MemoryUsage {
   afterGc?: NodeJS.MemoryUsage | null;
+  atPeak?: (NodeJS.MemoryUsage & { stage: string }) | null;
   smaps?: Record<string, number>;
 }
 
@@ -16,7 +17,13 @@ interface HeapAtEnd extends NodeJS.MemoryUsage {
 export function whereMemoryGoes(heap: unknown): string {
   const h = heap as HeapAtEnd | null;
   if (!h || typeof h.rss !== 'number') return '';
+  const p = h.atPeak;
   const parts = [
+    ...(p
+      ? [
+          `highest RSS sample (every 20 ms) ${MiB(p.rss)} during the ${p.stage}: V8 heap ${MiB(p.heapUsed)} used of ${MiB(p.heapTotal)}, outside the heap ${MiB(p.rss - p.heapTotal)} (external ${MiB(p.external)}, Buffers ${MiB(p.arrayBuffers)})`,
+        ]
+      : []),
     `at the end: RSS ${MiB(h.rss)}`,
     `V8 heap ${MiB(h.heapUsed)} used of ${MiB(h.heapTotal)}`,
     `outside the heap ${MiB(h.rss - h.heapTotal)} (of which external ${MiB(h.external)}, Buffers ${MiB(h.arrayBuffers)})`,
