@@ -128,7 +128,7 @@ async function main(): Promise<number> {
     return finish(machine, rows, errors);
   }
   if (ONLY === 'memory') {
-    // Sections 3 and 5 at 1,000 nodes only: one exporter run with the /metrics load test, its peak RSS and where it went.
+    // Sections 4 and 5 at 1,000 nodes only: one exporter run with the /metrics load test, its peak RSS and where it went.
     const big = await startChild<FleetInfo>(
       'fleet-process.ts',
       { dir: await tempDir('fleet'), scale: LARGEST } satisfies FleetArgs,
@@ -144,7 +144,7 @@ async function main(): Promise<number> {
       errors.push(`cycle at ${LARGEST} nodes: ${err instanceof Error ? err.message : String(err)}`);
     }
     await big.stop();
-    rows.push(...memoryRows(runs, LARGEST, null));
+    rows.push(...loadRows(runs[0]?.load, LARGEST, null), ...memoryRows(runs, LARGEST, null));
     return finish(machine, rows, errors);
   }
   if (ONLY !== null) {
