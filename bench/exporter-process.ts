@@ -1,8 +1,10 @@
 // Child process: the exporter as it runs in production (real probes, fastify /metrics), alone in
 // its process so its CPU and peak RSS are its own. Beside it, a bare node:http server sends the
 // same /metrics bytes: the baseline for scrape latency under the same conditions.
+import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import { join } from 'node:path';
+import { Session } from 'node:inspector/promises';
 import { getHeapSpaceStatistics } from 'node:v8';
 import { pino } from 'pino';
 import { realProbes } from '../src/collect/probes.ts';
@@ -50,6 +52,39 @@ function listen(server: http.Server): Promise<string> {
   });
 }
 
+interface SampleNode {
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  selfSize: number;
+  children: SampleNode[];
+}
+
+/** BENCH_ALLOC_PROFILE=1: V8's sampling heap profiler over the measured cycle, garbage included; top allocators to stderr. */
+async function startAllocationProfile(): Promise<() => Promise<void>> {
+  const session = new Session();
+  session.connect();
+  await session.post('HeapProfiler.startSampling', {
+    samplingInterval: 32 * 1024,
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: true,
+  } as object);
+  return async () => {
+    const { profile } = (await session.post('HeapProfiler.stopSampling')) as unknown as { profile: { head: SampleNode } };
+    session.disconnect();
+    const byFunction = new Map<string, number>();
+    const walk = (n: SampleNode, stack: string): void => {
+      const here = `${n.callFrame.functionName || '(anon)'} ${n.callFrame.url.replace(/^.*\/(node_modules|src|bench)\//, '$1/')}:${n.callFrame.lineNumber + 1}`;
+      const path = stack ? `${here} < ${stack}` : here;
+      if (n.selfSize > 0) byFunction.set(path, (byFunction.get(path) ?? 0) + n.selfSize);
+      for (const c of n.children) walk(c, path.split(' < ').slice(0, 4).join(' < '));
+    };
+    walk(profile.head, '');
+    const total = [...byFunction.values()].reduce((a, b) => a + b, 0);
+    const top = [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, 30);
+    process.stderr.write(`allocated in the measured cycle (sampled): ${(total / 1048576).toFixed(0)} MiB\n`);
+    for (const [k, v] of top) process.stderr.write(`${(v / 1048576).toFixed(1).padStart(7)} MiB  ${k.slice(0, 260)}\n`);
+  };
+}
+
 runChild<ExporterArgs>(async (args) => {
   const logger = pino({ level: 'silent' });
   // The defaults a config file gets, but wider concurrency. The plaintext dial and the
@@ -83,11 +118,27 @@ runChild<ExporterArgs>(async (args) => {
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();
   const metricsUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/metrics`;
+  // The cheapest way to send the same bytes: encoded once per collection, as /metrics does.
+  let bareText = '';
+  let bareBytes = Buffer.alloc(0);
   const bare = http.createServer((_req, res) => {
-    const body = exporter.metricsText();
-    res.writeHead(200, { 'content-type': METRICS_CONTENT_TYPE, 'content-length': Buffer.byteLength(body) }).end(body);
+    const text = exporter.metricsText();
+    if (text !== bareText) {
+      bareText = text;
+      bareBytes = Buffer.from(text);
+    }
+    res.writeHead(200, { 'content-type': METRICS_CONTENT_TYPE, 'content-length': bareBytes.length }).end(bareBytes);
   });
   const bareMetricsUrl = await listen(bare);
+
+  // The highest RSS sample and its split, every 20 ms: VmHWM gives the peak, this says what it was made of.
+  let atPeak: (NodeJS.MemoryUsage & { stage: string }) | null = null;
+  let stage = 'idle';
+  const sampler = setInterval(() => {
+    const m = process.memoryUsage();
+    if (!atPeak || m.rss > atPeak.rss) atPeak = { ...m, stage };
+  }, 20);
+  sampler.unref();
 
   let loop: Promise<number> | null = null;
   let looping = false;
@@ -96,9 +147,12 @@ runChild<ExporterArgs>(async (args) => {
     info,
     handlers: {
       async cycle(): Promise<CycleResult> {
+        stage = stage === 'idle' ? 'warm-up cycle' : 'measured cycle';
+        const profiling = process.env.BENCH_ALLOC_PROFILE && stage === 'measured cycle' ? await startAllocationProfile() : null;
         const cpu0 = process.cpuUsage();
         const t0 = performance.now();
         const snapshot = await exporter.collector.collect();
+        if (profiling) await profiling();
         const wallMs = performance.now() - t0;
         const cpuMs = cpuMsBetween(cpu0, process.cpuUsage());
         const failures = snapshot.nodes.flatMap(({ observation: o }) => [
@@ -117,6 +171,7 @@ runChild<ExporterArgs>(async (args) => {
       },
       // Back-to-back collections while the parent scrapes /metrics.
       loadStart(): Promise<null> {
+        stage = 'load test';
         looping = true;
         loop = (async () => {
           let cycles = 0;
@@ -129,12 +184,24 @@ runChild<ExporterArgs>(async (args) => {
         return Promise.resolve(null);
       },
       // Where the memory is: V8 heap vs buffers outside it (after a full GC when --expose-gc is on).
-      memory(): Promise<NodeJS.MemoryUsage & { afterGc: NodeJS.MemoryUsage | null; spaces: Record<string, number> }> {
+      async memory(): Promise<
+        NodeJS.MemoryUsage & {
+          afterGc: NodeJS.MemoryUsage | null;
+          spaces: Record<string, number>;
+          smaps: Record<string, number>;
+          atPeak: (NodeJS.MemoryUsage & { stage: string }) | null;
+        }
+      > {
         const before = process.memoryUsage();
         const gc = (globalThis as { gc?: () => void }).gc;
         if (gc) gc();
         const spaces = Object.fromEntries(getHeapSpaceStatistics().map((s) => [s.space_name, s.space_used_size]));
-        return Promise.resolve({ ...before, afterGc: gc ? process.memoryUsage() : null, spaces });
+        // The kernel's split of RSS: anonymous (heap, malloc) vs file-backed (the node binary, libraries).
+        const rollup = await readFile('/proc/self/smaps_rollup', 'utf8').catch(() => '');
+        const smaps = Object.fromEntries(
+          [...rollup.matchAll(/^(\w+):\s+(\d+) kB$/gm)].map((m) => [m[1]!, Number(m[2]) * 1024] as [string, number]),
+        );
+        return { ...before, afterGc: gc ? process.memoryUsage() : null, spaces, smaps, atPeak };
       },
       async loadStop(): Promise<{ cycles: number }> {
         looping = false;

@@ -7,6 +7,33 @@ import { fmt } from './stats.ts';
 const TARGET_BYTES = 200 * 1024 * 1024;
 const MiB = (bytes: number): string => `${fmt(bytes / 1024 / 1024)} MiB`;
 
+interface HeapAtEnd extends NodeJS.MemoryUsage {
+  afterGc?: NodeJS.MemoryUsage | null;
+  atPeak?: (NodeJS.MemoryUsage & { stage: string }) | null;
+  smaps?: Record<string, number>;
+}
+
+/** Where the memory is at the end of the run: the V8 heap, buffers outside it, and the kernel's split. */
+export function whereMemoryGoes(heap: unknown): string {
+  const h = heap as HeapAtEnd | null;
+  if (!h || typeof h.rss !== 'number') return '';
+  const p = h.atPeak;
+  const parts = [
+    ...(p
+      ? [
+          `highest RSS sample (every 20 ms) ${MiB(p.rss)} during the ${p.stage}: V8 heap ${MiB(p.heapUsed)} used of ${MiB(p.heapTotal)}, outside the heap ${MiB(p.rss - p.heapTotal)} (external ${MiB(p.external)}, Buffers ${MiB(p.arrayBuffers)})`,
+        ]
+      : []),
+    `at the end: RSS ${MiB(h.rss)}`,
+    `V8 heap ${MiB(h.heapUsed)} used of ${MiB(h.heapTotal)}`,
+    `outside the heap ${MiB(h.rss - h.heapTotal)} (of which external ${MiB(h.external)}, Buffers ${MiB(h.arrayBuffers)})`,
+  ];
+  if (h.smaps?.Anonymous !== undefined) parts.push(`anonymous ${MiB(h.smaps.Anonymous)}, file-backed ${MiB(h.rss - h.smaps.Anonymous)}`);
+  if (h.afterGc)
+    parts.push(`after a full GC: RSS ${MiB(h.afterGc.rss)}, heap ${MiB(h.afterGc.heapUsed)} used of ${MiB(h.afterGc.heapTotal)}`);
+  return parts.join('; ');
+}
+
 function memoryRow(run: ScaleRun, what: string, target: string, ok: boolean | null, note: string): Row {
   const { idleRss, peakRss } = run.memory;
   return {
@@ -16,7 +43,7 @@ function memoryRow(run: ScaleRun, what: string, target: string, ok: boolean | nu
     baseline: idleRss === null ? '—' : `${MiB(idleRss)} (same process before its first cycle)`,
     target,
     met: ok === null ? 'info' : met(ok),
-    note,
+    note: [note, whereMemoryGoes(run.heap)].filter(Boolean).join('. '),
     data: { ...run.memory, heapAtEnd: run.heap },
   };
 }

@@ -95,7 +95,9 @@ export interface BenchChild<Ready> {
  * 'ready' message, then offers request/response calls over the IPC channel.
  */
 export async function startChild<Ready>(script: string, args: unknown, readyTimeoutMs: number): Promise<BenchChild<Ready>> {
-  const argv = script.endsWith('.js') ? [script] : ['--import', 'tsx', join(REPO_ROOT, 'bench', script)];
+  // BENCH_CHILD_NODE_FLAGS (e.g. "--expose-gc"): extra node flags for the compiled exporter child, to investigate.
+  const flags = script.endsWith('.js') ? (process.env.BENCH_CHILD_NODE_FLAGS ?? '').split(' ').filter(Boolean) : [];
+  const argv = script.endsWith('.js') ? [...flags, script] : ['--import', 'tsx', join(REPO_ROOT, 'bench', script)];
   const child = spawn(process.execPath, argv, {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

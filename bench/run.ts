@@ -138,8 +138,28 @@ async function main(): Promise<number> {
     await page();
     return finish(machine, rows, errors);
   }
+  if (ONLY === 'memory') {
+    // Sections 4 and 5 at 1,000 nodes only: one exporter run with the /metrics load test, its peak RSS and where it went.
+    const big = await startChild<FleetInfo>(
+      'fleet-process.ts',
+      { dir: await tempDir('fleet'), scale: LARGEST } satisfies FleetArgs,
+      180_000,
+    );
+    const entry = await compileExporterChild(log);
+    const prometheus = await startFakePrometheus();
+    const runs: ScaleRun[] = [];
+    try {
+      const options = { entry, caFile: big.ready.caFile, prometheus, load: true, certificateFiles: false, fleetPid: big.pid };
+      runs.push(await runScale(big.ready.nodes.slice(0, LARGEST), options, log));
+    } catch (err) {
+      errors.push(`cycle at ${LARGEST} nodes: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    await big.stop();
+    rows.push(...loadRows(runs[0]?.load, LARGEST, null), ...memoryRows(runs, LARGEST, null));
+    return finish(machine, rows, errors);
+  }
   if (ONLY !== null) {
-    errors.push(`--only ${ONLY}: unknown section (hostile-prometheus, discovery, tls, extraction, no-scrape, page)`);
+    errors.push(`--only ${ONLY}: unknown section (hostile-prometheus, discovery, tls, extraction, no-scrape, memory, page)`);
     return finish(machine, rows, errors);
   }
 

@@ -210,8 +210,11 @@ export function checkGrpcHealth(session: http2.ClientHttp2Session, options: Grpc
       });
       // Not err.code: a stream's codes are generic (ERR_HTTP2_STREAM_CANCEL); the message names the cause.
       stream.on('error', (err: Error) => finish(failed(`stream failed: ${err.message}`)));
-      stream.on('end', () => finish(interpret({ ...response, body: Buffer.concat(chunks) })));
-      stream.on('close', () => finish(failed('the stream closed without an answer')));
+      // The answer is read at 'end' but handed over at 'close': a session destroyed while its stream
+      // is still open builds a cancellation error for the stream, which costs more than the wait.
+      let answer: GrpcHealthAnswer | null = null;
+      stream.on('end', () => (answer = interpret({ ...response, body: Buffer.concat(chunks) })));
+      stream.on('close', () => finish(answer ?? failed('the stream closed without an answer')));
       stream.end(healthCheckRequest(options.service));
     },
     cancel,

@@ -1,6 +1,5 @@
 // The metric contract in one place: names, label names and HELP sentences. Dashboards, rules,
 // README and tests use these names; change them here and nowhere else.
-import { Counter, Gauge, Registry } from 'prom-client';
 
 interface Definition {
   help: string;
@@ -130,36 +129,133 @@ export const METRICS = {
 
 export type MetricName = keyof typeof METRICS;
 
+/** One series: the labels as first given (a gauge: as last set), and its value. */
+interface Series {
+  labels: Readonly<Record<string, string | number>>;
+  value: number;
+}
+
+/**
+ * A gauge or counter of the contract, written out exactly as prom-client 15 writes one for the
+ * Prometheus text format (test/metrics/registry.test.ts compares the two). prom-client's own
+ * registry costs ~130 MB of garbage per 1,000-node page (label sorting, hashing and formatting
+ * through several intermediate arrays); this keeps one entry per series and writes the page once.
+ */
+export class ContractMetric {
+  private readonly series = new Map<string, Series>();
+  private readonly sortedLabelNames: readonly string[];
+
+  constructor(
+    readonly name: string,
+    private readonly help: string,
+    private readonly labelNames: readonly string[],
+    readonly type: 'gauge' | 'counter',
+  ) {
+    this.sortedLabelNames = [...labelNames].sort();
+    // As prom-client: a metric without labels starts as one series at 0.
+    if (labelNames.length === 0) this.series.set('', { labels: {}, value: 0 });
+  }
+
+  private key(labels: Readonly<Record<string, string | number>>): string {
+    for (const label in labels) {
+      if (!this.labelNames.includes(label))
+        throw new Error(`Added label "${label}" is not included in initial labelset: ${this.labelNames.join(', ')}`);
+    }
+    let key = '';
+    for (const name of this.sortedLabelNames) {
+      const value = labels[name];
+      if (value !== undefined) key += `${name}:${value},`;
+    }
+    return key;
+  }
+
+  /** A gauge's value for these labels (or none: the metric's one series). */
+  set(labelsOrValue: Readonly<Record<string, string | number>> | number, value?: number): void {
+    if (this.type !== 'gauge') throw new Error(`${this.name} is a counter: it can only be increased`);
+    const labels = typeof labelsOrValue === 'number' ? {} : labelsOrValue;
+    const v = typeof labelsOrValue === 'number' ? labelsOrValue : value;
+    if (typeof v !== 'number') throw new TypeError(`Value is not a valid number: ${String(v)}`);
+    const key = this.key(labels);
+    const existing = this.series.get(key);
+    if (existing) {
+      existing.labels = labels;
+      existing.value = v;
+    } else this.series.set(key, { labels, value: v });
+  }
+
+  /** Adds to a counter (1 when no value is given). */
+  inc(labelsOrValue?: Readonly<Record<string, string | number>> | number, value?: number): void {
+    if (this.type !== 'counter') throw new Error(`${this.name} is a gauge in the metric contract`);
+    const labels = typeof labelsOrValue === 'object' ? labelsOrValue : {};
+    let v = typeof labelsOrValue === 'object' ? value : labelsOrValue;
+    if (v && !Number.isFinite(v)) throw new TypeError(`Value is not a valid number: ${String(v)}`);
+    if (v !== undefined && v < 0) throw new Error('It is not possible to decrease a counter');
+    v ??= 1;
+    const key = typeof labelsOrValue === 'object' ? this.key(labels) : '';
+    const existing = this.series.get(key);
+    if (existing) existing.value += v;
+    else this.series.set(key, { labels, value: v });
+  }
+
+  /** HELP, TYPE and one line per series, without the final newline. */
+  text(): string {
+    const name = escapeText(this.name);
+    let out = `# HELP ${name} ${escapeText(this.help)}\n# TYPE ${name} ${this.type}`;
+    for (const { labels, value } of this.series.values()) {
+      let pairs = '';
+      for (const label in labels) {
+        const v = labels[label]!;
+        pairs += `${pairs === '' ? '' : ','}${label}="${typeof v === 'string' ? escapeLabelValue(v) : v}"`;
+      }
+      out += `\n${name}${pairs === '' ? '' : `{${pairs}}`} ${valueText(value)}`;
+    }
+    return out;
+  }
+}
+
+function escapeText(text: string): string {
+  return text.includes('\\') || text.includes('\n') ? text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n') : text;
+}
+
+function escapeLabelValue(text: string): string {
+  const escaped = escapeText(text);
+  return escaped.includes('"') ? escaped.replace(/"/g, '\\"') : escaped;
+}
+
+function valueText(value: number): string {
+  if (Number.isNaN(value)) return 'Nan';
+  if (!Number.isFinite(value)) return value < 0 ? '-Inf' : '+Inf';
+  return `${value}`;
+}
+
 /** A registry with typed accessors that create each metric on first use, as its definition says. */
 export class ContractRegistry {
-  readonly registry = new Registry();
-  private readonly metrics = new Map<string, Gauge | Counter>();
+  private readonly metrics = new Map<string, ContractMetric>();
 
-  private get<T extends Gauge | Counter>(
-    name: MetricName,
-    Kind: new (config: { name: string; help: string; labelNames: string[]; registers: Registry[] }) => T,
-  ): T {
+  private get(name: MetricName, type: 'gauge' | 'counter'): ContractMetric {
     let metric = this.metrics.get(name);
     if (!metric) {
       const def: Definition = METRICS[name];
-      if ((def.type === 'counter') !== (Kind === (Counter as unknown)))
-        throw new Error(`${name} is a ${def.type ?? 'gauge'} in the metric contract`);
-      metric = new Kind({ name, help: def.help, labelNames: [...def.labels], registers: [this.registry] });
+      if ((def.type === 'counter') !== (type === 'counter')) throw new Error(`${name} is a ${def.type ?? 'gauge'} in the metric contract`);
+      metric = new ContractMetric(name, def.help, def.labels, type);
       this.metrics.set(name, metric);
     }
-    return metric as T;
+    return metric;
   }
 
-  gauge(name: MetricName): Gauge {
-    return this.get(name, Gauge);
+  gauge(name: MetricName): ContractMetric {
+    return this.get(name, 'gauge');
   }
 
-  counter(name: MetricName): Counter {
-    return this.get(name, Counter);
+  counter(name: MetricName): ContractMetric {
+    return this.get(name, 'counter');
   }
 
+  /** The page in the Prometheus text format, metrics in the order they were first used. */
   text(): Promise<string> {
-    return this.registry.metrics();
+    const parts: string[] = [];
+    for (const metric of this.metrics.values()) parts.push(metric.text());
+    return Promise.resolve(`${parts.join('\n\n')}\n`);
   }
 }
 

@@ -1,11 +1,10 @@
 // Results → metrics, in one place. Rendered once per collection (and per /probe request on a
 // fresh registry); /metrics serves the cached text, so scrapes cost nothing extra.
-import type { Gauge } from 'prom-client';
 import { topPeers } from '../collect/plaintext-peers.ts';
 import { PHASES } from '../migration/types.ts';
 import type { CollectionView } from '../view/collection-view.ts';
 import type { Check, NodeView, TlsView } from '../view/node-view.ts';
-import { bool, ContractRegistry, seconds, UNDECLARED_OTHERS } from './definitions.ts';
+import { bool, ContractRegistry, seconds, UNDECLARED_OTHERS, type ContractMetric } from './definitions.ts';
 
 export interface ExporterInfo {
   version: string;
@@ -15,7 +14,7 @@ export interface ExporterInfo {
 }
 
 /** A check's series: 1 or 0 when known, absent when nobody observed it. */
-function setCheck(g: Gauge, labels: Record<string, string>, check: Check): void {
+function setCheck(g: ContractMetric, labels: Record<string, string>, check: Check): void {
   if (check.value !== null) g.set(labels, bool(check.value));
 }
 

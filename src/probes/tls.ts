@@ -315,13 +315,23 @@ export async function probeTls(target: TlsProbeTarget, options: TlsProbeOptions,
     presented = cert as tls.DetailedPeerCertificate;
     return undefined;
   };
+  // The session is offered here rather than as `options.session`: tls.connect hands that option to
+  // OpenSSL twice (in the TLSSocket constructor and again after it), and decoding a saved session,
+  // the server's certificate included, is the costliest step of a resumed probe. The handshake
+  // starts only once TCP connects, so setting it right after connect() returns is in time.
   const connectKeepingTicket: Connect = sessions
-    ? (opts) => connect(opts).on('session', (t: Buffer) => (ticket = t))
+    ? (opts) => {
+        const socket = connect(opts) as tls.TLSSocket & { setSession(session: Buffer): void };
+        socket.on('session', (t: Buffer) => (ticket = t));
+        // TLSSocket#setSession is what tls.connect itself calls; @types/node does not declare it.
+        if (resumable) socket.setSession(resumable.ticket);
+        return socket;
+      }
     : (opts) => connect(opts);
 
   const main = await handshake(
     connectKeepingTicket,
-    { ...base, checkServerIdentity, ...(resumable ? { session: resumable.ticket } : {}) },
+    { ...base, checkServerIdentity },
     options.timeoutMs,
     where,
     (socket) => {
