@@ -48,7 +48,9 @@ export function nextStep(v: NextStepInput, nowMs: number): string {
   if (has('restart_needed')) return 'Restart Gitaly to load the renewed certificate.';
   const down = v.sources.find((s) => !s.up);
   if (down && (v.phase === 'unknown' || has('source_down'))) {
-    const why = `${SOURCE_LABEL[down.source] ?? down.source} did not answer (${down.error?.message ?? 'no error given'})`;
+    // Error messages are sentences; inside the parenthesis their full stop would double ours.
+    const message = (down.error?.message ?? 'no error given').replace(/\.$/, '');
+    const why = `${SOURCE_LABEL[down.source] ?? down.source} did not answer (${message})`;
     return `Unknown: ${why}.`;
   }
   if (has('tls_not_configured')) return 'Configure tls_listen_addr and a certificate on this node, then add its tls_address here.';

@@ -11,7 +11,7 @@ import { realProbes } from '../../src/collect/probes.ts';
 import { demoConfig } from '../../src/demo/demo-config.ts';
 import { startDemoFleet, type DemoFleet } from '../../src/demo/fleet.ts';
 import { Exporter } from '../../src/exporter.ts';
-import { buildApp } from '../../src/http/app.ts';
+import { buildApp, type ExporterView } from '../../src/http/app.ts';
 import { scaled } from '../helpers/time-factor.ts';
 import { realPart } from '../helpers/real-parts.ts';
 import { waitFor } from '../helpers/wait-for.ts';
@@ -95,7 +95,18 @@ describe('status page in headless Chromium', function () {
       },
       { timeoutMs: 60_000, intervalMs: 1000, what: 'plaintext and TLS connections in the demo history' },
     );
-    app = buildApp({ logger, view: exporter });
+    // The page reloads itself every refreshSeconds; on a busy machine a test's reads can span a
+    // short one and meet a navigation mid-read. Nothing is collected after this point, so a reload
+    // would show the same page: an hour keeps the reads on one document.
+    const view: ExporterView = {
+      snapshot: () => exporter.snapshot(),
+      metricsText: () => exporter.metricsText(),
+      configSource: () => exporter.configSource(),
+      refreshSeconds: () => 3600,
+      probe: (target) => exporter.probe(target),
+      reload: () => exporter.reload(),
+    };
+    app = buildApp({ logger, view });
     await app.listen({ host: '127.0.0.1', port: 0 });
     base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
     browser = await chromium.launch({
@@ -125,6 +136,7 @@ describe('status page in headless Chromium', function () {
     expect(response?.status()).to.equal(200);
     const doc = (await (await fetch(`${base}/migration`)).json()) as MigrationDoc;
 
+    expect(await page.locator('meta[http-equiv="refresh"]').getAttribute('content')).to.equal('3600');
     const banner = page.locator('.banner');
     expect(await banner.getAttribute('data-fleet-complete')).to.equal(String(doc.fleet.complete));
     expect(await banner.innerText()).to.contain(doc.fleet.complete ? 'Migration complete.' : 'Migration not complete.');

@@ -339,7 +339,7 @@ describe('one node view, four renderings', () => {
     // The sentence follows the reasons: the cases cover more than one situation.
     expect(sentences.size).to.be.greaterThan(2);
     expect(view.nodes.find((n) => n.node === 'dead-host')!.nextStep).to.equal(
-      `Unknown: Gitaly’s metrics page did not answer (${deadScrape.ok ? '' : deadScrape.error.message}).`,
+      `Unknown: Gitaly’s metrics page did not answer (${deadScrape.ok ? '' : deadScrape.error.message.replace(/\.$/, '')}).`,
     );
   });
 

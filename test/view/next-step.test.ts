@@ -57,7 +57,7 @@ describe('next step', () => {
       { source: 'prometheus', up: false, error: { code: 'TIMEOUT', message: 'No answer from Prometheus within 5000 ms.' } },
     ];
     const v = input('unknown', ['source_down', 'plaintext_listener_open'], { sources });
-    expect(nextStep(v, NOW)).to.equal('Unknown: Prometheus did not answer (No answer from Prometheus within 5000 ms.).');
+    expect(nextStep(v, NOW)).to.equal('Unknown: Prometheus did not answer (No answer from Prometheus within 5000 ms).');
   });
 
   it('says how far through the soak window a young node is', () => {
