@@ -6,17 +6,23 @@
 import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { pino } from 'pino';
+import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../log/logger.ts';
 import { startDemoFleet, type DemoFleet } from './fleet.ts';
 import { demoConfigYaml } from './demo-config.ts';
 
 const USAGE = `usage: tsx src/demo/main.ts --dir DIR [--host 127.0.0.1] [--advertise-host NAME] [--base-port N]
-                                [--migration-ms 120000] [--scale N] [--log-level info]`;
+                                [--migration-ms 120000] [--scale N] [--log-level info] [--log-format logfmt]`;
 
 function positiveInteger(text: string | undefined, flag: string): number | undefined {
   if (text === undefined) return undefined;
   if (!/^\d+$/.test(text)) throw new Error(`--${flag} must be a whole number, got "${text}"`);
   return Number(text);
+}
+
+/** One of `allowed`, or an error naming the flag and the choices. */
+function oneOf<T extends string>(text: string, allowed: readonly T[], flag: string): T {
+  if (!(allowed as readonly string[]).includes(text)) throw new Error(`--${flag} must be one of ${allowed.join(', ')}, got "${text}"`);
+  return text as T;
 }
 
 function nodeTable(fleet: DemoFleet): string {
@@ -45,6 +51,7 @@ async function main(): Promise<void> {
       'migration-ms': { type: 'string' },
       scale: { type: 'string' },
       'log-level': { type: 'string', default: 'info' },
+      'log-format': { type: 'string', default: 'logfmt' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -53,7 +60,11 @@ async function main(): Promise<void> {
     process.exitCode = values.help ? 0 : 2;
     return;
   }
-  const logger = pino({ level: values['log-level'] });
+  // The exporter's log format, so both processes of the compose stack read alike.
+  const logger = createLogger({
+    level: oneOf<LogLevel>(values['log-level'], LOG_LEVELS, 'log-level'),
+    format: oneOf<LogFormat>(values['log-format'], LOG_FORMATS, 'log-format'),
+  });
   const dir = resolve(values.dir);
   const basePort = positiveInteger(values['base-port'], 'base-port');
   const migrationMs = positiveInteger(values['migration-ms'], 'migration-ms');

@@ -47,7 +47,7 @@ describe('demo/main', function () {
   });
 
   it('prints the node table, writes an exporter config, and stops on SIGTERM', async function () {
-    current = run(['--dir', dir, '--migration-ms', '60000', '--log-level', 'warn']);
+    current = run(['--dir', dir, '--migration-ms', '60000', '--log-level', 'info']);
     await until('the config to be written', current, () => current!.output().includes('Exporter config:'));
     const output = current.output();
     expect(output).to.match(/^NAME\s+ROLE\s+METRICS URL\s+TLS\s+PLAINTEXT$/m);
@@ -62,11 +62,22 @@ describe('demo/main', function () {
     expect(page).to.contain('gitlab_build_info{');
     current.child.signal('SIGTERM');
     expect(await current.exit).to.deep.equal({ code: 0, signal: null });
+    // Logged as the exporter logs: logfmt with an ISO time, so the compose stack's two logs read alike.
+    expect(current.output()).to.match(/^time=\d{4}-\d\d-\d\dT[\d:.]+Z level=info msg="stopping the demo fleet" signal=SIGTERM$/m);
   });
 
   it('refuses a bad flag value with a clear message', async function () {
     current = run(['--dir', dir, '--base-port', 'ten']);
     expect(await current.exit).to.deep.equal({ code: 1, signal: null });
     expect(current.output()).to.contain('--base-port must be a whole number, got "ten"');
+  });
+
+  it('refuses an unknown log level or format, naming the choices', async function () {
+    current = run(['--dir', dir, '--log-level', 'loud']);
+    expect(await current.exit).to.deep.equal({ code: 1, signal: null });
+    expect(current.output()).to.contain('--log-level must be one of debug, info, warn, error, got "loud"');
+    current = run(['--dir', dir, '--log-format', 'xml']);
+    expect(await current.exit).to.deep.equal({ code: 1, signal: null });
+    expect(current.output()).to.contain('--log-format must be one of logfmt, json, got "xml"');
   });
 });
