@@ -68,6 +68,30 @@ export function buildStepQueries(L: string, matchers: string, rangeSeconds: numb
   return { rangeSeconds: W, stepSeconds: S, evalMs, changes, dials };
 }
 
+/**
+ * The raw tcp samples of one instance before a change, for the time of the last one: the changes
+ * query reads it with `timestamp(… offset)`, which a staleness marker blinds. Prometheus writes
+ * those for a failed scrape, and for the scrape in flight when it shuts down: after a Prometheus
+ * restart the change that holds every dial of the outage then had no sample before it, and those
+ * dials read as plaintext clients. A range selector skips staleness markers and keeps each
+ * sample's own time. Both families are asked: the later sample of the two only narrows what a dial
+ * may explain.
+ */
+export function prevSamplesQuery(L: string, matchers: string, instance: string, rangeSeconds: number): string {
+  const lookback = Math.min(Math.max(1, Math.ceil(rangeSeconds)), 3600);
+  const all = [`__name__=~"${GITALY_FAMILY}|${PRAEFECT_FAMILY}"`, 'type="tcp"', `${L}=${JSON.stringify(instance)}`, matchers].filter(
+    (m) => m !== '',
+  );
+  return `{${all.join(', ')}}[${lookback}s]`;
+}
+
+/** The time of the latest sample strictly before `beforeMs` in a range-vector answer, or undefined. */
+export function latestSampleBefore(series: readonly PrometheusSeries[], beforeMs: number): number | undefined {
+  let latest: number | undefined;
+  for (const s of series) for (const [t] of s.points) if (t < beforeMs && (latest === undefined || t > latest)) latest = t;
+  return latest;
+}
+
 /** Per instance: the counter's changes, oldest first. */
 export function parseChanges(series: readonly PrometheusSeries[], L: string): Result<{ byInstance: Map<string, TcpChange[]> }> {
   const deltas = new Map<string, Map<number, number>>();
