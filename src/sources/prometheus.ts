@@ -286,13 +286,10 @@ export async function queryFleetEvidence(
 
   const changes = parseChanges(changesAnswer.series, L);
   if (!changes.ok) return failed(changes.error.code, changes.error.message);
-  // A change with no sample before it, where the counter existed before (a staleness marker hid
-  // its last sample): that sample's time, from the raw samples. Rare (after failed scrapes or a
+  // A change with no sample before it although the counter had one (a staleness marker hid it): that sample's time, from the raw samples. Rare (after failed scrapes or a
   // Prometheus restart), so asked change by change; beyond the cap they stay unknown, which only
   // keeps dials from explaining them (a false "not yet", never a false "done").
-  const unknownPrev = [...changes.byInstance]
-    .flatMap(([instance, list]) => list.filter((c) => c.prevSampleMs === undefined).map((c) => ({ instance, c })))
-    .slice(0, MAX_PREV_SAMPLE_QUERIES);
+  const unknownPrev = changes.prevHidden.slice(0, MAX_PREV_SAMPLE_QUERIES).map(({ instance, change }) => ({ instance, c: change }));
   if (unknownPrev.length > 0) {
     const lookups = await Promise.all(
       unknownPrev.map(({ instance, c }) =>

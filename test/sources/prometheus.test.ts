@@ -605,6 +605,7 @@ describe('prometheus source', function () {
               matrix([
                 { metric: { instance: 'g1:9236', gte_part: 'delta' }, values: [[1768046100, '1']] },
                 { metric: { instance: 'g1:9236', gte_part: 'at' }, values: [[1768046100, '1768046099.5']] },
+                { metric: { instance: 'g1:9236', gte_part: 'had' }, values: [[1768046100, '3']] },
               ]),
             );
           } else if (query.startsWith('{__name__=~')) followUp(query, '', res);
