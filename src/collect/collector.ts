@@ -305,7 +305,9 @@ export class Collector {
       this.sourceHealth.countObservation(observation);
       const instance = prometheusInstanceOf(node);
       const before = this.histories.get(node.name) ?? emptyHistory();
-      const joined = joinNode(node, instance, observation, before, o.seenBefore.get(node.name) ?? null, ctx);
+      const seenBefore = o.seenBefore.get(node.name) ?? null;
+      const joined = joinNode(node, instance, observation, before, seenBefore, ctx);
+      this.logLastSeenChange(node.name, instance, seenBefore, joined.history.plaintextLastSeenMs, o);
       this.histories.set(node.name, joined.history);
       const verdict = judgeNode(joined.evidence, policy.verdict);
       return { observation, verdict, history: joined.history, instance };
@@ -317,6 +319,30 @@ export class Collector {
       return { observation: missingObservation(m), verdict, history, instance: prometheusInstanceOf(m.node) };
     });
     return [...judged, ...missing];
+  }
+
+  /**
+   * "Plaintext last seen" is the one answer that is kept for good (the state file), so every move of
+   * it is logged with the evidence it came from: a wrong one can then be traced to its source.
+   */
+  private logLastSeenChange(name: string, instance: string | null, beforeMs: number | null, afterMs: number | null, o: Observed): void {
+    if (afterMs === beforeMs) return;
+    const p = o.prometheus;
+    const evidence = p?.ok && instance ? p.byInstance.get(instance) : undefined;
+    this.logger.info(
+      {
+        node: name,
+        beforeMs,
+        afterMs,
+        prometheus: p === null ? 'none' : p.ok ? 'ok' : p.error.code,
+        coverage: evidence?.coverage,
+        queryWindow: o.queryWindow ? { startMs: o.queryWindow.startMs, endMs: o.queryWindow.endMs } : null,
+        tcpChanges: evidence?.tcpChanges,
+        publishedDialsMs: evidence?.dialsMs,
+        ownDialsMs: this.histories.get(name)?.ownTcpTimesMs,
+      },
+      'plaintext last seen changed',
+    );
   }
 
   private async persist(config: Config): Promise<SourceError | null> {

@@ -115,6 +115,21 @@ export async function observeNode(
       const canary = directCanary(h, { atMs, counts: scrape.counts, family: scrape.family, reset: update.reset });
       h = { ...update.history, canary: mergeCanary(h.canary, canary) };
       if (update.reset) log.info({ continuityBroken: update.continuityBroken }, 'Gitaly counters reset (restart)');
+      // The one place a direct scrape reads plaintext: when a verdict says "plaintext seen", this
+      // line says whether it was this growth, and which own dials were subtracted from it.
+      if (update.real && update.real.tcp > 0)
+        log.info(
+          {
+            atMs,
+            tcp: update.real.tcp,
+            counts: scrape.counts,
+            previous: h.lastCounts,
+            previousScrapeMs: h.lastScrapeMs,
+            ownSubtracted: h.pendingOwn.tcp,
+            reset: update.reset,
+          },
+          'direct scrape: plaintext counter grew beyond own dials',
+        );
     }
   }
 

@@ -57,26 +57,59 @@ export function buildStepQueries(L: string, matchers: string, rangeSeconds: numb
   const praefect = `group by (${L}) (${sel(PRAEFECT_FAMILY)})`;
   const prefer = (perFamily: (family: string) => string): string =>
     `(${perFamily(PRAEFECT_FAMILY)} or (${perFamily(GITALY_FAMILY)} unless on (${L}) ${praefect}))`;
+  // Whether the counter had a sample before the step at all: only then can a missing `before`
+  // be a staleness marker's doing (see prevSamplesQuery), rather than a series just created.
+  const hadBefore = (family: string): string => `max by (${L}) (last_over_time(${sel(family, 'type="tcp"')}[${lookback}s] offset ${S}s))`;
   const delta = `(${prefer(grew)} > 0)`;
   const at = `(${prefer(sampledAt)} and on (${L}) ${delta})`;
   const before = `(${prefer(sampledBefore)} and on (${L}) ${delta})`;
   const part = (q: string, name: string): string => `label_replace(${q}, "${PART}", "${name}", "", "")`;
-  const changes = `(${part(delta, 'delta')} or ${part(at, 'at')} or ${part(before, 'before')})[${W}s:${S}s]`;
+  const had = `(${prefer(hadBefore)} and on (${L}) ${delta})`;
+  const changes = `(${part(delta, 'delta')} or ${part(at, 'at')} or ${part(before, 'before')} or ${part(had, 'had')})[${W}s:${S}s]`;
   // A dial is a new value of the gauge (or its first appearance).
   const g = DIAL_GAUGE;
   const dials = `((${g} != ${g} offset ${S}s) or (${g} unless ${g} offset ${S}s))[${W}s:${S}s]`;
   return { rangeSeconds: W, stepSeconds: S, evalMs, changes, dials };
 }
 
+/**
+ * The raw tcp samples of one instance before a change, for the time of the last one: the changes
+ * query reads it with `timestamp(… offset)`, which a staleness marker blinds. Prometheus writes
+ * those for a failed scrape, and for the scrape in flight when it shuts down: after a Prometheus
+ * restart the change that holds every dial of the outage then had no sample before it, and those
+ * dials read as plaintext clients. A range selector skips staleness markers and keeps each
+ * sample's own time. Both families are asked: the later sample of the two only narrows what a dial
+ * may explain.
+ */
+export function prevSamplesQuery(L: string, matchers: string, instance: string, rangeSeconds: number): string {
+  const lookback = Math.min(Math.max(1, Math.ceil(rangeSeconds)), 3600);
+  const all = [`__name__=~"${GITALY_FAMILY}|${PRAEFECT_FAMILY}"`, 'type="tcp"', `${L}=${JSON.stringify(instance)}`, matchers].filter(
+    (m) => m !== '',
+  );
+  return `{${all.join(', ')}}[${lookback}s]`;
+}
+
+/** The time of the latest sample strictly before `beforeMs` in a range-vector answer, or undefined. */
+export function latestSampleBefore(series: readonly PrometheusSeries[], beforeMs: number): number | undefined {
+  let latest: number | undefined;
+  for (const s of series) for (const [t] of s.points) if (t < beforeMs && (latest === undefined || t > latest)) latest = t;
+  return latest;
+}
+
 /** Per instance: the counter's changes, oldest first. */
-export function parseChanges(series: readonly PrometheusSeries[], L: string): Result<{ byInstance: Map<string, TcpChange[]> }> {
+export function parseChanges(
+  series: readonly PrometheusSeries[],
+  L: string,
+): Result<{ byInstance: Map<string, TcpChange[]>; prevHidden: Array<{ instance: string; change: TcpChange }> }> {
   const deltas = new Map<string, Map<number, number>>();
   const ats = new Map<string, Map<number, number>>();
   const befores = new Map<string, Map<number, number>>();
+  const hads = new Map<string, Map<number, number>>();
   for (const s of series) {
     const instance = s.labels[L];
     if (!instance) continue;
-    const target = s.labels[PART] === 'at' ? ats : s.labels[PART] === 'before' ? befores : deltas;
+    const label = s.labels[PART];
+    const target = label === 'at' ? ats : label === 'before' ? befores : label === 'had' ? hads : deltas;
     const points = target.get(instance) ?? new Map<number, number>();
     for (const [t, v] of s.points) {
       if (!Number.isFinite(v) || v < 0)
@@ -86,9 +119,11 @@ export function parseChanges(series: readonly PrometheusSeries[], L: string): Re
     target.set(instance, points);
   }
   const byInstance = new Map<string, TcpChange[]>();
+  const prevHidden: Array<{ instance: string; change: TcpChange }> = [];
   for (const [instance, points] of deltas) {
     const sampled = ats.get(instance);
     const sampledBefore = befores.get(instance);
+    const had = hads.get(instance);
     const list = [...points]
       .sort(([a], [b]) => a - b)
       .map(([stepMs, n]): TcpChange => {
@@ -96,11 +131,14 @@ export function parseChanges(series: readonly PrometheusSeries[], L: string): Re
         const atMs = Math.min(stepMs, Math.round((sampled?.get(stepMs) ?? stepMs / 1000) * 1000));
         const before = sampledBefore?.get(stepMs);
         const prevSampleMs = before === undefined ? undefined : Math.round(before * 1000);
-        return prevSampleMs !== undefined && prevSampleMs < atMs ? { atMs, n, prevSampleMs } : { atMs, n };
+        if (prevSampleMs !== undefined && prevSampleMs < atMs) return { atMs, n, prevSampleMs };
+        const change = { atMs, n };
+        if (before === undefined && had?.has(stepMs)) prevHidden.push({ instance, change });
+        return change;
       });
     byInstance.set(instance, list);
   }
-  return { ok: true, byInstance };
+  return { ok: true, byInstance, prevHidden };
 }
 
 /** Per instance (the gauge's prometheus_instance label): every published dial time, ms, sorted, distinct. */

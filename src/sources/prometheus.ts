@@ -12,13 +12,15 @@ import {
   type PrometheusDeps,
   type PrometheusQueryOptions,
 } from './prometheus-client.ts';
-import { buildStepQueries, parseChanges, parseDials } from './prometheus-steps.ts';
+import { buildStepQueries, latestSampleBefore, parseChanges, parseDials, prevSamplesQuery } from './prometheus-steps.ts';
 import type { ErrorCode } from '../error-codes.ts';
 import { parseLabelMatchers } from '../label-matchers.ts';
 
 export { instantQuery };
 export type { InstantQueryResult, PrometheusDeps, PrometheusQueryOptions, PrometheusSample } from './prometheus-client.ts';
 
+/** At most this many follow-up queries per collection for the sample before a change (prometheus-steps.ts). */
+const MAX_PREV_SAMPLE_QUERIES = 20;
 /** Subqueries never ask Prometheus for more points than this per series. */
 const MAX_STEPS = 2000;
 /** The window count evaluates several selectors per step: fewer, longer steps. */
@@ -284,6 +286,24 @@ export async function queryFleetEvidence(
 
   const changes = parseChanges(changesAnswer.series, L);
   if (!changes.ok) return failed(changes.error.code, changes.error.message);
+  // A change with no sample before it although the counter had one (a staleness marker hid it): that sample's time, from the raw samples. Rare (after failed scrapes or a
+  // Prometheus restart), so asked change by change; beyond the cap they stay unknown, which only
+  // keeps dials from explaining them (a false "not yet", never a false "done").
+  const unknownPrev = changes.prevHidden.slice(0, MAX_PREV_SAMPLE_QUERIES).map(({ instance, change }) => ({ instance, c: change }));
+  if (unknownPrev.length > 0) {
+    const lookups = await Promise.all(
+      unknownPrev.map(({ instance, c }) =>
+        matrixQuery(cfg, prevSamplesQuery(L, q.matchers, instance, perStep.rangeSeconds), c.atMs - 1, options, deps),
+      ),
+    );
+    for (const [i, answer] of lookups.entries()) {
+      // A failed lookup fails the whole answer, as any other query does: next cycle asks again.
+      if (!answer.ok) return failed(answer.error.code, answer.error.message);
+      const { c } = unknownPrev[i]!;
+      const prev = latestSampleBefore(answer.series, c.atMs);
+      if (prev !== undefined) c.prevSampleMs = prev;
+    }
+  }
   for (const [instance, list] of changes.byInstance) entry(instance).tcpChanges = list;
   const dials = parseDials(dialsAnswer.series);
   if (!dials.ok) return failed(dials.error.code, dials.error.message);
@@ -297,7 +317,7 @@ export async function queryFleetEvidence(
     byInstance,
     instancesSeen: [...seen].sort(),
     perChange: true,
-    queries: 5,
+    queries: 5 + unknownPrev.length,
     durationMs: now() - started,
   };
 }

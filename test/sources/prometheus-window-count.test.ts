@@ -144,9 +144,11 @@ describe('prometheus window count: series that appear inside the window (real Pr
     await Promise.all(Object.values(pages).map((p) => p.close()));
   });
 
-  it('asks a constant five questions (three window totals, two per-change range queries)', function () {
+  it('asks five questions (three window totals, two per-change range queries), plus one per change a staleness marker hid the sample before', function () {
     expect(evidence.ok, evidence.ok ? '' : evidence.error.message).to.equal(true);
-    if (evidence.ok) expect(evidence.queries).to.equal(5);
+    // Only the failedScrape page's failed scrapes write staleness markers; series that appear never cost a look-up.
+    const changes = evidence.ok ? [...evidence.byInstance.values()].reduce((sum, n) => sum + (n.tcpChanges?.length ?? 0), 0) : 0;
+    if (evidence.ok) expect(evidence.queries).to.be.within(5, 5 + Math.min(changes, 20));
   });
 
   it('counts a series that appears inside the window at its first value', function () {

@@ -596,6 +596,56 @@ describe('prometheus source', function () {
         expect(evidence.instancesSeen).not.to.include('exporter:9100');
       });
 
+      // A Prometheus shut down mid-scrape writes staleness markers, so after its restart
+      // `timestamp(… offset)` finds no sample before the change that holds the outage's dials.
+      const staleGap = (followUp: (query: string, time: string, res: ServerResponse) => void) =>
+        fakeFleet((query, res) => {
+          if (query.includes('label_replace(') && !query.includes('increase(')) {
+            res.end(
+              matrix([
+                { metric: { instance: 'g1:9236', gte_part: 'delta' }, values: [[1768046100, '1']] },
+                { metric: { instance: 'g1:9236', gte_part: 'at' }, values: [[1768046100, '1768046099.5']] },
+                { metric: { instance: 'g1:9236', gte_part: 'had' }, values: [[1768046100, '3']] },
+              ]),
+            );
+          } else if (query.startsWith('{__name__=~')) followUp(query, '', res);
+          else if (query.endsWith('s]')) res.end(matrix([]));
+          else res.end(vector([{ metric: { instance: 'g1:9236', type: 'tcp' }, value: '0' }]));
+        });
+
+      it('finds the sample before a change from the raw samples when a staleness marker hides it', async function () {
+        const received = await staleGap((query, _time, res) => {
+          expect(query).to.include('instance="g1:9236"').and.include('type="tcp"');
+          res.end(
+            matrix([
+              {
+                metric: { __name__: 'gitaly_connections_total', instance: 'g1:9236', type: 'tcp' },
+                values: [
+                  [1768046070.25, '3'],
+                  [1768046071.25, '3'],
+                ],
+              },
+            ]),
+          );
+        });
+        const evidence = await queryFleetEvidence({ url: server!.url, instanceLabel: 'instance' }, window, OPTIONS);
+        if (!evidence.ok) expect.fail(evidence.error.message);
+        expect(evidence.byInstance.get('g1:9236')!.tcpChanges).to.deep.equal([{ atMs: 1768046099500, n: 1, prevSampleMs: 1768046071250 }]);
+        // Asked just before the change's sample, so that sample itself is not the one before.
+        const followUp = received.find((r) => r.form.get('query')!.startsWith('{__name__=~'))!;
+        expect(followUp.form.get('time')).to.equal('1768046099.499');
+        expect(evidence.queries).to.equal(6);
+      });
+
+      it('fails as a whole when the look-up of the sample before a change fails', async function () {
+        await staleGap((_query, _time, res) => {
+          res.statusCode = 503;
+          res.end(JSON.stringify({ status: 'error', errorType: 'unavailable', error: 'TSDB not ready' }));
+        });
+        const evidence = await queryFleetEvidence({ url: server!.url, instanceLabel: 'instance' }, window, OPTIONS);
+        expect(evidence.ok).to.equal(false);
+      });
+
       it('fails as a whole when one of the queries fails, never reporting zero connections', async function () {
         await fakeFleet((query, res) => {
           if (query.includes('count_over_time((')) {
