@@ -329,7 +329,8 @@ export class Collector {
     if (afterMs === beforeMs) return;
     const p = o.prometheus;
     const evidence = p?.ok && instance ? p.byInstance.get(instance) : undefined;
-    this.logger.info(
+    // Debug: during dual listen a real client moves it every cycle.
+    this.logger.debug(
       {
         node: name,
         beforeMs,

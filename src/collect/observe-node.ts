@@ -117,8 +117,9 @@ export async function observeNode(
       if (update.reset) log.info({ continuityBroken: update.continuityBroken }, 'Gitaly counters reset (restart)');
       // The one place a direct scrape reads plaintext: when a verdict says "plaintext seen", this
       // line says whether it was this growth, and which own dials were subtracted from it.
+      // Debug: a node with a real plaintext client does this every cycle.
       if (update.real && update.real.tcp > 0)
-        log.info(
+        log.debug(
           {
             atMs,
             tcp: update.real.tcp,
