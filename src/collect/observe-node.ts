@@ -10,7 +10,6 @@ import type { NodeHistory } from '../migration/types.ts';
 import type { ReverseDnsCache } from '../sources/reverse-dns.ts';
 import type { TlsSessionCache } from '../probes/tls-sessions.ts';
 import { DEFAULTS } from '../config/schema.ts';
-import { checkDue, checkPhaseMs } from './check-schedule.ts';
 import { trackPlaintextPeers, type PeerSightings, type PlaintextPeers } from './plaintext-peers.ts';
 import type { ProbeFunctions } from './probes.ts';
 
@@ -60,8 +59,8 @@ function portOf(address: string | undefined): number | undefined {
   return parsed.ok ? parsed.value.port : undefined;
 }
 
-function due(node: NodeConfig, lastMs: number | null | undefined, intervalMs: number, nowMs: number): boolean {
-  return checkDue(lastMs, intervalMs, nowMs, checkPhaseMs(node.name, intervalMs));
+function due(lastMs: number | null | undefined, intervalMs: number, nowMs: number): boolean {
+  return lastMs === null || lastMs === undefined || nowMs - lastMs >= intervalMs;
 }
 
 /**
@@ -137,7 +136,7 @@ export async function observeNode(
 
   let tls: TlsProbeResult | null = null;
   if (node.tlsAddress) {
-    const checkVersions = due(node, c.versionsCheckedMs, config.tlsVersionCheckIntervalMs, now());
+    const checkVersions = due(c.versionsCheckedMs, config.tlsVersionCheckIntervalMs, now());
     tls = await probes.probeTls(
       { node: node.name, address: node.tlsAddress, serverName: node.serverName },
       { timeoutMs: config.timeouts.tlsMs, ca: ctx.caPems, checkVersions, fullHandshake: checkVersions },
@@ -156,7 +155,7 @@ export async function observeNode(
   }
 
   let plaintextFresh = false;
-  if ((node.plaintextAddress || node.tlsAddress) && due(node, h.lastPlaintextProbe?.atMs, config.plaintextCheckIntervalMs, now())) {
+  if ((node.plaintextAddress || node.tlsAddress) && due(h.lastPlaintextProbe?.atMs, config.plaintextCheckIntervalMs, now())) {
     const result =
       (await listenerFromProc(node, ctx)) ??
       (await probes.probePlaintext(
