@@ -236,9 +236,13 @@ describe('faults: the state file', function () {
     const logs = ex.logs();
     const signalled = logs.findIndex((l) => /^SIGTERM: stopping collection/.test(l.msg));
     expect(signalled, 'the shutdown is logged').to.be.at.least(0);
+    // On failure, the log from the signal on says whether the stop gave up waiting or found no collection running.
     expect(
       logs.slice(signalled).some((l) => l.msg === 'collection finished'),
-      'the collection in progress was finished (and saved) before exit',
+      `the collection in progress was finished (and saved) before exit; log from the signal:\n${logs
+        .slice(signalled)
+        .map((l) => JSON.stringify(l))
+        .join('\n')}`,
     ).to.equal(true);
 
     const state = await loadState(stateFile);
