@@ -196,6 +196,12 @@ describe('faults: the state file', function () {
       state_file: stateFile,
       // A node whose TLS listener stalls mid-handshake keeps every collection busy for its full deadline.
       nodes: [...['gitaly-1', 'gitaly-2'].map((n) => fleet!.yamlNode(n)), { name: 'stalling', tls_address: stalling.address }],
+      // 10 s per stalled handshake: the SIGTERM below must land inside the collection even when this
+      // test process, starved on a busy machine, sees the stalled connection seconds late (with 5 s
+      // it once landed after the collection had ended: nothing left to finish), and what is left of
+      // it (at most 10 s) still fits the 20 s a stop gives a collection.
+      collection_interval: '12s',
+      timeouts: { tls: '10s' },
     };
     const ex = await start('sigterm', settings);
 
