@@ -209,7 +209,10 @@ describe('prometheus window count: series that appear inside the window (real Pr
     const endMs = Date.now();
     const sevenDays = await queryFleetEvidence(cfg, { startMs: endMs - 7 * 86_400_000, endMs }, OPTIONS);
     if (!sevenDays.ok) expect.fail(sevenDays.error.message);
-    expect(sevenDays.queries).to.equal(5);
+    // Five, plus a look-up per change whose previous sample a staleness marker hid: the failedScrape
+    // page's failed scrapes write those, and under load a change can follow one (seen once in CI).
+    const changes = [...sevenDays.byInstance.values()].reduce((sum, n) => sum + (n.tcpChanges?.length ?? 0), 0);
+    expect(sevenDays.queries).to.be.within(5, 5 + Math.min(changes, 20));
     // This Prometheus has scraped for seconds of those 7 days: it has no scrape from the step
     // before anything it saw, so nothing counts as new there, and coverage says the window is not covered.
     expect(tcpOf(sevenDays, pages.appears!)).to.equal(0);
