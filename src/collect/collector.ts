@@ -326,7 +326,8 @@ export class Collector {
    * it is logged with the evidence it came from: a wrong one can then be traced to its source.
    */
   private logLastSeenChange(name: string, instance: string | null, beforeMs: number | null, afterMs: number | null, o: Observed): void {
-    if (afterMs === beforeMs) return;
+    // Per node per cycle: build nothing unless debug lines are written.
+    if (afterMs === beforeMs || !this.logger.isLevelEnabled('debug')) return;
     const p = o.prometheus;
     const evidence = p?.ok && instance ? p.byInstance.get(instance) : undefined;
     // Debug: during dual listen a real client moves it every cycle.

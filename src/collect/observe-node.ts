@@ -118,7 +118,7 @@ export async function observeNode(
       // The one place a direct scrape reads plaintext: when a verdict says "plaintext seen", this
       // line says whether it was this growth, and which own dials were subtracted from it.
       // Debug: a node with a real plaintext client does this every cycle.
-      if (update.real && update.real.tcp > 0)
+      if (update.real && update.real.tcp > 0 && log.isLevelEnabled('debug'))
         log.debug(
           {
             atMs,

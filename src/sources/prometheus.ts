@@ -286,23 +286,22 @@ export async function queryFleetEvidence(
 
   const changes = parseChanges(changesAnswer.series, L);
   if (!changes.ok) return failed(changes.error.code, changes.error.message);
-  // A change with no sample before it although the counter had one (a staleness marker hid it): that sample's time, from the raw samples. Rare (after failed scrapes or a
-  // Prometheus restart), so asked change by change; beyond the cap they stay unknown, which only
-  // keeps dials from explaining them (a false "not yet", never a false "done").
-  const unknownPrev = changes.prevHidden.slice(0, MAX_PREV_SAMPLE_QUERIES).map(({ instance, change }) => ({ instance, c: change }));
-  if (unknownPrev.length > 0) {
-    const lookups = await Promise.all(
-      unknownPrev.map(({ instance, c }) =>
-        matrixQuery(cfg, prevSamplesQuery(L, q.matchers, instance, perStep.rangeSeconds), c.atMs - 1, options, deps),
-      ),
-    );
-    for (const [i, answer] of lookups.entries()) {
-      // A failed lookup fails the whole answer, as any other query does: next cycle asks again.
-      if (!answer.ok) return failed(answer.error.code, answer.error.message);
-      const { c } = unknownPrev[i]!;
-      const prev = latestSampleBefore(answer.series, c.atMs);
-      if (prev !== undefined) c.prevSampleMs = prev;
-    }
+  // A change with no sample before it although the counter had one (a staleness marker hid it):
+  // that sample's time, from the raw samples. Rare (after failed scrapes or a Prometheus restart),
+  // so asked change by change; beyond the cap they stay unknown, which only keeps dials from
+  // explaining them (a false "not yet", never a false "done").
+  const unknownPrev = changes.prevHidden.slice(0, MAX_PREV_SAMPLE_QUERIES);
+  const lookups = await Promise.all(
+    unknownPrev.map(({ instance, change }) =>
+      matrixQuery(cfg, prevSamplesQuery(L, q.matchers, instance, perStep.rangeSeconds), change.atMs - 1, options, deps),
+    ),
+  );
+  for (const [i, answer] of lookups.entries()) {
+    // A failed lookup fails the whole answer, as any other query does: next cycle asks again.
+    if (!answer.ok) return failed(answer.error.code, answer.error.message);
+    const { change } = unknownPrev[i]!;
+    const prev = latestSampleBefore(answer.series, change.atMs);
+    if (prev !== undefined) change.prevSampleMs = prev;
   }
   for (const [instance, list] of changes.byInstance) entry(instance).tcpChanges = list;
   const dials = parseDials(dialsAnswer.series);
