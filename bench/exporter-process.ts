@@ -12,6 +12,7 @@ import { DEFAULTS } from '../src/config/schema.ts';
 import type { Config, NodeConfig } from '../src/config/types.ts';
 import { Exporter } from '../src/exporter.ts';
 import { buildApp, METRICS_CONTENT_TYPE } from '../src/http/app.ts';
+import { applyRuntimeFlags } from '../src/runtime-flags.ts';
 import { runChild } from './ipc.ts';
 import { cpuMsBetween } from './stats.ts';
 
@@ -85,6 +86,8 @@ async function startAllocationProfile(): Promise<() => Promise<void>> {
   };
 }
 
+// The V8 flags the exporter's entry point sets for itself (src/main.ts).
+applyRuntimeFlags();
 runChild<ExporterArgs>(async (args) => {
   const logger = pino({ level: 'silent' });
   // The defaults a config file gets, but wider concurrency. The plaintext dial and the

@@ -13,6 +13,7 @@ import { parseAddress } from '../src/address.ts';
 import type { NodeConfig } from '../src/config/types.ts';
 import { mapWithConcurrency } from '../src/concurrency.ts';
 import { probeTls } from '../src/probes/tls.ts';
+import { applyRuntimeFlags } from '../src/runtime-flags.ts';
 import { TlsSessionCache } from '../src/probes/tls-sessions.ts';
 import { clockTicksPerSecond, freePort, processCpuMs, stopProcess, tempDir, track } from './processes.ts';
 import { met, notMeasured, type Row } from './report.ts';
@@ -161,6 +162,8 @@ export async function tlsCostRows(nodes: NodeConfig[], caFile: string, log: (lin
     log(how);
     return [notMeasured('2', WHAT, TARGET, how)];
   }
+  // Our probes run in this process: with the V8 flags the exporter sets for itself, as in production.
+  applyRuntimeFlags();
   const targets = nodes.filter((n) => n.tlsAddress);
   const addresses = targets.map((n) => n.tlsAddress!);
   const ca = [await readFile(caFile, 'utf8')];
