@@ -20,11 +20,11 @@ export { instantQuery };
 export type { InstantQueryResult, PrometheusDeps, PrometheusQueryOptions, PrometheusSample } from './prometheus-client.ts';
 
 /** At most this many follow-up queries per collection for the sample before a change (prometheus-steps.ts). */
-const MAX_PREV_SAMPLE_QUERIES = 20;
+export const MAX_PREV_SAMPLE_QUERIES = 20;
 /** Subqueries never ask Prometheus for more points than this per series. */
 const MAX_STEPS = 2000;
 /** The window count evaluates several selectors per step: fewer, longer steps. */
-const MAX_COUNT_STEPS = 500;
+export const MAX_COUNT_STEPS = 500;
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
 /**
