@@ -25,15 +25,15 @@ export const METRICS = {
     labels: ['prometheus_instance'],
   },
   gitaly_tls_window_connections: {
-    help: 'New connections accepted during the soak window by listener type, the exporter’s own connections excluded.',
+    help: "New connections accepted during the soak window by listener type, the exporter's own connections excluded.",
     labels: ['node', 'type'],
   },
   gitaly_tls_plaintext_last_seen_timestamp_seconds: {
-    help: 'Unix time at which a plaintext connection that was not the exporter’s own was last observed.',
+    help: "Unix time at which a plaintext connection that was not the exporter's own was last observed.",
     labels: ['node'],
   },
   gitaly_tls_established_connections: {
-    help: 'Connections established to the node’s listeners right now (local mode).',
+    help: "Connections established to the node's listeners right now (local mode).",
     labels: ['node', 'listener'],
   },
   gitaly_tls_plaintext_peer_connections: {
@@ -60,7 +60,7 @@ export const METRICS = {
   },
   gitaly_tls_alpn_h2: { help: 'Whether the listener negotiated HTTP/2 through ALPN (1) or not (0).', labels: ['node', 'address'] },
   gitaly_tls_grpc_health_ok: {
-    help: 'Whether grpc.health.v1.Health/Check answered SERVING over the probe’s TLS connection (1) or failed (0); absent without a handshake or ALPN h2.',
+    help: "Whether grpc.health.v1.Health/Check answered SERVING over the probe's TLS connection (1) or failed (0); absent without a handshake or ALPN h2.",
     labels: ['node', 'address'],
   },
   gitaly_tls_version_info: { help: 'The TLS version negotiated by the probe, value 1.', labels: ['node', 'address', 'version'] },
@@ -89,7 +89,7 @@ export const METRICS = {
     labels: ['node'],
   },
   gitaly_tls_node_info: {
-    help: 'The node’s role and Gitaly version from gitlab_build_info, value 1; absent while the version is not observed (no scrape answered).',
+    help: "The node's role and Gitaly version from gitlab_build_info, value 1; absent while the version is not observed (no scrape answered).",
     labels: ['node', 'role', 'version'],
   },
   gitaly_tls_soak_window_seconds: {
@@ -97,7 +97,7 @@ export const METRICS = {
     labels: [],
   },
   gitaly_tls_soak_projected_safe_timestamp_seconds: {
-    help: 'Unix time at which the node’s soak window will hold no plaintext connection if none arrives (last plaintext connection or start of observation, plus the window); absent when not known.',
+    help: "Unix time at which the node's soak window will hold no plaintext connection if none arrives (last plaintext connection or start of observation, plus the window); absent when not known.",
     labels: ['node'],
   },
   gitaly_tls_exporter_source_up: {
@@ -110,17 +110,17 @@ export const METRICS = {
     type: 'counter',
   },
   gitaly_tls_exporter_probe_connections_total: {
-    help: 'Connections the exporter itself opened to the node’s listeners, by Gitaly counter type.',
+    help: "Connections the exporter itself opened to the node's listeners, by Gitaly counter type.",
     labels: ['node', 'type'],
     type: 'counter',
   },
   gitaly_tls_exporter_plaintext_dial_timestamp_seconds: {
-    help: 'Unix time of the exporter’s latest own connection to the node’s listen_addr; other exporters on the same Prometheus read it to tell these dials from plaintext clients (prometheus_instance names the node as Prometheus does).',
+    help: "Unix time of the exporter's latest own connection to the node's listen_addr; other exporters on the same Prometheus read it to tell these dials from plaintext clients (prometheus_instance names the node as Prometheus does).",
     labels: ['node', 'prometheus_instance'],
   },
   gitaly_tls_exporter_collection_duration_seconds: { help: 'Time the latest collection took, in seconds.', labels: [] },
   gitaly_tls_exporter_last_collection_timestamp_seconds: { help: 'Unix time at which the latest collection finished.', labels: [] },
-  gitaly_tls_exporter_build_info: { help: 'The exporter’s version and Node.js version, value 1.', labels: ['version', 'nodejs_version'] },
+  gitaly_tls_exporter_build_info: { help: "The exporter's version and Node.js version, value 1.", labels: ['version', 'nodejs_version'] },
   gitaly_tls_exporter_config_last_reload_successful: {
     help: 'Whether the latest configuration (re)load succeeded (1) or was rejected (0).',
     labels: [],
@@ -198,18 +198,52 @@ export class ContractMetric {
   }
 
   /** HELP, TYPE and one line per series, without the final newline. */
-  text(): string {
+  writeTo(out: PageWriter): void {
     const name = escapeText(this.name);
-    let out = `# HELP ${name} ${escapeText(this.help)}\n# TYPE ${name} ${this.type}`;
+    out.write('# HELP ');
+    out.write(name);
+    out.write(' ');
+    out.write(escapeText(this.help));
+    out.write('\n# TYPE ');
+    out.write(name);
+    out.write(' ');
+    out.write(this.type);
     for (const { labels, value } of this.series.values()) {
-      let pairs = '';
+      out.write('\n');
+      out.write(name);
+      let open = false;
       for (const label in labels) {
         const v = labels[label]!;
-        pairs += `${pairs === '' ? '' : ','}${label}="${typeof v === 'string' ? escapeLabelValue(v) : v}"`;
+        out.write(open ? ',' : '{');
+        out.write(label);
+        out.write('="');
+        out.write(typeof v === 'string' ? escapeLabelValue(v) : `${v}`);
+        out.write('"');
+        open = true;
       }
-      out += `\n${name}${pairs === '' ? '' : `{${pairs}}`} ${valueText(value)}`;
+      out.write(open ? '} ' : ' ');
+      out.write(valueText(value));
     }
-    return out;
+  }
+}
+
+/** UTF-8 text appended straight into one Buffer, which doubles when full. */
+export class PageWriter {
+  private buf = Buffer.allocUnsafe(64 * 1024);
+  private length = 0;
+
+  write(text: string): void {
+    // A UTF-16 code unit is at most 3 UTF-8 bytes.
+    if (this.length + 3 * text.length > this.buf.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(2 * this.buf.length, this.length + 3 * text.length));
+      this.buf.copy(bigger, 0, 0, this.length);
+      this.buf = bigger;
+    }
+    this.length += this.buf.write(text, this.length);
+  }
+
+  text(): string {
+    return this.buf.toString('utf8', 0, this.length);
   }
 }
 
@@ -253,9 +287,15 @@ export class ContractRegistry {
 
   /** The page in the Prometheus text format, metrics in the order they were first used. */
   text(): Promise<string> {
-    const parts: string[] = [];
-    for (const metric of this.metrics.values()) parts.push(metric.text());
-    return Promise.resolve(`${parts.join('\n\n')}\n`);
+    const out = new PageWriter();
+    let first = true;
+    for (const metric of this.metrics.values()) {
+      if (!first) out.write('\n\n');
+      metric.writeTo(out);
+      first = false;
+    }
+    out.write('\n');
+    return Promise.resolve(out.text());
   }
 }
 

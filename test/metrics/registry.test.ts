@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { Counter, Gauge, Registry } from 'prom-client';
-import { ContractMetric } from '../../src/metrics/definitions.ts';
+import { ContractMetric, PageWriter } from '../../src/metrics/definitions.ts';
 
 // The contract registry writes the page itself (prom-client's registry is too costly at fleet
 // scale); these tests hold it to prom-client's own output for the same calls, byte for byte.
@@ -12,7 +12,9 @@ function oursText(name: string, help: string, labelNames: string[], type: 'gauge
     if (op === 'set') metric.set(a, b);
     else metric.inc(a, b);
   }
-  return metric.text();
+  const out = new PageWriter();
+  metric.writeTo(out);
+  return out.text();
 }
 
 async function promClientText(name: string, help: string, labelNames: string[], type: 'gauge' | 'counter', calls: Call[]): Promise<string> {
@@ -52,6 +54,12 @@ describe('contract metrics written as prom-client writes them', () => {
         ['set', { node: 'z', position: 3 }, Number.NEGATIVE_INFINITY],
         ['set', { node: 'w', position: 4 }, -0.000001],
       ],
+    ],
+    [
+      'non-ASCII label values, and more series than the writer first holds (past 64 KiB)',
+      ['node', 'subject'],
+      'gauge',
+      Array.from({ length: 2000 }, (_, i): Call => ['set', { node: `gitaly-${i}`, subject: `CN=dépôt-${i} ✓ 🔒 ${'é'.repeat(100)}` }, i]),
     ],
     ['a gauge without labels: 0 until set', [], 'gauge', []],
     ['a gauge without labels, set', [], 'gauge', [['set', 1700000000.123]]],
