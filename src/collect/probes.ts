@@ -25,7 +25,9 @@ export interface ProbeFunctions {
 
 // Each node is scraped once per collection, far apart: a keep-alive socket per node (a thousand of
 // them) would only hold memory. Keep a connection just long enough for a retry or a redirect.
-const scrapeAgent = new Agent({ keepAliveTimeout: 1_000, keepAliveMaxTimeout: 1_000 });
+// One connection per origin makes undici give each origin a bare Client instead of a Pool around
+// one: the Pool and its queue were 15 MiB of garbage per 1,000-node collection.
+const scrapeAgent = new Agent({ connections: 1, keepAliveTimeout: 1_000, keepAliveMaxTimeout: 1_000 });
 
 export const realProbes: ProbeFunctions = {
   dispatcher: scrapeAgent,

@@ -1,12 +1,11 @@
 // Scrapes one Gitaly or Praefect /metrics page directly and keeps only the connection counters and
 // the version, streaming the body through ConnectionCounterExtractor so the page is never held whole.
 
-import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
 import { request, type Dispatcher } from 'undici';
 import type { Role } from '../config/types.ts';
 import type { GitalyScrape, SourceError } from '../evidence.ts';
 import { ConnectionCounterExtractor } from './metrics-parser.ts';
+import { streamBody } from './stream-body.ts';
 import { connectFailureCode } from '../error-codes.ts';
 
 export interface ScrapeOptions {
@@ -25,9 +24,6 @@ export interface ScrapeDeps {
 
 const ACCEPT = 'text/plain;version=0.0.4';
 const STATUS_BODY_DUMP_LIMIT = 64 * 1024;
-// zlib's default 16 KiB output chunks make 64 chunks per 1 MB page, each with its own Buffer,
-// stream bookkeeping and iterator step; 64 KiB chunks (a socket read's size) make a quarter as many.
-const GUNZIP_CHUNK_BYTES = 64 * 1024;
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT']);
 
 /**
@@ -94,22 +90,16 @@ export async function scrapeGitalyMetrics(url: string, options: ScrapeOptions, d
     const extractor = new ConnectionCounterExtractor(options.role);
     let bytes = 0;
     let tooLarge = false;
-    // Throwing from the sink makes pipeline destroy the body (closing the connection), but the error
-    // pipeline reports may be the resulting abort, so the reason is remembered here.
-    const sink = async (source: AsyncIterable<Buffer>): Promise<void> => {
-      for await (const chunk of source) {
+    // Throwing from the consumer destroys the body (closing the connection), but the error seen
+    // may be the resulting abort, so the reason is remembered here.
+    try {
+      await streamBody(body, encoding === 'gzip' || encoding === 'x-gzip', (chunk) => {
         bytes += chunk.length;
         tooLarge = bytes > options.maxBytes;
         if (tooLarge) throw new Error('size cap exceeded');
         extractor.push(chunk);
         if (extractor.failed) throw new Error('page rejected');
-      }
-    };
-    try {
-      if (encoding === 'gzip' || encoding === 'x-gzip') await pipeline(body, createGunzip({ chunkSize: GUNZIP_CHUNK_BYTES }), sink);
-      // A plain loop costs measurably less than pipeline() for the usual identity body; leaving
-      // it early (a throw) destroys the body, which closes the connection all the same.
-      else await sink(body);
+      });
     } catch (err) {
       if (tooLarge) return failed({ code: 'TOO_LARGE', message: `${shown} sent a page larger than the ${options.maxBytes}-byte limit` });
       if (!extractor.failed) throw err;

@@ -206,6 +206,39 @@ describe('gitaly-metrics: scrapeGitalyMetrics', () => {
     expectError(await scrape(closeDelimited), 'TRUNCATED');
   });
 
+  it('fails a gzip body the same ways: stalled, closed mid-body, cut short, cancelled mid-body', async () => {
+    const zipped = gzipSync(PAGE);
+    const half = zipped.subarray(0, zipped.length >> 1);
+    const gzipHead = { 'content-encoding': 'gzip' };
+    const stalled = await serve((_req, res) => {
+      res.writeHead(200, gzipHead);
+      res.write(half);
+    });
+    expectError(await scrape(stalled, { timeoutMs: 300 }), 'TIMEOUT');
+    const closed = await serve((_req, res) => {
+      res.writeHead(200, gzipHead);
+      res.write(half, () => res.destroy());
+    });
+    expectError(await scrape(closed), 'TRUNCATED');
+    // A complete HTTP body holding half a gzip stream: zlib reports the end it did not find.
+    const cut = await serve((_req, res) => {
+      res.writeHead(200, gzipHead);
+      res.end(half);
+    });
+    expectError(await scrape(cut), 'DECODE', 'does not decompress');
+    let sent!: () => void;
+    const halfSent = new Promise<void>((resolve) => (sent = resolve));
+    const slow = await serve((_req, res) => {
+      res.writeHead(200, gzipHead);
+      res.write(half, () => sent());
+    });
+    const controller = new AbortController();
+    const pending = scrape(slow, { signal: controller.signal });
+    await halfSent;
+    controller.abort();
+    expectError(await pending, 'ABORTED');
+  });
+
   it('reports NOT_GITALY for a page that is not a Gitaly /metrics page', async () => {
     const url = await serve((_req, res) => res.end('<html><body>Welcome to nginx!</body></html>\n'));
     expectError(await scrape(url), 'NOT_GITALY', 'no gitaly_connections_total or gitlab_build_info on the page');
