@@ -1,11 +1,11 @@
 // Child process: the exporter as it runs in production (real probes, fastify /metrics), alone in
 // its process so its CPU and peak RSS are its own. Beside it, a bare node:http server sends the
 // same /metrics bytes: the baseline for scrape latency under the same conditions.
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import { join } from 'node:path';
 import { Session } from 'node:inspector/promises';
-import { getHeapSpaceStatistics } from 'node:v8';
+import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
 import { pino } from 'pino';
 import { realProbes } from '../src/collect/probes.ts';
 import { DEFAULTS } from '../src/config/schema.ts';
@@ -13,6 +13,7 @@ import type { Config, NodeConfig } from '../src/config/types.ts';
 import { Exporter } from '../src/exporter.ts';
 import { buildApp, METRICS_CONTENT_TYPE } from '../src/http/app.ts';
 import { applyRuntimeFlags } from '../src/runtime-flags.ts';
+import { startCpuProfile, topSelf } from './cpu-profile.ts';
 import { runChild } from './ipc.ts';
 import { cpuMsBetween } from './stats.ts';
 
@@ -59,7 +60,7 @@ interface SampleNode {
   children: SampleNode[];
 }
 
-/** BENCH_ALLOC_PROFILE=1: V8's sampling heap profiler over the measured cycle, garbage included; top allocators to stderr. */
+/** BENCH_ALLOC_PROFILE=1 (BENCH_CPU_PROFILE=1, or =file.cpuprofile to keep the profile: the CPU profiler's top functions): V8's sampling heap profiler over the measured cycle, garbage included; top allocators to stderr. */
 async function startAllocationProfile(): Promise<() => Promise<void>> {
   const session = new Session();
   session.connect();
@@ -151,11 +152,19 @@ runChild<ExporterArgs>(async (args) => {
     handlers: {
       async cycle(): Promise<CycleResult> {
         stage = stage === 'idle' ? 'warm-up cycle' : 'measured cycle';
-        const profiling = process.env.BENCH_ALLOC_PROFILE && stage === 'measured cycle' ? await startAllocationProfile() : null;
+        const measured = stage === 'measured cycle';
+        const profiling = process.env.BENCH_ALLOC_PROFILE && measured ? await startAllocationProfile() : null;
+        const cpuProfiling = process.env.BENCH_CPU_PROFILE && measured ? await startCpuProfile(1000) : null;
         const cpu0 = process.cpuUsage();
         const t0 = performance.now();
         const snapshot = await exporter.collector.collect();
         if (profiling) await profiling();
+        if (cpuProfiling) {
+          const profile = await cpuProfiling();
+          const file = process.env.BENCH_CPU_PROFILE;
+          if (file?.endsWith('.cpuprofile')) await writeFile(file, JSON.stringify(profile));
+          process.stderr.write(`CPU in the measured cycle (self time):\n${topSelf(profile, 40).join('\n')}\n`);
+        }
         const wallMs = performance.now() - t0;
         const cpuMs = cpuMsBetween(cpu0, process.cpuUsage());
         const failures = snapshot.nodes.flatMap(({ observation: o }) => [
@@ -198,9 +207,12 @@ runChild<ExporterArgs>(async (args) => {
         const before = process.memoryUsage();
         const gc = (globalThis as { gc?: () => void }).gc;
         if (gc) gc();
+        // BENCH_HEAP_SNAPSHOT=file.heapsnapshot: what the live heap holds, for Chrome DevTools' Memory tab.
+        if (process.env.BENCH_HEAP_SNAPSHOT) writeHeapSnapshot(process.env.BENCH_HEAP_SNAPSHOT);
         const spaces = Object.fromEntries(getHeapSpaceStatistics().map((s) => [s.space_name, s.space_used_size]));
         // The kernel's split of RSS: anonymous (heap, malloc) vs file-backed (the node binary, libraries).
         const rollup = await readFile('/proc/self/smaps_rollup', 'utf8').catch(() => '');
+        if (process.env.BENCH_SMAPS) await writeFile(process.env.BENCH_SMAPS, await readFile('/proc/self/smaps', 'utf8'));
         const smaps = Object.fromEntries(
           [...rollup.matchAll(/^(\w+):\s+(\d+) kB$/gm)].map((m) => [m[1]!, Number(m[2]) * 1024] as [string, number]),
         );

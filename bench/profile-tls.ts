@@ -2,38 +2,17 @@
 // fleet in a child process, probes it in this process under the V8 CPU profiler (node:inspector),
 // and prints the functions with the most self time, grouped, for full and resumed handshakes.
 import { readFile } from 'node:fs/promises';
-import { Session } from 'node:inspector/promises';
 import type { NodeConfig } from '../src/config/types.ts';
 import { mapWithConcurrency } from '../src/concurrency.ts';
 import { probeTls } from '../src/probes/tls.ts';
 import { TlsSessionCache } from '../src/probes/tls-sessions.ts';
 import type { FleetArgs, FleetInfo } from './fleet-process.ts';
 import { cleanupAll, startChild, tempDir } from './processes.ts';
+import { startCpuProfile, topSelf } from './cpu-profile.ts';
 import { cpuMsBetween, fmt } from './stats.ts';
-
-interface ProfileNode {
-  id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
-  hitCount?: number;
-  children?: number[];
-}
 
 const ROUNDS = Number(process.argv[2] ?? 5);
 const TARGETS = 100;
-
-function topSelf(profile: { nodes: ProfileNode[] }, limit: number): string[] {
-  const total = profile.nodes.reduce((sum, n) => sum + (n.hitCount ?? 0), 0);
-  const byFunction = new Map<string, number>();
-  for (const n of profile.nodes) {
-    const file = n.callFrame.url.replace(/^.*\/(node_modules|src|bench)\//, '$1/').replace(/^node:/, '');
-    const key = `${n.callFrame.functionName || '(anonymous)'} ${file ? `${file}:${n.callFrame.lineNumber + 1}` : ''}`.trim();
-    byFunction.set(key, (byFunction.get(key) ?? 0) + (n.hitCount ?? 0));
-  }
-  return [...byFunction.entries()]
-    .sort((a, b) => b[1] - a[1])
-    .slice(0, limit)
-    .map(([key, hits]) => `${fmt((100 * hits) / total).padStart(6)} %  ${key}`);
-}
 
 async function main(): Promise<void> {
   const fleet = await startChild<FleetInfo>(
@@ -43,10 +22,6 @@ async function main(): Promise<void> {
   );
   const nodes: NodeConfig[] = fleet.ready.nodes.filter((n) => n.tlsAddress);
   const ca = [await readFile(fleet.ready.caFile, 'utf8')];
-  const session = new Session();
-  session.connect();
-  await session.post('Profiler.enable');
-  await session.post('Profiler.setSamplingInterval', { interval: 100 });
   for (const mode of ['full', 'resumed'] as const) {
     const sessions = new TlsSessionCache();
     let resumed = 0;
@@ -65,17 +40,16 @@ async function main(): Promise<void> {
     for (let i = 0; i < ROUNDS; i++) await round();
     const plainMs = cpuMsBetween(plain0, process.cpuUsage()) / (ROUNDS * nodes.length);
     resumed = 0;
-    await session.post('Profiler.start');
+    const stop = await startCpuProfile(100);
     const cpu0 = process.cpuUsage();
     for (let i = 0; i < ROUNDS; i++) await round();
     const cpuMs = cpuMsBetween(cpu0, process.cpuUsage());
-    const { profile } = (await session.post('Profiler.stop')) as unknown as { profile: { nodes: ProfileNode[] } };
+    const profile = await stop();
     process.stdout.write(
       `\n== ${mode} handshakes: ${fmt(cpuMs / (ROUNDS * nodes.length))} ms CPU per probe (profiler on; ${fmt(plainMs)} ms off), ${resumed} of ${ROUNDS * nodes.length} resumed\n`,
     );
     process.stdout.write(`${topSelf(profile, 25).join('\n')}\n`);
   }
-  session.disconnect();
   await fleet.stop();
 }
 
