@@ -105,7 +105,7 @@ export async function observeNode(
     scrape = await probes.scrapeGitalyMetrics(
       node.metricsUrl,
       { role: node.role, timeoutMs: config.timeouts.metricsMs, maxBytes: config.maxMetricsPageBytes },
-      { dispatcher: probes.dispatcher, now },
+      { dispatcher: probes.scrapeDispatcher ?? probes.dispatcher, now },
     );
     if (scrape.ok) {
       // When the page arrived, not when it was asked for: a client that connected during a slow

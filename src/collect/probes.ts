@@ -20,17 +20,24 @@ export interface ProbeFunctions {
   reverseLookup?: ReverseLookup;
   /** Local mode: listen_addr's state from /proc instead of a dial (absent: always dial). */
   readListening?: typeof readListening;
+  /** Prometheus queries and inventory sources. */
   dispatcher?: Dispatcher;
+  /** Each node's own /metrics page; absent: `dispatcher`. */
+  scrapeDispatcher?: Dispatcher;
 }
 
 // Each node is scraped once per collection, far apart: a keep-alive socket per node (a thousand of
 // them) would only hold memory. Keep a connection just long enough for a retry or a redirect.
-// One connection per origin makes undici give each origin a bare Client instead of a Pool around
-// one: the Pool and its queue were 15 MiB of garbage per 1,000-node collection.
-const scrapeAgent = new Agent({ connections: 1, keepAliveTimeout: 1_000, keepAliveMaxTimeout: 1_000 });
+const KEEP_ALIVE = { keepAliveTimeout: 1_000, keepAliveMaxTimeout: 1_000 };
+const sharedAgent = new Agent(KEEP_ALIVE);
+// One connection per origin makes undici give each node a bare Client instead of a Pool around
+// one: the Pool and its queue were 15 MiB of garbage per 1,000-node collection. Not for
+// Prometheus, whose queries of one collection run side by side on one origin.
+const scrapeAgent = new Agent({ ...KEEP_ALIVE, connections: 1 });
 
 export const realProbes: ProbeFunctions = {
-  dispatcher: scrapeAgent,
+  dispatcher: sharedAgent,
+  scrapeDispatcher: scrapeAgent,
   scrapeGitalyMetrics,
   queryFleetEvidence,
   probeTls,
