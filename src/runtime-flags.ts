@@ -4,9 +4,9 @@
 // --optimize-for-size: by default V8 lets the heap grow to several times the live data before it
 // collects, and a collection cycle makes a lot of short-lived garbage (a metrics page streamed per
 // node, a TLS handshake per node, the rendered /metrics page). At 1,000 nodes the live heap is
-// 35-45 MiB, yet peak RSS was 290-310 MiB on Node 20 and 380 MiB on Node 24; with this flag
-// 192-197 MiB and 212-220 MiB. The price is CPU: more frequent collections took a 1,000-node cycle
-// from 4.7 s to 10.5 s of CPU in the same quiet hour (docs/benchmark.md, section 5). The flag is
+// 35-55 MiB, yet peak RSS is 272 MiB on Node 20 without this flag and 162-182 MiB with it
+// (188-200 MiB on Node 24). The price is CPU: more GC and slower JavaScript took a 1,000-node
+// cycle's main thread from 3.8 s to 8.0 s busy in the same hour (docs/benchmark.md). The flag is
 // read at every collection, so setting it after the VM started takes effect (checked on Node 20
 // and 24). Naming it on node's command line, either way (`node --no-optimize-for-size dist/main.js`
 // trades memory back for CPU), is left alone.
