@@ -4,7 +4,6 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import { join } from 'node:path';
-import { Session } from 'node:inspector/promises';
 import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
 import { pino } from 'pino';
 import { realProbes } from '../src/collect/probes.ts';
@@ -13,7 +12,7 @@ import type { Config, NodeConfig } from '../src/config/types.ts';
 import { Exporter } from '../src/exporter.ts';
 import { buildApp, METRICS_CONTENT_TYPE } from '../src/http/app.ts';
 import { applyRuntimeFlags } from '../src/runtime-flags.ts';
-import { startCpuProfile, topSelf } from './cpu-profile.ts';
+import { startAllocationProfile, startCpuProfile, topSelf } from './profiles.ts';
 import { runChild } from './ipc.ts';
 import { cpuMsBetween } from './stats.ts';
 
@@ -52,39 +51,6 @@ function listen(server: http.Server): Promise<string> {
       resolve(`http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/metrics`);
     });
   });
-}
-
-interface SampleNode {
-  callFrame: { functionName: string; url: string; lineNumber: number };
-  selfSize: number;
-  children: SampleNode[];
-}
-
-/** BENCH_ALLOC_PROFILE=1 (BENCH_CPU_PROFILE=1, or =file.cpuprofile to keep the profile: the CPU profiler's top functions): V8's sampling heap profiler over the measured cycle, garbage included; top allocators to stderr. */
-async function startAllocationProfile(): Promise<() => Promise<void>> {
-  const session = new Session();
-  session.connect();
-  await session.post('HeapProfiler.startSampling', {
-    samplingInterval: 32 * 1024,
-    includeObjectsCollectedByMajorGC: true,
-    includeObjectsCollectedByMinorGC: true,
-  } as object);
-  return async () => {
-    const { profile } = (await session.post('HeapProfiler.stopSampling')) as unknown as { profile: { head: SampleNode } };
-    session.disconnect();
-    const byFunction = new Map<string, number>();
-    const walk = (n: SampleNode, stack: string): void => {
-      const here = `${n.callFrame.functionName || '(anon)'} ${n.callFrame.url.replace(/^.*\/(node_modules|src|bench)\//, '$1/')}:${n.callFrame.lineNumber + 1}`;
-      const path = stack ? `${here} < ${stack}` : here;
-      if (n.selfSize > 0) byFunction.set(path, (byFunction.get(path) ?? 0) + n.selfSize);
-      for (const c of n.children) walk(c, path.split(' < ').slice(0, 4).join(' < '));
-    };
-    walk(profile.head, '');
-    const total = [...byFunction.values()].reduce((a, b) => a + b, 0);
-    const top = [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, 30);
-    process.stderr.write(`allocated in the measured cycle (sampled): ${(total / 1048576).toFixed(0)} MiB\n`);
-    for (const [k, v] of top) process.stderr.write(`${(v / 1048576).toFixed(1).padStart(7)} MiB  ${k.slice(0, 260)}\n`);
-  };
 }
 
 // The V8 flags the exporter's entry point sets for itself (src/main.ts).
@@ -152,13 +118,16 @@ runChild<ExporterArgs>(async (args) => {
     handlers: {
       async cycle(): Promise<CycleResult> {
         stage = stage === 'idle' ? 'warm-up cycle' : 'measured cycle';
+        // Investigation knobs over the measured cycle, to stderr: BENCH_ALLOC_PROFILE=1 the top
+        // allocators (garbage included); BENCH_CPU_PROFILE=1 the main thread's CPU by function
+        // (=file.cpuprofile also keeps the profile for Chrome DevTools).
         const measured = stage === 'measured cycle';
-        const profiling = process.env.BENCH_ALLOC_PROFILE && measured ? await startAllocationProfile() : null;
+        const allocProfiling = process.env.BENCH_ALLOC_PROFILE && measured ? await startAllocationProfile() : null;
         const cpuProfiling = process.env.BENCH_CPU_PROFILE && measured ? await startCpuProfile(1000) : null;
         const cpu0 = process.cpuUsage();
         const t0 = performance.now();
         const snapshot = await exporter.collector.collect();
-        if (profiling) await profiling();
+        if (allocProfiling) process.stderr.write(`${(await allocProfiling()).join('\n')}\n`);
         if (cpuProfiling) {
           const profile = await cpuProfiling();
           const file = process.env.BENCH_CPU_PROFILE;

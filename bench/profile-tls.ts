@@ -8,7 +8,7 @@ import { probeTls } from '../src/probes/tls.ts';
 import { TlsSessionCache } from '../src/probes/tls-sessions.ts';
 import type { FleetArgs, FleetInfo } from './fleet-process.ts';
 import { cleanupAll, startChild, tempDir } from './processes.ts';
-import { startCpuProfile, topSelf } from './cpu-profile.ts';
+import { startCpuProfile, topSelf } from './profiles.ts';
 import { cpuMsBetween, fmt } from './stats.ts';
 
 const ROUNDS = Number(process.argv[2] ?? 5);

@@ -288,11 +288,11 @@ export class ContractRegistry {
   /** The page in the Prometheus text format, metrics in the order they were first used. */
   text(): Promise<string> {
     const out = new PageWriter();
-    let first = true;
+    let separator = '';
     for (const metric of this.metrics.values()) {
-      if (!first) out.write('\n\n');
+      out.write(separator);
       metric.writeTo(out);
-      first = false;
+      separator = '\n\n';
     }
     out.write('\n');
     return Promise.resolve(out.text());

@@ -24,7 +24,7 @@ export const MAX_PREV_SAMPLE_QUERIES = 20;
 /** Subqueries never ask Prometheus for more points than this per series. */
 const MAX_STEPS = 2000;
 /** The window count evaluates several selectors per step: fewer, longer steps. */
-export const MAX_COUNT_STEPS = 500;
+const MAX_COUNT_STEPS = 500;
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
 /**
@@ -127,6 +127,11 @@ export function windowCountExpr(o: {
   return `sum by (${L}, type) (${parts.join(' or ')})`;
 }
 
+/** The window count's step for a window of `windowSeconds`, in seconds: at most MAX_COUNT_STEPS steps. */
+export function windowCountStepSeconds(windowSeconds: number): number {
+  return Math.max(1, Math.ceil(windowSeconds / MAX_COUNT_STEPS));
+}
+
 /** The three PromQL expressions, for a window of `windowSeconds` ending at `endMs`, the evaluation time. */
 export function buildFleetQueries(
   cfg: Pick<PrometheusConfig, 'selector' | 'instanceLabel'>,
@@ -154,7 +159,7 @@ export function buildFleetQueries(
       up: sel('up'),
       L,
       W,
-      S: Math.max(1, Math.ceil(W / MAX_COUNT_STEPS)),
+      S: windowCountStepSeconds(W),
       endMs,
     });
   // An instance exporting the Praefect family is read from it alone, so a Praefect that also

@@ -7,10 +7,10 @@ import type { PrometheusConfig } from '../../src/config/types.ts';
 import type { PrometheusFleetEvidence } from '../../src/evidence.ts';
 import {
   instantQuery,
-  MAX_COUNT_STEPS,
   MAX_PREV_SAMPLE_QUERIES,
   queryFleetEvidence,
   windowCountExpr,
+  windowCountStepSeconds,
 } from '../../src/sources/prometheus.ts';
 import { startPrometheus, type RunningPrometheus } from '../helpers/prometheus-server.ts';
 import { waitFor } from '../helpers/wait-for.ts';
@@ -228,7 +228,7 @@ describe('prometheus window count: series that appear inside the window (real Pr
     // no scrape from the step before anything it saw, and nothing counts as new. When one falls after
     // every page was scraped and before `appears` got its series, Prometheus saw the series absent at
     // that step, so its 3 connections are new (seen once in CI). Around the edges either answer is right.
-    const stepMs = Math.ceil((7 * 86_400) / MAX_COUNT_STEPS) * 1000;
+    const stepMs = windowCountStepSeconds(7 * 86_400) * 1000;
     const step = Math.ceil(times.promStartMs / stepMs) * stepMs;
     let expected = [0, 3];
     if (step > endMs || step > times.appearsSeenMs) expected = [0];
