@@ -165,34 +165,42 @@ export class ConnectionCounterExtractor {
     } else if (this.mode !== AT_LINE_START) {
       const nl = chunk.indexOf(NL);
       this.continueLine(nl < 0 ? chunk : chunk.subarray(0, nl), nl >= 0);
-      if (nl < 0) return;
+      if (nl < 0 || this.error || this.eof) return;
       pos = nl + 1;
     }
-    while (pos < length && !this.error && !this.eof) {
+    // The hot loop: nearly every line is skipped after one indexOf and one table lookup, so its
+    // state lives in locals and only a line worth classify() touches the object.
+    const openers = this.openers;
+    let lines = this.completedLines;
+    while (pos < length) {
       const nl = chunk.indexOf(NL, pos);
-      if (nl < 0) {
-        const kind = this.classify(chunk, pos, length, false);
-        if (kind === SKIP) {
-          this.mode = SKIPPING;
-        } else if (kind >= 0 && length - pos > this.maxLineBytes) {
-          this.failLineTooLong(kind);
-        } else {
-          this.mode = kind;
-          this.pending = [Buffer.from(chunk.subarray(pos))];
-          this.pendingLength = length - pos;
-        }
-        return;
+      if (nl < 0) break;
+      if (nl - pos > OPENER_AT && openers[(chunk[pos]! << 8) | chunk[pos + OPENER_AT]!] === 0) {
+        lines++;
+        pos = nl + 1;
+        continue;
       }
-      // Lines that no wanted line starts like are skipped without classify().
-      const kind =
-        nl - pos > OPENER_AT && this.openers[(chunk[pos]! << 8) | chunk[pos + OPENER_AT]!] === 0
-          ? SKIP
-          : this.classify(chunk, pos, nl, true);
+      this.completedLines = lines;
+      const kind = this.classify(chunk, pos, nl, true);
       if (kind >= 0 && nl - pos > this.maxLineBytes) this.failLineTooLong(kind);
       else if (kind >= 0) this.handleLine(kind, chunk, pos, nl);
       else if (kind === EOF_MARK) this.eof = true;
-      this.completedLines++;
+      lines++;
       pos = nl + 1;
+      if (this.error || this.eof) break;
+    }
+    this.completedLines = lines;
+    if (pos >= length || this.error || this.eof) return;
+    // The chunk ends inside a line: decide now whether it is worth carrying into the next chunk.
+    const kind = this.classify(chunk, pos, length, false);
+    if (kind === SKIP) {
+      this.mode = SKIPPING;
+    } else if (kind >= 0 && length - pos > this.maxLineBytes) {
+      this.failLineTooLong(kind);
+    } else {
+      this.mode = kind;
+      this.pending = [Buffer.from(chunk.subarray(pos))];
+      this.pendingLength = length - pos;
     }
   }
 

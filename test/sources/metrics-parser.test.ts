@@ -169,6 +169,9 @@ describe('metrics-parser: ConnectionCounterExtractor', () => {
       };
       expect(extractConnectionCounters(lines(...body), 'gitaly')).to.deep.equal(expected);
       expect(extractConnectionCounters(body.join('\n'), 'gitaly')).to.deep.equal(expected);
+      // Nothing after the end marker is part of the page: not even a counter that would fail it.
+      const afterEnd = [...body, 'gitaly_connections_total{type="tls"} 5', 'gitaly_connections_total{type="tcp"} NaN'];
+      expect(extractConnectionCounters(lines(...afterEnd), 'gitaly')).to.deep.equal(expected);
     });
 
     it('skips an unrelated 200 KB line', () => {
@@ -284,6 +287,16 @@ describe('metrics-parser: ConnectionCounterExtractor', () => {
       { name: 'eof marker', page: Buffer.from(smallPage('gitaly_connections_total{type="tls"} 2') + '# EOF'), role: 'gitaly' },
       // Found by the fuzz suite: "# EOF" then CR arriving in separate chunks was skipped, not taken as the end.
       { name: 'eof marker with CRLF, then more', page: Buffer.from('# EOF\r\ngitaly_connections_total'), role: 'gitaly' },
+      {
+        name: 'eof marker, then counters',
+        page: Buffer.from(smallPage('gitaly_connections_total{type="tls"} 2', '# EOF', 'gitaly_connections_total{type="tls"} 3')),
+        role: 'gitaly',
+      },
+      {
+        name: 'eof marker with CRLF, then counters',
+        page: Buffer.from(smallPage('gitaly_connections_total{type="tls"} 2', '# EOF\r', 'gitaly_connections_total{type="tls"} 3')),
+        role: 'gitaly',
+      },
       { name: 'not eof marker', page: Buffer.from(smallPage('gitaly_connections_total{type="tls"} 2') + '# EOFX'), role: 'gitaly' },
       { name: 'not gitaly', page: Buffer.from(lines('gitaly_connections_totals 1', 'gitlab_build_infos 1', 'x 1')), role: 'praefect' },
     ];
@@ -295,6 +308,15 @@ describe('metrics-parser: ConnectionCounterExtractor', () => {
         expect(feed(page, [1], role)).to.deep.equal(whole);
       });
     }
+
+    it('gives the whole-page answer for every split into two chunks (the short pages)', () => {
+      for (const { name, page, role } of pages.filter((p) => p.page.length <= 2000)) {
+        const whole = feed(page, [], role, 2000);
+        for (let cut = 1; cut < page.length; cut++) {
+          expect(feed(page, [cut, page.length], role, 2000), `${name}, cut at ${cut}`).to.deep.equal(whole);
+        }
+      }
+    });
 
     it('gives the whole-page answer for random chunk sizes', () => {
       fc.assert(
