@@ -16,6 +16,7 @@ module.exports = {
     'test/fuzz/**', // long property runs
     'test/**/*.browser.test.ts', // headless Chromium
     'test/sources/prometheus.test.ts', // real Prometheus
+    'test/sources/prometheus-window-count.test.ts', // real Prometheus
     'test/cli.test.ts', // exporter processes
     'test/inventory/prometheus-discovery.test.ts', // real Prometheus and the demo fleet
     'test/inventory/cli-discovery.test.ts', // exporter processes

@@ -1,11 +1,11 @@
 // Scrapes one Gitaly or Praefect /metrics page directly and keeps only the connection counters and
 // the version, streaming the body through ConnectionCounterExtractor so the page is never held whole.
 
-import { request, type Dispatcher } from 'undici';
+import { getGlobalDispatcher, type Dispatcher } from 'undici';
 import type { Role } from '../config/types.ts';
 import type { GitalyScrape, SourceError } from '../evidence.ts';
 import { ConnectionCounterExtractor } from './metrics-parser.ts';
-import { streamBody } from './stream-body.ts';
+import { streamGet } from './stream-get.ts';
 import { connectFailureCode } from '../error-codes.ts';
 
 export interface ScrapeOptions {
@@ -23,7 +23,9 @@ export interface ScrapeDeps {
 }
 
 const ACCEPT = 'text/plain;version=0.0.4';
+// A refused answer's body is read up to this size, so the connection can serve the next scrape.
 const STATUS_BODY_DUMP_LIMIT = 64 * 1024;
+const DECODABLE: ReadonlySet<string> = new Set(['', 'identity', 'gzip', 'x-gzip']);
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT']);
 
 /**
@@ -62,57 +64,58 @@ export async function scrapeGitalyMetrics(url: string, options: ScrapeOptions, d
   options.signal?.addEventListener('abort', abort, { once: true });
   if (options.signal?.aborted) abort();
 
-  let phase: 'connect' | 'body' = 'connect';
+  const extractor = new ConnectionCounterExtractor(options.role);
+  let bytes = 0;
+  let tooLarge = false;
+  // Set once the status line and headers are in: a failure after that is the body's.
+  const seen: { head: { statusCode: number; encoding: string } | null } = { head: null };
   try {
-    const response = await request(target, {
-      method: 'GET',
+    await streamGet({
+      url: target,
       headers,
+      dispatcher: deps.dispatcher ?? getGlobalDispatcher(),
+      timeoutMs: options.timeoutMs,
       signal: controller.signal,
-      dispatcher: deps.dispatcher,
-      headersTimeout: options.timeoutMs,
-      bodyTimeout: options.timeoutMs,
+      onHead: (statusCode, responseHeaders) => {
+        const encoding = headerValue(responseHeaders['content-encoding']);
+        seen.head = { statusCode, encoding };
+        if (statusCode !== 200 || !DECODABLE.has(encoding)) return { discardUpTo: STATUS_BODY_DUMP_LIMIT };
+        return {
+          gzip: encoding === 'gzip' || encoding === 'x-gzip',
+          // Throwing stops the download and closes the connection; the reason is remembered here
+          // because the error that comes back may be the resulting abort.
+          consume: (chunk) => {
+            bytes += chunk.length;
+            tooLarge = bytes > options.maxBytes;
+            if (tooLarge) throw new Error('size cap exceeded');
+            extractor.push(chunk);
+            if (extractor.failed) throw new Error('page rejected');
+          },
+        };
+      },
     });
-    phase = 'body';
-    const { body } = response;
-    if (response.statusCode !== 200) {
-      await discard(body, controller.signal);
-      return failed({ code: 'HTTP_STATUS', message: `${shown} answered HTTP ${response.statusCode} instead of 200` });
-    }
-    const encoding = headerValue(response.headers['content-encoding']);
-    if (encoding !== '' && encoding !== 'identity' && encoding !== 'gzip' && encoding !== 'x-gzip') {
-      await discard(body, controller.signal);
-      return failed({
-        code: 'DECODE',
-        message: `${shown} sent content-encoding "${encoding.slice(0, 40)}", which the exporter does not decode`,
-      });
-    }
-
-    const extractor = new ConnectionCounterExtractor(options.role);
-    let bytes = 0;
-    let tooLarge = false;
-    // Throwing from the consumer destroys the body (closing the connection), but the error seen
-    // may be the resulting abort, so the reason is remembered here.
-    try {
-      await streamBody(body, encoding === 'gzip' || encoding === 'x-gzip', (chunk) => {
-        bytes += chunk.length;
-        tooLarge = bytes > options.maxBytes;
-        if (tooLarge) throw new Error('size cap exceeded');
-        extractor.push(chunk);
-        if (extractor.failed) throw new Error('page rejected');
-      });
-    } catch (err) {
-      if (tooLarge) return failed({ code: 'TOO_LARGE', message: `${shown} sent a page larger than the ${options.maxBytes}-byte limit` });
-      if (!extractor.failed) throw err;
-    }
-    const extracted = extractor.end();
-    if (!extracted.ok) return failed(extracted.error);
-    return { ...extracted, bytes, durationMs: now() - startedAt };
   } catch (err) {
-    return failed(describeFailure(err, phase, shown, options, deadline));
+    if (tooLarge) return failed({ code: 'TOO_LARGE', message: `${shown} sent a page larger than the ${options.maxBytes}-byte limit` });
+    // A refused status or encoding is the answer, whatever became of the body dropped after it.
+    const refused = seen.head !== null && (seen.head.statusCode !== 200 || !DECODABLE.has(seen.head.encoding));
+    if (!extractor.failed && !refused) return failed(describeFailure(err, seen.head ? 'body' : 'connect', shown, options, deadline));
   } finally {
     deadline.removeEventListener('abort', abort);
     options.signal?.removeEventListener('abort', abort);
   }
+  const head = seen.head;
+  if (head && head.statusCode !== 200) {
+    return failed({ code: 'HTTP_STATUS', message: `${shown} answered HTTP ${head.statusCode} instead of 200` });
+  }
+  if (head && !DECODABLE.has(head.encoding)) {
+    return failed({
+      code: 'DECODE',
+      message: `${shown} sent content-encoding "${head.encoding.slice(0, 40)}", which the exporter does not decode`,
+    });
+  }
+  const extracted = extractor.end();
+  if (!extracted.ok) return failed(extracted.error);
+  return { ...extracted, bytes, durationMs: now() - startedAt };
 }
 
 function describeFailure(
@@ -150,11 +153,6 @@ function reason(err: unknown, code: string | undefined): string {
   if (code !== undefined && /^E[A-Z]+$/.test(code)) return code;
   const message = err instanceof Error ? err.message : String(err);
   return (message || code || 'unknown error').slice(0, 120);
-}
-
-/** Dumping (not destroying) lets the connection be reused; the limit keeps an endless body cheap. */
-async function discard(body: Dispatcher.ResponseData['body'], signal: AbortSignal): Promise<void> {
-  await body.dump({ limit: STATUS_BODY_DUMP_LIMIT, signal }).catch(() => undefined);
 }
 
 function percentDecode(text: string): string {

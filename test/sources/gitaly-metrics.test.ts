@@ -46,13 +46,13 @@ describe('gitaly-metrics: scrapeGitalyMetrics', () => {
   }
 
   /** Writes page-like lines until the client goes away; resolves `closed` when it does. */
-  function endlessBody(firstLines = ''): { handler: RequestListener; closed: Promise<void> } {
+  function endlessBody(firstLines = '', status = 200): { handler: RequestListener; closed: Promise<void> } {
     let onClose!: () => void;
     const closed = new Promise<void>((resolve) => (onClose = resolve));
     const grpcLines = PAGE.indexOf('grpc_server_handled_total{');
     const chunk = PAGE.slice(grpcLines, grpcLines + 64 * 1024).replace(/\n[^\n]*$/, '\n');
     const handler: RequestListener = (_req, res) => {
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+      res.writeHead(status, { 'content-type': 'text/plain; version=0.0.4' });
       res.write(firstLines);
       let open = true;
       res.on('close', () => {
@@ -176,6 +176,32 @@ describe('gitaly-metrics: scrapeGitalyMetrics', () => {
       res.end('rpc error: internal');
     });
     expectError(await scrape(url), 'HTTP_STATUS', 'HTTP 500', url);
+  });
+
+  it('keeps the connection after a short error body, and closes it on an endless one', async () => {
+    let connections = 0;
+    let fail = true;
+    const url = await serve((_req, res) => {
+      if (fail) res.writeHead(503).end('try later');
+      else res.writeHead(200).end(PAGE);
+    });
+    servers[0]!.on('connection', () => connections++);
+    // One connection per node, as the exporter's scrape dispatcher has it.
+    const oneConnection = new Agent({ connections: 1 });
+    try {
+      const result = await scrapeGitalyMetrics(url, OPTIONS, { dispatcher: oneConnection });
+      expectError(result, 'HTTP_STATUS', 'HTTP 503');
+      fail = false;
+      expect((await scrapeGitalyMetrics(url, OPTIONS, { dispatcher: oneConnection })).ok).to.equal(true);
+    } finally {
+      await oneConnection.destroy();
+    }
+    expect(connections, 'the 503 body was read, so its connection served the next scrape').to.equal(1);
+
+    const { handler, closed } = endlessBody('', 503);
+    const endless = await serve(handler);
+    expectError(await scrape(endless), 'HTTP_STATUS', 'HTTP 503');
+    await closed;
   });
 
   it('reports CONNECT when the connection is refused', async () => {
