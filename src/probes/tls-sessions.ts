@@ -13,10 +13,11 @@
 // differently (no new ticket is stored, so the entry is dropped).
 import type { SecureContext } from 'node:tls';
 import type { CertificateFacts } from '../evidence.ts';
+import { withoutPeerCertificate } from './session-ticket.ts';
 
 /** What the last full handshake with one listener established, and the ticket to resume it. */
 export interface VerifiedSession {
-  /** Serialized TLS session (ticket) from the server; handed to tls.connect({ session }). */
+  /** Serialized TLS session (ticket) from the server, kept without its certificate (session-ticket.ts); handed to setSession(). */
   ticket: Buffer;
   /** The context (CA bundle and options) the chain was verified against. */
   context: SecureContext;
@@ -68,7 +69,7 @@ export class TlsSessionCache {
 
   set(key: string, entry: VerifiedSession): void {
     this.entries.delete(key);
-    this.entries.set(key, entry);
+    this.entries.set(key, { ...entry, ticket: withoutPeerCertificate(entry.ticket) });
     if (this.entries.size > this.maxEntries) {
       const oldest = this.entries.keys().next().value;
       if (oldest !== undefined) this.entries.delete(oldest);

@@ -316,9 +316,10 @@ export async function probeTls(target: TlsProbeTarget, options: TlsProbeOptions,
     return undefined;
   };
   // The session is offered here rather than as `options.session`: tls.connect hands that option to
-  // OpenSSL twice (in the TLSSocket constructor and again after it), and decoding a saved session,
-  // the server's certificate included, is the costliest step of a resumed probe. The handshake
-  // starts only once TCP connects, so setting it right after connect() returns is in time.
+  // OpenSSL twice (in the TLSSocket constructor and again after it), and each time it is decoded
+  // (kept without the server's certificate, see session-ticket.ts, that is cheap). The handshake
+  // starts only once TCP connects, so setting it right after connect() returns is in time. A
+  // session OpenSSL cannot read is ignored, and the handshake is a full one.
   const connectKeepingTicket: Connect = sessions
     ? (opts) => {
         const socket = connect(opts) as tls.TLSSocket & { setSession(session: Buffer): void };

@@ -98,6 +98,17 @@ describe('probeTls with session resumption', function () {
     expect(node.counts.tls).to.equal(2);
   });
 
+  it('resumes a TLS 1.2 listener too, though the kept ticket no longer holds the certificate', async () => {
+    const server = await startTlsServer({ cert: chainPem(first), key: first.keyPem, maxVersion: 'TLSv1.2' });
+    cleanups.push(() => server.close());
+    const sessions = new TlsSessionCache();
+    const full = await probeTls(target(server.address), options, { sessions });
+    const resumed = await probeTls(target(server.address), options, { sessions });
+    expect(full).to.include({ tlsVersion: 'TLSv1.2', sessionResumed: false, trusted: true, grpcHealthOk: true });
+    expect(resumed).to.include({ tlsVersion: 'TLSv1.2', sessionResumed: true, trusted: true, hostnameMatch: true, grpcHealthOk: true });
+    expect(resumed.chain).to.deep.equal(full.chain);
+  });
+
   it('sees a Gitaly restarted with a new certificate at the very next probe', async () => {
     const node = await gitaly(first);
     const sessions = new TlsSessionCache();
