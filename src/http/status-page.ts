@@ -97,6 +97,16 @@ function expiryCell(v: NodeView): string {
   return `<td class="expiry ${EXPIRY_CLASS[e.state]}" data-check="certDays" data-value="${e.days}" data-expiry-state="${e.state}" title="${escapeHtml(title)}">${dateTag(e.atMs)}<div>${e.days} d</div></td>`;
 }
 
+/** The versions the pinned handshakes found, else the one negotiated, else unknown (never a bare dash: it reads as "none"). */
+function versionsCell(v: NodeView, versions: string): string {
+  if (versions) return `<td data-check="tlsVersions">${versions}</td>`;
+  if (v.tls?.version) return `<td data-check="tlsVersions">${escapeHtml(v.tls.version)}</td>`;
+  const why = !v.tls
+    ? 'no TLS listener is probed (no tls_address)'
+    : `no TLS handshake completed${v.tls.error ? `: ${v.tls.error.message}` : ''}`;
+  return `<td data-check="tlsVersions" data-value="unknown" title="${escapeHtml(why)}"><span class="na">unknown</span></td>`;
+}
+
 function tlsCells(v: NodeView): string {
   const versions = (v.tls?.accepts ?? [])
     .filter((a) => a.accepted !== null)
@@ -107,7 +117,7 @@ function tlsCells(v: NodeView): string {
     checkCell('trusted', v.checks.trusted, true),
     checkCell('hostnameMatch', v.checks.hostnameMatch, true),
     checkCell('alpnH2', v.checks.alpnH2, true),
-    `<td>${versions || (v.tls?.version ? escapeHtml(v.tls.version) : '<span class="na">–</span>')}</td>`,
+    versionsCell(v, versions),
     checkCell('restartNeeded', v.checks.restartNeeded, false, { yes: 'restart needed' }),
     checkCell('plaintextListenerOpen', v.checks.plaintextListenerOpen, false, { yes: 'open', no: 'closed' }),
   ].join('');

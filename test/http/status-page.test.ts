@@ -59,6 +59,25 @@ const SPECS: NodeSpec[] = [
   { name: ODD_NAME },
 ];
 
+/** A listener that refused every handshake: no version is known. */
+const REFUSED: NodeSpec = {
+  name: 'gitaly-refused',
+  evidence: {
+    tls: tlsOk({
+      handshakeOk: false,
+      error: { code: 'HANDSHAKE', message: 'TLS handshake with gitaly-1.internal:9999 failed: wrong version number.' },
+      chain: [],
+      trusted: null,
+      hostnameMatch: null,
+      alpnProtocol: null,
+      tlsVersion: null,
+      cipher: null,
+      accepts: { 'TLSv1.2': null, 'TLSv1.3': null },
+      grpcHealthOk: null,
+    }),
+  },
+};
+
 function appFor(view: CollectionView | null): FastifyInstance {
   const exporter: ExporterView = {
     snapshot: () => (view ? ({ view } as unknown as Snapshot) : null),
@@ -206,6 +225,18 @@ describe('status page and node page', () => {
     expect(down.match(/<rect class="gap" x="0\.0" y="\d+" width="168\.0"/g)).to.have.length(1);
     expect(down).to.not.contain('class="tcp"').and.not.contain('class="tls"');
     expect(down).to.contain('no data: the node’s metrics page has not been scraped successfully yet');
+  });
+
+  it('shows the TLS versions found, or unknown with the reason, never a dash that reads as none', async () => {
+    const withRefused = appFor(viewOfNodes([...SPECS, REFUSED]));
+    const html = (await withRefused.inject('/')).body;
+    await withRefused.close();
+    expect(rowOf(html, 'gitaly-done')).to.match(
+      /<td data-check="tlsVersions"><span class="ok">1\.2<\/span> <span class="ok">1\.3<\/span><\/td>/,
+    );
+    expect(rowOf(html, 'gitaly-refused')).to.contain(
+      '<td data-check="tlsVersions" data-value="unknown" title="no TLS handshake completed: TLS handshake with gitaly-1.internal:9999 failed: wrong version number."><span class="na">unknown</span></td>',
+    );
   });
 
   it('puts each down source’s error sentence and the details next to the node', async () => {
