@@ -1,5 +1,5 @@
 // Builders for evidence in a known-good state; tests change one thing at a time.
-import type { CertificateFacts, GitalyScrape, PlaintextProbeResult, TlsProbeResult } from '../../src/evidence.ts';
+import type { CertificateFacts, GitalyScrape, PlaintextProbeResult, SourceError, TlsProbeResult } from '../../src/evidence.ts';
 import { emptyHistory, type NodeHistory } from '../../src/migration/types.ts';
 import type { NodeEvidence, VerdictOptions } from '../../src/migration/verdict.ts';
 
@@ -47,6 +47,24 @@ export function tlsOk(overrides: Partial<TlsProbeResult> = {}): TlsProbeResult {
     atMs: NOW,
     ...overrides,
   };
+}
+
+/** A TLS probe that got no handshake: nothing about the listener is known but the error. */
+export function tlsFailed(error: SourceError, overrides: Partial<TlsProbeResult> = {}): TlsProbeResult {
+  return tlsOk({
+    handshakeOk: false,
+    error,
+    chain: [],
+    trusted: null,
+    trustError: null,
+    hostnameMatch: null,
+    alpnProtocol: null,
+    tlsVersion: null,
+    cipher: null,
+    accepts: { 'TLSv1.2': null, 'TLSv1.3': null },
+    grpcHealthOk: null,
+    ...overrides,
+  });
 }
 
 export function plaintextClosed(overrides: Partial<PlaintextProbeResult> = {}): PlaintextProbeResult {

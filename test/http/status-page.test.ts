@@ -9,7 +9,7 @@ import type { CertFileResult } from '../../src/evidence.ts';
 import { buildApp, type ExporterView } from '../../src/http/app.ts';
 import { emptyHistory } from '../../src/migration/types.ts';
 import type { CollectionView } from '../../src/view/collection-view.ts';
-import { cert, coveredHistory, DAY, NOW, plaintextClosed, tlsOk, WINDOW } from '../helpers/evidence.ts';
+import { cert, coveredHistory, DAY, NOW, plaintextClosed, tlsFailed, tlsOk, WINDOW } from '../helpers/evidence.ts';
 import { viewOfNodes, type NodeSpec } from '../helpers/view.ts';
 
 const HOUR = 3_600_000;
@@ -63,18 +63,7 @@ const SPECS: NodeSpec[] = [
 const REFUSED: NodeSpec = {
   name: 'gitaly-refused',
   evidence: {
-    tls: tlsOk({
-      handshakeOk: false,
-      error: { code: 'HANDSHAKE', message: 'TLS handshake with gitaly-1.internal:9999 failed: wrong version number.' },
-      chain: [],
-      trusted: null,
-      hostnameMatch: null,
-      alpnProtocol: null,
-      tlsVersion: null,
-      cipher: null,
-      accepts: { 'TLSv1.2': null, 'TLSv1.3': null },
-      grpcHealthOk: null,
-    }),
+    tls: tlsFailed({ code: 'HANDSHAKE', message: 'TLS handshake with gitaly-1.internal:9999 failed: wrong version number.' }),
   },
 };
 

@@ -11,7 +11,7 @@ import { renderMetrics } from '../../src/metrics/render.ts';
 import type { NodeEvidence } from '../../src/migration/verdict.ts';
 import { renderTable } from '../../src/report/table.ts';
 import type { CollectionView } from '../../src/view/collection-view.ts';
-import { cert, completeEvidence, DAY, NOW, plaintextClosed, tlsOk, WINDOW } from '../helpers/evidence.ts';
+import { cert, completeEvidence, DAY, NOW, plaintextClosed, tlsFailed, tlsOk, WINDOW } from '../helpers/evidence.ts';
 import { viewOfNodes } from '../helpers/view.ts';
 
 type Fact = 'yes' | 'no' | 'unknown';
@@ -29,20 +29,7 @@ interface Case {
 
 const refused = (msg: string): SourceError => ({ code: 'CONNECT', message: msg });
 
-const deadTls: TlsProbeResult = tlsOk({
-  handshakeOk: false,
-  error: refused('Could not connect to gitaly-1.internal:9999 (ECONNREFUSED).'),
-  chain: [],
-  trusted: null,
-  trustError: null,
-  hostnameMatch: null,
-  alpnProtocol: null,
-  tlsVersion: null,
-  cipher: null,
-  accepts: { 'TLSv1.2': null, 'TLSv1.3': null },
-  grpcHealthOk: null,
-  connectionsMade: 0,
-});
+const deadTls: TlsProbeResult = tlsFailed(refused('Could not connect to gitaly-1.internal:9999 (ECONNREFUSED).'), { connectionsMade: 0 });
 const deadScrape: GitalyScrape = {
   ok: false,
   error: refused('could not get an answer from http://gitaly-1.internal:9236/metrics (ECONNREFUSED)'),
