@@ -1,12 +1,12 @@
 // A saved TLS session, as Node hands it out ('session' event), is OpenSSL's DER encoding of
 // SSL_SESSION (ssl/ssl_asn1.c): a SEQUENCE of fields, the server's leaf certificate among them as
 // [3] peer. Resuming with it (TLSSocket#setSession) decodes that certificate again, public key
-// included: 115 - 190 µs per probe on Node 20 (OpenSSL 3.0), 1.4 - 1.8 µs without it (Node 24,
-// OpenSSL 3.5: 14 - 21 µs and 2.3 - 3.9 µs), and at 10,000 nodes per collection on Node 20 the
-// costliest step of a resumed probe. A resumed probe never reads
-// the peer certificate: it reports the chain verified at the full handshake (tls-sessions.ts), so
-// the copy kept for resuming goes without it. Resumption itself needs only the ticket and the
-// keys, which stay; checked on TLS 1.2 and 1.3 in test/probes/tls-resumption.test.ts.
+// included: 115 - 190 µs per probe on Node 20 (OpenSSL 3.0) and 1.4 - 1.8 µs without it; on
+// Node 24 (OpenSSL 3.5) 14 - 21 µs and 2.3 - 3.9 µs. At 10,000 nodes per collection on Node 20 it
+// was the costliest step of a resumed probe. A resumed probe never reads the peer certificate: it
+// reports the chain verified at the full handshake (tls-sessions.ts), so the copy kept for
+// resuming goes without it. Resumption itself needs only the ticket and the keys, which stay;
+// checked on TLS 1.2 and 1.3 in test/probes/tls-resumption.test.ts.
 
 const SEQUENCE = 0x30;
 /** Context-specific, constructed, tag number 3: the `peer` field. */

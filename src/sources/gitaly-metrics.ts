@@ -67,8 +67,10 @@ export async function scrapeGitalyMetrics(url: string, options: ScrapeOptions, d
   const extractor = new ConnectionCounterExtractor(options.role);
   let bytes = 0;
   let tooLarge = false;
-  // Set once the status line and headers are in: a failure after that is the body's.
-  const seen: { head: { statusCode: number; encoding: string } | null } = { head: null };
+  let headersIn = false;
+  // A status or encoding the page cannot be read from: the answer, whatever becomes of its body.
+  // Set in onHead; the cast keeps TypeScript from taking it for null ever after.
+  let refused = null as SourceError | null;
   try {
     await streamGet({
       url: target,
@@ -77,9 +79,15 @@ export async function scrapeGitalyMetrics(url: string, options: ScrapeOptions, d
       timeoutMs: options.timeoutMs,
       signal: controller.signal,
       onHead: (statusCode, responseHeaders) => {
+        headersIn = true;
         const encoding = headerValue(responseHeaders['content-encoding']);
-        seen.head = { statusCode, encoding };
-        if (statusCode !== 200 || !DECODABLE.has(encoding)) return { discardUpTo: STATUS_BODY_DUMP_LIMIT };
+        if (statusCode !== 200) refused = { code: 'HTTP_STATUS', message: `${shown} answered HTTP ${statusCode} instead of 200` };
+        else if (!DECODABLE.has(encoding))
+          refused = {
+            code: 'DECODE',
+            message: `${shown} sent content-encoding "${encoding.slice(0, 40)}", which the exporter does not decode`,
+          };
+        if (refused) return { discardUpTo: STATUS_BODY_DUMP_LIMIT };
         return {
           gzip: encoding === 'gzip' || encoding === 'x-gzip',
           // Throwing stops the download and closes the connection; the reason is remembered here
@@ -96,23 +104,12 @@ export async function scrapeGitalyMetrics(url: string, options: ScrapeOptions, d
     });
   } catch (err) {
     if (tooLarge) return failed({ code: 'TOO_LARGE', message: `${shown} sent a page larger than the ${options.maxBytes}-byte limit` });
-    // A refused status or encoding is the answer, whatever became of the body dropped after it.
-    const refused = seen.head !== null && (seen.head.statusCode !== 200 || !DECODABLE.has(seen.head.encoding));
-    if (!extractor.failed && !refused) return failed(describeFailure(err, seen.head ? 'body' : 'connect', shown, options, deadline));
+    if (!extractor.failed && !refused) return failed(describeFailure(err, headersIn ? 'body' : 'connect', shown, options, deadline));
   } finally {
     deadline.removeEventListener('abort', abort);
     options.signal?.removeEventListener('abort', abort);
   }
-  const head = seen.head;
-  if (head && head.statusCode !== 200) {
-    return failed({ code: 'HTTP_STATUS', message: `${shown} answered HTTP ${head.statusCode} instead of 200` });
-  }
-  if (head && !DECODABLE.has(head.encoding)) {
-    return failed({
-      code: 'DECODE',
-      message: `${shown} sent content-encoding "${head.encoding.slice(0, 40)}", which the exporter does not decode`,
-    });
-  }
+  if (refused) return failed(refused);
   const extracted = extractor.end();
   if (!extracted.ok) return failed(extracted.error);
   return { ...extracted, bytes, durationMs: now() - startedAt };

@@ -57,6 +57,7 @@ export function streamGet(req: StreamGetRequest): Promise<void> {
       finish(err);
       controller?.abort(err);
     };
+    const failWith = (err: unknown): void => fail(err instanceof Error ? err : new Error(String(err)));
     function onAbort(): void {
       fail(abortReason(req.signal));
     }
@@ -77,7 +78,7 @@ export function streamGet(req: StreamGetRequest): Promise<void> {
       try {
         plan.consume(chunk);
       } catch (err) {
-        fail(err instanceof Error ? err : new Error(String(err)));
+        failWith(err);
       }
     };
 
@@ -100,7 +101,7 @@ export function streamGet(req: StreamGetRequest): Promise<void> {
           try {
             plan = req.onHead(statusCode, headers);
           } catch (err) {
-            fail(err instanceof Error ? err : new Error(String(err)));
+            failWith(err);
             return;
           }
           if ('gzip' in plan && plan.gzip) {
