@@ -173,8 +173,10 @@ describe('prometheus window count: series that appear inside the window (real Pr
   });
 
   it('counts a series that existed before the window by its movement only', function () {
-    // increase()'s extrapolation to the edges of this short window may add a little, as before.
-    expect(tcpOf(evidence, pages.existing!)).to.be.at.least(2).and.below(3);
+    // The 5 it held before the window must not count (that would give 7). increase()'s extrapolation
+    // to the edges of this short window (a few 1 s scrapes) adds to the 2: up to 3.33 seen on a
+    // fresh clone's loaded run, so the bound is the 5 not counted rather than a share of the 2.
+    expect(tcpOf(evidence, pages.existing!)).to.be.at.least(2).and.below(5);
     expect(tcpOf(evidence, pages.quiet!)).to.equal(0);
   });
 
@@ -187,7 +189,8 @@ describe('prometheus window count: series that appear inside the window (real Pr
   });
 
   it('without process_start_time_seconds, counts a restart by the value going down', function () {
-    expect(tcpOf(evidence, pages.noStartTime!)).to.be.at.least(2).and.below(3);
+    // The same extrapolation as above; the 6 before the restart must not count.
+    expect(tcpOf(evidence, pages.noStartTime!)).to.be.at.least(2).and.below(5);
   });
 
   it('does not take a failed scrape for a new series', function () {
