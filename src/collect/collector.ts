@@ -306,7 +306,7 @@ export class Collector {
       const instance = prometheusInstanceOf(node);
       const before = this.histories.get(node.name) ?? emptyHistory();
       const seenBefore = o.seenBefore.get(node.name) ?? null;
-      const joined = joinNode(node, instance, observation, before, seenBefore, ctx);
+      const joined = joinNode(node, instance, observation, before, seenBefore, ctx, o.inventory.conflicts.get(node.name));
       this.logLastSeenChange(node.name, instance, seenBefore, joined.history.plaintextLastSeenMs, o);
       this.histories.set(node.name, joined.history);
       const verdict = judgeNode(joined.evidence, policy.verdict);

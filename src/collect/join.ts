@@ -91,6 +91,7 @@ export function joinNode(
   history: NodeHistory,
   seenBefore: number | null,
   c: JoinContext,
+  identityConflicts: readonly string[] = [],
 ): Joined {
   const p = joinPrometheus(instance, history, seenBefore, c);
   return {
@@ -109,6 +110,7 @@ export function joinNode(
       certFile: observation.certFile,
       plaintext: observation.plaintext,
       sockets: observation.sockets,
+      identityConflicts,
     },
   };
 }

@@ -130,6 +130,7 @@ export class Inventory {
       });
     }
     const nodes: NodeConfig[] = listed.map((m) => m.node);
+    const conflicts = new Map(listed.flatMap((m) => (m.conflicts.length > 0 ? [[m.node.name, m.conflicts] as const] : [])));
     const missing: MissingNode[] = [];
     for (const [name, k] of this.known) {
       if (listedNames.has(name)) continue;
@@ -151,7 +152,7 @@ export class Inventory {
     }
     const localNode =
       config.local?.node ?? runs.map((r) => (r.result.ok ? r.result.localNode : undefined)).find((n) => n !== undefined) ?? null;
-    this.latestView = { atMs, nodes, missing, sources: runs.map((r) => r.status), localNode };
+    this.latestView = { atMs, nodes, missing, conflicts, sources: runs.map((r) => r.status), localNode };
     return this.latestView;
   }
 }

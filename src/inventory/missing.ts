@@ -42,5 +42,12 @@ export function inventoryBlocking(view: InventoryView): string[] {
       `${view.missing.length} discovered node(s) no longer listed by their source, kept for the soak window: ${named.join(', ')}${more}`,
     );
   }
+  if (view.conflicts.size > 0) {
+    const named = [...view.conflicts.keys()].slice(0, 10);
+    const more = view.conflicts.size > 10 ? ` and ${view.conflicts.size - 10} more` : '';
+    out.push(
+      `${view.conflicts.size} node(s) share an identity with another discovered entry that disagrees with them, so a Gitaly may be unjudged: ${named.join(', ')}${more}`,
+    );
+  }
   return out;
 }

@@ -39,6 +39,8 @@ export interface InventoryView {
   /** Nodes to observe this cycle: listed now, or listed by a source that failed this cycle. */
   nodes: NodeConfig[];
   missing: MissingNode[];
+  /** Nodes whose identity collides with another entry (see merge.ts): name → sentences naming both. */
+  conflicts: ReadonlyMap<string, readonly string[]>;
   sources: SourceStatus[];
   /** Local mode: the node a gitaly/praefect config.toml source describes (when local.node is not set). */
   localNode: string | null;

@@ -31,6 +31,7 @@ export const REASONS = [
   'plaintext_listener_open',
   'plaintext_listener_unknown',
   'missing_from_inventory',
+  'identity_conflict',
 ] as const;
 export type Reason = (typeof REASONS)[number];
 
@@ -56,6 +57,8 @@ export const REASON_TEXT: Record<Reason, string> = {
   plaintext_listener_open: 'listen_addr still accepts connections: remove it from Gitaly’s config to finish.',
   missing_from_inventory:
     'The node was discovered but its source no longer lists it: it stays unknown and blocking for a soak window, in case it still serves clients.',
+  identity_conflict:
+    'Another discovered entry shares this node’s name, address or Prometheus instance but disagrees on a field: the evidence may be another Gitaly’s, so the node cannot advance until the sources tell the two apart.',
   plaintext_listener_unknown:
     'Whether listen_addr is closed is not known (no plaintext_address — write plaintext_address: none once it is removed —, or the check has not run or failed).',
 };

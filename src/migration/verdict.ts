@@ -46,6 +46,8 @@ export interface NodeEvidence {
   /** The latest plaintext check, possibly from an earlier cycle (it runs rarely). */
   plaintext: PlaintextProbeResult | null;
   sockets: SocketsResult | null;
+  /** Entries of the inventory that share this node's identity but disagree with it (merge.ts). */
+  identityConflicts?: readonly string[];
 }
 
 export interface VerdictOptions {
@@ -274,13 +276,20 @@ export function judgeNode(e: NodeEvidence, o: VerdictOptions): NodeVerdict {
   const traffic = judgeTraffic(e, o, c);
   const certExpiresMs = judgeTls(e, o, c);
   const listenerOpen = judgeListener(e, c);
+  // Two Gitalys behind one identity: whose counters, certificate and listener were read is not known.
+  const conflicted = (e.identityConflicts?.length ?? 0) > 0;
+  if (conflicted) {
+    c.reasons.add('identity_conflict');
+    c.details.push(...e.identityConflicts!);
+  }
   const has = (list: readonly Reason[]): boolean => list.some((r) => c.reasons.has(r));
   const plaintextUsed = c.reasons.has('plaintext_connections_in_window') || c.reasons.has('plaintext_established');
   // The probe says whether TLS answers now; without one, TLS connections in the window are the sign.
   const tlsUp = e.tls ? e.tls.handshakeOk : (traffic.window?.tls ?? 0) > 0;
 
   let phase: Phase;
-  if (plaintextUsed) phase = tlsUp ? 'dual_listen' : 'plaintext_only';
+  if (conflicted) phase = 'unknown';
+  else if (plaintextUsed) phase = tlsUp ? 'dual_listen' : 'plaintext_only';
   else if (!traffic.known) phase = 'unknown';
   else if (has(TRAFFIC_BLOCKERS) || has(TLS_BLOCKERS)) phase = tlsUp ? 'dual_listen' : 'plaintext_only';
   else if (listenerOpen === false) phase = 'complete';

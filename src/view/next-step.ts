@@ -44,6 +44,8 @@ export function nextStep(v: NextStepInput, nowMs: number): string {
   const text = (r: Reason): string => v.reasons.find((x) => x.reason === r)?.text ?? '';
   const lastSeen = v.soak.plaintextLastSeenMs;
   if (v.phase === 'complete') return 'Done: this node serves TLS only and listen_addr is closed.';
+  // Every other finding may be another Gitaly's: tell the two entries apart first.
+  if (has('identity_conflict')) return `Unknown: ${text('identity_conflict')}`;
   if (has('cert_expired')) return 'Replace the expired (or not yet valid) certificate now: TLS clients reject it.';
   if (has('restart_needed')) return 'Restart Gitaly to load the renewed certificate.';
   const down = v.sources.find((s) => !s.up);

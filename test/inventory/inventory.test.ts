@@ -134,6 +134,67 @@ describe('inventory', () => {
     expect(merged[0]!.node).to.deep.include({ name: 'gitaly-1', serverName: 'g1', metricsUrl: 'https://gitaly-1:9236/metrics' });
   });
 
+  describe('identity: entries that share a key but disagree are never merged', () => {
+    it('two Gitalys behind one instance label are two nodes, each blocked with a sentence naming both and the field', () => {
+      const merged = mergeNodes([
+        {
+          source: 'file_sd /etc/prometheus/gitaly.json',
+          nodes: [
+            fakeNodeConfig('gitaly-a', { prometheusInstance: 'gitaly-host' }),
+            fakeNodeConfig('gitaly-b', { prometheusInstance: 'gitaly-host' }),
+          ],
+        },
+      ]);
+      expect(merged.map((m) => m.node.name)).to.deep.equal(['gitaly-a', 'gitaly-b']);
+      for (const m of merged) {
+        expect(m.conflicts).to.have.length(1);
+        expect(m.conflicts[0]).to.equal(
+          'identity conflict: node "gitaly-a" (file_sd /etc/prometheus/gitaly.json) and node "gitaly-b" (file_sd /etc/prometheus/gitaly.json) ' +
+            'share prometheus_instance "gitaly-host" but disagree on tls_address: "gitaly-a:9999" vs "gitaly-b:9999". ' +
+            'They are not merged, and neither can advance until the sources tell them apart (a distinct name, address or instance label) or agree',
+        );
+      }
+    });
+
+    it('one name for two addresses in two sources: one node (the name is the label), blocked, naming both sources', () => {
+      const merged = mergeNodes([
+        { source: 'static', nodes: [fakeNodeConfig('gitaly-1')] },
+        { source: 'praefect_config /etc/praefect/config.toml', nodes: [{ name: 'gitaly-1', role: 'gitaly', tlsAddress: 'gitaly-9:9999' }] },
+      ]);
+      expect(merged).to.have.length(1);
+      expect(merged[0]!.node.tlsAddress).to.equal('gitaly-1:9999');
+      expect(merged[0]!.sources).to.deep.equal(['static']);
+      expect(merged[0]!.conflicts.join(' ')).to.contain('(praefect_config /etc/praefect/config.toml)');
+      expect(merged[0]!.conflicts.join(' ')).to.contain('disagree on tls_address: "gitaly-1:9999" vs "gitaly-9:9999"');
+    });
+
+    it('each field a Gitaly is told by: role, metrics_url, certificate_file, plaintext_address conflict; plaintext_address: none does not', () => {
+      const base = fakeNodeConfig('gitaly-1');
+      const cases: Array<[Partial<NodeConfig>, string | null]> = [
+        [{ role: 'praefect' }, 'role'],
+        [{ metricsUrl: 'http://gitaly-1:9237/metrics' }, 'metrics_url'],
+        [{ metricsUrl: 'http://GITALY-1:9236/metrics' }, null],
+        [{ certificateFile: '/b.crt' }, 'certificate_file'],
+        [{ plaintextAddress: 'gitaly-1:8076' }, 'plaintext_address'],
+        [{ plaintextAddress: undefined }, null],
+      ];
+      for (const [change, field] of cases) {
+        const merged = mergeNodes([
+          { source: 'static', nodes: [{ ...base, certificateFile: '/a.crt' }] },
+          { source: 'file_sd f', nodes: [{ ...base, certificateFile: '/a.crt', ...change }] },
+        ]);
+        const conflicts = merged.flatMap((m) => m.conflicts);
+        if (field === null) expect(conflicts, JSON.stringify(change)).to.deep.equal([]);
+        else expect(conflicts.join(' '), JSON.stringify(change)).to.contain(`disagree on ${field}:`);
+      }
+      const removed = mergeNodes([
+        { source: 'static', nodes: [{ ...base, plaintextAddress: undefined, plaintextListenerRemoved: true }] },
+        { source: 'file_sd f', nodes: [base] },
+      ]);
+      expect(removed.map((m) => [m.conflicts, m.node.plaintextAddress])).to.deep.equal([[[], undefined]]);
+    });
+  });
+
   describe('in a collection', () => {
     let fleet: FakeFleet;
     beforeEach(() => {
@@ -224,6 +285,42 @@ describe('inventory', () => {
       // Kept until a soak window after its last scrape, not after the restart.
       expect(s.inventory!.missing[0]!.untilMs).to.equal(T0 + SOAK);
       expect(s.fleet.complete).to.equal(false);
+    });
+
+    it('two Gitalys whose file_sd groups carry one instance label are both judged, blocked, and the fleet never completes', async () => {
+      // The second Gitaly demands client certificates and keeps listen_addr open: merged into the
+      // first, it was never judged and the fleet read complete once the first was done.
+      fleet.add('gitaly-a');
+      fleet.add('gitaly-b');
+      const file = join(dir, 'gitaly.yml');
+      writeFileSync(
+        file,
+        '- targets: [gitaly-a:9236]\n  labels: {instance: gitaly-host}\n- targets: [gitaly-b:9236]\n  labels: {instance: gitaly-host}\n',
+      );
+      const templates = { name: '{host}', tlsAddress: '{host}:9999', plaintextAddress: '{host}:8075' };
+      const config = fakeConfig([], join(dir, 'state.json'), {
+        soakWindowMs: SOAK,
+        discovery: { fileSd: [{ file, templates }], toml: [], overrides: [], fileTimeoutMs: 5_000, maxFileBytes: 1 << 20 },
+      });
+      const c = new Collector({ config, logger, probes: fleet.probes(), now: clock.now });
+      let s = await c.collect();
+      for (let t = 0; t < 3; t += 1) {
+        clock.advance(SOAK / 2);
+        s = await c.collect();
+      }
+      expect(s.inventory!.sources[0]).to.deep.include({ ok: true, nodes: 2 });
+      expect(s.nodes.map((n) => [n.verdict.node, n.verdict.phase, n.verdict.reasons.includes('identity_conflict')])).to.deep.equal([
+        ['gitaly-a', 'unknown', true],
+        ['gitaly-b', 'unknown', true],
+      ]);
+      expect(s.fleet.complete).to.equal(false);
+      expect(s.fleet.blocking.join(' ')).to.contain('2 node(s) share an identity with another discovered entry');
+      const json = JSON.stringify(migrationJson(s.view));
+      expect(json).to.contain('share prometheus_instance \\"gitaly-host\\" but disagree on tls_address');
+      const metrics = await renderMetrics(s.view, { version: 'test', configReloadSuccessful: true, soakWindowMs: SOAK });
+      expect(metrics).to.contain('gitaly_tls_migration_blocked{node="gitaly-b",reason="identity_conflict"} 1');
+      expect(metrics).to.contain('gitaly_tls_migration_complete 0');
+      expect(renderStatusPage(s.view, { refreshSeconds: 30, source: 'test' })).to.contain('<code>identity_conflict</code>');
     });
 
     it('a reload that changes the sources takes effect at the next collection; nodes of the old source are kept as missing', async () => {
