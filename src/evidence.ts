@@ -47,6 +47,9 @@ export interface PrometheusNodeEvidence {
   windowIncrease: { tcp: number; tls: number };
   /** Fraction (0..1) of the window during which the node was scraped successfully. */
   coverage: number;
+  /** Fraction (0..1) of the window during which Prometheus held the node's process_start_time_seconds:
+   *  without it a restart whose clients bring the counters back to their old values is invisible. */
+  processStartCoverage: number;
   /** Last time the tcp counter moved (includes our own connections; see verdict). Unix ms. */
   tcpLastChangeMs: number | null;
   /** Every growth of the tcp counter over the soak window and a margin before it (absent: not asked). */

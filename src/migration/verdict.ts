@@ -155,6 +155,14 @@ function judgeTraffic(
       if (coverage < o.minCoverage) {
         c.reasons.add('insufficient_history');
         c.details.push(`Prometheus scraped the node for ${(coverage * 100).toFixed(1)}% of the window`);
+      } else if (p.node.processStartCoverage < o.minCoverage) {
+        // As for direct scrapes: a restart whose clients bring the counters back is invisible.
+        c.reasons.add('insufficient_history');
+        c.details.push(
+          `Prometheus holds process_start_time_seconds for this node for ${(p.node.processStartCoverage * 100).toFixed(1)}% of the window ` +
+            '(dropped by metric_relabel_configs?), so a Gitaly restart the counters hide cannot be seen: ' +
+            'keep process_start_time_seconds for the Gitaly job, then wait one soak window',
+        );
       }
     }
   } else if (!e.prometheus && e.scrape) {

@@ -26,6 +26,8 @@ const MAX_STEPS = 2000;
 /** The window count evaluates several selectors per step: fewer, longer steps. */
 const MAX_COUNT_STEPS = 500;
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+/** Tells the restart signal's share from the scrape coverage in the coverage answer. */
+const SIGNAL_LABEL = 'gitaly_tls_exporter_signal';
 
 /**
  * Checks that `selector` is only a list of label matchers (see label-matchers.ts), since it is
@@ -173,7 +175,11 @@ export function buildFleetQueries(
     // increase() keeps today's answer wherever it is the larger (its extrapolation to the edges).
     return `max by (${L}, type) (label_replace(${extrapolated}, "count", "increase", "", "") or label_replace(${windowCount(family)}, "count", "steps", "", ""))`;
   });
-  const coverage = `count_over_time((max by (${L}) (${sel('up')}) == 1)[${W}s:${S}s])`;
+  // With the share of the window for which process_start_time_seconds was kept (the restart signal),
+  // in the same answer: many setups drop process_* series, and the count cannot see a restart without it.
+  const coverage =
+    `count_over_time((max by (${L}) (${sel('up')}) == 1)[${W}s:${S}s]) or ` +
+    `label_replace(count_over_time((max by (${L}) (${sel('process_start_time_seconds')}))[${W}s:${S}s]), "${SIGNAL_LABEL}", "process_start", "", "")`;
   // At each step: did the tcp counter's latest value differ from the one a step earlier, or did the
   // series just appear (lazily created by the first accept, or back after a restart)? Comparing
   // instant values rather than changes() over [step] also catches a change that falls between two
@@ -258,7 +264,15 @@ export async function queryFleetEvidence(
   const entry = (instance: string): PrometheusNodeEvidence => {
     let node = byInstance.get(instance);
     if (!node) {
-      node = { instance, windowIncrease: { tcp: 0, tls: 0 }, coverage: 0, tcpLastChangeMs: null, tcpChanges: [], dialsMs: [] };
+      node = {
+        instance,
+        windowIncrease: { tcp: 0, tls: 0 },
+        coverage: 0,
+        processStartCoverage: 0,
+        tcpLastChangeMs: null,
+        tcpChanges: [],
+        dialsMs: [],
+      };
       byInstance.set(instance, node);
     }
     return node;
@@ -280,7 +294,9 @@ export async function queryFleetEvidence(
     if (instance === null) continue;
     if (!Number.isFinite(value) || value < 0) return invalid(`coverage for ${instance}`);
     // The subquery can hold one point more than `steps` when the window edges fall on steps.
-    entry(instance).coverage = Math.min(1, value / steps);
+    const share = Math.min(1, value / steps);
+    if (labels[SIGNAL_LABEL] === 'process_start') entry(instance).processStartCoverage = share;
+    else entry(instance).coverage = share;
   }
   for (const { labels, value } of lastChange.samples) {
     const instance = instanceOf(labels, L);

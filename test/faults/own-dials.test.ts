@@ -68,6 +68,7 @@ function exactFleet(
           instance,
           windowIncrease: { tcp: inWindow.length, tls: tlsInWindow.length },
           coverage: 1,
+          processStartCoverage: 1,
           tcpLastChangeMs: inWindow.at(-1) ?? null,
         });
       }

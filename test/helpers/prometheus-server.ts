@@ -20,6 +20,8 @@ export interface ScrapeJob {
   labels?: Record<string, string>;
   /** Keep the labels the page itself sets (e.g. its own `instance`), as for federation. */
   honorLabels?: boolean;
+  /** metric_relabel_configs as Prometheus takes them (e.g. dropping process_* series). */
+  metricRelabel?: Array<Record<string, unknown>>;
   /** Further static_configs groups, each with its own labels (as a file_sd file would give them). */
   groups?: Array<{ targets: string[]; labels: Record<string, string> }>;
 }
@@ -80,6 +82,7 @@ function renderConfig(input: PrometheusConfigInput, scrapeInterval: string, eval
         ...(job.groups ?? []).map((g) => ({ targets: g.targets, labels: { ...job.labels, ...g.labels } })),
       ],
       relabel_configs: job.instance === undefined ? [] : [{ target_label: 'instance', replacement: job.instance }],
+      metric_relabel_configs: job.metricRelabel ?? [],
     })),
   };
   // JSON is YAML, and needs no quoting rules of its own.

@@ -85,7 +85,9 @@ describe('integration: counters that appear inside the window, and counters that
   let viaPrometheus: Collector;
   let direct: Collector;
   let plaintextClients: NodeJS.Timeout;
-  let lazy: SimulatedNode, restarted: SimulatedNode, control: SimulatedNode;
+  let lazy: SimulatedNode, restarted: SimulatedNode, control: SimulatedNode, unsignalled: SimulatedNode;
+  /** Every collection's verdict of `unsignalled`, read through Prometheus. */
+  const unsignalledRecord: Array<{ phase: string; reasons: string[]; details: string[] }> = [];
   /** Every collection's verdict of the directly scraped nodes. */
   const record = new Map<string, Array<{ atMs: number; phase: string; reasons: string[] }>>();
 
@@ -111,6 +113,10 @@ describe('integration: counters that appear inside the window, and counters that
     for (let i = 0; i < 3; i++) sockets.push(await dial(restarted.plaintextAddress!));
     // `control`: the same listeners, no plaintext client, and the exporter dials its listen_addr.
     control = await start('control');
+    // `unsignalled`: as `restarted`, but Prometheus drops its process_* series (metric_relabel_configs,
+    // as many setups do to save cardinality), so a restart its clients hide is invisible there.
+    unsignalled = await start('unsignalled');
+    for (let i = 0; i < 3; i++) sockets.push(await dial(unsignalled.plaintextAddress!));
     // A Gitaly whose page Prometheus gets through a proxy that drops the counters.
     const hidden = await start('hidden');
     const hiddenPage = await strippedPage(hidden);
@@ -135,7 +141,15 @@ describe('integration: counters that appear inside the window, and counters that
     const metricsHost = (n: SimulatedNode) => new URL(n.metricsUrl).host;
     prometheus = await startPrometheus({
       scrapeInterval: '1s',
-      jobs: [{ job: 'gitaly', targets: [lazy, restarted, control].map(metricsHost).concat(hiddenPage.host) }],
+      jobs: [
+        {
+          job: 'gitaly',
+          targets: [lazy, restarted, control, unsignalled].map(metricsHost).concat(hiddenPage.host),
+          metricRelabel: [
+            { source_labels: ['__name__', 'instance'], regex: `(process|go)_.*;${metricsHost(unsignalled)}`, action: 'drop' },
+          ],
+        },
+      ],
     });
     const viaPrometheusNodes: NodeConfig[] = [
       // Only tls_address and prometheus_instance, as in the issue.
@@ -149,6 +163,7 @@ describe('integration: counters that appear inside the window, and counters that
         prometheusInstance: metricsHost(control),
       },
       { name: 'hidden', role: 'gitaly', tlsAddress: hidden.tlsAddress!, prometheusInstance: hiddenPage.host },
+      { name: 'unsignalled', role: 'gitaly', tlsAddress: unsignalled.tlsAddress!, prometheusInstance: metricsHost(unsignalled) },
     ];
     viaPrometheus = new Collector({
       config: {
@@ -157,6 +172,10 @@ describe('integration: counters that appear inside the window, and counters that
       },
       logger,
       probes: realProbes,
+    });
+    viaPrometheus.onSnapshot((snap) => {
+      const v = snap.nodes.find((n) => n.verdict.node === 'unsignalled')?.verdict;
+      if (v) unsignalledRecord.push({ phase: v.phase, reasons: v.reasons, details: v.details });
     });
     const directNodes: NodeConfig[] = [
       {
@@ -255,6 +274,23 @@ describe('integration: counters that appear inside the window, and counters that
       expect(c.window?.tcp).to.equal(0);
       await new Promise((r) => setTimeout(r, 1000));
     }
+  });
+
+  it('never calls a node safe when Prometheus drops its process_start_time_seconds, across a restart its clients hide, and names the fix', async () => {
+    // The restart falls between two scrapes and the three clients bring the tcp counter back to 3:
+    // the series never moves, so only the restart signal could show it.
+    const before = unsignalled.counts.tcp;
+    await unsignalled.restart();
+    for (let i = 0; i < 3; i++) sockets.push(await dial(unsignalled.plaintextAddress!));
+    expect(unsignalled.counts.tcp).to.equal(before);
+    const seen = unsignalledRecord.length;
+    await waitFor(() => unsignalledRecord.length >= seen + 8, { timeoutMs: 60_000, intervalMs: 200, what: 'eight more collections' });
+    expect(unsignalledRecord.length, 'collections judged').to.be.above(20);
+    const safe = unsignalledRecord.filter((r) => r.phase === 'tls_only_traffic' || r.phase === 'complete');
+    expect(safe, JSON.stringify(safe[0])).to.deep.equal([]);
+    const latest = unsignalledRecord.at(-1)!;
+    expect(latest.reasons).to.include('insufficient_history');
+    expect(latest.details.join(' ')).to.contain('keep process_start_time_seconds for the Gitaly job');
   });
 
   it('never calls a node whose counter does not count us tls_only_traffic: unknown, counter_not_counting_us', async () => {

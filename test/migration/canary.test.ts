@@ -92,6 +92,7 @@ describe('own-connection canary', () => {
       instance: 'gitaly-1:9236',
       windowIncrease: { tcp, tls },
       coverage,
+      processStartCoverage: coverage,
       tcpLastChangeMs: null,
     });
     let h = emptyHistory();
@@ -151,7 +152,13 @@ describe('own-connection canary', () => {
             windowStartMs: NOW - WINDOW,
             windowEndMs: NOW,
             own: { tcp: 1, tls: 3 },
-            node: { instance: 'praefect-1:9652', windowIncrease: { tcp: 0, tls: 0 }, coverage: 1, tcpLastChangeMs: null },
+            node: {
+              instance: 'praefect-1:9652',
+              windowIncrease: { tcp: 0, tls: 0 },
+              coverage: 1,
+              processStartCoverage: 1,
+              tcpLastChangeMs: null,
+            },
             canary: { ...miss, source: 'prometheus', counter: 'instance praefect-1:9652' },
           },
         }),

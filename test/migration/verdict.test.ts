@@ -13,7 +13,7 @@ const promOk = (tcp: number, tls: number, coverage = 1, own = { tcp: 0, tls: 0 }
   windowStartMs: NOW - WINDOW,
   windowEndMs: NOW,
   own,
-  node: { instance: 'gitaly-1:9236', windowIncrease: { tcp, tls }, coverage, tcpLastChangeMs: null },
+  node: { instance: 'gitaly-1:9236', windowIncrease: { tcp, tls }, coverage, processStartCoverage: coverage, tcpLastChangeMs: null },
 });
 
 describe('migration verdict: a node', () => {
@@ -111,6 +111,18 @@ describe('migration verdict: a node', () => {
       expect(v.phase).to.equal('dual_listen');
       expect(v.reasons).to.deep.equal(['insufficient_history']);
       expect(v.coverage).to.equal(0.6);
+    });
+
+    it('says insufficient_history, naming the fix, when Prometheus does not keep process_start_time_seconds for the window', () => {
+      for (const share of [0, 0.5]) {
+        const prometheus = promOk(0, 400);
+        if (!prometheus?.ok || !prometheus.node) throw new Error('fixture');
+        prometheus.node.processStartCoverage = share;
+        const v = judge({ prometheus, scrape: null });
+        expect(v.phase, String(share)).to.equal('dual_listen');
+        expect(v.reasons).to.deep.equal(['insufficient_history']);
+        expect(v.details.join(' ')).to.contain('keep process_start_time_seconds for the Gitaly job');
+      }
     });
 
     it('says insufficient_history when Prometheus has no data for the node at all', () => {
@@ -340,6 +352,7 @@ describe('missedByChanges: counts the window total has and the change list lacks
     instance: 'g:9236',
     windowIncrease: { tcp, tls: 0 },
     coverage: 1,
+    processStartCoverage: 1,
     tcpLastChangeMs: null,
     tcpChanges: changes.map(([atMs, n]) => ({ atMs, n })),
   });
