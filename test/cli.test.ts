@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -109,6 +110,87 @@ describe('command line', function () {
     expect(r.stdout).to.match(/gitaly-1\s+gitaly\s+unknown/);
     expect(r.stdout).to.contain('source_down');
     expect(r.stdout).to.contain('Fleet: NOT COMPLETE');
+  });
+
+  describe('check --url', () => {
+    // The answer /migration gives, changed by each test; served from this process, so the CLI runs
+    // as a child that does not block the event loop (spawnSync would).
+    let answer = '';
+    let server: Server;
+    let base: string;
+    let child: TrackedChild | undefined;
+    before(async () => {
+      server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(answer));
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    });
+    after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    afterEach(async () => {
+      await child?.stop(5_000);
+      child = undefined;
+    });
+
+    async function checkUrl(): Promise<{ status: number | null; stdout: string; stderr: string }> {
+      const [node, argv] = nodeTs(MAIN, ['check', '--url', base]);
+      child = spawnTracked(node, argv, { cwd: ROOT, what: 'check --url (CLI test)' });
+      let stdout = '';
+      let stderr = '';
+      child.child.stdout!.on('data', (d: Buffer) => (stdout += d.toString('latin1')));
+      child.child.stderr!.on('data', (d: Buffer) => (stderr += d.toString('latin1')));
+      const exit = await child.closed;
+      return { status: exit.code, stdout, stderr };
+    }
+    const complete = (node: string) => ({ node, role: 'gitaly', phase: 'complete', blockingReasons: [] });
+    const claimed = { complete: true, phase: 'complete', blocking: [] };
+    const at = '2026-11-30T12:00:00.000Z';
+
+    it('exits 1 and says the answer contradicts itself when fleet.complete is true but a node is dual_listen', async () => {
+      const nodes = [
+        complete('gitaly-1'),
+        { ...complete('gitaly-2'), phase: 'dual_listen', blockingReasons: [{ reason: 'plaintext_connections_in_window' }] },
+      ];
+      answer = JSON.stringify({ generatedAt: at, fleet: claimed, nodes });
+      const r = await checkUrl();
+      expect(r.status, r.stderr).to.equal(1);
+      expect(r.stdout).to.contain('the answer contradicts itself: fleet.complete is true, but 1 of 2 node(s) not complete: gitaly-2');
+      expect(r.stdout).to.not.match(/^fleet: complete/m);
+    });
+
+    it('exits 1 for an answer that lists no nodes', async () => {
+      answer = JSON.stringify({ generatedAt: at, fleet: claimed, nodes: [] });
+      const r = await checkUrl();
+      expect(r.status, r.stderr).to.equal(1);
+      expect(r.stdout).to.contain('fleet.complete is true, but it lists no nodes');
+    });
+
+    it('writes no ESC or other control character from the answer to the terminal', async () => {
+      // eslint-disable-next-line no-control-regex
+      const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/;
+      const fake = '\u001b[2J\u001b[Hfleet: complete';
+      answer = JSON.stringify({ generatedAt: `\u001b[2J${at}`, fleet: claimed, nodes: [{ ...complete('gitaly-1'), node: fake }] });
+      const bad = await checkUrl();
+      expect(bad.status).to.equal(1);
+      expect(bad.stdout + bad.stderr).to.not.match(CONTROL);
+      expect(bad.stderr).to.contain(
+        'nodes[0].node must be a node name (1 to 128 characters from A-Z a-z 0-9 _ . : -), not "\\u001b[2J\\u001b[Hfleet: complete"',
+      );
+      expect(bad.stderr).to.contain('generatedAt must be an ISO 8601 UTC time, not "\\u001b[2J2026-11-30T12:00:00.000Z"');
+      const nodes = [{ ...complete('gitaly-1'), nextStep: `${fake}\u009b2J` }];
+      answer = JSON.stringify({ generatedAt: at, fleet: { complete: false, phase: 'complete', blocking: [fake] }, nodes });
+      const text = await checkUrl();
+      expect(text.status).to.equal(1);
+      expect(text.stdout + text.stderr).to.not.match(CONTROL);
+      expect(text.stdout).to.contain('  gitaly-1: \\u001b[2J\\u001b[Hfleet: complete\\u009b2J\n');
+    });
+
+    it('nodes: [null] is a malformed answer naming nodes[0], not "cannot reach"', async () => {
+      answer = JSON.stringify({ generatedAt: at, fleet: claimed, nodes: [null] });
+      const r = await checkUrl();
+      expect(r.status).to.equal(1);
+      expect(r.stderr).to.equal(
+        `gitaly-tls-exporter: check: ${base}/migration answered with an invalid /migration document (1 problem):\n  nodes[0] must be an object, not null\n`,
+      );
+    });
   });
 
   describe('with no configuration (the demo fleet)', () => {

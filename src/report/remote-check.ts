@@ -2,6 +2,8 @@
 // of collecting. Nothing is dialled, so Gitaly's counters see no connection from the check and
 // the running exporters' soak windows are left alone. Never throws.
 import { request, type Dispatcher } from 'undici';
+import { judgeAnswer, readMigrationAnswer, type MigrationAnswer, type RemoteVerdict } from './migration-answer.ts';
+import { printable } from './terminal-text.ts';
 
 export interface RemoteCheckOptions {
   timeoutMs: number;
@@ -11,51 +13,41 @@ export interface RemoteCheckOptions {
 
 export type RemoteCheck = { ok: true; complete: boolean; text: string } | { ok: false; message: string };
 
-interface MigrationDoc {
-  generatedAt?: unknown;
-  fleet?: { complete?: unknown; phase?: unknown; blocking?: unknown };
-  nodes?: Array<{ node?: unknown; role?: unknown; phase?: unknown; nextStep?: unknown; blockingReasons?: Array<{ reason?: unknown }> }>;
+function verdictLine(a: MigrationAnswer, v: RemoteVerdict): string {
+  if (v.complete) return `fleet: complete (${a.nodes.length} node(s))`;
+  if (v.contradicts)
+    return `the answer contradicts itself: fleet.complete is true, but ${v.why.join('; ')}\nfleet: not complete (decided from the nodes listed)`;
+  const why = a.fleet.blocking.length ? a.fleet.blocking.map(printable) : v.why;
+  return `fleet: ${a.fleet.phase}, not complete${why.length ? `: ${why.join('; ')}` : ''}`;
 }
 
-function str(v: unknown): string {
-  return typeof v === 'string' ? v : '-';
-}
-
-/** The same columns as a local check where /migration has them: node, role, phase, what blocks. */
-export function renderRemote(doc: MigrationDoc, url: string): string | null {
-  if (typeof doc.fleet?.complete !== 'boolean' || !Array.isArray(doc.nodes)) return null;
-  const rows = [
-    ['NODE', 'ROLE', 'PHASE', 'BLOCKING'],
-    ...doc.nodes.map((n) => [str(n.node), str(n.role), str(n.phase), (n.blockingReasons ?? []).map((r) => str(r.reason)).join(',') || '-']),
-  ];
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+/**
+ * The same columns as a local check where /migration has them: node, role, phase, what blocks.
+ * Names, roles, phases and reasons were checked to be plain; the free text is escaped.
+ */
+function renderRemote(a: MigrationAnswer, v: RemoteVerdict, url: string): string {
+  const rows = [['NODE', 'ROLE', 'PHASE', 'BLOCKING'], ...a.nodes.map((n) => [n.node, n.role, n.phase, n.reasons.join(',') || '-'])];
+  // No Math.max(...rows): a spread of tens of thousands of arguments overflows the stack.
+  const widths = rows[0]!.map((_, i) => rows.reduce((w, r) => Math.max(w, r[i]!.length), 0));
   const lines = rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  '));
-  const blocking = Array.isArray(doc.fleet.blocking) ? doc.fleet.blocking.map(str) : [];
   // An older exporter's /migration has no nextStep: the section is left out rather than filled with "-".
-  const steps = doc.nodes.filter((n) => typeof n.nextStep === 'string').map((n) => `  ${str(n.node)}: ${str(n.nextStep)}`);
+  const steps = a.nodes.flatMap((n) => (n.nextStep === null ? [] : [`  ${n.node}: ${printable(n.nextStep)}`]));
   return [
-    `verdict of the exporter at ${url}, collected ${str(doc.generatedAt)}`,
+    `verdict of the exporter at ${url}, collected ${a.generatedAt}`,
     ...lines,
     ...(steps.length ? ['', 'Next steps:', ...steps] : []),
     '',
-    doc.fleet.complete
-      ? 'fleet: complete'
-      : `fleet: ${str(doc.fleet.phase)}, not complete${blocking.length ? `: ${blocking.join('; ')}` : ''}`,
+    verdictLine(a, v),
     '',
   ].join('\n');
 }
 
-export async function checkRemote(baseUrl: string, o: RemoteCheckOptions): Promise<RemoteCheck> {
-  let url: URL;
-  try {
-    url = new URL(baseUrl);
-  } catch {
-    return { ok: false, message: `--url ${JSON.stringify(baseUrl)} is not a URL (expected e.g. http://exporter:9787)` };
-  }
-  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.username || url.password)
-    return { ok: false, message: '--url must be an http:// or https:// URL without a user name or password' };
-  url.pathname = `${url.pathname.replace(/\/+$/, '')}/migration`;
-  const shown = `${url.origin}${url.pathname}`;
+/** The answer's body, or why there is none to read. */
+async function fetchAnswer(
+  url: URL,
+  shown: string,
+  o: RemoteCheckOptions,
+): Promise<{ ok: true; body: string } | { ok: false; message: string }> {
   try {
     const res = await request(url, {
       method: 'GET',
@@ -67,25 +59,49 @@ export async function checkRemote(baseUrl: string, o: RemoteCheckOptions): Promi
     let size = 0;
     for await (const chunk of res.body as AsyncIterable<Buffer>) {
       size += chunk.length;
-      if (size > o.maxBytes) return { ok: false, message: `${shown} answered with more than ${o.maxBytes} bytes` };
+      if (size > o.maxBytes)
+        return { ok: false, message: `${shown} answered with more than ${o.maxBytes} bytes, the most check --url reads` };
       chunks.push(chunk);
     }
     if (res.statusCode === 503)
       return { ok: false, message: `${shown} has no verdict yet (the exporter has not finished its first collection)` };
     if (res.statusCode !== 200) return { ok: false, message: `${shown} answered HTTP ${res.statusCode}` };
-    let doc: MigrationDoc;
-    try {
-      doc = JSON.parse(Buffer.concat(chunks).toString('utf8')) as MigrationDoc;
-    } catch {
-      return { ok: false, message: `${shown} did not answer with JSON` };
-    }
-    const text = typeof doc === 'object' && doc !== null ? renderRemote(doc, shown) : null;
-    if (text === null) return { ok: false, message: `${shown} is not a gitaly-tls-exporter /migration document` };
-    return { ok: true, complete: doc.fleet!.complete === true, text };
+    return { ok: true, body: Buffer.concat(chunks).toString('utf8') };
   } catch (err) {
     const name = (err as { name?: string }).name;
     if (name === 'TimeoutError' || name === 'AbortError') return { ok: false, message: `${shown} did not answer within ${o.timeoutMs} ms` };
     const code = (err as { code?: string }).code;
     return { ok: false, message: `cannot reach ${shown} (${code ?? name ?? 'error'})` };
   }
+}
+
+export async function checkRemote(baseUrl: string, o: RemoteCheckOptions): Promise<RemoteCheck> {
+  let url: URL;
+  try {
+    url = new URL(baseUrl);
+  } catch {
+    return { ok: false, message: `--url ${printable(JSON.stringify(baseUrl))} is not a URL (expected e.g. http://exporter:9787)` };
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.username || url.password)
+    return { ok: false, message: '--url must be an http:// or https:// URL without a user name or password' };
+  url.pathname = `${url.pathname.replace(/\/+$/, '')}/migration`;
+  const shown = `${url.origin}${url.pathname}`;
+  // Only the request can fail to reach: what the answer says is judged apart, so a malformed
+  // answer is never reported as "cannot reach".
+  const fetched = await fetchAnswer(url, shown, o);
+  if (!fetched.ok) return fetched;
+  let doc: unknown;
+  try {
+    doc = JSON.parse(fetched.body);
+  } catch {
+    return { ok: false, message: `${shown} did not answer with JSON` };
+  }
+  const read = readMigrationAnswer(doc);
+  if (!read.ok) {
+    const more = read.count > read.problems.length ? [`  and ${read.count - read.problems.length} more`] : [];
+    const header = `${shown} answered with an invalid /migration document (${read.count} problem${read.count === 1 ? '' : 's'}):`;
+    return { ok: false, message: [header, ...read.problems.map((p) => `  ${p}`), ...more].join('\n') };
+  }
+  const verdict = judgeAnswer(read.answer);
+  return { ok: true, complete: verdict.complete, text: renderRemote(read.answer, verdict, shown) };
 }

@@ -1,6 +1,9 @@
 import { expect } from 'chai';
 import { createServer, type Server } from 'node:http';
+import { migrationJson } from '../../src/http/migration-json.ts';
 import { checkRemote } from '../../src/report/remote-check.ts';
+import { plaintextClosed } from '../helpers/evidence.ts';
+import { viewOfNodes } from '../helpers/view.ts';
 
 const DOC = {
   generatedAt: '2026-11-30T12:00:00.000Z',
@@ -45,10 +48,14 @@ describe('check --url: a running exporter’s verdict, nothing dialled', () => {
     expect(r.text, 'no sentence made up for a node without one').to.not.match(/^ {2}gitaly-1: /m);
   });
 
-  it('is complete only when the exporter says the fleet is', async () => {
-    answer = { status: 200, body: JSON.stringify({ ...DOC, fleet: { complete: true, phase: 'complete', blocking: [] } }) };
+  it('is not complete when the exporter says the fleet is not, though every node is', async () => {
+    const blocking = ['Prometheus sees Gitaly counters from 1 instance(s) not in the configuration: gitaly-9:9236'];
+    const nodes = DOC.nodes.map((n) => ({ ...n, phase: 'complete', blockingReasons: [] }));
+    answer = { status: 200, body: JSON.stringify({ ...DOC, fleet: { complete: false, phase: 'complete', blocking }, nodes }) };
     const r = await checkRemote(base, { timeoutMs: 5_000, maxBytes: 1 << 20 });
-    expect(r.ok && r.complete).to.equal(true);
+    if (!r.ok) expect.fail(r.message);
+    expect(r.complete).to.equal(false);
+    expect(r.text).to.contain(`fleet: complete, not complete: ${blocking[0]}\n`);
   });
 
   it('an exporter without a verdict yet, a page that is not /migration, an oversized answer or no server: an error, never complete', async () => {
@@ -59,10 +66,11 @@ describe('check --url: a running exporter’s verdict, nothing dialled', () => {
     });
     answer = { status: 200, body: '{"fleet":{}}' };
     const other = await checkRemote(base, { timeoutMs: 5_000, maxBytes: 1 << 20 });
-    expect(other).to.deep.equal({ ok: false, message: `${base}/migration is not a gitaly-tls-exporter /migration document` });
+    expect(other.ok).to.equal(false);
+    if (!other.ok) expect(other.message).to.match(new RegExp(`^${base}/migration answered with an invalid /migration document`));
     answer = { status: 200, body: JSON.stringify(DOC) };
     const big = await checkRemote(base, { timeoutMs: 5_000, maxBytes: 100 });
-    expect(big.ok).to.equal(false);
+    expect(big).to.deep.equal({ ok: false, message: `${base}/migration answered with more than 100 bytes, the most check --url reads` });
     const none = await checkRemote('http://127.0.0.1:1', { timeoutMs: 5_000, maxBytes: 1 << 20 });
     expect(none.ok).to.equal(false);
     if (!none.ok) expect(none.message).to.match(/^cannot reach http:\/\/127.0.0.1:1\/migration/);
@@ -70,5 +78,152 @@ describe('check --url: a running exporter’s verdict, nothing dialled', () => {
       ok: false,
       message: '--url must be an http:// or https:// URL without a user name or password',
     });
+  });
+
+  const opts = { timeoutMs: 5_000, maxBytes: 64 << 20 };
+  const complete = (node: string) => ({ node, role: 'gitaly', phase: 'complete', blockingReasons: [] });
+
+  it('is not complete when fleet.complete is true but a listed node is not, and says the answer contradicts itself', async () => {
+    answer = { status: 200, body: JSON.stringify({ ...DOC, fleet: { complete: true, phase: 'complete', blocking: [] } }) };
+    const r = await checkRemote(base, opts);
+    if (!r.ok) expect.fail(r.message);
+    expect(r.complete).to.equal(false);
+    expect(r.text).to.contain(
+      'the answer contradicts itself: fleet.complete is true, but 1 of 2 node(s) not complete: gitaly-2 (dual_listen: plaintext_connections_in_window)\n',
+    );
+    expect(r.text).to.not.match(/^fleet: complete/m);
+    expect(r.text).to.contain('fleet: not complete (decided from the nodes listed)');
+  });
+
+  it('is not complete when a node is complete by phase but still lists a blocking reason', async () => {
+    const nodes = [complete('gitaly-1'), { ...complete('gitaly-2'), blockingReasons: [{ reason: 'cert_expiring' }] }];
+    answer = { status: 200, body: JSON.stringify({ ...DOC, fleet: { complete: true, phase: 'complete', blocking: [] }, nodes }) };
+    const r = await checkRemote(base, opts);
+    if (!r.ok) expect.fail(r.message);
+    expect(r.complete).to.equal(false);
+    expect(r.text).to.contain(
+      'the answer contradicts itself: fleet.complete is true, but 1 of 2 node(s) not complete: gitaly-2 (complete: cert_expiring)',
+    );
+  });
+
+  it('an answer that lists no nodes is never complete, whatever its fleet says', async () => {
+    answer = { status: 200, body: JSON.stringify({ ...DOC, fleet: { complete: true, phase: 'complete', blocking: [] }, nodes: [] }) };
+    const claimed = await checkRemote(base, opts);
+    if (!claimed.ok) expect.fail(claimed.message);
+    expect(claimed.complete).to.equal(false);
+    expect(claimed.text).to.contain('the answer contradicts itself: fleet.complete is true, but it lists no nodes\n');
+    // What the exporter itself answers with no nodes.
+    answer = {
+      status: 200,
+      body: JSON.stringify({ ...DOC, fleet: { complete: false, phase: 'unknown', blocking: ['no nodes are configured'] }, nodes: [] }),
+    };
+    const honest = await checkRemote(base, opts);
+    if (!honest.ok) expect.fail(honest.message);
+    expect(honest.complete).to.equal(false);
+    expect(honest.text).to.contain('fleet: unknown, not complete: no nodes are configured\n');
+  });
+
+  it('all nodes complete and fleet.complete true: complete, with the number of nodes', async () => {
+    answer = {
+      status: 200,
+      body: JSON.stringify({
+        ...DOC,
+        fleet: { complete: true, phase: 'complete', blocking: [] },
+        nodes: [complete('gitaly-1'), complete('gitaly-2')],
+      }),
+    };
+    const r = await checkRemote(base, opts);
+    if (!r.ok) expect.fail(r.message);
+    expect(r.complete).to.equal(true);
+    expect(r.text).to.match(/\nfleet: complete \(2 node\(s\)\)\n$/);
+  });
+
+  it('takes the exporter’s own /migration as valid, and agrees with its verdict', async () => {
+    const done = viewOfNodes([{ name: 'gitaly-1' }, { name: 'praefect-1', node: { role: 'praefect' } }]);
+    const open = viewOfNodes([{ name: 'gitaly-1' }, { name: 'gitaly-2', evidence: { plaintext: plaintextClosed({ open: true }) } }]);
+    for (const view of [done, open]) {
+      answer = { status: 200, body: JSON.stringify(migrationJson(view)) };
+      const r = await checkRemote(base, opts);
+      if (!r.ok) expect.fail(r.message);
+      expect(r.complete).to.equal(view.fleet.complete);
+    }
+    expect([done.fleet.complete, open.fleet.complete]).to.deep.equal([true, false]);
+  });
+
+  it('nodes: [null] is an invalid answer naming nodes[0], not "cannot reach"', async () => {
+    answer = { status: 200, body: JSON.stringify({ ...DOC, nodes: [null] }) };
+    const r = await checkRemote(base, opts);
+    expect(r).to.deep.equal({
+      ok: false,
+      message: `${base}/migration answered with an invalid /migration document (1 problem):\n  nodes[0] must be an object, not null`,
+    });
+  });
+
+  it('names every field of the wrong shape by its path, up to ten, and counts the rest', async () => {
+    const nodes = [
+      { node: 'gitaly-1', role: 'gitaly', phase: 'done', blockingReasons: [] },
+      { node: 7, role: 'storage', phase: 'complete', blockingReasons: [{ reason: 'Not A Reason' }], nextStep: 3 },
+      { ...complete('gitaly-1') },
+      ...Array.from({ length: 20 }, () => ({})),
+    ];
+    answer = {
+      status: 200,
+      body: JSON.stringify({ generatedAt: 'yesterday', fleet: { complete: 'yes', phase: 'complete', blocking: [1] }, nodes }),
+    };
+    const r = await checkRemote(base, opts);
+    if (r.ok) expect.fail('an answer of the wrong shape was accepted');
+    const lines = r.message.split('\n');
+    expect(lines[0]).to.match(/answered with an invalid \/migration document \(\d+ problems\):$/);
+    expect(lines.slice(1, 11)).to.deep.equal([
+      '  generatedAt must be an ISO 8601 UTC time, not "yesterday"',
+      '  fleet.complete must be true or false, not "yes"',
+      '  fleet.blocking[0] must be a string, not 1',
+      '  nodes[0].phase must be one of plaintext_only, dual_listen, tls_only_traffic, complete, unknown, not "done"',
+      '  nodes[1].node must be a node name (1 to 128 characters from A-Z a-z 0-9 _ . : -), not 7',
+      '  nodes[1].role must be one of gitaly, praefect, not "storage"',
+      '  nodes[1].blockingReasons[0].reason must be a reason name (a-z, 0-9, _), not "Not A Reason"',
+      '  nodes[1].nextStep must be a string, not 3',
+      '  nodes[2].node "gitaly-1" is listed twice (first as nodes[0])',
+      '  nodes[3].node must be a node name (1 to 128 characters from A-Z a-z 0-9 _ . : -), not missing',
+    ]);
+    expect(lines[11]).to.match(/^ {2}and \d+ more$/);
+    expect(lines).to.have.length(12);
+  });
+
+  it('a 200,000-node answer is refused with the limit, not a RangeError', async function () {
+    const nodes = Array.from({ length: 200_000 }, (_, i) => complete(`gitaly-${i}`));
+    answer = { status: 200, body: JSON.stringify({ ...DOC, fleet: { complete: true, phase: 'complete', blocking: [] }, nodes }) };
+    const r = await checkRemote(base, opts);
+    expect(r).to.deep.equal({
+      ok: false,
+      message: `${base}/migration answered with an invalid /migration document (1 problem):\n  nodes lists 200000 nodes, more than check --url reads (50000)`,
+    });
+  });
+
+  it('escapes control characters from the answer: no ESC or other C0/C1 control reaches the output', async () => {
+    // eslint-disable-next-line no-control-regex
+    const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/;
+    const fake = '\u001b[2J\u001b[Hfleet: complete';
+    answer = {
+      status: 200,
+      body: JSON.stringify({ ...DOC, generatedAt: `\u001b[2J2026-11-30T12:00:00.000Z`, nodes: [{ ...complete('gitaly-1'), node: fake }] }),
+    };
+    const bad = await checkRemote(base, opts);
+    if (bad.ok) expect.fail('a name with escapes was accepted');
+    expect(bad.message).to.not.match(CONTROL);
+    expect(bad.message).to.contain('  generatedAt must be an ISO 8601 UTC time, not "\\u001b[2J2026-11-30T12:00:00.000Z"');
+    expect(bad.message).to.contain(
+      '  nodes[0].node must be a node name (1 to 128 characters from A-Z a-z 0-9 _ . : -), not "\\u001b[2J\\u001b[Hfleet: complete"',
+    );
+    // Free text (next steps, the fleet's blocking sentences) is printed, escaped.
+    const nodes = [{ ...DOC.nodes[1]!, nextStep: `${fake}\u009b2J\nfleet: complete` }];
+    answer = { status: 200, body: JSON.stringify({ ...DOC, fleet: { ...DOC.fleet, blocking: [`x\r${fake}`] }, nodes }) };
+    const r = await checkRemote(base, opts);
+    if (!r.ok) expect.fail(r.message);
+    expect(r.complete).to.equal(false);
+    expect(r.text).to.not.match(CONTROL);
+    expect(r.text).to.contain('  gitaly-2: \\u001b[2J\\u001b[Hfleet: complete\\u009b2J\\u000afleet: complete\n');
+    expect(r.text).to.contain('not complete: x\\u000d\\u001b[2J\\u001b[Hfleet: complete\n');
+    expect(r.text).to.not.match(/^fleet: complete/m);
   });
 });
