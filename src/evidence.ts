@@ -148,8 +148,12 @@ export interface PlaintextProbeResult {
   atMs: number;
 }
 
-/** Local mode: ESTABLISHED connections per listener port, now; `peers` (when asked for) per listener and client address. */
+/**
+ * Local mode: ESTABLISHED connections per listener port, now; `peers` (when asked for) per listener
+ * and client address, the top ones of each listener, with the others counted in `peersNotKept`.
+ */
 export type SocketsResult = Result<{
   established: { tcp: number; tls: number };
   peers?: Array<{ address: string; listener: 'tcp' | 'tls'; connections: number }>;
+  peersNotKept?: Record<'tcp' | 'tls', { peers: number; connections: number }>;
 }>;

@@ -10,7 +10,7 @@ import type { NodeHistory } from '../migration/types.ts';
 import type { ReverseDnsCache } from '../sources/reverse-dns.ts';
 import type { TlsSessionCache } from '../probes/tls-sessions.ts';
 import { DEFAULTS } from '../config/schema.ts';
-import { trackPlaintextPeers, type PeerSightings, type PlaintextPeers } from './plaintext-peers.ts';
+import { PEERS_LISTED, trackPlaintextPeers, type PeerSightings, type PlaintextPeers } from './plaintext-peers.ts';
 import type { ProbeFunctions } from './probes.ts';
 
 export interface NodeObservation {
@@ -179,9 +179,12 @@ export async function observeNode(
     const tracked = trackPlaintextPeers(sockets, c.peerSightings ?? new Map(), now(), 2 * config.collectionIntervalMs);
     if (tracked) {
       c = { ...c, peerSightings: tracked.sightings };
-      const names = ctx.peerNames ? await ctx.peerNames.names(tracked.peers.map((p) => p.address)) : null;
+      // Names only for the peers the pages list: never thousands of lookups.
+      const listed = tracked.peers.slice(0, PEERS_LISTED).map((p) => p.address);
+      const names = ctx.peerNames ? await ctx.peerNames.names(listed) : null;
       plaintextPeers = {
         peers: tracked.peers.map((p) => ({ ...p, name: names?.get(p.address) ?? null })),
+        notKept: tracked.notKept,
         metricLimit: config.local.peerMetricLimit ?? DEFAULTS.peerMetricLimit,
       };
     }

@@ -1,7 +1,13 @@
 // Who holds plaintext connections open on a local-mode node: per client address, how many, since when
 // (first seen by this exporter process, kept in memory), and its reverse-DNS name when asked for.
 import type { SocketsResult } from '../evidence.ts';
-import { byConnections } from '../sources/socket-peers.ts';
+import { byConnections, type PeerTotals } from '../sources/socket-peers.ts';
+
+/**
+ * Peers listed one by one on the status page, the node page and /migration (and named by reverse
+ * DNS); the others are shown as a count of addresses and connections. Twenty is what a person reads.
+ */
+export const PEERS_LISTED = 20;
 
 export interface PlaintextPeer {
   address: string;
@@ -13,8 +19,10 @@ export interface PlaintextPeer {
 }
 
 export interface PlaintextPeers {
-  /** Every peer, most connections first. */
+  /** The peers with the most connections (at most MAX_PEERS_KEPT), most first. */
   peers: PlaintextPeer[];
+  /** The other peers, counted only. */
+  notKept: PeerTotals;
   /** How many peers get their own metric series; the rest are summed into peer="other". */
   metricLimit: number;
 }
@@ -26,13 +34,14 @@ export type PeerSightings = ReadonlyMap<string, { firstSeenMs: number; lastSeenM
  * Peers on the plaintext listener, with first-seen times carried over from earlier reads. A peer
  * missing from one read keeps its first-seen time for `graceMs`: /proc/net/tcp is not a snapshot and
  * may skip an entry while sockets change, and a client reconnecting at once has not really left.
+ * Only kept peers are tracked (memory stays bounded): one that climbs into them is first seen then.
  */
 export function trackPlaintextPeers(
   sockets: SocketsResult,
   previous: PeerSightings,
   nowMs: number,
   graceMs: number,
-): { peers: Array<Omit<PlaintextPeer, 'name'>>; sightings: PeerSightings } | null {
+): { peers: Array<Omit<PlaintextPeer, 'name'>>; notKept: PeerTotals; sightings: PeerSightings } | null {
   if (!sockets.ok || !sockets.peers) return null;
   const sightings = new Map<string, { firstSeenMs: number; lastSeenMs: number }>();
   for (const [address, seen] of previous) if (nowMs - seen.lastSeenMs <= graceMs) sightings.set(address, seen);
@@ -44,12 +53,24 @@ export function trackPlaintextPeers(
       return { address: p.address, connections: p.connections, firstSeenMs };
     })
     .sort(byConnections);
-  return { peers, sightings };
+  return { peers, notKept: sockets.peersNotKept?.tcp ?? { peers: 0, connections: 0 }, sightings };
 }
 
-/** The metric's view: the top `limit` peers by connections and the rest summed (null when there is no rest). */
-export function topPeers(p: PlaintextPeers): { top: PlaintextPeer[]; other: { peers: number; connections: number } | null } {
-  const top = p.peers.slice(0, p.metricLimit);
-  const rest = p.peers.slice(p.metricLimit);
-  return { top, other: rest.length ? { peers: rest.length, connections: rest.reduce((sum, r) => sum + r.connections, 0) } : null };
+/**
+ * The top `limit` peers by connections (the metric's by default) and all the others summed, kept
+ * or not (null when there are none).
+ */
+export function topPeers(p: PlaintextPeers, limit = p.metricLimit): { top: PlaintextPeer[]; other: PeerTotals | null } {
+  const top = p.peers.slice(0, limit);
+  const rest = p.peers.slice(limit);
+  const other = {
+    peers: rest.length + p.notKept.peers,
+    connections: rest.reduce((sum, r) => sum + r.connections, p.notKept.connections),
+  };
+  return { top, other: other.peers > 0 ? other : null };
+}
+
+/** What the pages say under a list cut at PEERS_LISTED. */
+export function notListedSentence(other: PeerTotals): string {
+  return `and ${other.peers} more client address(es) with ${other.connections} plaintext connection(s)`;
 }

@@ -17,6 +17,7 @@ import {
 } from './schema.ts';
 import type { DiscoveryConfig, LocalModeConfig, NodeConfig, Role } from './types.ts';
 import { present, suggest, type MapView } from './yaml-reader.ts';
+import { MAX_PEERS_KEPT } from '../sources/socket-peers.ts';
 
 /** What could be read of a node; `complete` when it had no problems. */
 export type NodeDraft = Partial<NodeConfig> & { complete: boolean };
@@ -145,7 +146,7 @@ export function readLocal(
   const node = view.optional('node', text);
   const procRoot = readPath(view, 'proc_root', 'dir', ctx, { fallback: DEFAULTS.procRoot });
   const reverseDns = view.withDefault('reverse_dns', bool, DEFAULTS.reverseDns);
-  const peerMetricLimit = view.withDefault('peer_metric_limit', integer(1, 1000), DEFAULTS.peerMetricLimit);
+  const peerMetricLimit = view.withDefault('peer_metric_limit', integer(1, MAX_PEERS_KEPT), DEFAULTS.peerMetricLimit);
   if (node !== null && node !== undefined && drafts !== null) {
     const target = drafts.find((draft) => draft.name === node);
     // A discovered node's name is known only when its source is read: not checked here.

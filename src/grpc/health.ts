@@ -14,7 +14,9 @@ export const MAX_HEALTH_MESSAGE_BYTES = 64 * 1024;
 const SERVING_STATUS = ['UNKNOWN', 'SERVING', 'NOT_SERVING', 'SERVICE_UNKNOWN'];
 /** A hostile server must not make error sentences long. */
 const MAX_QUOTED_MESSAGE_CHARS = 200;
-const { NGHTTP2_CANCEL } = http2.constants;
+const { NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM } = http2.constants;
+/** What grpc-go accepts as a gRPC response's content-type: application/grpc, alone or with +subtype or ;params. */
+const GRPC_CONTENT_TYPE = /^application\/grpc(?:$|[+;])/;
 
 /** Frames one protobuf message. */
 export function grpcFrame(message: Buffer): Buffer {
@@ -123,11 +125,20 @@ export type GrpcHealthAnswer =
   /** No status: `grpcError` is set when the server refused the call with a non-zero grpc-status. */
   | { serving: false; status?: undefined; error: GrpcHealthError; grpcError?: { grpcStatus: string; grpcMessage: string } };
 
-interface Response {
-  httpStatus?: number;
+interface Status {
   grpcStatus?: string;
   /** Percent-decoded. */
   grpcMessage: string;
+}
+
+interface Response extends Status {
+  httpStatus?: number;
+  contentType?: string;
+  /**
+   * A grpc-status in response headers that did not end the stream (not trailers-only): the gRPC
+   * protocol has no place for it there, but a server that says it is failing is not taken as serving.
+   */
+  earlyStatus?: Status;
   body: Buffer;
 }
 
@@ -135,19 +146,50 @@ function failed(message: string): GrpcHealthAnswer {
   return { serving: false, error: { code: 'GRPC_HEALTH', message } };
 }
 
-/** Judges a complete response; grpc-status and grpc-message may come in the headers or the trailers. */
-function interpret(response: Response): GrpcHealthAnswer {
-  const { httpStatus, grpcStatus, grpcMessage } = response;
-  if (httpStatus !== 200) return failed(`HTTP status ${httpStatus ?? 'none'}, not a gRPC server`);
-  if (grpcStatus !== '0') {
-    const quoted = grpcMessage ? ` (${grpcMessage.slice(0, MAX_QUOTED_MESSAGE_CHARS)})` : '';
-    if (grpcStatus === undefined) return failed(`grpc-status missing${quoted}`);
-    return {
-      serving: false,
-      error: { code: 'GRPC_HEALTH', message: `grpc-status ${grpcStatus}${quoted}` },
-      grpcError: { grpcStatus, grpcMessage },
-    };
+/** " (message)", shortened, or "" when there is none. */
+function quoted(grpcMessage: string): string {
+  return grpcMessage ? ` (${grpcMessage.slice(0, MAX_QUOTED_MESSAGE_CHARS)})` : '';
+}
+
+function refused({ grpcStatus, grpcMessage }: Status & { grpcStatus: string }, where = ''): GrpcHealthAnswer {
+  return {
+    serving: false,
+    error: { code: 'GRPC_HEALTH', message: `grpc-status ${grpcStatus}${quoted(grpcMessage)}${where}` },
+    grpcError: { grpcStatus, grpcMessage },
+  };
+}
+
+/** Complete gRPC frames in a body, counted by their length prefixes (a partial last one counts). */
+function countFrames(body: Buffer): number {
+  let count = 0;
+  for (let offset = 0; offset < body.length; count += 1) {
+    offset += 5 + (body.length >= offset + 5 ? body.readUInt32BE(offset + 1) : 0);
   }
+  return count;
+}
+
+/**
+ * Judges a complete response, refusing what grpc-go's client refuses: no gRPC content-type, or more
+ * than one message to a unary call. grpc-status and grpc-message come in the trailers, or in the
+ * headers of a trailers-only response; a failing status in headers that did not end the stream is
+ * refused too, which is stricter than grpc-go (it ignores that one).
+ */
+function interpret(response: Response): GrpcHealthAnswer {
+  const { httpStatus, contentType, earlyStatus, grpcStatus, grpcMessage } = response;
+  if (httpStatus !== 200) return failed(`HTTP status ${httpStatus ?? 'none'}, not a gRPC server`);
+  if (contentType === undefined) return failed('content-type missing, not a gRPC answer');
+  if (!GRPC_CONTENT_TYPE.test(contentType)) {
+    return failed(`content-type ${JSON.stringify(contentType.slice(0, MAX_QUOTED_MESSAGE_CHARS))}, not a gRPC answer`);
+  }
+  if (earlyStatus?.grpcStatus !== undefined && earlyStatus.grpcStatus !== '0') {
+    return refused({ ...earlyStatus, grpcStatus: earlyStatus.grpcStatus }, ' in the response headers');
+  }
+  if (grpcStatus !== '0') {
+    if (grpcStatus === undefined) return failed(`grpc-status missing${quoted(grpcMessage)}`);
+    return refused({ grpcStatus, grpcMessage });
+  }
+  const messages = countFrames(response.body);
+  if (messages > 1) return failed(`${messages} response messages to a unary call, not 1`);
   const framed = grpcUnframe(response.body);
   const fields = 'message' in framed ? readField1(framed.message) : null;
   if (!fields) return failed(`malformed HealthCheckResponse${'error' in framed ? `: ${framed.error}` : ''}`);
@@ -191,17 +233,19 @@ export function checkGrpcHealth(session: http2.ClientHttp2Session, options: Grpc
       const response: Response = { grpcMessage: '', body: Buffer.alloc(0) };
       const chunks: Buffer[] = [];
       let received = 0;
-      const readStatus = (headers: http2.IncomingHttpHeaders): void => {
+      const readStatus = (headers: http2.IncomingHttpHeaders, into: Status): void => {
         const status = headers['grpc-status'];
-        if (typeof status === 'string') response.grpcStatus = status;
+        if (typeof status === 'string') into.grpcStatus = status;
         const message = headers['grpc-message'];
-        if (typeof message === 'string') response.grpcMessage = decodeGrpcMessage(message);
+        if (typeof message === 'string') into.grpcMessage = decodeGrpcMessage(message);
       };
-      stream.on('response', (headers) => {
+      stream.on('response', (headers, flags: number) => {
         response.httpStatus = Number(headers[':status']);
-        readStatus(headers);
+        response.contentType = headers['content-type'];
+        if (flags & NGHTTP2_FLAG_END_STREAM) readStatus(headers, response);
+        else readStatus(headers, (response.earlyStatus = { grpcMessage: '' }));
       });
-      stream.on('trailers', readStatus);
+      stream.on('trailers', (headers: http2.IncomingHttpHeaders) => readStatus(headers, response));
       stream.on('data', (chunk: Buffer) => {
         if (s.settled) return;
         received += chunk.length;

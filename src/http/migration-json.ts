@@ -1,5 +1,7 @@
 // The /migration document: for change tickets and scripts. Times are ISO 8601 strings; a value
 // nobody observed is null, with the reason beside it, never a made-up default.
+import { PEERS_LISTED, topPeers, type PlaintextPeers } from '../collect/plaintext-peers.ts';
+import type { PeerTotals } from '../sources/socket-peers.ts';
 import type { CollectionView } from '../view/collection-view.ts';
 import { CHECK_NAMES, type Check, type NodeView, type TlsView } from '../view/node-view.ts';
 
@@ -106,19 +108,22 @@ export function nodeJson(v: NodeView): object {
           }
         : sourceJson(v, 'cert_file', {}),
       ownConnections: v.ownConnections,
-      plaintextPeers: v.plaintextPeers
-        ? v.plaintextPeers.peers.map((p) => ({
-            address: p.address,
-            name: p.name,
-            connections: p.connections,
-            firstSeen: iso(p.firstSeenMs),
-          }))
-        : null,
+      ...plaintextPeersJson(v.plaintextPeers),
     },
   };
 }
 
 const invert = (c: Check): boolean | null => (c.value === null ? null : !c.value);
+
+/** The top PEERS_LISTED peers, and how many others there are with how many connections (0 and 0 when none). */
+function plaintextPeersJson(peers: PlaintextPeers | null): { plaintextPeers: object[] | null; plaintextPeersNotListed: PeerTotals | null } {
+  if (!peers) return { plaintextPeers: null, plaintextPeersNotListed: null };
+  const { top, other } = topPeers(peers, PEERS_LISTED);
+  return {
+    plaintextPeers: top.map((p) => ({ address: p.address, name: p.name, connections: p.connections, firstSeen: iso(p.firstSeenMs) })),
+    plaintextPeersNotListed: other ?? { peers: 0, connections: 0 },
+  };
+}
 
 /** A source's answer in the shape /migration has always had: `{ ok: true, …extra }`, `{ ok: false, error }` or null. */
 function sourceJson(v: NodeView, source: NodeView['sources'][number]['source'], extra: object): object | null {

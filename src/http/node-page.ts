@@ -1,5 +1,6 @@
 // One node's whole evidence on one page, for a change ticket: verdict, reasons with details, next
 // step, soak progress, chart, certificates, sources and plaintext clients. Renders the node view only.
+import { notListedSentence, PEERS_LISTED, topPeers } from '../collect/plaintext-peers.ts';
 import type { CollectionView } from '../view/collection-view.ts';
 import { CHECK_NAMES, type Check, type NodeView } from '../view/node-view.ts';
 import { duration } from '../view/next-step.ts';
@@ -142,17 +143,18 @@ function sourcesSection(v: NodeView): string {
 }
 
 function clientsSection(s: CollectionView, v: NodeView): string {
-  const peers = v.plaintextPeers;
+  const peers = v.plaintextPeers ? topPeers(v.plaintextPeers, PEERS_LISTED) : null;
+  const rest = peers?.other ? `<p data-peers-not-listed="${peers.other.peers}">${notListedSentence(peers.other)}</p>` : '';
   const peerPart = !peers
     ? '<p class="na">Not known: plaintext peers are read from the socket table in local mode only.</p>'
-    : peers.peers.length === 0
+    : peers.top.length === 0
       ? '<p class="ok">No plaintext connection open now.</p>'
-      : `<table class="peers"><thead><tr><th>Client address</th><th>Name</th><th>Connections</th><th>First seen</th></tr></thead><tbody>${peers.peers
+      : `<table class="peers"><thead><tr><th>Client address</th><th>Name</th><th>Connections</th><th>First seen</th></tr></thead><tbody>${peers.top
           .map(
             (p) =>
               `<tr data-peer="${escapeHtml(p.address)}"><td><code>${escapeHtml(p.address)}</code></td><td>${p.name ? escapeHtml(p.name) : '–'}</td><td>${p.connections}</td><td>${timeTag(p.firstSeenMs)}</td></tr>`,
           )
-          .join('')}</tbody></table>`;
+          .join('')}</tbody></table>${rest}`;
   const routes = (s.clients?.routes ?? []).filter((r) => r.node === v.node);
   const routePart = !s.clients
     ? '<p class="na">No client configuration files are configured.</p>'

@@ -1,31 +1,28 @@
 // The status page's "who is still on plaintext" section: peers seen in local mode, and which client
 // configuration dials which node how. Kept apart from the node table; it adds no verdict.
+import { notListedSentence, PEERS_LISTED, topPeers } from '../collect/plaintext-peers.ts';
 import type { CollectionView } from '../view/collection-view.ts';
 import { escapeHtml } from './html.ts';
-
-/** Beyond this many peers a node's list is folded (still complete) so the page stays readable. */
-const FOLD_AFTER = 20;
 
 function peersSection(s: CollectionView): string {
   const nodes = s.nodes.filter((n) => n.plaintextPeers);
   if (nodes.length === 0) return '';
   const blocks = nodes.map((n) => {
-    const { peers } = n.plaintextPeers!;
+    const { top, other } = topPeers(n.plaintextPeers!, PEERS_LISTED);
     const node = escapeHtml(n.node);
-    if (peers.length === 0)
+    if (top.length === 0)
       return `<p data-peers-node="${node}"><strong>${node}</strong>: <span class="ok">no plaintext connections open</span></p>`;
-    const total = peers.reduce((sum, p) => sum + p.connections, 0);
-    const rows = peers
+    const total = top.reduce((sum, p) => sum + p.connections, other?.connections ?? 0);
+    const rows = top
       .map(
         (p) =>
           `<tr data-peer="${escapeHtml(p.address)}"><td><code>${escapeHtml(p.address)}</code></td><td>${p.name ? escapeHtml(p.name) : '<span class="na">–</span>'}</td><td>${p.connections}</td><td>${escapeHtml(new Date(p.firstSeenMs).toISOString())}</td></tr>`,
       )
       .join('');
     const table = `<table class="peers"><thead><tr><th>Client address</th><th>Name</th><th>Connections</th><th>Connected since (first seen)</th></tr></thead><tbody>${rows}</tbody></table>`;
-    const summary = `<strong>${node}</strong>: ${peers.length} client address(es) hold ${total} plaintext connection(s) open`;
-    return peers.length > FOLD_AFTER
-      ? `<details data-peers-node="${node}"><summary>${summary}</summary>${table}</details>`
-      : `<div data-peers-node="${node}"><p>${summary}</p>${table}</div>`;
+    const summary = `<strong>${node}</strong>: ${top.length + (other?.peers ?? 0)} client address(es) hold ${total} plaintext connection(s) open`;
+    const rest = other ? `<p data-peers-not-listed="${other.peers}">${notListedSentence(other)}</p>` : '';
+    return `<div data-peers-node="${node}"><p>${summary}</p>${table}${rest}</div>`;
   });
   return `<section id="plaintext-peers"><h2>Plaintext clients connected now (local mode)</h2>${blocks.join('\n')}</section>`;
 }

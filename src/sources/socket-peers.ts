@@ -9,6 +9,19 @@ export interface PeerCount {
   connections: number;
 }
 
+/**
+ * Peers kept per listener from one read, most connections first: as many as the metric may name
+ * (peer_metric_limit's maximum). The others are only counted, so that 150,000 client addresses cost
+ * one Map during the parse and no more afterwards.
+ */
+export const MAX_PEERS_KEPT = 1000;
+
+/** Peers that were counted but not kept, and their connections. */
+export interface PeerTotals {
+  peers: number;
+  connections: number;
+}
+
 const ESTABLISHED = 0x01;
 const ENTRY =
   /^\s*\d+:\s+([0-9A-Fa-f]{8}|[0-9A-Fa-f]{32}):([0-9A-Fa-f]{4})\s+([0-9A-Fa-f]{8}|[0-9A-Fa-f]{32}):([0-9A-Fa-f]{4})\s+([0-9A-Fa-f]{2})\s/;
@@ -79,4 +92,24 @@ export function countPeers(
 /** Most connections first, then by address, so that "top N" is the same answer every time. */
 export function byConnections(a: { connections: number; address: string }, b: { connections: number; address: string }): number {
   return b.connections - a.connections || (a.address < b.address ? -1 : a.address > b.address ? 1 : 0);
+}
+
+/** The top `limit` peers of each listener, most connections first, and the rest of each listener counted. */
+export function keepTopPeers(
+  counted: Iterable<PeerCount>,
+  limit: number,
+): { peers: PeerCount[]; notKept: Record<PeerCount['listener'], PeerTotals> } {
+  const peers: PeerCount[] = [];
+  const notKept = { tcp: { peers: 0, connections: 0 }, tls: { peers: 0, connections: 0 } };
+  const kept = { tcp: 0, tls: 0 };
+  for (const peer of [...counted].sort(byConnections)) {
+    if (kept[peer.listener] < limit) {
+      kept[peer.listener] += 1;
+      peers.push(peer);
+    } else {
+      notKept[peer.listener].peers += 1;
+      notKept[peer.listener].connections += peer.connections;
+    }
+  }
+  return { peers, notKept };
 }

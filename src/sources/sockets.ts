@@ -2,7 +2,7 @@
 // This is the only view of long-lived plaintext gRPC channels, which add nothing to Gitaly's
 // connection counter once open.
 import type { SocketsResult } from '../evidence.ts';
-import { byConnections, countPeers, type PeerCount } from './socket-peers.ts';
+import { countPeers, keepTopPeers, MAX_PEERS_KEPT, type PeerCount } from './socket-peers.ts';
 import { readFileBounded } from './bounded-read.ts';
 
 export interface SocketsDeps {
@@ -84,5 +84,7 @@ export async function readEstablished(
       return { ok: false, error: { code: 'PARSE', message: `${message}.` } };
     }
   }
-  return peers ? { ok: true, established: counts, peers: [...peers.values()].sort(byConnections) } : { ok: true, established: counts };
+  if (!peers) return { ok: true, established: counts };
+  const top = keepTopPeers(peers.values(), MAX_PEERS_KEPT);
+  return { ok: true, established: counts, peers: top.peers, peersNotKept: top.notKept };
 }

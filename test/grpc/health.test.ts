@@ -2,8 +2,11 @@ import { expect } from 'chai';
 import { once } from 'node:events';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
+import * as tls from 'node:tls';
+import { createCa, createLeaf, type Issued } from '../../src/demo/certs.ts';
 import {
   checkGrpcHealth,
+  checkGrpcHealthOnSocket,
   decodeGrpcMessage,
   grpcFrame,
   grpcUnframe,
@@ -278,6 +281,88 @@ describe('grpc/health', function () {
       session.destroy();
       const result = await checkGrpcHealth(session, { timeoutMs: 1000 });
       expect(result.error?.message).to.match(/^cannot start the request: /);
+    });
+  });
+
+  // The answers below come over a real TLS + h2 connection, the way the TLS probe reads them.
+  describe('checkGrpcHealthOnSocket over TLS', function () {
+    const closers: (() => Promise<void>)[] = [];
+    let ca: Issued;
+    let leaf: Issued;
+
+    before(async function () {
+      ca = await createCa();
+      leaf = await createLeaf(ca, '127.0.0.1');
+    });
+
+    afterEach(async function () {
+      await Promise.all(closers.splice(0).map((close) => close()));
+    });
+
+    /** Serves `handler` over TLS with ALPN h2 on loopback and runs one health check against it. */
+    async function checkOverTls(handler: StreamHandler): Promise<Awaited<ReturnType<typeof checkGrpcHealthOnSocket>>> {
+      const server = http2.createSecureServer({ cert: leaf.certPem, key: leaf.keyPem }).on('stream', (stream, headers) => {
+        stream.on('error', () => undefined);
+        handler(stream, headers);
+      });
+      const sessions = new Set<http2.ServerHttp2Session>();
+      server.on('session', (session) => sessions.add(session.on('close', () => sessions.delete(session))));
+      await once(server.listen(0, '127.0.0.1'), 'listening');
+      closers.push(async () => {
+        for (const session of sessions) session.destroy();
+        await new Promise((resolve) => server.close(resolve));
+      });
+      const { port } = server.address() as AddressInfo;
+      const socket = tls.connect({ host: '127.0.0.1', port, ca: [ca.certPem], ALPNProtocols: ['h2'] });
+      await once(socket, 'secureConnect');
+      expect(socket.alpnProtocol).to.equal('h2');
+      return checkGrpcHealthOnSocket(socket, `https://127.0.0.1:${port}`, 5000, 'connection failed');
+    }
+
+    it('does not count two response messages to the unary call (SERVING then NOT_SERVING) as serving', async function () {
+      // grpc-go: "cardinality violation: expected <EOF> for non server-streaming RPCs, but received another message".
+      const result = await checkOverTls(answer(Buffer.concat([grpcFrame(SERVING), grpcFrame(NOT_SERVING)])));
+      expect(result).to.deep.equal({
+        answer: { serving: false, error: { code: 'GRPC_HEALTH', message: '2 response messages to a unary call, not 1' } },
+      });
+    });
+
+    it('does not count an answer without content-type application/grpc as serving', async function () {
+      // grpc-go: "malformed header: missing HTTP content-type" (or "received unexpected content-type").
+      const withoutContentType: StreamHandler = (stream) => {
+        stream.resume();
+        stream.on('end', () => {
+          stream.respond({ ':status': 200 }, { waitForTrailers: true });
+          stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+          stream.end(grpcFrame(SERVING));
+        });
+      };
+      expect(await checkOverTls(withoutContentType)).to.deep.equal({
+        answer: { serving: false, error: { code: 'GRPC_HEALTH', message: 'content-type missing, not a gRPC answer' } },
+      });
+    });
+
+    it('takes a non-zero grpc-status in the response headers as the status, whatever the trailers say later', async function () {
+      // grpc-go ignores a grpc-status in headers that do not end the stream; the gRPC protocol has no
+      // place for it there, and a server saying UNAVAILABLE is no evidence that it is serving.
+      const unavailableThenOk: StreamHandler = (stream) => {
+        stream.resume();
+        stream.on('end', () => {
+          stream.respond(
+            { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '14', 'grpc-message': 'draining' },
+            { waitForTrailers: true },
+          );
+          stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+          stream.end(grpcFrame(SERVING));
+        });
+      };
+      expect(await checkOverTls(unavailableThenOk)).to.deep.equal({
+        answer: {
+          serving: false,
+          error: { code: 'GRPC_HEALTH', message: 'grpc-status 14 (draining) in the response headers' },
+          grpcError: { grpcStatus: '14', grpcMessage: 'draining' },
+        },
+      });
     });
   });
 });

@@ -30,6 +30,7 @@ describe('client sections of /migration and the status page', () => {
           ...node,
           plaintextPeers: {
             peers: [{ address: '10.0.0.16', name: 'web-1.internal', connections: 2, firstSeenMs: base.atMs - 60_000 }],
+            notKept: { peers: 0, connections: 0 },
             metricLimit: 10,
           },
         },

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { fileURLToPath } from 'node:url';
-import { countPeers, decodeProcAddress, type PeerCount } from '../../src/sources/socket-peers.ts';
+import { countPeers, decodeProcAddress, keepTopPeers, type PeerCount } from '../../src/sources/socket-peers.ts';
 import { readEstablished } from '../../src/sources/sockets.ts';
 
 // Fixture host 10.0.0.5 with Gitaly's listen_addr on 8075 and tls_listen_addr on 9999 (see sockets.test.ts).
@@ -35,6 +35,28 @@ describe('socket peers', () => {
         { address: '10.0.0.19', listener: 'tls', connections: 1 },
         { address: '2001:db8::9', listener: 'tls', connections: 1 },
       ],
+      peersNotKept: { tcp: { peers: 0, connections: 0 }, tls: { peers: 0, connections: 0 } },
+    });
+  });
+
+  it('keeps the top peers of each listener and counts the others per listener', () => {
+    const counted: PeerCount[] = [
+      { address: '10.0.0.1', listener: 'tcp', connections: 1 },
+      { address: '10.0.0.2', listener: 'tcp', connections: 5 },
+      { address: '10.0.0.3', listener: 'tcp', connections: 2 },
+      { address: '10.0.0.4', listener: 'tls', connections: 9 },
+      { address: '10.0.0.5', listener: 'tls', connections: 7 },
+      { address: '10.0.0.6', listener: 'tls', connections: 8 },
+    ];
+    // The TLS peers have more connections, and still do not take the plaintext listener's places.
+    expect(keepTopPeers(counted, 2)).to.deep.equal({
+      peers: [
+        { address: '10.0.0.4', listener: 'tls', connections: 9 },
+        { address: '10.0.0.6', listener: 'tls', connections: 8 },
+        { address: '10.0.0.2', listener: 'tcp', connections: 5 },
+        { address: '10.0.0.3', listener: 'tcp', connections: 2 },
+      ],
+      notKept: { tcp: { peers: 1, connections: 1 }, tls: { peers: 1, connections: 7 } },
     });
   });
 
