@@ -5,8 +5,11 @@ import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Node,
 import { indexAliases, TOO_MANY_ALIASES, type AliasIndex } from '../config/yaml-aliases.ts';
 import type { ClientFileResult, StorageEntry } from './types.ts';
 
+/** A pair's key as text; a merge key is '<<' (parsed with merge: true, its value is a symbol). */
 function keyOf(pairKey: unknown): string | null {
-  return isScalar(pairKey) && (typeof pairKey.value === 'string' || typeof pairKey.value === 'number') ? String(pairKey.value) : null;
+  if (!isScalar(pairKey)) return null;
+  if (typeof pairKey.value === 'symbol') return '<<';
+  return typeof pairKey.value === 'string' || typeof pairKey.value === 'number' ? String(pairKey.value) : null;
 }
 
 const PENDING = Symbol('pending');

@@ -58,3 +58,47 @@ describe('gitlab.yml', () => {
     ]);
   });
 });
+
+describe('gitlab.yml merge keys', () => {
+  it('takes a storage setting from a merged map (<<: *defaults), its own keys winning', () => {
+    const text = [
+      'defaults: &defaults',
+      '  gitaly_address: tcp://gitaly-1.internal:8075',
+      'tls_defaults: &tls',
+      '  gitaly_address: tls://gitaly-2.internal:9999',
+      'production:',
+      '  repositories:',
+      '    storages:',
+      '      default:',
+      '        <<: *defaults',
+      '      storage2:',
+      '        <<: [*tls, *defaults]',
+      '      storage3:',
+      '        <<: *defaults',
+      '        gitaly_address: tcp://gitaly-3.internal:8075',
+      '',
+    ].join('\n');
+    const r = parseGitlabYml(text, FILE);
+    if (!r.ok) throw new Error(r.error.message);
+    expect(r.storages.map((s) => [s.storage, s.address, s.line])).to.deep.equal([
+      ['default', 'tcp://gitaly-1.internal:8075', 2],
+      ['storage2', 'tls://gitaly-2.internal:9999', 4],
+      ['storage3', 'tcp://gitaly-3.internal:8075', 14],
+    ]);
+  });
+
+  it('reads a storage whose merged map merges itself as one without the setting, rather than searching it without end', () => {
+    const text = [
+      'loop: &loop',
+      '  path: /var/opt/gitlab/git-data',
+      '  <<: *loop',
+      'production:',
+      '  repositories:',
+      '    storages:',
+      '      default:',
+      '        <<: *loop',
+      '',
+    ].join('\n');
+    expect(parseGitlabYml(text, FILE)).to.deep.equal({ ok: true, storages: [{ storage: 'default', address: null, line: 7 }] });
+  });
+});
