@@ -1,42 +1,73 @@
 // GitLab Rails' config/gitlab.yml: production.repositories.storages.<name>.gitaly_address.
 // Anchors and merge keys (production: &base, development: <<: *base) are followed; secrets such as
 // gitaly_token are never read.
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type YAMLMap } from 'yaml';
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type YAMLMap } from 'yaml';
+import { indexAliases, TOO_MANY_ALIASES, type AliasIndex } from '../config/yaml-aliases.ts';
 import type { ClientFileResult, StorageEntry } from './types.ts';
 
+/** A pair's key as text; a merge key is '<<' (parsed with merge: true, its value is a symbol). */
 function keyOf(pairKey: unknown): string | null {
-  return isScalar(pairKey) && (typeof pairKey.value === 'string' || typeof pairKey.value === 'number') ? String(pairKey.value) : null;
+  if (!isScalar(pairKey)) return null;
+  if (typeof pairKey.value === 'symbol') return '<<';
+  return typeof pairKey.value === 'string' || typeof pairKey.value === 'number' ? String(pairKey.value) : null;
 }
 
-function resolved(doc: Document, node: unknown): Node | null {
-  if (isAlias(node)) return (node.resolve(doc) as Node | undefined) ?? null;
-  return (node as Node | null) ?? null;
-}
+const PENDING = Symbol('pending');
 
-/** The value of `key` in `map`, looking through merge keys (<<) as YAML 1.1 does: own keys win. */
-function lookup(doc: Document, map: YAMLMap, key: string): Node | null {
-  for (const pair of map.items) if (keyOf(pair.key) === key) return resolved(doc, pair.value);
-  for (const pair of map.items) {
-    if (keyOf(pair.key) !== '<<') continue;
-    const source = resolved(doc, pair.value);
-    const sources = isSeq(source) ? source.items.map((item) => resolved(doc, item)) : [source];
-    for (const s of sources) {
-      if (!isMap(s)) continue;
-      const found = lookup(doc, s, key);
-      if (found) return found;
+/**
+ * Values of a document's keys, following aliases and merge keys (<<) as YAML 1.1 does: own keys
+ * win. Each map is searched once per key however many maps merge it, so the cost stays linear:
+ * merges sharing a source (a: {<<: [*b, *b]}, b: {<<: [*c, *c]}, ...) would otherwise be searched
+ * once per path to them, twice as often at each level, and a map merging itself without end.
+ */
+type Found = Map<YAMLMap, Node | null | typeof PENDING>;
+
+class Keys {
+  private readonly found = new Map<string, Found>();
+
+  constructor(private readonly aliases: AliasIndex) {}
+
+  resolved(node: unknown): Node | null {
+    if (isAlias(node)) return this.aliases.resolve(node) ?? null;
+    return (node as Node | null) ?? null;
+  }
+
+  lookup(map: YAMLMap, key: string): Node | null {
+    let byMap = this.found.get(key);
+    if (!byMap) this.found.set(key, (byMap = new Map() as Found));
+    const known = byMap.get(map);
+    // A map reached again while it is being searched merges itself: that adds nothing.
+    if (known !== undefined) return known === PENDING ? null : known;
+    byMap.set(map, PENDING);
+    const value = this.search(map, key);
+    byMap.set(map, value);
+    return value;
+  }
+
+  private search(map: YAMLMap, key: string): Node | null {
+    for (const pair of map.items) if (keyOf(pair.key) === key) return this.resolved(pair.value);
+    for (const pair of map.items) {
+      if (keyOf(pair.key) !== '<<') continue;
+      const source = this.resolved(pair.value);
+      const sources = isSeq(source) ? source.items.map((item) => this.resolved(item)) : [source];
+      for (const s of sources) {
+        if (!isMap(s)) continue;
+        const found = this.lookup(s, key);
+        if (found) return found;
+      }
     }
+    return null;
   }
-  return null;
-}
 
-function entries(doc: Document, map: YAMLMap): Array<{ key: string; keyNode: Node; value: Node | null }> {
-  const out: Array<{ key: string; keyNode: Node; value: Node | null }> = [];
-  for (const pair of map.items) {
-    const key = keyOf(pair.key);
-    if (key === null || key === '<<') continue;
-    out.push({ key, keyNode: pair.key as Node, value: resolved(doc, pair.value) });
+  entries(map: YAMLMap): Array<{ key: string; keyNode: Node; value: Node | null }> {
+    const out: Array<{ key: string; keyNode: Node; value: Node | null }> = [];
+    for (const pair of map.items) {
+      const key = keyOf(pair.key);
+      if (key === null || key === '<<') continue;
+      out.push({ key, keyNode: pair.key as Node, value: this.resolved(pair.value) });
+    }
+    return out;
   }
-  return out;
 }
 
 export function parseGitlabYml(text: string, file: string): ClientFileResult {
@@ -56,18 +87,21 @@ export function parseGitlabYml(text: string, file: string): ClientFileResult {
     const pos = lines.linePos(first.pos[0]);
     return fail(`${file}:${pos.line}:${pos.col}: invalid YAML: ${first.message.split('\n')[0]}`);
   }
+  const aliases = indexAliases(doc);
+  if (aliases.tooMany) return fail(`${file}: the file ${TOO_MANY_ALIASES}`);
+  const keys = new Keys(aliases);
   const root = doc.contents;
   if (!isMap(root)) return fail(`${where(root)}: not a gitlab.yml: the top level must be a mapping with a production: section`);
-  const production = lookup(doc, root, 'production');
+  const production = keys.lookup(root, 'production');
   if (!isMap(production)) return fail(`${file}: no production: section (GitLab Rails reads production.repositories.storages)`);
-  const repositories = lookup(doc, production, 'repositories');
+  const repositories = keys.lookup(production, 'repositories');
   if (!isMap(repositories)) return fail(`${where(production)}: production has no repositories: section`);
-  const storages = lookup(doc, repositories, 'storages');
+  const storages = keys.lookup(repositories, 'storages');
   if (!isMap(storages)) return fail(`${where(repositories ?? production)}: production.repositories has no storages: mapping`);
 
   const result: StorageEntry[] = [];
-  for (const { key, keyNode, value } of entries(doc, storages)) {
-    const address = isMap(value) ? lookup(doc, value, 'gitaly_address') : null;
+  for (const { key, keyNode, value } of keys.entries(storages)) {
+    const address = isMap(value) ? keys.lookup(value, 'gitaly_address') : null;
     const raw = isScalar(address) && typeof address.value === 'string' ? address.value.trim() : null;
     result.push({ storage: key, address: raw === '' ? null : raw, line: lineOf(address ?? keyNode) });
   }

@@ -3,6 +3,7 @@ import { open } from 'node:fs/promises';
 import type { ClientFileConfig, NodeConfig } from '../config/types.ts';
 import { clientRoutes, type ClientReport } from './client-routes.ts';
 import { parseGitlabYml } from './gitlab-yml.ts';
+import { ParseCache } from './parse-cache.ts';
 import { parsePraefectConfig } from './praefect-config.ts';
 import type { ClientFileResult } from './types.ts';
 
@@ -11,7 +12,24 @@ export const MAX_CLIENT_FILE_BYTES = 4 * 1024 ** 2;
 
 export interface ReadClientsDeps {
   readFile?: (path: string, maxBytes: number) => Promise<string>;
+  /** Parses one file's text (tests count the calls). */
+  parse?: (client: ClientFileConfig, text: string) => ClientFileResult;
+  /** Parses kept between calls: by default one for the process (none shared when `parse` is given). */
+  cache?: ParseCache<ClientFileResult>;
 }
+
+const processCache = new ParseCache<ClientFileResult>();
+
+function parseClientFile(client: ClientFileConfig, text: string): ClientFileResult {
+  try {
+    return client.kind === 'gitlab_yml' ? parseGitlabYml(text, client.path) : parsePraefectConfig(text, client.path);
+  } catch {
+    // The parsers report what they know; anything else is still this file's problem, not the exporter's.
+    return { ok: false, error: { code: 'PARSE', message: `${client.path} could not be parsed` } };
+  }
+}
+
+const cacheKey = (client: ClientFileConfig): string => `${client.kind}\0${client.path}`;
 
 class TooLarge extends Error {}
 
@@ -32,7 +50,7 @@ async function readCapped(path: string, maxBytes: number): Promise<string> {
   }
 }
 
-async function readOne(client: ClientFileConfig, deps: ReadClientsDeps): Promise<ClientFileResult> {
+async function readOne(client: ClientFileConfig, deps: ReadClientsDeps, cache: ParseCache<ClientFileResult>): Promise<ClientFileResult> {
   let text: string;
   try {
     text = await (deps.readFile ?? readCapped)(client.path, MAX_CLIENT_FILE_BYTES);
@@ -43,12 +61,8 @@ async function readOne(client: ClientFileConfig, deps: ReadClientsDeps): Promise
     const code = (err as NodeJS.ErrnoException | null)?.code ?? 'READ';
     return { ok: false, error: { code: 'READ', message: `Could not read ${client.path} (${code})` } };
   }
-  try {
-    return client.kind === 'gitlab_yml' ? parseGitlabYml(text, client.path) : parsePraefectConfig(text, client.path);
-  } catch {
-    // The parsers report what they know; anything else is still this file's problem, not the exporter's.
-    return { ok: false, error: { code: 'PARSE', message: `${client.path} could not be parsed` } };
-  }
+  // Unchanged text is not parsed again: the parse result depends on nothing else.
+  return cache.get(cacheKey(client), text, () => (deps.parse ?? parseClientFile)(client, text));
 }
 
 export async function readClientReport(
@@ -56,6 +70,8 @@ export async function readClientReport(
   nodes: readonly NodeConfig[],
   deps: ReadClientsDeps = {},
 ): Promise<ClientReport> {
-  const files = await Promise.all(clients.map(async (client) => ({ client, result: await readOne(client, deps) })));
+  const cache = deps.cache ?? (deps.parse ? new ParseCache<ClientFileResult>() : processCache);
+  const files = await Promise.all(clients.map(async (client) => ({ client, result: await readOne(client, deps, cache) })));
+  cache.keepOnly(new Set(clients.map(cacheKey)));
   return clientRoutes(files, nodes);
 }

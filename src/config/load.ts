@@ -1,7 +1,7 @@
 // Loads the YAML config file (strict keys, typed values, defaults, cross-field checks), reporting every problem at once.
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { isMap, isScalar, LineCounter, parseDocument, visit } from 'yaml';
+import { isMap, isScalar, LineCounter, parseDocument } from 'yaml';
 import { formatDuration } from './duration.ts';
 import { readClients } from './clients.ts';
 import { readDiscovery } from './discovery.ts';
@@ -13,6 +13,7 @@ import type { Config, PrometheusConfig, Timeouts } from './types.ts';
 import { MapView, present, Reader, type ConfigProblem } from './yaml-reader.ts';
 
 export type { ConfigProblem } from './yaml-reader.ts';
+export { MAX_ALIASES } from './yaml-aliases.ts';
 
 export interface ConfigDeps {
   fileExists?(path: string): 'file' | 'dir' | 'missing';
@@ -23,8 +24,6 @@ export interface ConfigDeps {
 
 /** A fleet of thousands of nodes is a few hundred KB of YAML. */
 export const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
-/** Anchors for shared node settings stay well under this; each alias costs a search of the document. */
-export const MAX_ALIASES = 1_000;
 /** Problems printed; the rest are counted ("and K more"). */
 export const MAX_PROBLEMS_SHOWN = 50;
 const MAX_PROBLEM_CHARS = 300;
@@ -94,20 +93,12 @@ export function parseConfig(text: string, file: string, deps: ConfigDeps = {}): 
   const lineCounter = new LineCounter();
   // uniqueKeys off: MapView reports duplicates itself, with the field path and the first key's line.
   const doc = parseDocument(text, { lineCounter, uniqueKeys: false, prettyErrors: false, keepSourceTokens: true });
+  // The Reader refuses a file of more than MAX_ALIASES aliases: a problem, so no tree is read below.
   const reader = new Reader(file, lineCounter, doc);
   for (const issue of [...doc.errors, ...doc.warnings]) {
     const message = issue.code === 'MULTIPLE_DOCS' ? 'the file holds more than one YAML document (a second ---); keep one' : issue.message;
     reader.report('', issue.pos[0], `invalid YAML: ${message}`);
   }
-
-  let aliases = 0;
-  visit(doc, {
-    Alias: () => {
-      aliases += 1;
-      return aliases > MAX_ALIASES ? visit.BREAK : undefined;
-    },
-  });
-  if (aliases > MAX_ALIASES) reader.report('', null, `the file uses more than ${MAX_ALIASES} YAML aliases (*name); write the values out`);
 
   let config: Config | null = null;
   const root = doc.contents;

@@ -1,5 +1,6 @@
 // A strict reader over the parsed YAML tree that records every problem with its line, column and field path.
 import { isAlias, isMap, isScalar, isSeq, type Document, type LineCounter, type Scalar, type YAMLMap, type YAMLSeq } from 'yaml';
+import { indexAliases, TOO_MANY_ALIASES, type AliasIndex } from './yaml-aliases.ts';
 
 export interface ConfigProblem {
   file: string;
@@ -51,12 +52,18 @@ function editDistance(a: string, b: string): number {
 
 export class Reader {
   readonly problems: ConfigProblem[] = [];
+  private readonly aliases: AliasIndex;
 
   constructor(
     private readonly file: string,
     private readonly lines: LineCounter,
-    private readonly doc: Document,
-  ) {}
+    doc: Document,
+  ) {
+    this.aliases = indexAliases(doc);
+    // Reported here, so every file read through a Reader is refused alike (callers read no tree
+    // of a file with problems).
+    if (this.aliases.tooMany) this.report('', null, `the file ${TOO_MANY_ALIASES}`);
+  }
 
   /** `at` is the YAML node (or source offset) the problem is about; null when it has no place in the file. */
   report(field: string, at: { range?: readonly number[] | null } | number | null | undefined, message: string): void {
@@ -73,7 +80,7 @@ export class Reader {
   /** Follows aliases; null (reported) for an alias to an unknown anchor. */
   resolve(field: string, node: unknown): Value | null {
     if (isAlias(node)) {
-      const target = node.resolve(this.doc);
+      const target = this.aliases.resolve(node);
       if (!target) this.report(field, node, `refers to an unknown anchor *${node.source}`);
       return target ?? null;
     }

@@ -7,6 +7,7 @@ import { request, type Dispatcher } from 'undici';
 import type { PrometheusConfig } from '../config/types.ts';
 import type { Result, SourceError } from '../evidence.ts';
 import { connectFailureCode, type ErrorCode } from '../error-codes.ts';
+import { scrub, scrubAndCut } from './secret-text.ts';
 
 export interface PrometheusQueryOptions {
   timeoutMs: number;
@@ -133,14 +134,12 @@ function resolveEndpoint(
   return { ok: true, endpoint: { url, safeUrl, authorization, secrets: secrets.filter((s) => s !== '') } };
 }
 
-function scrub(text: string, secrets: readonly string[]): string {
-  // Longest first, so a secret that contains another is removed whole.
-  return [...secrets].sort((a, b) => b.length - a.length).reduce((out, secret) => out.split(secret).join('<redacted>'), text);
-}
-
-function shorten(text: string): string {
-  const flat = text.replace(/\s+/g, ' ').trim();
-  return flat.length > ERROR_TEXT_MAX_CHARS ? `${flat.slice(0, ERROR_TEXT_MAX_CHARS)}…` : flat;
+/**
+ * Text the server sent, scrubbed of the request's secrets before it is cut: a cut first could keep
+ * the start of a secret the scrub then no longer recognises (a 401 that echoes the token).
+ */
+function shorten(text: string, secrets: readonly string[]): string {
+  return scrubAndCut(text, secrets, ERROR_TEXT_MAX_CHARS);
 }
 
 class TooLarge extends Error {}
@@ -157,12 +156,12 @@ async function readCapped(body: Dispatcher.ResponseData['body'], maxBytes: numbe
   return Buffer.concat(chunks);
 }
 
-function prometheusErrorText(raw: Buffer): string {
+function prometheusErrorText(raw: Buffer, secrets: readonly string[]): string {
   try {
     const parsed = JSON.parse(raw.toString('utf8')) as { error?: unknown; errorType?: unknown };
     if (typeof parsed.error === 'string' && parsed.error.trim() !== '') {
       const type = typeof parsed.errorType === 'string' && parsed.errorType !== '' ? `${parsed.errorType}: ` : '';
-      return shorten(`${type}${parsed.error}`);
+      return shorten(`${type}${parsed.error}`, secrets);
     }
   } catch {
     // Not Prometheus' JSON (a proxy's page, say): the status code has to speak for itself.
@@ -214,6 +213,7 @@ class AnswerReader {
   constructor(
     private readonly maxSamples: number,
     private readonly expect: Expect,
+    private readonly secrets: readonly string[],
   ) {
     this.parser.onValue = ({ value, key, parent, stack }) => {
       if (stack.length === 3) {
@@ -239,7 +239,7 @@ class AnswerReader {
     };
     // Without it, write() throws; the problem is reported by finish().
     this.parser.onError = (err: Error) => {
-      this.problem ??= `the body is not JSON (${shorten(err.message)})`;
+      this.problem ??= `the body is not JSON (${shorten(err.message, this.secrets)})`;
     };
   }
 
@@ -299,12 +299,15 @@ class AnswerReader {
     }
     if (this.status === undefined && this.problem !== null) return bad(this.problem);
     if (this.status !== 'success') {
-      const text = typeof this.error === 'string' ? `: ${shorten(this.error)}` : '';
+      const text = typeof this.error === 'string' ? `: ${shorten(this.error, this.secrets)}` : '';
       return bad(`status is ${JSON.stringify(this.status ?? null)}${text}`);
     }
     if (Array.isArray(this.warnings) && this.warnings.length > 0) {
       const first = this.warnings.map(String).join('; ');
-      return fail('PARTIAL', `Prometheus at ${safeUrl} answered with warnings, so the answer may be incomplete: ${shorten(first)}`);
+      return fail(
+        'PARTIAL',
+        `Prometheus at ${safeUrl} answered with warnings, so the answer may be incomplete: ${shorten(first, this.secrets)}`,
+      );
     }
     if (this.problem !== null) return bad(this.problem);
     if (this.resultType === undefined && this.result === undefined) return bad('no data');
@@ -347,11 +350,17 @@ function deadline(options: { timeoutMs: number; signal?: AbortSignal }): { signa
 }
 
 /** A non-2xx answer as a coded error, with Prometheus' own error text when it is small enough to read. */
-async function statusFailure(res: Dispatcher.ResponseData, safeUrl: string, maxBytes: number): Promise<{ ok: false; error: SourceError }> {
+async function statusFailure(
+  res: Dispatcher.ResponseData,
+  endpoint: Endpoint,
+  maxBytes: number,
+): Promise<{ ok: false; error: SourceError }> {
+  const { safeUrl } = endpoint;
   let text = '';
-  if (!(Number(res.headers['content-length']) > ERROR_BODY_MAX_BYTES))
-    text = prometheusErrorText(await readCapped(res.body, Math.min(maxBytes, ERROR_BODY_MAX_BYTES)).catch(() => Buffer.alloc(0)));
-  else res.body.destroy();
+  if (!(Number(res.headers['content-length']) > ERROR_BODY_MAX_BYTES)) {
+    const raw = await readCapped(res.body, Math.min(maxBytes, ERROR_BODY_MAX_BYTES)).catch(() => Buffer.alloc(0));
+    text = prometheusErrorText(raw, endpoint.secrets);
+  } else res.body.destroy();
   const hint = res.statusCode === 401 || res.statusCode === 403 ? ' (check bearerTokenFile or basicAuth)' : '';
   return fail('HTTP_STATUS', `Prometheus at ${safeUrl} answered HTTP ${res.statusCode}${hint}${text ? `: ${text}` : ''}`);
 }
@@ -375,13 +384,13 @@ async function send(
   if (endpoint.authorization) headers.authorization = endpoint.authorization;
   try {
     const res = await request(endpoint.url, { method: 'POST', headers, body: form.toString(), signal: limit.signal, dispatcher });
-    if (res.statusCode < 200 || res.statusCode >= 300) return await statusFailure(res, safeUrl, options.maxBytes);
+    if (res.statusCode < 200 || res.statusCode >= 300) return await statusFailure(res, endpoint, options.maxBytes);
     if (Number(res.headers['content-length']) > options.maxBytes) {
       res.body.destroy();
       throw new TooLarge();
     }
     const maxSamples = options.maxSamples ?? DEFAULT_MAX_SAMPLES;
-    const reader = new AnswerReader(maxSamples, expect);
+    const reader = new AnswerReader(maxSamples, expect, endpoint.secrets);
     let size = 0;
     for await (const chunk of res.body as AsyncIterable<Buffer>) {
       size += chunk.length;
@@ -476,7 +485,7 @@ export async function apiGet(
   const result = await (async (): Promise<Result<{ data: unknown }>> => {
     try {
       const res = await request(url, { method: 'GET', headers, signal: limit.signal, dispatcher: deps.dispatcher });
-      if (res.statusCode < 200 || res.statusCode >= 300) return await statusFailure(res, safeUrl, options.maxBytes);
+      if (res.statusCode < 200 || res.statusCode >= 300) return await statusFailure(res, endpoint, options.maxBytes);
       if (Number(res.headers['content-length']) > options.maxBytes) {
         res.body.destroy();
         throw new TooLarge();
@@ -489,7 +498,7 @@ export async function apiGet(
         return fail('BAD_RESPONSE', `Prometheus at ${safeUrl} sent an unusable answer: the body is not JSON`);
       }
       if (parsed?.status !== 'success') {
-        const text = typeof parsed?.error === 'string' ? `: ${shorten(parsed.error)}` : '';
+        const text = typeof parsed?.error === 'string' ? `: ${shorten(parsed.error, endpoint.secrets)}` : '';
         return fail(
           'BAD_RESPONSE',
           `Prometheus at ${safeUrl} sent an unusable answer: status is ${JSON.stringify(parsed?.status ?? null)}${text}`,
