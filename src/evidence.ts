@@ -122,6 +122,10 @@ export interface TlsProbeResult {
    * handshake's (same process, same certificate: see probes/tls-sessions.ts). Absent = not asked.
    */
   sessionResumed?: boolean;
+  /** The host name resolved to several addresses, each probed (the fields above are the worst one's). */
+  perAddress?: Array<{ address: string; handshakeOk: boolean; leafSha256: string | null; error: SourceError | null }>;
+  /** Those addresses served different leaf certificates. */
+  differentLeaves?: boolean;
 }
 
 /** Certificate file on disk compared with the served leaf. */
@@ -146,6 +150,8 @@ export interface PlaintextProbeResult {
   /** Connections this probe opened, by Gitaly's counter type; the verdict subtracts them. */
   connectionsMade: { tcp: number; tls: number };
   atMs: number;
+  /** The host name resolved to several addresses, each dialled: open if any accepted. */
+  perAddress?: Array<{ address: string; open: boolean | null; error: SourceError | null }>;
 }
 
 /**

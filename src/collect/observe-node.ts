@@ -140,7 +140,7 @@ export async function observeNode(
     tls = await probes.probeTls(
       { node: node.name, address: node.tlsAddress, serverName: node.serverName },
       { timeoutMs: config.timeouts.tlsMs, ca: ctx.caPems, checkVersions, fullHandshake: checkVersions },
-      { logger: log, now, sessions: ctx.tlsSessions },
+      { logger: log, now, sessions: ctx.tlsSessions, resolveAll: probes.resolveAll },
     );
     h = recordOwnConnections(h, { tcp: 0, tls: tls.connectionsMade, atMs: tls.atMs }, ctx.historyOptions);
     if (checkVersions && tls.handshakeOk) c = { ...c, versionsCheckedMs: tls.atMs, accepts: tls.accepts };
@@ -161,7 +161,7 @@ export async function observeNode(
       (await probes.probePlaintext(
         { node: node.name, plaintextAddress: node.plaintextAddress, tlsAddress: node.tlsAddress },
         { timeoutMs: config.timeouts.plaintextMs, grpcHealth: true, checkTlsPortRejectsPlaintext: Boolean(node.tlsAddress) },
-        { now },
+        { now, resolveAll: probes.resolveAll },
       ));
     h = recordListenerCheck(
       { ...recordOwnConnections(h, { ...result.connectionsMade, atMs: result.atMs }, ctx.historyOptions), lastPlaintextProbe: result },

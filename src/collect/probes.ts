@@ -2,7 +2,8 @@
 import { Agent, type Dispatcher } from 'undici';
 import { checkCertFile } from '../probes/cert-file.ts';
 import { probePlaintext } from '../probes/plaintext.ts';
-import { probeTls } from '../probes/tls.ts';
+import type { ResolveAll } from '../probes/resolve-all.ts';
+import { probeTlsEveryAddress } from '../probes/tls-every-address.ts';
 import { scrapeGitalyMetrics } from '../sources/gitaly-metrics.ts';
 import { queryFleetEvidence } from '../sources/prometheus.ts';
 import type { ReverseLookup } from '../sources/reverse-dns.ts';
@@ -12,10 +13,12 @@ import { readEstablished } from '../sources/sockets.ts';
 export interface ProbeFunctions {
   scrapeGitalyMetrics: typeof scrapeGitalyMetrics;
   queryFleetEvidence: typeof queryFleetEvidence;
-  probeTls: typeof probeTls;
+  probeTls: typeof probeTlsEveryAddress;
   probePlaintext: typeof probePlaintext;
   checkCertFile: typeof checkCertFile;
   readEstablished: typeof readEstablished;
+  /** Every address of a listener's host name (the TLS and plaintext probes dial each); absent = the system resolver. */
+  resolveAll?: ResolveAll;
   /** PTR lookups for local mode's reverse_dns; absent = the system resolver. */
   reverseLookup?: ReverseLookup;
   /** Local mode: listen_addr's state from /proc instead of a dial (absent: always dial). */
@@ -40,7 +43,7 @@ export const realProbes: ProbeFunctions = {
   scrapeDispatcher: scrapeAgent,
   scrapeGitalyMetrics,
   queryFleetEvidence,
-  probeTls,
+  probeTls: probeTlsEveryAddress,
   probePlaintext,
   checkCertFile,
   readEstablished,

@@ -232,6 +232,10 @@ function judgeTls(e: NodeEvidence, o: VerdictOptions, c: Collected): number | nu
     c.reasons.add('grpc_health_failed');
     if (t.grpcHealthError) c.details.push(`TLS ${t.address}: ${t.grpcHealthError.message}`);
   }
+  if (t.differentLeaves && t.perAddress) {
+    const leaves = t.perAddress.map((a) => `${a.address} ${a.leafSha256 ? `sha256 ${a.leafSha256.slice(0, 16)}…` : 'no certificate'}`);
+    c.details.push(`TLS ${t.address}: its addresses serve different certificates (${leaves.join(', ')}); the worst is judged`);
+  }
   let soonest: number | null = null;
   for (const cert of t.chain) {
     soonest = soonest === null ? cert.notAfterMs : Math.min(soonest, cert.notAfterMs);
@@ -272,6 +276,12 @@ function judgeListener(e: NodeEvidence, c: Collected): boolean | null {
     return open;
   }
   if (open === true) c.reasons.add('plaintext_listener_open');
+  const each = e.plaintext?.perAddress;
+  if (open === true && each) {
+    // One name, several sockets: say which still accepts, since that is the one to close.
+    const states = each.map((a) => `${a.address} ${a.open === true ? 'accepts' : a.open === false ? 'refuses' : 'unknown'}`);
+    c.details.push(`plaintext ${e.plaintext!.address}: its host name resolves to ${each.length} addresses: ${states.join(', ')}`);
+  }
   if (open === null) {
     c.reasons.add('plaintext_listener_unknown');
     if (e.plaintext?.error) c.details.push(`plaintext ${e.plaintext.address}: ${e.plaintext.error.message}`);

@@ -7,6 +7,7 @@ import type { PlaintextProbeResult, SourceError } from '../evidence.ts';
 import { checkGrpcHealthOnSocket } from '../grpc/health.ts';
 import { DNS_SYSTEM_CODES } from '../error-codes.ts';
 import { settleOnce } from '../settle.ts';
+import { MAX_ADDRESSES, systemResolveAll, type ResolveAll } from './resolve-all.ts';
 
 export interface PlaintextProbeTarget {
   node: string;
@@ -24,6 +25,8 @@ export interface PlaintextProbeOptions {
 export interface PlaintextProbeDeps {
   now?: () => number;
   connect?: typeof net.connect;
+  /** Every address of listen_addr's host name (A and AAAA): each is dialled. Default: the system resolver. */
+  resolveAll?: ResolveAll;
 }
 
 /** The HTTP/2 client connection preface followed by an empty SETTINGS frame. */
@@ -151,6 +154,7 @@ export async function probePlaintext(
 ): Promise<PlaintextProbeResult> {
   const now = deps.now ?? Date.now;
   const connect = deps.connect ?? net.connect;
+  const resolveAll = deps.resolveAll ?? systemResolveAll;
   const started = now();
   const result: PlaintextProbeResult = {
     address: target.plaintextAddress ?? '',
@@ -173,10 +177,29 @@ export async function probePlaintext(
       return;
     }
     const where = target.plaintextAddress!;
-    const opened = await dial(connect, parsed.value, options.timeoutMs, where);
+    const { host, port } = parsed.value;
+    const resolved = parsed.value.isIp ? null : await resolveAll(host, options.timeoutMs);
+    // A name that does not resolve is dialled as it is, so the dial reports it as before.
+    const addresses = resolved?.ok && resolved.addresses.length > 0 ? resolved.addresses.slice(0, MAX_ADDRESSES) : [host];
+    const several = addresses.length > 1;
+    const dials = await Promise.all(
+      addresses.map((ip) =>
+        dial(
+          connect,
+          { host: ip, port, isIp: ip !== host || parsed.value.isIp },
+          remaining().remainingMs,
+          several ? `${where} at ${formatHostPort({ host: ip, port })}` : where,
+        ),
+      ),
+    );
+    for (const d of dials) if (d.socket || d.reset) result.connectionsMade.tcp += 1;
+    // Open if any address accepts: a client that resolves the name to that address still connects.
+    const opened = dials.find((d) => d.open === true) ?? dials.find((d) => d.open === null) ?? dials[0]!;
+    if (several)
+      result.perAddress = dials.map((d, i) => ({ address: formatHostPort({ host: addresses[i]!, port }), open: d.open, error: d.error }));
+    for (const d of dials) if (d !== opened) d.socket?.destroy();
     result.open = opened.open;
     result.error = opened.error;
-    if (opened.socket || opened.reset) result.connectionsMade.tcp += 1;
     if (!opened.socket) {
       if (opened.reset && options.grpcHealth) result.grpcHealthServing = false;
       return;

@@ -36,11 +36,13 @@ export interface TlsServerOptions {
   afterHandshake?: 'grpc-health' | 'reset' | 'silent';
   /** Demand a client certificate issued by this CA (PEM), which the probe does not have. */
   requireClientCertFrom?: string;
+  /** Default: a free port. */
+  port?: number;
   /** Serve certificates OpenSSL's default security level refuses to load (a SHA-1 signature), as Go servers do. */
   allowWeakCertificates?: boolean;
 }
 
-function listen<T extends net.Server>(server: T, host: string, onSocket?: (socket: net.Socket) => void): Promise<LoopbackServer> {
+function listen<T extends net.Server>(server: T, host: string, onSocket?: (socket: net.Socket) => void, port = 0): Promise<LoopbackServer> {
   const sockets = new Set<net.Socket>();
   const handle: LoopbackServer = {
     host,
@@ -62,7 +64,7 @@ function listen<T extends net.Server>(server: T, host: string, onSocket?: (socke
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, host, () => {
+    server.listen(port, host, () => {
       handle.port = (server.address() as net.AddressInfo).port;
       handle.address = host.includes(':') ? `[${host}]:${handle.port}` : `${host}:${handle.port}`;
       resolve(handle);
@@ -98,7 +100,7 @@ export async function startTlsServer(options: TlsServerOptions): Promise<TlsServ
     if (after === 'reset') (socket as unknown as { _parent?: net.Socket })._parent?.resetAndDestroy();
     else if (after === 'grpc-health' && socket.alpnProtocol === 'h2') grpc.emit('connection', socket);
   });
-  const handle = await listen(server, options.host ?? '127.0.0.1');
+  const handle = await listen(server, options.host ?? '127.0.0.1', undefined, options.port);
   return Object.assign(handle, { serverNames });
 }
 
@@ -161,14 +163,18 @@ function answerHealth(stream: http2.ServerHttp2Stream, headers: http2.IncomingHt
 }
 
 /** A cleartext (h2c, prior knowledge) gRPC server that answers grpc.health.v1.Health/Check only. */
-export function startH2cHealthServer(answer: HealthAnswer = 'SERVING', host = '127.0.0.1'): Promise<LoopbackServer & { requests: number }> {
+export function startH2cHealthServer(
+  answer: HealthAnswer = 'SERVING',
+  host = '127.0.0.1',
+  port = 0,
+): Promise<LoopbackServer & { requests: number }> {
   const server = http2.createServer();
   let requests = 0;
   server.on('stream', (stream, headers) => {
     if (answerHealth(stream, headers, answer)) requests += 1;
   });
   server.on('sessionError', () => undefined);
-  return listen(server, host).then(
+  return listen(server, host, undefined, port).then(
     (handle) =>
       Object.defineProperty(handle, 'requests', { get: () => requests, enumerable: true }) as LoopbackServer & { requests: number },
   );
