@@ -4,16 +4,21 @@
 import type { PrometheusConfig, NodeTemplates } from '../config/types.ts';
 import type { NodeConfig } from '../config/types.ts';
 import { PRAEFECT_FAMILY } from '../sources/metrics-parser.ts';
-import { apiGet, instantQuery, type PrometheusDeps } from '../sources/prometheus-client.ts';
+import { apiGet, DEFAULT_MAX_SAMPLES, instantQuery, type PrometheusDeps } from '../sources/prometheus-client.ts';
 import { checkSelector } from '../sources/prometheus.ts';
-import { hostVars, nodeFromTarget } from './template.ts';
+import { describeTarget, TargetsAnswer, type Matcher } from './targets-answer.ts';
+import { hostVars, nodeFromTarget, templateVariables } from './template.ts';
 import type { InventorySource, SourceResult } from './types.ts';
 import type { ErrorCode } from '../error-codes.ts';
 
 /** Requests per collection, whatever the number of targets (the benchmark checks it). */
 export const DISCOVERY_REQUESTS = 2;
 
-type Matcher = { name: string; test: (value: string) => boolean };
+/**
+ * Active targets the selector may match (as many as the sample cap allows in the role query: a
+ * fleet far beyond any real one); past it the answer is abandoned (TOO_MANY_SAMPLES).
+ */
+export const DEFAULT_MAX_TARGETS = DEFAULT_MAX_SAMPLES;
 const MATCHER = /\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*("(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|`[^`]*`)\s*(,|$)/y;
 
 function unquote(literal: string): string {
@@ -55,28 +60,10 @@ export function compileSelector(selector: string): { ok: true; matchers: Matcher
   return { ok: true, matchers };
 }
 
-interface Target {
-  labels: Record<string, string>;
-  scrapeUrl: string;
-}
-
-function readTargets(data: unknown): Target[] | null {
-  const active = (data as { activeTargets?: unknown } | null)?.activeTargets;
-  if (!Array.isArray(active)) return null;
-  const out: Target[] = [];
-  for (const t of active as unknown[]) {
-    const { labels, scrapeUrl } = (t ?? {}) as { labels?: unknown; scrapeUrl?: unknown };
-    if (typeof labels !== 'object' || labels === null || typeof scrapeUrl !== 'string') return null;
-    if (!Object.values(labels).every((v) => typeof v === 'string')) return null;
-    out.push({ labels: labels as Record<string, string>, scrapeUrl });
-  }
-  return out;
-}
-
 export function prometheusTargetsSource(
   prom: PrometheusConfig,
   discovery: { selector?: string; templates: NodeTemplates },
-  limits: { timeoutMs: number; maxBytes: number },
+  limits: { timeoutMs: number; maxBytes: number; maxTargets?: number },
   deps: PrometheusDeps = {},
 ): InventorySource {
   const id = `prometheus targets {${discovery.selector ?? ''}}`;
@@ -94,24 +81,22 @@ export function prometheusTargetsSource(
       // Praefect's counter family names a Praefect; before its first connection, its health gauge does.
       const withSel = (name: string) => `${name}{${sel.matchers}}`;
       const roleExpr = `group by (${L}) (${withSel(PRAEFECT_FAMILY)}) or group by (${L}) (${withSel('gitaly_praefect_node_last_healthcheck_up')})`;
+      // Only the labels a node is made of are read from each target; the rest are left unread.
+      const needed = new Set([...templateVariables(discovery.templates), ...compiled.matchers.map((m) => m.name), L, 'instance', 'job']);
+      const maxTargets = limits.maxTargets ?? DEFAULT_MAX_TARGETS;
+      const answer = (secrets: readonly string[]) => new TargetsAnswer(needed, compiled.matchers, L, maxTargets, secrets);
       const [targets, praefects] = await Promise.all([
-        apiGet(prom, '/api/v1/targets', { state: 'active' }, limits, deps),
+        apiGet(prom, '/api/v1/targets', { state: 'active' }, limits, answer, deps),
         instantQuery(prom, roleExpr, now(), limits, deps),
       ]);
       if (!targets.ok) return targets;
       if (!praefects.ok) return praefects;
-      const list = readTargets(targets.data);
-      if (!list)
-        return fail(
-          'BAD_RESPONSE',
-          'Prometheus sent a targets list this exporter cannot read (no activeTargets with labels and scrapeUrl)',
-        );
       const praefectInstances = new Set(praefects.samples.map((s) => s.labels[L]));
       const nodes: NodeConfig[] = [];
       const byName = new Map<string, NodeConfig>();
       const problems: string[] = [];
-      for (const t of list) {
-        if (!compiled.matchers.every((m) => m.test(t.labels[m.name] ?? ''))) continue;
+      // The answer has kept only the targets the selector matches.
+      for (const t of targets.targets) {
         const instance = t.labels[L] ?? t.labels.instance ?? '';
         let target = '';
         try {
@@ -120,7 +105,7 @@ export function prometheusTargetsSource(
           // Left empty: a template naming {target} then leaves its field out.
         }
         const vars: Record<string, string> = { ...t.labels, instance, target, ...hostVars(target), ...hostVars(instance) };
-        const what = `Prometheus target ${instance}${t.labels.job ? ` (job ${t.labels.job})` : ''}`;
+        const what = describeTarget(t.labels, L);
         const made = nodeFromTarget(
           discovery.templates,
           vars,

@@ -13,6 +13,14 @@ export function checkTemplate(template: string): string | null {
   return null;
 }
 
+/** The variables the templates name, e.g. gitaly_node for "{gitaly_node}.example.com". */
+export function templateVariables(templates: NodeTemplates): Set<string> {
+  const names = new Set<string>();
+  for (const template of Object.values(templates))
+    if (typeof template === 'string') for (const m of template.matchAll(PLACEHOLDER)) names.add(m[1]!);
+  return names;
+}
+
 /** The rendered text, or undefined when it names a variable the target lacks (or that is empty). */
 export function renderTemplate(template: string, vars: Record<string, string>): string | undefined {
   let missing = false;

@@ -2,12 +2,13 @@
 // authentication. Never throws: every failure becomes a coded error whose message is free of
 // secrets (tokens, passwords, URL userinfo), so it can be logged and shown on the status page.
 import { readFileSync } from 'node:fs';
-import { JSONParser } from '@streamparser/json';
+import type { ParsedElementInfo } from '@streamparser/json';
 import { request, type Dispatcher } from 'undici';
 import type { PrometheusConfig } from '../config/types.ts';
 import type { Result, SourceError } from '../evidence.ts';
-import { connectFailureCode, type ErrorCode } from '../error-codes.ts';
-import { scrub, scrubAndCut } from './secret-text.ts';
+import { connectFailureCode } from '../error-codes.ts';
+import { badAnswer, fail, release, shorten, StreamedAnswer, type AnswerStream } from './prometheus-answer.ts';
+import { scrub } from './secret-text.ts';
 
 export interface PrometheusQueryOptions {
   timeoutMs: number;
@@ -51,7 +52,6 @@ type Expect = 'vector' | 'matrix';
  * fleet of 25,000 Gitaly instances, far beyond any real one, and parses in well under a second.
  */
 export const DEFAULT_MAX_SAMPLES = 50_000;
-const ERROR_TEXT_MAX_CHARS = 300;
 const ERROR_BODY_MAX_BYTES = 64 * 1024;
 const CONNECT_CODES = new Set([
   'ECONNREFUSED',
@@ -65,10 +65,6 @@ const CONNECT_CODES = new Set([
 ]);
 // Prometheus renders floats as Go does: decimals, exponents, NaN and ±Inf.
 const PROMETHEUS_FLOAT = /^(?:[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[+-]?Inf|NaN)$/;
-
-function fail(code: ErrorCode, message: string): { ok: false; error: SourceError } {
-  return { ok: false, error: { code, message } };
-}
 
 function readSecretFile(path: string): string {
   return readFileSync(path, 'utf8');
@@ -134,14 +130,6 @@ function resolveEndpoint(
   return { ok: true, endpoint: { url, safeUrl, authorization, secrets: secrets.filter((s) => s !== '') } };
 }
 
-/**
- * Text the server sent, scrubbed of the request's secrets before it is cut: a cut first could keep
- * the start of a secret the scrub then no longer recognises (a 401 that echoes the token).
- */
-function shorten(text: string, secrets: readonly string[]): string {
-  return scrubAndCut(text, secrets, ERROR_TEXT_MAX_CHARS);
-}
-
 class TooLarge extends Error {}
 
 async function readCapped(body: Dispatcher.ResponseData['body'], maxBytes: number): Promise<Buffer> {
@@ -169,8 +157,6 @@ function prometheusErrorText(raw: Buffer, secrets: readonly string[]): string {
   return '';
 }
 
-class TooManySamples extends Error {}
-
 function parseValue(value: unknown): number | null {
   if (!Array.isArray(value) || value.length !== 2 || typeof value[1] !== 'string' || !PROMETHEUS_FLOAT.test(value[1])) return null;
   const text = value[1];
@@ -190,65 +176,40 @@ function parseLabels(metric: unknown): Record<string, string> | string {
 /**
  * Reads a vector or matrix answer as it streams in: only the samples are kept (each series checked
  * as it completes, then dropped from the parser), so memory follows the sample cap (a matrix's
- * points count as samples), and the event loop gets a turn between network chunks however large
- * the answer is.
+ * points count as samples).
  */
-class AnswerReader {
-  private readonly parser = new JSONParser({
-    paths: ['$.status', '$.error', '$.warnings', '$.data.resultType', '$.data.result', '$.data.result.*'],
-    keepStack: false,
-  });
+class AnswerReader extends StreamedAnswer<{ samples: PrometheusSample[] } | { series: PrometheusSeries[] }> {
   private readonly samples: PrometheusSample[] = [];
   private readonly series: PrometheusSeries[] = [];
   private count = 0;
-  private problem: string | null = null;
-  private status: unknown = undefined;
-  private error: unknown = undefined;
-  private warnings: unknown = undefined;
   private resultType: unknown = undefined;
   private result: 'list' | 'other' | undefined = undefined;
-  private ended = false;
-  private tooMany = false;
 
   constructor(
     private readonly maxSamples: number,
     private readonly expect: Expect,
-    private readonly secrets: readonly string[],
+    secrets: readonly string[],
   ) {
-    this.parser.onValue = ({ value, key, parent, stack }) => {
-      if (stack.length === 3) {
-        // An element of data.result: taken out of the parser's array at once, so it holds nothing.
-        if (!Array.isArray(parent)) {
-          if (parent && typeof parent === 'object') delete (parent as Record<string, unknown>)[String(key)];
-          this.result = 'other';
-          return;
-        }
-        parent.length = 0;
-        this.result = 'list';
-        if (this.problem === null && !this.tooMany) this.addSample(value);
-        return;
-      }
-      if (stack.length === 2 && key === 'result') this.result = Array.isArray(value) ? 'list' : 'other';
-      else if (stack.length === 2 && key === 'resultType') this.resultType = value;
-      else if (stack.length === 1 && key === 'status') this.status = value;
-      else if (stack.length === 1 && key === 'error') this.error = value;
-      else if (stack.length === 1 && key === 'warnings') this.warnings = value;
-    };
-    this.parser.onEnd = () => {
-      this.ended = true;
-    };
-    // Without it, write() throws; the problem is reported by finish().
-    this.parser.onError = (err: Error) => {
-      this.problem ??= `the body is not JSON (${shorten(err.message, this.secrets)})`;
-    };
+    super(['$.data.resultType', '$.data.result', '$.data.result.*'], secrets);
+  }
+
+  protected onData({ value, key, parent, stack }: ParsedElementInfo): void {
+    if (stack.length === 3) {
+      // An element of data.result: taken out of the parser's array at once, so it holds nothing.
+      release(parent, key);
+      this.result = Array.isArray(parent) ? 'list' : 'other';
+      if (this.result === 'list' && this.problem === null && !this.stopped) this.addSample(value);
+      return;
+    }
+    if (key === 'result') this.result = Array.isArray(value) ? 'list' : 'other';
+    else if (key === 'resultType') this.resultType = value;
   }
 
   private addSample(item: unknown): void {
     const { metric, value, values } = (item ?? {}) as { metric?: unknown; value?: unknown; values?: unknown };
     const size = this.expect === 'matrix' && Array.isArray(values) ? values.length : 1;
     if (this.count + size > this.maxSamples) {
-      // Thrown from write(): the parser would turn a throw inside its callback into a parse error.
-      this.tooMany = true;
+      this.stopped = true;
       return;
     }
     this.count += size;
@@ -280,36 +241,16 @@ class AnswerReader {
     this.series.push({ labels, points });
   }
 
-  /** Feeds one chunk; throws TooManySamples past the cap. */
-  write(chunk: Buffer): void {
-    if (this.problem !== null || this.ended) return;
-    this.parser.write(chunk);
-    if (this.tooMany) throw new TooManySamples();
+  protected stopReason(safeUrl: string): { ok: false; error: SourceError } | null {
+    if (!this.stopped) return null;
+    return fail(
+      'TOO_MANY_SAMPLES',
+      `Prometheus at ${safeUrl} answered with more than ${this.maxSamples} samples; narrow prometheus.selector to the Gitaly and Praefect jobs`,
+    );
   }
 
-  finish(safeUrl: string): InstantQueryResult | MatrixQueryResult {
-    const bad = (why: string) => fail('BAD_RESPONSE', `Prometheus at ${safeUrl} sent an unusable answer: ${why}`);
-    if (this.problem === null && !this.ended) {
-      try {
-        this.parser.end();
-      } catch {
-        // onError has recorded it.
-      }
-      if (!this.ended) this.problem ??= 'the body is not JSON (it ends too early)';
-    }
-    if (this.status === undefined && this.problem !== null) return bad(this.problem);
-    if (this.status !== 'success') {
-      const text = typeof this.error === 'string' ? `: ${shorten(this.error, this.secrets)}` : '';
-      return bad(`status is ${JSON.stringify(this.status ?? null)}${text}`);
-    }
-    if (Array.isArray(this.warnings) && this.warnings.length > 0) {
-      const first = this.warnings.map(String).join('; ');
-      return fail(
-        'PARTIAL',
-        `Prometheus at ${safeUrl} answered with warnings, so the answer may be incomplete: ${shorten(first, this.secrets)}`,
-      );
-    }
-    if (this.problem !== null) return bad(this.problem);
+  protected finishData(safeUrl: string): InstantQueryResult | MatrixQueryResult {
+    const bad = (why: string) => badAnswer(safeUrl, why);
     if (this.resultType === undefined && this.result === undefined) return bad('no data');
     if (this.resultType !== this.expect) {
       return bad(`resultType is ${JSON.stringify(this.resultType ?? null)}, expected ${this.expect}`);
@@ -365,58 +306,85 @@ async function statusFailure(
   return fail('HTTP_STATUS', `Prometheus at ${safeUrl} answered HTTP ${res.statusCode}${hint}${text ? `: ${text}` : ''}`);
 }
 
-async function send(
+interface ApiRequest<T> {
+  /** The API path, e.g. /api/v1/query. */
+  apiPath: string;
+  /** What the request is, in the cancelled message: "query", "request". */
+  what: string;
+  /** POST's form, or GET's query parameters. */
+  method: 'GET' | 'POST';
+  params: Record<string, string>;
+  /** The reader of the answer, given the request's secrets to scrub from any text of the server's it shows. */
+  reader: (secrets: readonly string[]) => AnswerStream<T>;
+}
+
+/** One request, its answer streamed into `reader` under the byte cap; every failure a coded result. */
+async function exchange<T>(
   endpoint: Endpoint,
-  expr: string,
-  timeMs: number,
-  options: PrometheusQueryOptions,
+  req: ApiRequest<T>,
+  options: Omit<PrometheusQueryOptions, 'maxSamples'>,
   dispatcher: Dispatcher | undefined,
-  expect: Expect,
-): Promise<InstantQueryResult | MatrixQueryResult> {
+): Promise<Result<T>> {
   const { safeUrl } = endpoint;
   const limit = deadline(options);
-  const form = new URLSearchParams({
-    query: expr,
-    time: (timeMs / 1000).toFixed(3),
-    timeout: `${Math.max(1, Math.ceil(options.timeoutMs / 1000))}s`,
-  });
-  const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
+  const headers: Record<string, string> = { accept: 'application/json' };
   if (endpoint.authorization) headers.authorization = endpoint.authorization;
+  const url = new URL(endpoint.url);
+  let body: string | undefined;
+  if (req.method === 'POST') {
+    headers['content-type'] = 'application/x-www-form-urlencoded';
+    body = new URLSearchParams(req.params).toString();
+  } else for (const [key, value] of Object.entries(req.params)) url.searchParams.set(key, value);
   try {
-    const res = await request(endpoint.url, { method: 'POST', headers, body: form.toString(), signal: limit.signal, dispatcher });
+    const res = await request(url, { method: req.method, headers, body, signal: limit.signal, dispatcher });
     if (res.statusCode < 200 || res.statusCode >= 300) return await statusFailure(res, endpoint, options.maxBytes);
     if (Number(res.headers['content-length']) > options.maxBytes) {
       res.body.destroy();
       throw new TooLarge();
     }
-    const maxSamples = options.maxSamples ?? DEFAULT_MAX_SAMPLES;
-    const reader = new AnswerReader(maxSamples, expect, endpoint.secrets);
+    const reader = req.reader(endpoint.secrets);
     let size = 0;
     for await (const chunk of res.body as AsyncIterable<Buffer>) {
       size += chunk.length;
       // Leaving the loop destroys the stream, which frees the connection of an endless body.
       if (size > options.maxBytes) throw new TooLarge();
-      reader.write(chunk);
+      if (!reader.write(chunk)) break;
     }
     return reader.finish(safeUrl);
   } catch (err) {
     if (err instanceof TooLarge) return fail('TOO_LARGE', `Prometheus at ${safeUrl} answered with more than ${options.maxBytes} bytes`);
-    if (err instanceof TooManySamples) {
-      const limit = options.maxSamples ?? DEFAULT_MAX_SAMPLES;
-      return fail(
-        'TOO_MANY_SAMPLES',
-        `Prometheus at ${safeUrl} answered with more than ${limit} samples; narrow prometheus.selector to the Gitaly and Praefect jobs`,
-      );
-    }
     if (limit.timedOut()) return fail('TIMEOUT', `Prometheus at ${safeUrl} did not answer within ${options.timeoutMs} ms`);
-    if (options.signal?.aborted) return fail('ABORTED', `the query to Prometheus at ${safeUrl} was cancelled`);
+    if (options.signal?.aborted) return fail('ABORTED', `the ${req.what} to Prometheus at ${safeUrl} was cancelled`);
     return { ok: false, error: describeNetworkError(err, safeUrl) };
   } finally {
     limit.end();
   }
 }
 
-async function query(
+/** exchange() with the endpoint resolved and every secret scrubbed from the error; never rejects. */
+async function call<T>(
+  cfg: PrometheusConfig,
+  req: ApiRequest<T>,
+  options: Omit<PrometheusQueryOptions, 'maxSamples'>,
+  deps: PrometheusDeps,
+): Promise<Result<T>> {
+  const resolved = resolveEndpoint(cfg, deps.readSecret ?? readSecretFile, req.apiPath);
+  if (!resolved.ok) return resolved;
+  const { endpoint } = resolved;
+  let result: Result<T>;
+  try {
+    result = await exchange(endpoint, req, options, deps.dispatcher);
+  } catch (err) {
+    // exchange() maps every expected failure; this is the guard that keeps the promise from rejecting.
+    result = fail(
+      'BAD_RESPONSE',
+      `${req.what} to Prometheus at ${endpoint.safeUrl} failed unexpectedly (${err instanceof Error ? err.name : 'unknown'})`,
+    );
+  }
+  return result.ok ? result : fail(result.error.code, scrub(result.error.message, endpoint.secrets));
+}
+
+function query(
   cfg: PrometheusConfig,
   expr: string,
   timeMs: number,
@@ -424,20 +392,13 @@ async function query(
   deps: PrometheusDeps,
   expect: Expect,
 ): Promise<InstantQueryResult | MatrixQueryResult> {
-  const resolved = resolveEndpoint(cfg, deps.readSecret ?? readSecretFile);
-  if (!resolved.ok) return resolved;
-  const { endpoint } = resolved;
-  let result: InstantQueryResult | MatrixQueryResult;
-  try {
-    result = await send(endpoint, expr, timeMs, options, deps.dispatcher, expect);
-  } catch (err) {
-    // send() maps every expected failure; this is the guard that keeps the promise from rejecting.
-    result = fail(
-      'BAD_RESPONSE',
-      `query to Prometheus at ${endpoint.safeUrl} failed unexpectedly (${err instanceof Error ? err.name : 'unknown'})`,
-    );
-  }
-  return result.ok ? result : fail(result.error.code, scrub(result.error.message, endpoint.secrets));
+  const params = {
+    query: expr,
+    time: (timeMs / 1000).toFixed(3),
+    timeout: `${Math.max(1, Math.ceil(options.timeoutMs / 1000))}s`,
+  };
+  const reader = (secrets: readonly string[]) => new AnswerReader(options.maxSamples ?? DEFAULT_MAX_SAMPLES, expect, secrets);
+  return call(cfg, { apiPath: '/api/v1/query', what: 'query', method: 'POST', params, reader }, options, deps);
 }
 
 /** Evaluates `expr` at `timeMs` (POST, form-encoded, so long selectors fit). Vectors only. */
@@ -464,55 +425,16 @@ export function matrixQuery(
 
 /**
  * GET of another API endpoint (e.g. /api/v1/targets) with the same deadline, size cap,
- * authentication and scrubbing as the queries; the answer's `data`, once status is success.
+ * authentication and scrubbing as the queries, its answer read as it streams in by the reader
+ * `reader` makes.
  */
-export async function apiGet(
+export function apiGet<T>(
   cfg: PrometheusConfig,
   apiPath: string,
   params: Record<string, string>,
   options: Omit<PrometheusQueryOptions, 'maxSamples'>,
+  reader: (secrets: readonly string[]) => AnswerStream<T>,
   deps: PrometheusDeps = {},
-): Promise<Result<{ data: unknown }>> {
-  const resolved = resolveEndpoint(cfg, deps.readSecret ?? readSecretFile, apiPath);
-  if (!resolved.ok) return resolved;
-  const { endpoint } = resolved;
-  const { safeUrl } = endpoint;
-  const url = new URL(endpoint.url);
-  for (const [key, value] of Object.entries(params)) url.searchParams.set(key, value);
-  const limit = deadline(options);
-  const headers: Record<string, string> = { accept: 'application/json' };
-  if (endpoint.authorization) headers.authorization = endpoint.authorization;
-  const result = await (async (): Promise<Result<{ data: unknown }>> => {
-    try {
-      const res = await request(url, { method: 'GET', headers, signal: limit.signal, dispatcher: deps.dispatcher });
-      if (res.statusCode < 200 || res.statusCode >= 300) return await statusFailure(res, endpoint, options.maxBytes);
-      if (Number(res.headers['content-length']) > options.maxBytes) {
-        res.body.destroy();
-        throw new TooLarge();
-      }
-      const raw = await readCapped(res.body, options.maxBytes);
-      let parsed: { status?: unknown; data?: unknown; error?: unknown };
-      try {
-        parsed = JSON.parse(raw.toString('utf8')) as typeof parsed;
-      } catch {
-        return fail('BAD_RESPONSE', `Prometheus at ${safeUrl} sent an unusable answer: the body is not JSON`);
-      }
-      if (parsed?.status !== 'success') {
-        const text = typeof parsed?.error === 'string' ? `: ${shorten(parsed.error, endpoint.secrets)}` : '';
-        return fail(
-          'BAD_RESPONSE',
-          `Prometheus at ${safeUrl} sent an unusable answer: status is ${JSON.stringify(parsed?.status ?? null)}${text}`,
-        );
-      }
-      return { ok: true, data: parsed.data };
-    } catch (err) {
-      if (err instanceof TooLarge) return fail('TOO_LARGE', `Prometheus at ${safeUrl} answered with more than ${options.maxBytes} bytes`);
-      if (limit.timedOut()) return fail('TIMEOUT', `Prometheus at ${safeUrl} did not answer within ${options.timeoutMs} ms`);
-      if (options.signal?.aborted) return fail('ABORTED', `the request to Prometheus at ${safeUrl} was cancelled`);
-      return { ok: false, error: describeNetworkError(err, safeUrl) };
-    } finally {
-      limit.end();
-    }
-  })();
-  return result.ok ? result : fail(result.error.code, scrub(result.error.message, endpoint.secrets));
+): Promise<Result<T>> {
+  return call(cfg, { apiPath, what: 'request', method: 'GET', params, reader }, options, deps);
 }
