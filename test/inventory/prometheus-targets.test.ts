@@ -1,10 +1,9 @@
 import { expect } from 'chai';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { NodeConfig } from '../../src/config/types.ts';
 import { compileSelector, prometheusTargetsSource } from '../../src/inventory/prometheus-targets.ts';
 import type { SourceResult } from '../../src/inventory/types.ts';
+import { listenLoopback, type LoopbackHttpServer } from '../helpers/http-server.ts';
 import { freePort } from '../helpers/prometheus-server.ts';
 import { killGroup, spawnTracked } from '../helpers/processes.ts';
 import { scaled } from '../helpers/time-factor.ts';
@@ -88,14 +87,9 @@ function* targetsAnswer(totalBytes: number, big?: BigLabel, stats = { targets: 0
   yield out('],"droppedTargets":[],"droppedTargetCounts":{"node":0,"gitaly":0}}}');
 }
 
-interface FakePrometheus {
-  url: string;
-  close(): Promise<void>;
-}
-
 /** A Prometheus HTTP API on loopback: the targets answer streamed with backpressure, and the role query. */
-async function fakePrometheus(answer: () => Generator<string>): Promise<FakePrometheus> {
-  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+function fakePrometheus(answer: () => Generator<string>): Promise<LoopbackHttpServer> {
+  return listenLoopback((req, res) => {
     res.writeHead(200, { 'content-type': 'application/json' });
     if (req.url?.startsWith('/api/v1/query')) {
       const sample = { metric: { instance: instanceOf(PRAEFECT_INDEX) }, value: [1, '1'] };
@@ -123,16 +117,6 @@ async function fakePrometheus(answer: () => Generator<string>): Promise<FakeProm
     res.on('drain', pump);
     pump();
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
 }
 
 const TEMPLATES = { name: '{gitaly_node}', tlsAddress: '{tls_address}' };
@@ -218,7 +202,7 @@ describe('inventory: Prometheus targets', () => {
   });
 
   describe('the targets answer, read as it streams in', function () {
-    let prometheus: FakePrometheus | undefined;
+    let prometheus: LoopbackHttpServer | undefined;
     afterEach(async () => {
       await prometheus?.close();
       prometheus = undefined;
@@ -278,7 +262,7 @@ describe('inventory: Prometheus targets', () => {
 
   describe('a big targets answer, read as it streams in (each discovery in a child process, for its peak memory)', function () {
     this.timeout(scaled(120_000));
-    let prometheus: FakePrometheus | undefined;
+    let prometheus: LoopbackHttpServer | undefined;
     afterEach(async () => {
       await prometheus?.close();
       prometheus = undefined;

@@ -3,8 +3,7 @@
 // secret may reach the error, the log, /migration or the status page.
 import { expect } from 'chai';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { realProbes } from '../../src/collect/probes.ts';
@@ -15,6 +14,7 @@ import { prometheusTargetsSource } from '../../src/inventory/prometheus-targets.
 import { createLogger } from '../../src/log/logger.ts';
 import { instantQuery } from '../../src/sources/prometheus-client.ts';
 import { FakeClock, FakeFleet, fakeConfig, fakeNodeConfig } from '../helpers/fake-gitaly.ts';
+import { listenLoopback, type LoopbackHttpServer } from '../helpers/http-server.ts';
 
 /** 46 characters, none of its 8-character pieces found in ordinary text. */
 const TOKEN = 'Zq7XwV2bN5mK8jH3gF6dS4aP0oI9uY1tR5eW3qL8kJ2hG4';
@@ -38,18 +38,13 @@ function credential(req: IncomingMessage): string {
   return decoded.slice(decoded.indexOf(':') + 1);
 }
 
-interface EchoServer {
-  url: string;
-  close(): Promise<void>;
-}
-
 /**
  * Answers 401 with Prometheus' error JSON whose text ("unauthorized: ...") has the cut fall inside
  * the credential, 13 characters before its end: of a 46-character token, 33 are before the cut.
  * Under /partial it echoes the credential less its last 6 characters, as a proxy that shortens it.
  */
-async function startEchoServer(): Promise<EchoServer> {
-  const server: Server = createServer((req, res) => {
+function startEchoServer(): Promise<LoopbackHttpServer> {
+  return listenLoopback((req, res) => {
     const whole = credential(req);
     const secret = req.url?.startsWith('/partial/') ? whole.slice(0, -6) : whole;
     const inside = whole.length - 13;
@@ -59,21 +54,11 @@ async function startEchoServer(): Promise<EchoServer> {
     res.writeHead(401, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ status: 'error', errorType: 'unauthorized', error: `${filler}you sent ${secret} (rejected)` }));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
 }
 
 describe('prometheus client: a 401 that echoes the credentials', function () {
   let dir: string;
-  let server: EchoServer;
+  let server: LoopbackHttpServer;
   let prom: { bearer: PrometheusConfig; basic: PrometheusConfig };
 
   before(async function () {
