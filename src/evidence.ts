@@ -56,6 +56,10 @@ export interface PrometheusNodeEvidence {
   tcpChanges?: TcpChange[];
   /** Plaintext dials of this node published by any gitaly-tls-exporter (this one included), ms. */
   dialsMs?: number[];
+  /** Plaintext dials any gitaly-tls-exporter announced ahead (when each next check is due), ms. */
+  plannedDialsMs?: number[];
+  /** TLS connections every exporter published for this node in the window (increase()), this one included. */
+  exportersTls: number;
 }
 
 export type PrometheusFleetEvidence = Result<{

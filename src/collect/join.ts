@@ -57,7 +57,7 @@ function joinPrometheus(
     // Change by change, every exporter's dials excluded: the window count and last seen.
     const seen = plaintextSeenFromChanges(
       evidence.tcpChanges,
-      { ownMs: history.ownTcpTimesMs, publishedMs: evidence.dialsMs ?? [] },
+      { ownMs: history.ownTcpTimesMs, publishedMs: evidence.dialsMs ?? [], plannedMs: evidence.plannedDialsMs ?? [] },
       seenBefore,
       nowMs,
       policy.seen,

@@ -118,6 +118,15 @@ export const METRICS = {
     help: "Unix time of the exporter's latest own connection to the node's listen_addr; other exporters on the same Prometheus read it to tell these dials from plaintext clients (prometheus_instance names the node as Prometheus does).",
     labels: ['node', 'prometheus_instance'],
   },
+  gitaly_tls_exporter_plaintext_next_dial_timestamp_seconds: {
+    help: "Unix time at or after which the exporter will next connect to the node's listen_addr, announced ahead so that other exporters on the same Prometheus never take that connection for a plaintext client.",
+    labels: ['node', 'prometheus_instance'],
+  },
+  gitaly_tls_exporter_tls_connections_total: {
+    help: "TLS connections the exporter itself opened to the node's tls_listen_addr, by the node's Prometheus instance: other exporters on the same Prometheus subtract them from the node's TLS count.",
+    labels: ['node', 'prometheus_instance'],
+    type: 'counter',
+  },
   gitaly_tls_exporter_collection_duration_seconds: { help: 'Time the latest collection took, in seconds.', labels: [] },
   gitaly_tls_exporter_last_collection_timestamp_seconds: { help: 'Unix time at which the latest collection finished.', labels: [] },
   gitaly_tls_exporter_build_info: { help: "The exporter's version and Node.js version, value 1.", labels: ['version', 'nodejs_version'] },

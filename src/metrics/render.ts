@@ -79,11 +79,13 @@ function setNodeMetrics(r: ContractRegistry, v: NodeView): void {
   r.counter('gitaly_tls_exporter_probe_connections_total').inc({ node, type: 'tcp' }, v.ownConnections.tcp);
   r.counter('gitaly_tls_exporter_probe_connections_total').inc({ node, type: 'tls' }, v.ownConnections.tls);
   // Published for other exporters watching the same node (src/sources/prometheus-steps.ts).
-  if (v.lastOwnDialMs !== null && v.instance)
-    r.gauge('gitaly_tls_exporter_plaintext_dial_timestamp_seconds').set(
-      { node, prometheus_instance: v.instance },
-      seconds(v.lastOwnDialMs),
-    );
+  if (v.instance) {
+    const peerLabels = { node, prometheus_instance: v.instance };
+    if (v.lastOwnDialMs !== null) r.gauge('gitaly_tls_exporter_plaintext_dial_timestamp_seconds').set(peerLabels, seconds(v.lastOwnDialMs));
+    if (v.nextOwnDialMs !== null)
+      r.gauge('gitaly_tls_exporter_plaintext_next_dial_timestamp_seconds').set(peerLabels, seconds(v.nextOwnDialMs));
+    r.counter('gitaly_tls_exporter_tls_connections_total').inc(peerLabels, v.ownConnections.tls);
+  }
 }
 
 export async function renderMetrics(s: CollectionView, info: ExporterInfo): Promise<string> {

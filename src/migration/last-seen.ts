@@ -88,6 +88,34 @@ export function settledLastSeen(unexplained: readonly TcpChange[], nowMs: number
 export interface SeenOptions extends ExplainOptions {
   soakWindowMs: number;
   settleMs: number;
+  /** How long after its announced time a dial may still be made (the check falls due at the next collection). */
+  lateMs: number;
+  /** How long after the dial its record may take to reach Prometheus before the change counts as a client. */
+  recordDelayMs: number;
+}
+
+/**
+ * Counts an announced dial may stand for: each plan (a peer's, or this exporter's) that no dial done
+ * has answered yet, and whose record may still be on its way, holds back one count of the first
+ * unexplained change within its reach. Once the dial's record arrives it explains that count for
+ * good; if none arrives in time the count is a client after all. The changes are left unchanged.
+ */
+export function heldByPlans(
+  unexplained: readonly TcpChange[],
+  plannedMs: readonly number[],
+  doneMs: readonly number[],
+  nowMs: number,
+  o: SeenOptions,
+): Map<TcpChange, number> {
+  const held = new Map<TcpChange, number>();
+  const waiting = plannedMs.filter(
+    (p) => nowMs <= p + o.lateMs + o.recordDelayMs && !doneMs.some((d) => d >= p - o.skewMs && d <= p + o.lateMs),
+  );
+  for (const p of [...waiting].sort((a, b) => a - b)) {
+    const c = unexplained.find((x) => x.atMs > p - o.skewMs && x.atMs <= p + o.lateMs + o.toleranceMs && x.n - (held.get(x) ?? 0) >= 0.5);
+    if (c) held.set(c, (held.get(c) ?? 0) + 1);
+  }
+  return held;
 }
 
 export interface NodePlaintextSeen {
@@ -115,7 +143,7 @@ export interface NodePlaintextSeen {
  */
 export function plaintextSeenFromChanges(
   changes: readonly TcpChange[],
-  dials: { ownMs: readonly number[]; publishedMs: readonly number[] },
+  dials: { ownMs: readonly number[]; publishedMs: readonly number[]; plannedMs?: readonly number[] },
   remembered: number | null,
   nowMs: number,
   o: SeenOptions,
@@ -124,7 +152,14 @@ export function plaintextSeenFromChanges(
   coveredFromMs: number | null = null,
 ): NodePlaintextSeen {
   const rememberedMs = remembered !== null && coveredFromMs !== null && remembered > coveredFromMs ? null : remembered;
-  const real = unexplainedChanges(changes, mergeDials(dials.ownMs, dials.publishedMs), o);
+  const done = mergeDials(dials.ownMs, dials.publishedMs);
+  const explained = unexplainedChanges(changes, done, o);
+  // A peer's dial announced ahead and not yet on record is no client until its record is late.
+  const planned = heldByPlans(explained, dials.plannedMs ?? [], done, nowMs, o);
+  const real = explained.flatMap((c) => {
+    const n = c.n - (planned.get(c) ?? 0);
+    return n >= 0.5 ? [{ ...c, n }] : [];
+  });
   const own = new Set(dials.ownMs);
   const peers = dials.publishedMs.some((d) => !own.has(d));
   const young = real.filter((c) => c.atMs > nowMs - o.settleMs);
@@ -137,6 +172,6 @@ export function plaintextSeenFromChanges(
     windowTcp: since.count,
     lastSeenMs: later(rememberedMs, since.lastSeenMs),
     rememberMs: later(rememberedMs, settled),
-    pendingTcp: hold ? 1 : 0,
+    pendingTcp: (hold ? 1 : 0) + [...planned.values()].reduce((a, b) => a + b, 0),
   };
 }

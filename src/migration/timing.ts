@@ -44,6 +44,11 @@ export function timingPolicy(config: Config): TimingPolicy {
       skewMs: 1_000,
       // A peer publishes a dial when its cycle ends; Prometheus scrapes it within an interval.
       settleMs: config.collectionIntervalMs + 2 * scrapeMs + 5_000,
+      // A check falls due at its announced time and runs in the next collection (up to an interval
+      // later, then up to its timeouts into it); its record is published when that collection ends
+      // and scraped within a scrape interval. Generous: a slow record only delays a real client's count.
+      lateMs: 2 * config.collectionIntervalMs + config.timeouts.metricsMs + config.timeouts.tlsMs + config.timeouts.plaintextMs,
+      recordDelayMs: 2 * config.collectionIntervalMs + 3 * scrapeMs + config.timeouts.prometheusMs,
     },
     canary: { slackMs, bucketMs, minCoverage },
   };

@@ -144,7 +144,9 @@ function judgeTraffic(
         p.plaintextTcp === undefined
           ? Math.max(0, Math.round(p.node.windowIncrease.tcp - p.own.tcp))
           : p.plaintextTcp + missedByChanges(p.node, p.windowStartMs, p.windowEndMs);
-      const tls = Math.max(0, Math.round(p.node.windowIncrease.tls - p.own.tls));
+      // Every exporter's probes (published, this one's included when Prometheus scrapes it), or this
+      // one's own when that is more: either way none of them is a client.
+      const tls = Math.max(0, Math.round(p.node.windowIncrease.tls - Math.max(p.own.tls, p.node.exportersTls)));
       window = { tcp, tls, source: 'prometheus' };
       if (tcp > 0) {
         c.reasons.add('plaintext_connections_in_window');

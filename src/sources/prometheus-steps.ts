@@ -12,11 +12,17 @@ import type { PrometheusSeries } from './prometheus-client.ts';
 
 /** The gauge every exporter publishes per node: when it last dialled the node's listen_addr. */
 export const DIAL_GAUGE = 'gitaly_tls_exporter_plaintext_dial_timestamp_seconds';
-/** The label of DIAL_GAUGE that names the node by its Prometheus instance (how peers match it). */
+/** The gauge every exporter publishes per node: when it will next dial listen_addr (announced ahead). */
+export const PLANNED_DIAL_GAUGE = 'gitaly_tls_exporter_plaintext_next_dial_timestamp_seconds';
+/** The counter every exporter publishes per node: its own TLS connections to tls_listen_addr. */
+export const TLS_CONNECTIONS_COUNTER = 'gitaly_tls_exporter_tls_connections_total';
+/** The label of these that names the node by its Prometheus instance (how peers match it). */
 export const DIAL_INSTANCE_LABEL = 'prometheus_instance';
 /** Subqueries never ask Prometheus for more points than this per series. */
 const MAX_STEPS = 2000;
 const PART = 'gte_part';
+/** Tells dials done from dials announced in the dials answer. */
+const DIAL_KIND = 'gte_dial';
 
 export interface StepQueries {
   rangeSeconds: number;
@@ -66,9 +72,10 @@ export function buildStepQueries(L: string, matchers: string, rangeSeconds: numb
   const part = (q: string, name: string): string => `label_replace(${q}, "${PART}", "${name}", "", "")`;
   const had = `(${prefer(hadBefore)} and on (${L}) ${delta})`;
   const changes = `(${part(delta, 'delta')} or ${part(at, 'at')} or ${part(before, 'before')} or ${part(had, 'had')})[${W}s:${S}s]`;
-  // A dial is a new value of the gauge (or its first appearance).
-  const g = DIAL_GAUGE;
-  const dials = `((${g} != ${g} offset ${S}s) or (${g} unless ${g} offset ${S}s))[${W}s:${S}s]`;
+  // A dial (done or announced) is a new value of its gauge (or its first appearance).
+  const moved = (g: string): string => `((${g} != ${g} offset ${S}s) or (${g} unless ${g} offset ${S}s))`;
+  const kind = (g: string, name: string): string => `label_replace(${moved(g)}, "${DIAL_KIND}", "${name}", "", "")`;
+  const dials = `(${kind(DIAL_GAUGE, 'done')} or ${kind(PLANNED_DIAL_GAUGE, 'planned')})[${W}s:${S}s]`;
   return { rangeSeconds: W, stepSeconds: S, evalMs, changes, dials };
 }
 
@@ -142,18 +149,23 @@ export function parseChanges(
 }
 
 /** Per instance (the gauge's prometheus_instance label): every published dial time, ms, sorted, distinct. */
-export function parseDials(series: readonly PrometheusSeries[]): Result<{ byInstance: Map<string, number[]> }> {
-  const byInstance = new Map<string, Set<number>>();
+export function parseDials(
+  series: readonly PrometheusSeries[],
+): Result<{ byInstance: Map<string, number[]>; plannedByInstance: Map<string, number[]> }> {
+  const done = new Map<string, Set<number>>();
+  const planned = new Map<string, Set<number>>();
   for (const s of series) {
     const instance = s.labels[DIAL_INSTANCE_LABEL];
     if (!instance) continue;
-    const set = byInstance.get(instance) ?? new Set<number>();
+    const into = s.labels[DIAL_KIND] === 'planned' ? planned : done;
+    const set = into.get(instance) ?? new Set<number>();
     for (const [, v] of s.points) {
       if (!Number.isFinite(v) || v <= 0)
         return { ok: false, error: { code: 'BAD_RESPONSE', message: `Prometheus returned an invalid dial time for ${instance}` } };
       set.add(Math.round(v * 1000));
     }
-    byInstance.set(instance, set);
+    into.set(instance, set);
   }
-  return { ok: true, byInstance: new Map([...byInstance].map(([k, v]) => [k, [...v].sort((a, b) => a - b)])) };
+  const sorted = (m: Map<string, Set<number>>): Map<string, number[]> => new Map([...m].map(([k, v]) => [k, [...v].sort((a, b) => a - b)]));
+  return { ok: true, byInstance: sorted(done), plannedByInstance: sorted(planned) };
 }

@@ -12,7 +12,15 @@ import {
   type PrometheusDeps,
   type PrometheusQueryOptions,
 } from './prometheus-client.ts';
-import { buildStepQueries, latestSampleBefore, parseChanges, parseDials, prevSamplesQuery } from './prometheus-steps.ts';
+import {
+  buildStepQueries,
+  DIAL_INSTANCE_LABEL,
+  latestSampleBefore,
+  parseChanges,
+  parseDials,
+  prevSamplesQuery,
+  TLS_CONNECTIONS_COUNTER,
+} from './prometheus-steps.ts';
 import type { ErrorCode } from '../error-codes.ts';
 import { parseLabelMatchers } from '../label-matchers.ts';
 
@@ -26,6 +34,8 @@ const MAX_STEPS = 2000;
 /** The window count evaluates several selectors per step: fewer, longer steps. */
 const MAX_COUNT_STEPS = 500;
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+/** The `type` of the exporters' own TLS connections in the increase answer. */
+const EXPORTERS_TLS = 'exporters_tls';
 /** Tells the restart signal's share from the scrape coverage in the coverage answer. */
 const SIGNAL_LABEL = 'gitaly_tls_exporter_signal';
 
@@ -169,7 +179,7 @@ export function buildFleetQueries(
   const preferPraefect = (perFamily: (family: string) => string): string =>
     `(${perFamily(PRAEFECT_FAMILY)}) or ((${perFamily(GITALY_FAMILY)}) unless on (${L}) group by (${L}) (count_over_time(${sel(PRAEFECT_FAMILY)}[${W}s])))`;
 
-  const increase = preferPraefect((family) => {
+  const gitalyIncrease = preferPraefect((family) => {
     const extrapolated = `sum by (${L}, type) (increase(${sel(family)}[${W}s]))`;
     // The larger of the two: the step count sees plaintext series that appear inside the window;
     // increase() keeps today's answer wherever it is the larger (its extrapolation to the edges).
@@ -177,6 +187,10 @@ export function buildFleetQueries(
   });
   // With the share of the window for which process_start_time_seconds was kept (the restart signal),
   // in the same answer: many setups drop process_* series, and the count cannot see a restart without it.
+  // Every exporter's own TLS connections to the node (peers' probes are not clients either), under
+  // the node's instance: the same window and extrapolation as the Gitaly counter they are taken from.
+  const exportersTls = `label_replace(label_replace(sum by (${DIAL_INSTANCE_LABEL}) (increase(${TLS_CONNECTIONS_COUNTER}[${W}s])), "${L}", "$1", "${DIAL_INSTANCE_LABEL}", "(.+)"), "type", "${EXPORTERS_TLS}", "", "")`;
+  const increase = `${gitalyIncrease} or ${exportersTls}`;
   const coverage =
     `count_over_time((max by (${L}) (${sel('up')}) == 1)[${W}s:${S}s]) or ` +
     `label_replace(count_over_time((max by (${L}) (${sel('process_start_time_seconds')}))[${W}s:${S}s]), "${SIGNAL_LABEL}", "process_start", "", "")`;
@@ -269,6 +283,7 @@ export async function queryFleetEvidence(
         windowIncrease: { tcp: 0, tls: 0 },
         coverage: 0,
         processStartCoverage: 0,
+        exportersTls: 0,
         tcpLastChangeMs: null,
         tcpChanges: [],
         dialsMs: [],
@@ -280,10 +295,16 @@ export async function queryFleetEvidence(
   const invalid = (what: string): PrometheusFleetEvidence => failed('BAD_RESPONSE', `Prometheus returned an invalid ${what}`);
 
   const seen = new Set<string>();
+  const exportersTls = new Map<string, number>();
   for (const { labels, value } of increase.samples) {
     const instance = instanceOf(labels, L);
     if (instance === null) continue;
     if (!Number.isFinite(value) || value < 0) return invalid(`connection increase for ${instance}`);
+    // Exporters' counters are no Gitaly counters: they neither make an instance seen nor add to it.
+    if (labels.type === EXPORTERS_TLS) {
+      exportersTls.set(instance, value);
+      continue;
+    }
     seen.add(instance);
     const node = entry(instance);
     if (labels.type === 'tcp' || labels.type === 'tls') node.windowIncrease[labels.type] += value;
@@ -329,6 +350,8 @@ export async function queryFleetEvidence(
   if (!dials.ok) return failed(dials.error.code, dials.error.message);
   // Dials of instances with no counters are kept aside: entry() would make them look scraped.
   for (const [instance, list] of dials.byInstance) if (byInstance.has(instance)) byInstance.get(instance)!.dialsMs = list;
+  for (const [instance, list] of dials.plannedByInstance) if (byInstance.has(instance)) byInstance.get(instance)!.plannedDialsMs = list;
+  for (const [instance, n] of exportersTls) if (byInstance.has(instance)) byInstance.get(instance)!.exportersTls = n;
 
   return {
     ok: true,

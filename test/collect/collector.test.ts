@@ -275,7 +275,14 @@ describe('collector', () => {
     const byInstance = new Map(
       [...names, 'gitaly-99'].map((n) => [
         `${n}:9236`,
-        { instance: `${n}:9236`, windowIncrease: { tcp: 0, tls: 10 }, coverage: 1, processStartCoverage: 1, tcpLastChangeMs: null },
+        {
+          instance: `${n}:9236`,
+          windowIncrease: { tcp: 0, tls: 10 },
+          coverage: 1,
+          processStartCoverage: 1,
+          exportersTls: 0,
+          tcpLastChangeMs: null,
+        },
       ]),
     );
     fleet.prometheus = {

@@ -69,6 +69,7 @@ function exactFleet(
           windowIncrease: { tcp: inWindow.length, tls: tlsInWindow.length },
           coverage: 1,
           processStartCoverage: 1,
+          exportersTls: 0,
           tcpLastChangeMs: inWindow.at(-1) ?? null,
         });
       }

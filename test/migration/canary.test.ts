@@ -93,6 +93,7 @@ describe('own-connection canary', () => {
       windowIncrease: { tcp, tls },
       coverage,
       processStartCoverage: coverage,
+      exportersTls: 0,
       tcpLastChangeMs: null,
     });
     let h = emptyHistory();
@@ -157,6 +158,7 @@ describe('own-connection canary', () => {
               windowIncrease: { tcp: 0, tls: 0 },
               coverage: 1,
               processStartCoverage: 1,
+              exportersTls: 0,
               tcpLastChangeMs: null,
             },
             canary: { ...miss, source: 'prometheus', counter: 'instance praefect-1:9652' },

@@ -8,7 +8,7 @@ import {
 } from '../../src/migration/last-seen.ts';
 
 const O = { toleranceMs: 9_000, skewMs: 1_000 };
-const SEEN = { ...O, soakWindowMs: 90_000, settleMs: 14_000 };
+const SEEN = { ...O, soakWindowMs: 90_000, settleMs: 14_000, lateMs: 16_000, recordDelayMs: 20_000 };
 const s = (seconds: number): number => seconds * 1000;
 
 describe('migration: last seen, every exporter’s dials excluded', () => {
@@ -157,6 +157,44 @@ describe('migration: last seen, every exporter’s dials excluded', () => {
     ];
     const seen = plaintextSeenFromChanges(changes, { ownMs: [], publishedMs: [s(64)] }, null, s(100), SEEN);
     expect(seen.windowTcp).to.equal(2);
+  });
+
+  it('a peer’s dial announced ahead is never last seen, however late its record comes within the bound', () => {
+    // The peer announced a dial at 60 s; it dialled at 70 s (its collection ran late), Gitaly's
+    // counter showed it at 72 s, and the dial's own record reaches Prometheus only at 100 s (load).
+    const changes = [{ atMs: s(72), n: 1 }];
+    const waiting = { ownMs: [], publishedMs: [s(30)], plannedMs: [s(60)] };
+    for (const at of [75, 85, 95]) {
+      const seen = plaintextSeenFromChanges(changes, waiting, null, s(at), SEEN);
+      expect(seen, `at ${at} s`).to.deep.equal({ windowTcp: 0, lastSeenMs: null, rememberMs: null, pendingTcp: 1 });
+    }
+    // The record arrives: the dial explains the count for good.
+    const recorded = plaintextSeenFromChanges(changes, { ...waiting, publishedMs: [s(30), s(70)] }, null, s(100), SEEN);
+    expect(recorded).to.deep.equal({ windowTcp: 0, lastSeenMs: null, rememberMs: null, pendingTcp: 0 });
+    // No record by plan + late + record delay (96 s): the count is a client after all.
+    const lateRecord = plaintextSeenFromChanges(changes, waiting, null, s(97), SEEN);
+    expect(lateRecord).to.deep.equal({ windowTcp: 1, lastSeenMs: s(72), rememberMs: s(72), pendingTcp: 0 });
+  });
+
+  it('an announced dial holds back one count only, and none of a change outside its reach', () => {
+    const plan = { ownMs: [], publishedMs: [], plannedMs: [s(60)] };
+    // A client in the same change as the peer's dial: one of the two counts.
+    expect(plaintextSeenFromChanges([{ atMs: s(72), n: 2 }], plan, null, s(80), SEEN).windowTcp).to.equal(1);
+    // A change before the plan, or past its reach (60 + 16 + 9 s), is no dial of it.
+    expect(plaintextSeenFromChanges([{ atMs: s(50), n: 1 }], plan, null, s(80), SEEN).windowTcp).to.equal(1);
+    expect(plaintextSeenFromChanges([{ atMs: s(86), n: 1 }], plan, null, s(90), SEEN).windowTcp).to.equal(1);
+    // A plan a dial done already answered (this exporter's own at 61 s, say) holds nothing more.
+    const answered = plaintextSeenFromChanges(
+      [
+        { atMs: s(62), n: 1 },
+        { atMs: s(64), n: 1 },
+      ],
+      { ownMs: [s(61)], publishedMs: [], plannedMs: [s(60)] },
+      null,
+      s(80),
+      SEEN,
+    );
+    expect(answered.windowTcp).to.equal(1);
   });
 
   it('a remembered last seen is never moved back, and own dials never become last seen', () => {

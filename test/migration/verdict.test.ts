@@ -13,7 +13,14 @@ const promOk = (tcp: number, tls: number, coverage = 1, own = { tcp: 0, tls: 0 }
   windowStartMs: NOW - WINDOW,
   windowEndMs: NOW,
   own,
-  node: { instance: 'gitaly-1:9236', windowIncrease: { tcp, tls }, coverage, processStartCoverage: coverage, tcpLastChangeMs: null },
+  node: {
+    instance: 'gitaly-1:9236',
+    windowIncrease: { tcp, tls },
+    coverage,
+    processStartCoverage: coverage,
+    exportersTls: 0,
+    tcpLastChangeMs: null,
+  },
 });
 
 describe('migration verdict: a node', () => {
@@ -353,6 +360,7 @@ describe('missedByChanges: counts the window total has and the change list lacks
     windowIncrease: { tcp, tls: 0 },
     coverage: 1,
     processStartCoverage: 1,
+    exportersTls: 0,
     tcpLastChangeMs: null,
     tcpChanges: changes.map(([atMs, n]) => ({ atMs, n })),
   });

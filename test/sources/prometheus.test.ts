@@ -516,8 +516,8 @@ describe('prometheus source', function () {
 
       it('asks five POSTed questions (the window totals at its end, the per-change ones up to now) and assembles the answers', async function () {
         const received = await fakeFleet((query, res) => {
-          // The window totals use label_replace too; only the per-change range query has no increase().
-          if (query.includes('label_replace(') && !query.includes('increase(')) {
+          // Only the per-change range query names the gte_part label.
+          if (query.includes('"gte_part"')) {
             res.end(
               matrix([
                 { metric: { instance: 'g1:9236', gte_part: 'delta' }, values: [[1768046100, '2']] },
@@ -534,6 +534,8 @@ describe('prometheus source', function () {
                   values: [[1768046000, '1768045999.123']],
                 },
                 { metric: { prometheus_instance: 'unknown:9236' }, values: [[1768046000, '1768045000']] },
+                // A dial announced ahead (the next-dial gauge), told apart by gte_dial.
+                { metric: { prometheus_instance: 'g1:9236', node: 'one', gte_dial: 'planned' }, values: [[1768046000, '1768046059.123']] },
               ]),
             );
           } else if (query.includes('increase(')) {
@@ -543,6 +545,12 @@ describe('prometheus source', function () {
                 { metric: { instance: 'g1:9236', type: 'tls' }, value: '40' },
                 { metric: { instance: 'g1:9236', type: 'unix' }, value: '900' },
                 { metric: { instance: 'hooks-only:9236', type: 'unix' }, value: '3' },
+                // Every exporter's own TLS connections, under the node's instance: no Gitaly counter.
+                { metric: { instance: 'g1:9236', prometheus_instance: 'g1:9236', type: 'exporters_tls' }, value: '38.5' },
+                {
+                  metric: { instance: 'only-exporters:9236', prometheus_instance: 'only-exporters:9236', type: 'exporters_tls' },
+                  value: '5',
+                },
               ]),
             );
           } else if (query.includes('count_over_time((')) {
@@ -551,6 +559,7 @@ describe('prometheus source', function () {
               vector([
                 { metric: { instance: 'g1:9236' }, value: '601' },
                 { metric: { instance: 'exporter:9100' }, value: '300' },
+                { metric: { instance: 'g1:9236', gitaly_tls_exporter_signal: 'process_start' }, value: '300' },
               ]),
             );
           } else {
@@ -583,10 +592,14 @@ describe('prometheus source', function () {
           instance: 'g1:9236',
           windowIncrease: { tcp: 2.5, tls: 40 },
           coverage: 1,
+          processStartCoverage: 0.5,
+          exportersTls: 38.5,
           tcpLastChangeMs: 1768046100250,
           tcpChanges: [{ atMs: 1768046099500, n: 2, prevSampleMs: 1768046080500 }],
           dialsMs: [1768045999123],
+          plannedDialsMs: [1768046059123],
         });
+        expect(evidence.byInstance.has('only-exporters:9236'), 'exporters’ counters alone are no sign of a scraped node').to.equal(false);
         expect(evidence.byInstance.get('hooks-only:9236')).to.deep.include({
           windowIncrease: { tcp: 0, tls: 0 },
           coverage: 0,
@@ -600,7 +613,7 @@ describe('prometheus source', function () {
       // `timestamp(… offset)` finds no sample before the change that holds the outage's dials.
       const staleGap = (followUp: (query: string, time: string, res: ServerResponse) => void) =>
         fakeFleet((query, res) => {
-          if (query.includes('label_replace(') && !query.includes('increase(')) {
+          if (query.includes('"gte_part"')) {
             res.end(
               matrix([
                 { metric: { instance: 'g1:9236', gte_part: 'delta' }, values: [[1768046100, '1']] },
