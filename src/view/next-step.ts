@@ -14,7 +14,14 @@ export interface NextStepInput {
   phase: Phase;
   reasons: Array<{ reason: Reason; text: string }>;
   sources: Source[];
-  soak: { windowMs: number; observedForMs: number | null; plaintextLastSeenMs: number | null };
+  soak: {
+    windowMs: number;
+    observedForMs: number | null;
+    plaintextLastSeenMs: number | null;
+    /** Fraction of the window Prometheus scraped the node for; null without Prometheus. */
+    coverage: number | null;
+    projectedSafe: { atMs: number } | { atMs: null; why: string };
+  };
   certExpiry: { atMs: number; days: number } | { atMs: null; why: string };
 }
 
@@ -64,19 +71,29 @@ export function nextStep(v: NextStepInput, nowMs: number): string {
   if (has('cert_expiring') && v.certExpiry.atMs !== null)
     return `Renew the certificate: it expires in ${v.certExpiry.days} day(s), before going further.`;
   if (has('plaintext_established')) return 'Plaintext clients are connected right now — find them before going further.';
-  if (has('plaintext_connections_in_window'))
+  if (has('plaintext_connections_in_window')) {
+    const safe = v.soak.projectedSafe.atMs;
+    // The client may have moved to TLS already: then the window only has to pass it.
+    const clean =
+      safe !== null && safe > nowMs
+        ? ` If it has moved to TLS, the soak window is clean at ${new Date(safe).toISOString()} (in ${duration(safe - nowMs)}) unless another connects; if not, find it first.`
+        : ' Find it before going further.';
     return lastSeen !== null
-      ? `Plaintext client seen ${duration(nowMs - lastSeen)} ago — find it before going further.`
+      ? `Plaintext client seen ${duration(nowMs - lastSeen)} ago.${clean}`
       : 'Plaintext clients connected within the soak window — find them before going further.';
+  }
   if (has('source_down')) return `Unknown: ${text('source_down')}`;
   if (has('counter_not_counting_us')) return `Unknown: ${text('counter_not_counting_us')}`;
   if (has('no_traffic_evidence')) return `Unknown: ${text('no_traffic_evidence')}`;
   if (has('missing_from_inventory')) return `Unknown: ${text('missing_from_inventory')}`;
   if (has('insufficient_history')) {
     const watched = v.soak.observedForMs;
-    return watched === null
-      ? `Wait: the soak window (${duration(v.soak.windowMs)}) has not started; no connection counts yet.`
-      : `Wait: observed for ${duration(watched)} of the ${duration(v.soak.windowMs)} soak window.`;
+    if (watched === null) return `Wait: the soak window (${duration(v.soak.windowMs)}) has not started; no connection counts yet.`;
+    if (watched < v.soak.windowMs) return `Wait: observed for ${duration(watched)} of the ${duration(v.soak.windowMs)} soak window.`;
+    // Watched long enough, yet not evidence: a gap in Prometheus' scrapes, or a missing signal.
+    if (v.soak.coverage !== null && v.soak.coverage < 1)
+      return `Wait: Prometheus scraped this node for ${(v.soak.coverage * 100).toFixed(1)}% of the ${duration(v.soak.windowMs)} soak window; it is covered once the gap has passed out of the window (within ${duration(v.soak.windowMs)}).`;
+    return 'Wait: the whole soak window was watched, but its counts are not evidence yet (the details say what is missing).';
   }
   const clean = lastSeen !== null ? nowMs - lastSeen : v.soak.observedForMs;
   const forHow = clean !== null ? ` (no plaintext client for ${duration(clean)})` : '';

@@ -7,12 +7,16 @@ const NOW = Date.UTC(2026, 10, 25, 12, 0, 0);
 const H = 3_600_000;
 const DAY = 24 * H;
 
+function soak(over: Partial<NextStepInput['soak']> = {}): NextStepInput['soak'] {
+  return { windowMs: 7 * DAY, observedForMs: 10 * DAY, plaintextLastSeenMs: null, coverage: null, projectedSafe: { atMs: NOW }, ...over };
+}
+
 function input(phase: Phase, reasons: Reason[], over: Partial<NextStepInput> = {}): NextStepInput {
   return {
     phase,
     reasons: reasons.map((reason) => ({ reason, text: REASON_TEXT[reason] })),
     sources: [],
-    soak: { windowMs: 7 * DAY, observedForMs: 10 * DAY, plaintextLastSeenMs: null },
+    soak: soak({ observedForMs: 10 * DAY }),
     certExpiry: { atMs: NOW + 80 * DAY, days: 80 },
     ...over,
   };
@@ -28,7 +32,7 @@ describe('next step', () => {
 
   it('says listen_addr may go, with how long no plaintext client connected', () => {
     const v = input('tls_only_traffic', ['plaintext_listener_open'], {
-      soak: { windowMs: 7 * DAY, observedForMs: 30 * DAY, plaintextLastSeenMs: NOW - 7 * DAY - 2 * H },
+      soak: soak({ observedForMs: 30 * DAY, plaintextLastSeenMs: NOW - 7 * DAY - 2 * H }),
     });
     expect(nextStep(v, NOW)).to.equal('Safe to remove listen_addr (no plaintext client for 7d 2h).');
   });
@@ -46,9 +50,11 @@ describe('next step', () => {
 
   it('points at a recent plaintext client before anything about listen_addr', () => {
     const v = input('dual_listen', ['plaintext_connections_in_window', 'plaintext_listener_open'], {
-      soak: { windowMs: 7 * DAY, observedForMs: 10 * DAY, plaintextLastSeenMs: NOW - 3 * 60_000 },
+      soak: soak({ plaintextLastSeenMs: NOW - 3 * 60_000, projectedSafe: { atMs: NOW - 3 * 60_000 + 7 * DAY } }),
     });
-    expect(nextStep(v, NOW)).to.equal('Plaintext client seen 3 min ago — find it before going further.');
+    expect(nextStep(v, NOW)).to.equal(
+      'Plaintext client seen 3 min ago. If it has moved to TLS, the soak window is clean at 2026-12-02T11:57:00.000Z (in 6d 23h) unless another connects; if not, find it first.',
+    );
   });
 
   it('reads unknown, naming the source and its error, when a source is down', () => {
@@ -62,9 +68,20 @@ describe('next step', () => {
 
   it('says how far through the soak window a young node is', () => {
     const v = input('dual_listen', ['insufficient_history', 'plaintext_listener_open'], {
-      soak: { windowMs: 7 * DAY, observedForMs: 2 * DAY + 3 * H, plaintextLastSeenMs: null },
+      soak: soak({ observedForMs: 2 * DAY + 3 * H }),
     });
     expect(nextStep(v, NOW)).to.equal('Wait: observed for 2d 3h of the 7d soak window.');
+  });
+
+  it('never says observed for longer than the window: names the gap in Prometheus’ scrapes instead', () => {
+    const gap = input('tls_only_traffic', ['insufficient_history'], { soak: soak({ observedForMs: 9 * DAY, coverage: 0.974 }) });
+    expect(nextStep(gap, NOW)).to.equal(
+      'Wait: Prometheus scraped this node for 97.4% of the 7d soak window; it is covered once the gap has passed out of the window (within 7d).',
+    );
+    const signal = input('dual_listen', ['insufficient_history'], { soak: soak({ observedForMs: 9 * DAY }) });
+    expect(nextStep(signal, NOW)).to.equal(
+      'Wait: the whole soak window was watched, but its counts are not evidence yet (the details say what is missing).',
+    );
   });
 
   it('puts a broken TLS listener before traffic, and says done when complete', () => {
