@@ -1,7 +1,8 @@
 // gitaly-tls-exporter [--config.file F] [--web.listen-address HOST:PORT] [--log.level L]
 //                     [--log.format logfmt|json] [--log.repeat-interval D] [--config.check]
-// gitaly-tls-exporter check --config.file F
-// Exit codes: 0 ok (check: fleet complete), 1 check: not complete, 2 bad usage or configuration.
+// gitaly-tls-exporter check (--config.file F | --url URL) [--node NAME]
+// Exit codes: 0 ok (check: the fleet is complete, or NAME may drop listen_addr), 1 check: not yet,
+// 2 bad usage or configuration (an unknown NAME too), 3 check: could not determine.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +14,7 @@ import { DEFAULT_REPEAT_MS } from './collect/failure-log.ts';
 import { realProbes } from './collect/probes.ts';
 import { formatDuration, parseDuration } from './config/duration.ts';
 import { ConfigError, loadConfigFile } from './config/load.ts';
+import { nodeName } from './config/schema.ts';
 import { Inventory } from './inventory/inventory.ts';
 import type { Config } from './config/types.ts';
 import { demoConfig } from './demo/demo-config.ts';
@@ -25,16 +27,18 @@ import { loadWebConfig } from './config/web-config.ts';
 import { createHttpsOptions, secureApp } from './http/web-config.ts';
 import { loadState, setAsideCorruptState } from './migration/state.ts';
 import type { NodeHistory } from './migration/types.ts';
-import { checkRemote } from './report/remote-check.ts';
-import { renderTable } from './report/table.ts';
+import { CHECK_EXIT, gateExit } from './report/check-exit.ts';
+import { localCheck } from './report/local-check.ts';
+import { checkRemote, checkRemoteNode, migrationUrl } from './report/remote-check.ts';
+import { shownValue } from './report/terminal-text.ts';
 
 const USAGE = `Usage:
   gitaly-tls-exporter [--config.file FILE] [--web.listen-address HOST:PORT] [--web.config.file FILE]
                       [--web.enable-lifecycle] [--log.level LEVEL] [--log.format FORMAT]
                       [--log.repeat-interval DURATION]
   gitaly-tls-exporter --config.file FILE [--web.config.file FILE] --config.check
-  gitaly-tls-exporter check --config.file FILE
-  gitaly-tls-exporter check --url http://exporter:9787
+  gitaly-tls-exporter check --config.file FILE [--node NAME]
+  gitaly-tls-exporter check --url http://exporter:9787 [--node NAME]
 
 Without --config.file the exporter runs against a built-in demo fleet.
   --config.file FILE            YAML configuration (see config.example.yml)
@@ -49,7 +53,12 @@ Without --config.file the exporter runs against a built-in demo fleet.
   --config.check                validate the configuration and exit (0 valid, 2 invalid)
   check                         one collection, print the verdict table; exit 0 only when the fleet is complete
   check --url URL               ask the running exporter at URL for its verdict instead (dials nothing)
-  --version, --help`;
+  check --node NAME             exit 0 only when node NAME may drop listen_addr (tls_only_traffic or complete)
+  --version, --help
+
+Exit codes: 0 ok (check: complete, or NAME may drop listen_addr), 1 check: not yet,
+2 bad usage or configuration (check: NAME is not a node of the fleet), 3 check: could not determine
+(the exporter unreachable, no verdict yet, an answer that is not a /migration document).`;
 
 /**
  * How long a stop (SIGTERM, SIGINT) may take before close-with-grace exits 1: under Kubernetes'
@@ -65,6 +74,8 @@ interface Options {
   configFile?: string;
   /** check --url: a running exporter to ask. */
   url?: string;
+  /** check --node: the one node to gate on. */
+  node?: string;
   webConfigFile?: string;
   listen: { host: string; port: number };
   logLevel: LogLevel;
@@ -84,6 +95,7 @@ function parseOptions(argv: string[]): Options | 'help' | 'version' {
       options: {
         'config.file': { type: 'string' },
         url: { type: 'string' },
+        node: { type: 'string' },
         'web.listen-address': { type: 'string', default: ':9787' },
         'web.config.file': { type: 'string' },
         'web.enable-lifecycle': { type: 'boolean', default: false },
@@ -113,6 +125,18 @@ function parseOptions(argv: string[]): Options | 'help' | 'version' {
   const command = positionals[0] === 'check' ? 'check' : 'serve';
   if (values.url !== undefined && command !== 'check') throw new UsageError('--url is only for check');
   if (values.url !== undefined && values['config.file']) throw new UsageError('check takes either --url or --config.file, not both');
+  if (values.url !== undefined) {
+    const url = migrationUrl(values.url);
+    if (!url.ok) throw new UsageError(url.message);
+  }
+  if (values.node !== undefined && command !== 'check') throw new UsageError('--node is only for check');
+  if (values.node !== undefined) {
+    try {
+      nodeName(values.node);
+    } catch (err) {
+      throw new UsageError(`--node ${shownValue(values.node)} ${(err as Error).message}`);
+    }
+  }
   if ((command === 'check' || values['config.check']) && !values['config.file'] && values.url === undefined) {
     throw new UsageError(`${command === 'check' ? 'check needs --config.file or --url' : '--config.check needs --config.file'}`);
   }
@@ -120,6 +144,7 @@ function parseOptions(argv: string[]): Options | 'help' | 'version' {
     command,
     configFile: values['config.file'],
     url: values.url,
+    node: values.node,
     webConfigFile: values['web.config.file'],
     listen: { host: listen.value.host, port: listen.value.port },
     logLevel: level,
@@ -186,25 +211,34 @@ async function startDemo(logger: Logger): Promise<{ config: Config; fleet: DemoF
   return { config, fleet };
 }
 
-async function check(configFile: string, logger: Logger): Promise<number> {
+async function check(configFile: string, node: string | undefined, logger: Logger): Promise<number> {
   const loaded = loadConfigFile(configFile);
   // Each dial of listen_addr adds to Gitaly's tcp counter. A server sharing this state file checks
   // it every plaintext_check_interval; reuse its answer rather than dial behind its back.
   const config = { ...loaded, plaintextCheckIntervalMs: 2 * loaded.plaintextCheckIntervalMs };
   const exporter = new Exporter({ config, logger, probes: realProbes, histories: await loadHistories(config, logger) });
   const snapshot = await exporter.collector.collect();
-  process.stdout.write(renderTable(snapshot.view));
-  return snapshot.fleet.complete ? 0 : 1;
+  const outcome = localCheck(snapshot.view, node);
+  process.stdout.write(outcome.stdout);
+  process.stderr.write(outcome.stderr);
+  return outcome.exit;
 }
 
-async function checkUrl(url: string): Promise<number> {
-  const answer = await checkRemote(url, { timeoutMs: 30_000, maxBytes: 64 * 1024 * 1024 });
+const REMOTE_LIMITS = { timeoutMs: 30_000, maxBytes: 64 * 1024 * 1024 };
+
+async function checkUrl(url: string, node: string | undefined): Promise<number> {
+  const answer = node === undefined ? await checkRemote(url, REMOTE_LIMITS) : await checkRemoteNode(url, node, REMOTE_LIMITS);
   if (!answer.ok) {
-    process.stderr.write(`gitaly-tls-exporter: check: ${answer.message}\n`);
-    return 1;
+    process.stderr.write(`gitaly-tls-exporter: check: could not determine: ${answer.message}\n`);
+    return CHECK_EXIT.undetermined;
+  }
+  if ('gate' in answer && !answer.gate.found) {
+    process.stderr.write(`gitaly-tls-exporter: check: ${answer.gate.line}\n`);
+    return gateExit(answer.gate);
   }
   process.stdout.write(answer.text);
-  return answer.complete ? 0 : 1;
+  if ('gate' in answer) return gateExit(answer.gate);
+  return answer.complete ? CHECK_EXIT.ok : CHECK_EXIT.notYet;
 }
 
 async function serve(options: Options, logger: Logger): Promise<void> {
@@ -302,14 +336,19 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${options.configFile}: valid, ${config.nodes.length} node(s)${files.summary}\n`);
       return 0;
     }
-    if (options.command === 'check' && options.url !== undefined) return await checkUrl(options.url);
-    if (options.command === 'check' && options.configFile) return await check(options.configFile, logger);
+    if (options.command === 'check' && options.url !== undefined) return await checkUrl(options.url, options.node);
+    if (options.command === 'check' && options.configFile) return await check(options.configFile, options.node, logger);
     await serve(options, logger);
     return -1;
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`gitaly-tls-exporter: invalid configuration:\n${err.message}\n`);
-      return 2;
+      return CHECK_EXIT.usage;
+    }
+    // Whatever else stops a check leaves it undecided: a CI gate must not read it as "not yet".
+    if (options.command === 'check') {
+      process.stderr.write(`gitaly-tls-exporter: check: could not determine: ${(err as Error).message}\n`);
+      return CHECK_EXIT.undetermined;
     }
     throw err;
   }

@@ -103,26 +103,35 @@ export class Exporter implements ExporterView {
     return this.onDemand.probe(target, this.config, this.collector.inventory.nodes());
   }
 
-  reload(): Promise<{ ok: boolean; message: string }> {
-    return Promise.resolve(this.reloadNow());
-  }
-
-  private reloadNow(): { ok: boolean; message: string } {
+  async reload(): Promise<{ ok: boolean; message: string }> {
     if (!this.loadConfig)
       return { ok: false, message: 'This exporter runs the built-in demo fleet; there is no configuration file to reload.' };
+    let next: Config;
     try {
-      const next = this.loadConfig();
-      this.config = next;
-      this.collector.setConfig(next);
-      this.setReloadOk(true);
-      this.logger.info({ nodes: next.nodes.length }, `configuration reloaded from ${next.source}`);
-      return { ok: true, message: `Configuration reloaded: ${next.nodes.length} node(s).` };
+      next = this.loadConfig();
     } catch (err) {
       this.setReloadOk(false);
       const message = (err as Error).message;
       this.logger.error(`configuration reload rejected, the previous one keeps running:\n${message}`);
       return { ok: false, message: `Configuration rejected, the previous one keeps running:\n${message}` };
     }
+    this.config = next;
+    this.collector.setConfig(next);
+    this.setReloadOk(true);
+    // The nodes: list alone says 0 for a discovered fleet: count what every source lists now.
+    const view = await this.collector.inventory.preview(next);
+    const listed = new Set(next.nodes.map((n) => n.name));
+    const discovered = view.nodes.filter((n) => !listed.has(n.name)).length;
+    const failed = view.sources.filter((s) => !s.ok).map((s) => s.id);
+    this.logger.info(
+      { nodes: view.nodes.length, listed: next.nodes.length, discovered, sourcesDown: failed },
+      `configuration reloaded from ${next.source}`,
+    );
+    const split = view.sources.some((s) => s.kind !== 'static') ? ` (${next.nodes.length} listed, ${discovered} discovered)` : '';
+    const down = failed.length
+      ? `; ${failed.length} source${failed.length === 1 ? '' : 's'} of the node list failed: ${failed.join(', ')}`
+      : '';
+    return { ok: true, message: `Configuration reloaded: ${view.nodes.length} node(s)${split}${down}.` };
   }
 
   start(): void {

@@ -112,15 +112,58 @@ describe('command line', function () {
     expect(r.stdout).to.contain('Fleet: NOT COMPLETE');
   });
 
+  describe('check --config.file --node', () => {
+    // Nothing listens on these ports: the nodes cannot be done, and check must say so per node.
+    const fleet = (extra = '') =>
+      `state_file: ${join(dir, 'state.json')}\ntimeouts: { metrics: 2s, tls: 2s, plaintext: 2s }\n${extra}nodes:\n` +
+      [1, 2]
+        .map(
+          (i) =>
+            `  - name: gitaly-${i}\n    metrics_url: http://127.0.0.${i}:1/metrics\n    tls_address: 127.0.0.${i}:1\n    plaintext_address: 127.0.0.${i}:1\n`,
+        )
+        .join('');
+
+    it('exits 1 for a node that may not drop listen_addr, printing its row only', () => {
+      const file = join(dir, 'fleet.yml');
+      writeFileSync(file, fleet());
+      const r = run(['check', '--config.file', file, '--node', 'gitaly-2', '--log.level', 'error']);
+      expect(r.status, r.stderr).to.equal(1);
+      expect(r.stdout).to.match(/^gitaly-2\s+gitaly\s+unknown\s/m);
+      expect(r.stdout).to.not.match(/^gitaly-1\s/m);
+      expect(r.stdout).to.match(/\ngitaly-2: unknown, not yet: keep listen_addr \(source_down,/);
+    });
+
+    it('exits 2 for a node the fleet does not have', () => {
+      const file = join(dir, 'fleet.yml');
+      writeFileSync(file, fleet());
+      const r = run(['check', '--config.file', file, '--node', 'gitaly-9', '--log.level', 'error']);
+      expect(r.status, r.stderr).to.equal(2);
+      expect(r.stderr).to.equal('gitaly-tls-exporter: check: "gitaly-9" is not a node of this fleet (2 node(s))\n');
+      expect(r.stdout).to.equal('');
+    });
+
+    it('exits 3 for a node not found while a discovery file could not be read', () => {
+      const file = join(dir, 'fleet.yml');
+      writeFileSync(join(dir, 'targets.json'), 'not json');
+      writeFileSync(file, fleet(`discovery:\n  file_sd:\n    - file: targets.json\n`));
+      const r = run(['check', '--config.file', file, '--node', 'gitaly-9', '--log.level', 'error']);
+      expect(r.status, r.stderr).to.equal(3);
+      expect(r.stderr).to.match(
+        /^gitaly-tls-exporter: check: "gitaly-9" is not among the 2 node\(s\) found, but a source of the node list failed \(file_sd .*targets\.json\): it may be one of them\n$/,
+      );
+    });
+  });
+
   describe('check --url', () => {
     // The answer /migration gives, changed by each test; served from this process, so the CLI runs
     // as a child that does not block the event loop (spawnSync would).
     let answer = '';
+    let status = 200;
     let server: Server;
     let base: string;
     let child: TrackedChild | undefined;
     before(async () => {
-      server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(answer));
+      server = createServer((_req, res) => res.writeHead(status, { 'content-type': 'application/json' }).end(answer));
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
       base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
     });
@@ -128,10 +171,11 @@ describe('command line', function () {
     afterEach(async () => {
       await child?.stop(5_000);
       child = undefined;
+      status = 200;
     });
 
-    async function checkUrl(): Promise<{ status: number | null; stdout: string; stderr: string }> {
-      const [node, argv] = nodeTs(MAIN, ['check', '--url', base]);
+    async function checkUrl(...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+      const [node, argv] = nodeTs(MAIN, ['check', '--url', base, ...args]);
       child = spawnTracked(node, argv, { cwd: ROOT, what: 'check --url (CLI test)' });
       let stdout = '';
       let stderr = '';
@@ -143,6 +187,112 @@ describe('command line', function () {
     const complete = (node: string) => ({ node, role: 'gitaly', phase: 'complete', blockingReasons: [] });
     const claimed = { complete: true, phase: 'complete', blocking: [] };
     const at = '2026-11-30T12:00:00.000Z';
+
+    it('exits 0 when the fleet is complete', async () => {
+      answer = JSON.stringify({ generatedAt: at, fleet: claimed, nodes: [complete('gitaly-1'), complete('gitaly-2')] });
+      const r = await checkUrl();
+      expect(r.status, r.stderr).to.equal(0);
+      expect(r.stdout).to.match(/\nfleet: complete \(2 node\(s\)\)\n$/);
+    });
+
+    it('exits 1 when the fleet is not complete yet', async () => {
+      const nodes = [
+        complete('gitaly-1'),
+        { ...complete('gitaly-2'), phase: 'tls_only_traffic', blockingReasons: [{ reason: 'plaintext_listener_open' }] },
+      ];
+      answer = JSON.stringify({
+        generatedAt: at,
+        fleet: { complete: false, phase: 'tls_only_traffic', blocking: ['1 of 2 node(s) not complete: gitaly-2'] },
+        nodes,
+      });
+      const r = await checkUrl();
+      expect(r.status, r.stderr).to.equal(1);
+      expect(r.stdout).to.contain('fleet: tls_only_traffic, not complete: 1 of 2 node(s) not complete: gitaly-2\n');
+    });
+
+    it('exits 2, with the usage, for a --url that is not a URL: a broken gate, not "not yet"', () => {
+      const r = run(['check', '--url', '127.0.0.1:19787']);
+      expect(r.status).to.equal(2);
+      expect(r.stderr.split('\n')[0]).to.equal(
+        'gitaly-tls-exporter: --url "127.0.0.1:19787" is not a URL (expected e.g. http://exporter:9787)',
+      );
+      expect(r.stderr).to.contain('Usage:');
+      const scheme = run(['check', '--url', 'exporter:9787']);
+      expect(scheme.status).to.equal(2);
+      expect(scheme.stderr.split('\n')[0]).to.equal(
+        'gitaly-tls-exporter: --url must be an http:// or https:// URL without a user name or password',
+      );
+    });
+
+    it('exits 3, could not determine, when /migration answers 404', async () => {
+      status = 404;
+      answer = '404 page not found';
+      const r = await checkUrl();
+      expect(r.status, r.stderr).to.equal(3);
+      expect(r.stderr).to.equal(`gitaly-tls-exporter: check: could not determine: ${base}/migration answered HTTP 404\n`);
+      expect(r.stdout).to.equal('');
+    });
+
+    it('exits 3, could not determine, when the exporter cannot be reached', () => {
+      const r = run(['check', '--url', 'http://127.0.0.1:1']);
+      expect(r.status).to.equal(3);
+      expect(r.stderr).to.match(
+        /^gitaly-tls-exporter: check: could not determine: cannot reach http:\/\/127\.0\.0\.1:1\/migration \(ECONNREFUSED\)\n$/,
+      );
+    });
+
+    describe('--node', () => {
+      const nodes = [
+        complete('gitaly-1'),
+        { ...complete('gitaly-2'), phase: 'dual_listen', blockingReasons: [{ reason: 'plaintext_connections_in_window' }] },
+        { ...complete('gitaly-3'), phase: 'tls_only_traffic', blockingReasons: [{ reason: 'plaintext_listener_open' }] },
+      ];
+      const fleet = { complete: false, phase: 'dual_listen', blocking: ['2 of 3 node(s) not complete: gitaly-2, gitaly-3'] };
+      beforeEach(() => (answer = JSON.stringify({ generatedAt: at, fleet, nodes })));
+
+      it('exits 0 when the node may drop listen_addr (tls_only_traffic), though the fleet is not complete', async () => {
+        const r = await checkUrl('--node', 'gitaly-3');
+        expect(r.status, r.stderr).to.equal(0);
+        expect(r.stdout).to.match(/\ngitaly-3: tls_only_traffic, it is safe to remove listen_addr \(plaintext_listener_open\)\n$/);
+      });
+
+      it('exits 1 when the node still takes plaintext', async () => {
+        const r = await checkUrl('--node', 'gitaly-2');
+        expect(r.status, r.stderr).to.equal(1);
+        expect(r.stdout).to.contain('gitaly-2: dual_listen, not yet: keep listen_addr (plaintext_connections_in_window)\n');
+      });
+
+      it('exits 1 when the answer says tls_only_traffic for the node but lists what blocks its traffic', async () => {
+        const odd = [{ ...complete('gitaly-3'), phase: 'tls_only_traffic', blockingReasons: [{ reason: 'insufficient_history' }] }];
+        answer = JSON.stringify({ generatedAt: at, fleet, nodes: odd });
+        const r = await checkUrl('--node', 'gitaly-3');
+        expect(r.status, r.stderr).to.equal(1);
+        expect(r.stdout).to.contain(
+          'gitaly-3: the verdict contradicts itself: phase tls_only_traffic, but it lists insufficient_history\n',
+        );
+      });
+
+      it('exits 2 for a node that is not in the fleet, and for a --node that is no node name', async () => {
+        const r = await checkUrl('--node', 'gitaly-9');
+        expect(r.status, r.stderr).to.equal(2);
+        expect(r.stderr).to.equal('gitaly-tls-exporter: check: "gitaly-9" is not a node of this fleet (3 node(s))\n');
+        const bad = run(['check', '--url', base, '--node', 'gitaly 1']);
+        expect(bad.status).to.equal(2);
+        expect(bad.stderr.split('\n')[0]).to.equal(
+          'gitaly-tls-exporter: --node "gitaly 1" must be 1 to 128 characters from A-Z a-z 0-9 _ . : -',
+        );
+      });
+
+      it('exits 3 for a node not listed while a source of the node list failed', async () => {
+        const sources = [
+          { source: 'file_sd /etc/targets.json', kind: 'file_sd', ok: false, nodes: 0, error: { code: 'X', message: 'gone' } },
+        ];
+        answer = JSON.stringify({ generatedAt: at, fleet, nodes, inventory: { sources, missing: [] } });
+        const r = await checkUrl('--node', 'gitaly-9');
+        expect(r.status, r.stderr).to.equal(3);
+        expect(r.stderr).to.contain('a source of the node list failed (file_sd /etc/targets.json): it may be one of them');
+      });
+    });
 
     it('exits 1 and says the answer contradicts itself when fleet.complete is true but a node is dual_listen', async () => {
       const nodes = [
@@ -169,7 +319,7 @@ describe('command line', function () {
       const fake = '\u001b[2J\u001b[Hfleet: complete';
       answer = JSON.stringify({ generatedAt: `\u001b[2J${at}`, fleet: claimed, nodes: [{ ...complete('gitaly-1'), node: fake }] });
       const bad = await checkUrl();
-      expect(bad.status).to.equal(1);
+      expect(bad.status).to.equal(3);
       expect(bad.stdout + bad.stderr).to.not.match(CONTROL);
       expect(bad.stderr).to.contain(
         'nodes[0].node must be a node name (1 to 128 characters from A-Z a-z 0-9 _ . : -), not "\\u001b[2J\\u001b[Hfleet: complete"',
@@ -183,12 +333,12 @@ describe('command line', function () {
       expect(text.stdout).to.contain('  gitaly-1: \\u001b[2J\\u001b[Hfleet: complete\\u009b2J\n');
     });
 
-    it('nodes: [null] is a malformed answer naming nodes[0], not "cannot reach"', async () => {
+    it('nodes: [null] is a malformed answer naming nodes[0], not "cannot reach": exit 3, could not determine', async () => {
       answer = JSON.stringify({ generatedAt: at, fleet: claimed, nodes: [null] });
       const r = await checkUrl();
-      expect(r.status).to.equal(1);
+      expect(r.status).to.equal(3);
       expect(r.stderr).to.equal(
-        `gitaly-tls-exporter: check: ${base}/migration answered with an invalid /migration document (1 problem):\n  nodes[0] must be an object, not null\n`,
+        `gitaly-tls-exporter: check: could not determine: ${base}/migration answered with an invalid /migration document (1 problem):\n  nodes[0] must be an object, not null\n`,
       );
     });
   });

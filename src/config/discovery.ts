@@ -61,6 +61,8 @@ function readTemplates(view: MapView, ctx: Context, roleDefault: string | undefi
   t.tlsAddress ??= '{tls_address}';
   t.plaintextAddress ??= '{plaintext_address}';
   if (roleDefault) t.role ??= roleDefault;
+  // Only the rendered path can be resolved: a label may hold an absolute path.
+  if (t.certificateFile) t.baseDir = ctx.baseDir;
   return t;
 }
 

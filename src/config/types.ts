@@ -75,6 +75,11 @@ export interface NodeTemplates {
   plaintextAddress?: string;
   certificateFile?: string;
   serverName?: string;
+  /**
+   * The config file's directory: a `certificate_file` that renders to a relative path resolves
+   * against it, as every other path in the file does (not against the current directory).
+   */
+  baseDir?: string;
 }
 
 /** Settings for one node by name, applied to whatever source finds it (the static list wins). */

@@ -87,6 +87,11 @@ export class Inventory {
     return d ? d.fileSd.length + d.toml.length + (d.prometheus ? 1 : 0) : 0;
   }
 
+  /** What `config`'s sources list now, leaving this inventory's memory alone (for a reload's log line). */
+  preview(config: Config): Promise<InventoryView> {
+    return new Inventory(config, { ...this.deps, remembered: undefined }).refresh();
+  }
+
   async refresh(): Promise<InventoryView> {
     const config = this.config;
     const sources = this.deps.sources ? this.deps.sources(config) : buildSources(config, this.deps);

@@ -1,5 +1,6 @@
 // Turns a discovered target (its labels) into a node through the configured templates, checking
 // every field as the config loader checks a hand-written node.
+import path from 'node:path';
 import { formatHostPort, parseAddress } from '../address.ts';
 import { hostPortOf } from '../config/schema.ts';
 import type { NodeConfig, NodeTemplates, Role } from '../config/types.ts';
@@ -102,7 +103,7 @@ export function nodeFromTarget(
   if (metricsUrl) node.metricsUrl = metricsUrl;
   if (tlsAddress) node.tlsAddress = tlsAddress;
   if (plaintextAddress) node.plaintextAddress = plaintextAddress;
-  if (certificateFile) node.certificateFile = certificateFile;
+  if (certificateFile) node.certificateFile = templates.baseDir ? path.resolve(templates.baseDir, certificateFile) : certificateFile;
   if (serverName && tlsAddress) node.serverName = serverName;
   const instance = defaults.prometheusInstance ?? (metricsUrl ? hostPortOf(metricsUrl) : undefined);
   if (instance) node.prometheusInstance = instance;

@@ -20,6 +20,8 @@ export interface MigrationAnswer {
   generatedAt: string;
   fleet: { complete: boolean; phase: Phase; blocking: string[] };
   nodes: RemoteNode[];
+  /** The sources of the node list that failed this cycle (`inventory.sources`, absent from an older answer). */
+  failedSources: string[];
 }
 
 /**
@@ -99,6 +101,22 @@ function readNode(v: unknown, path: string, p: Problems): RemoteNode | null {
   return { node: name, role, phase, reasons, nextStep };
 }
 
+/** The ids of the node list's sources that failed; an answer without `inventory` has none to name. */
+function readFailedSources(v: unknown, p: Problems): string[] {
+  if (v === undefined || v === null) return [];
+  const inventory = object(v, 'inventory', p);
+  const failed: string[] = [];
+  if (!inventory) return failed;
+  (array(inventory.sources, 'inventory.sources', p) ?? []).forEach((s, i) => {
+    const source = object(s, `inventory.sources[${i}]`, p);
+    if (!source) return;
+    const id = string(source.source, `inventory.sources[${i}].source`, p);
+    if (typeof source.ok !== 'boolean') p.add(`inventory.sources[${i}].ok`, `must be true or false, not ${shownValue(source.ok)}`);
+    else if (!source.ok && id !== null) failed.push(id);
+  });
+  return failed;
+}
+
 export type ReadAnswer = { ok: true; answer: MigrationAnswer } | { ok: false; problems: string[]; count: number };
 
 export function readMigrationAnswer(doc: unknown): ReadAnswer {
@@ -134,8 +152,9 @@ export function readMigrationAnswer(doc: unknown): ReadAnswer {
       else first.set(name, i);
     });
   }
+  const failedSources = readFailedSources(root.inventory, p);
   if (p.count > 0 || at === null || complete === null || phase === null) return { ok: false, problems: p.shown, count: p.count };
-  return { ok: true, answer: { generatedAt: at, fleet: { complete, phase, blocking }, nodes } };
+  return { ok: true, answer: { generatedAt: at, fleet: { complete, phase, blocking }, nodes, failedSources } };
 }
 
 /** The nodes named in a sentence; the rest are counted. */

@@ -3,6 +3,7 @@
 // the running exporters' soak windows are left alone. Never throws.
 import { request, type Dispatcher } from 'undici';
 import { judgeAnswer, readMigrationAnswer, type MigrationAnswer, type RemoteVerdict } from './migration-answer.ts';
+import { gateNode, type NodeGate } from './node-gate.ts';
 import { printable } from './terminal-text.ts';
 
 export interface RemoteCheckOptions {
@@ -12,6 +13,7 @@ export interface RemoteCheckOptions {
 }
 
 export type RemoteCheck = { ok: true; complete: boolean; text: string } | { ok: false; message: string };
+export type RemoteNodeCheck = { ok: true; gate: NodeGate; text: string } | { ok: false; message: string };
 
 function verdictLine(a: MigrationAnswer, v: RemoteVerdict): string {
   if (v.complete) return `fleet: complete (${a.nodes.length} node(s))`;
@@ -22,10 +24,11 @@ function verdictLine(a: MigrationAnswer, v: RemoteVerdict): string {
 }
 
 /**
- * The same columns as a local check where /migration has them: node, role, phase, what blocks.
+ * The same columns as a local check where /migration has them: node, role, phase, what blocks; then
+ * the verdict, the fleet's or one node's.
  * Names, roles, phases and reasons were checked to be plain; the free text is escaped.
  */
-function renderRemote(a: MigrationAnswer, v: RemoteVerdict, url: string): string {
+function renderRemote(a: MigrationAnswer, url: string, verdict: string): string {
   const rows = [['NODE', 'ROLE', 'PHASE', 'BLOCKING'], ...a.nodes.map((n) => [n.node, n.role, n.phase, n.reasons.join(',') || '-'])];
   // No Math.max(...rows): a spread of tens of thousands of arguments overflows the stack.
   const widths = rows[0]!.map((_, i) => rows.reduce((w, r) => Math.max(w, r[i]!.length), 0));
@@ -37,7 +40,7 @@ function renderRemote(a: MigrationAnswer, v: RemoteVerdict, url: string): string
     ...lines,
     ...(steps.length ? ['', 'Next steps:', ...steps] : []),
     '',
-    verdictLine(a, v),
+    verdict,
     '',
   ].join('\n');
 }
@@ -75,7 +78,8 @@ async function fetchAnswer(
   }
 }
 
-export async function checkRemote(baseUrl: string, o: RemoteCheckOptions): Promise<RemoteCheck> {
+/** The /migration URL of the exporter at `baseUrl`, or why `--url` is not one (a usage error). */
+export function migrationUrl(baseUrl: string): { ok: true; url: URL } | { ok: false; message: string } {
   let url: URL;
   try {
     url = new URL(baseUrl);
@@ -85,6 +89,16 @@ export async function checkRemote(baseUrl: string, o: RemoteCheckOptions): Promi
   if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.username || url.password)
     return { ok: false, message: '--url must be an http:// or https:// URL without a user name or password' };
   url.pathname = `${url.pathname.replace(/\/+$/, '')}/migration`;
+  return { ok: true, url };
+}
+
+export type RemoteAnswer = { ok: true; answer: MigrationAnswer; shown: string } | { ok: false; message: string };
+
+/** The exporter's /migration answer, checked field by field, or why there is none to judge. */
+export async function readRemote(baseUrl: string, o: RemoteCheckOptions): Promise<RemoteAnswer> {
+  const parsed = migrationUrl(baseUrl);
+  if (!parsed.ok) return parsed;
+  const { url } = parsed;
   const shown = `${url.origin}${url.pathname}`;
   // Only the request can fail to reach: what the answer says is judged apart, so a malformed
   // answer is never reported as "cannot reach".
@@ -102,6 +116,23 @@ export async function checkRemote(baseUrl: string, o: RemoteCheckOptions): Promi
     const header = `${shown} answered with an invalid /migration document (${read.count} problem${read.count === 1 ? '' : 's'}):`;
     return { ok: false, message: [header, ...read.problems.map((p) => `  ${p}`), ...more].join('\n') };
   }
+  return { ok: true, answer: read.answer, shown };
+}
+
+export async function checkRemote(baseUrl: string, o: RemoteCheckOptions): Promise<RemoteCheck> {
+  const read = await readRemote(baseUrl, o);
+  if (!read.ok) return read;
   const verdict = judgeAnswer(read.answer);
-  return { ok: true, complete: verdict.complete, text: renderRemote(read.answer, verdict, shown) };
+  return { ok: true, complete: verdict.complete, text: renderRemote(read.answer, read.shown, verdictLine(read.answer, verdict)) };
+}
+
+/** `check --url --node X`: that node's row and next step, and whether it may drop listen_addr. */
+export async function checkRemoteNode(baseUrl: string, name: string, o: RemoteCheckOptions): Promise<RemoteNodeCheck> {
+  const read = await readRemote(baseUrl, o);
+  if (!read.ok) return read;
+  const a = read.answer;
+  const gate = gateNode(a.nodes, name, a.failedSources);
+  const node = a.nodes.find((n) => n.node === name);
+  const shown = { ...a, nodes: node ? [node] : [] };
+  return { ok: true, gate, text: renderRemote(shown, read.shown, gate.line) };
 }

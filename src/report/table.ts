@@ -54,7 +54,9 @@ function notes(v: NodeView): string[] {
   return lines;
 }
 
-export function renderTable(s: CollectionView): string {
+/** `gate`: `check --node`, one node's row, notes and verdict line instead of the whole fleet's. */
+export function renderTable(s: CollectionView, gate?: { node: string; line: string }): string {
+  const nodes = gate ? s.nodes.filter((v) => v.node === gate.node) : s.nodes;
   const header = [
     'NODE',
     'ROLE',
@@ -66,15 +68,17 @@ export function renderTable(s: CollectionView): string {
     'LISTEN_ADDR',
     'BLOCKING',
   ];
-  const rows = [header, ...s.nodes.map(cells)];
+  const rows = [header, ...nodes.map(cells)];
   const widths = header.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   const lines = rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  '));
-  const steps = s.nodes.length ? `\nNext steps:\n${s.nodes.map((v) => `  ${v.node}: ${v.nextStep}`).join('\n')}\n` : '';
-  const why = s.nodes.flatMap(notes);
+  const steps = nodes.length ? `\nNext steps:\n${nodes.map((v) => `  ${v.node}: ${v.nextStep}`).join('\n')}\n` : '';
+  const why = nodes.flatMap(notes);
   const prometheus = s.prometheus?.ok === false ? [`  Prometheus down: ${s.prometheus.error.message}`] : [];
   const explained = why.length + prometheus.length ? `\nSources down and unknowns:\n${[...prometheus, ...why].join('\n')}\n` : '';
-  const verdict = s.fleet.complete
-    ? `Fleet: COMPLETE (${s.nodes.length} node(s)); it is safe to consider the migration done.`
-    : `Fleet: NOT COMPLETE\n${s.fleet.blocking.map((b) => `  - ${b}`).join('\n')}`;
+  const verdict = gate
+    ? gate.line
+    : s.fleet.complete
+      ? `Fleet: COMPLETE (${s.nodes.length} node(s)); it is safe to consider the migration done.`
+      : `Fleet: NOT COMPLETE\n${s.fleet.blocking.map((b) => `  - ${b}`).join('\n')}`;
   return `${lines.join('\n')}\n${steps}${explained}\n${verdict}\n`;
 }

@@ -216,4 +216,43 @@ describe('inventory file sources', () => {
     expect(view.nodes[1]!.serverName).to.equal('gitaly-2.example.com');
     expect(view.localNode).to.equal('gitaly-1.internal');
   });
+
+  it('a relative certificate_file template resolves against the config file’s directory, not the current one', async () => {
+    const confDir = mkdtempSync(join(tmpdir(), 'gte-template-dir-'));
+    try {
+      writeFileSync(join(confDir, 'targets.yml'), '- targets: [gitaly-1.internal:9236]\n');
+      const config = parseConfig(
+        [
+          'state_file: state.json',
+          'discovery:',
+          '  file_sd:',
+          '    - file: targets.yml',
+          '      tls_port: 9999',
+          '      name: "{host}"',
+          '      certificate_file: "certs/{host}.crt"',
+          '    - file: targets.yml',
+          '      tls_port: 9999',
+          '      name: "{host}"',
+          '      certificate_file: "/etc/gitaly/{host}.crt"',
+        ].join('\n'),
+        join(confDir, 'config.yml'),
+      );
+      const view = await new Inventory({
+        ...config,
+        discovery: { ...config.discovery!, fileSd: [config.discovery!.fileSd[0]!] },
+      }).refresh();
+      expect(process.cwd()).to.not.equal(confDir);
+      expect(view.nodes.map((n) => n.certificateFile)).to.deep.equal([join(confDir, 'certs', 'gitaly-1.internal.crt')]);
+      const absolute = await new Inventory({
+        ...config,
+        discovery: { ...config.discovery!, fileSd: [config.discovery!.fileSd[1]!] },
+      }).refresh();
+      expect(
+        absolute.nodes.map((n) => n.certificateFile),
+        'an absolute one is kept',
+      ).to.deep.equal(['/etc/gitaly/gitaly-1.internal.crt']);
+    } finally {
+      rmSync(confDir, { recursive: true, force: true });
+    }
+  });
 });

@@ -348,6 +348,30 @@ describe('inventory', () => {
       ]);
     });
 
+    it('a reload logs and answers the inventory’s count, listed and discovered nodes, not the nodes: list alone', async () => {
+      const lines: Array<{ msg: string; nodes?: number; listed?: number; discovered?: number }> = [];
+      const capture = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as (typeof lines)[number]) });
+      sd.set([fakeNodeConfig('gitaly-2'), fakeNodeConfig('gitaly-3'), fakeNodeConfig('gitaly-4')]);
+      const config = fakeConfig([fakeNodeConfig('gitaly-1')], join(dir, 'state.json'));
+      const exporter = new Exporter({
+        config,
+        logger: capture,
+        probes: fleet.probes(),
+        now: clock.now,
+        loadConfig: () => config,
+        inventorySources: (c) => [{ id: 'static', kind: 'static', discover: () => Promise.resolve({ ok: true, nodes: c.nodes }) }, sd],
+      });
+      const answer = await exporter.reload();
+      expect(answer).to.deep.equal({ ok: true, message: 'Configuration reloaded: 4 node(s) (1 listed, 3 discovered).' });
+      const line = lines.find((l) => l.msg.startsWith('configuration reloaded'));
+      expect(line).to.deep.include({ nodes: 4, listed: 1, discovered: 3 });
+      sd.fail('gitaly.json: no such file');
+      const down = await exporter.reload();
+      expect(down.message).to.equal(
+        'Configuration reloaded: 1 node(s) (1 listed, 0 discovered); 1 source of the node list failed: file_sd /etc/prometheus/gitaly.json.',
+      );
+    });
+
     it('/probe allows the nodes the inventory holds, discovered ones included', async () => {
       fleet.add('gitaly-7');
       sd.set([fakeNodeConfig('gitaly-7')]);

@@ -1,8 +1,9 @@
 import { expect } from 'chai';
 import { createServer, type Server } from 'node:http';
 import { migrationJson } from '../../src/http/migration-json.ts';
-import { checkRemote } from '../../src/report/remote-check.ts';
+import { checkRemote, checkRemoteNode } from '../../src/report/remote-check.ts';
 import { plaintextClosed } from '../helpers/evidence.ts';
+import { sampleSnapshot } from '../helpers/snapshot.ts';
 import { viewOfNodes } from '../helpers/view.ts';
 
 const DOC = {
@@ -225,5 +226,93 @@ describe('check --url: a running exporter’s verdict, nothing dialled', () => {
     expect(r.text).to.contain('  gitaly-2: \\u001b[2J\\u001b[Hfleet: complete\\u009b2J\\u000afleet: complete\n');
     expect(r.text).to.contain('not complete: x\\u000d\\u001b[2J\\u001b[Hfleet: complete\n');
     expect(r.text).to.not.match(/^fleet: complete/m);
+  });
+
+  describe('--node: may that node drop listen_addr?', () => {
+    const fleet = { complete: false, phase: 'dual_listen', blocking: ['1 of 3 node(s) not complete: gitaly-2'] };
+    const node = (name: string, phase: string, ...reasons: string[]) => ({
+      node: name,
+      role: 'gitaly',
+      phase,
+      blockingReasons: reasons.map((reason) => ({ reason })),
+    });
+    const serve = (nodes: object[], extra: object = {}) =>
+      (answer = { status: 200, body: JSON.stringify({ ...DOC, fleet, nodes, ...extra }) });
+    const nodes = [
+      node('gitaly-1', 'complete'),
+      node('gitaly-2', 'dual_listen', 'plaintext_connections_in_window'),
+      node('gitaly-3', 'tls_only_traffic', 'plaintext_listener_open'),
+    ];
+
+    it('tls_only_traffic: yes, with that node’s row only, whatever the rest of the fleet', async () => {
+      serve(nodes);
+      const r = await checkRemoteNode(base, 'gitaly-3', opts);
+      if (!r.ok) expect.fail(r.message);
+      expect(r.gate).to.deep.include({ found: true, may: true });
+      expect(r.text).to.match(/^gitaly-3\s+gitaly\s+tls_only_traffic\s+plaintext_listener_open$/m);
+      expect(r.text).to.not.match(/^gitaly-[12]\s/m);
+      expect(r.text).to.match(/\ngitaly-3: tls_only_traffic, it is safe to remove listen_addr \(plaintext_listener_open\)\n$/);
+      expect(r.text).to.not.contain('fleet:');
+    });
+
+    it('complete: yes; dual_listen: no', async () => {
+      serve(nodes);
+      const done = await checkRemoteNode(base, 'gitaly-1', opts);
+      const used = await checkRemoteNode(base, 'gitaly-2', opts);
+      if (!done.ok || !used.ok) expect.fail('no answer');
+      expect(done.gate).to.deep.include({ found: true, may: true });
+      expect(used.gate).to.deep.include({ found: true, may: false });
+      expect(used.text).to.contain('gitaly-2: dual_listen, not yet: keep listen_addr (plaintext_connections_in_window)\n');
+    });
+
+    it('refuses an answer that says tls_only_traffic for the node while listing what blocks its traffic', async () => {
+      serve([node('gitaly-3', 'tls_only_traffic', 'plaintext_listener_open', 'insufficient_history')]);
+      const r = await checkRemoteNode(base, 'gitaly-3', opts);
+      if (!r.ok) expect.fail(r.message);
+      expect(r.gate).to.deep.include({ found: true, may: false });
+      expect(r.text).to.contain(
+        'gitaly-3: the verdict contradicts itself: phase tls_only_traffic, but it lists insufficient_history\n' +
+          'gitaly-3: not yet (decided from the reasons listed): keep listen_addr\n',
+      );
+    });
+
+    it('a node the answer does not list: not found; nobody can tell when the answer says a source of the node list failed', async () => {
+      serve(nodes);
+      const absent = await checkRemoteNode(base, 'gitaly-9', opts);
+      if (!absent.ok) expect.fail(absent.message);
+      expect(absent.gate).to.deep.equal({ found: false, cannotTell: false, line: '"gitaly-9" is not a node of this fleet (3 node(s))' });
+      const sources = [
+        { source: 'static nodes list', kind: 'static', ok: true, nodes: 3, error: null },
+        { source: 'file_sd /etc/targets.json', kind: 'file_sd', ok: false, nodes: 0, error: { code: 'X', message: 'gone' } },
+      ];
+      serve(nodes, { inventory: { sources, missing: [] } });
+      const unsure = await checkRemoteNode(base, 'gitaly-9', opts);
+      if (!unsure.ok) expect.fail(unsure.message);
+      expect(unsure.gate).to.deep.include({ found: false, cannotTell: true });
+    });
+
+    it('an inventory of the wrong shape is an invalid answer, named by its path', async () => {
+      serve(nodes, { inventory: { sources: [{ source: 'static nodes list', ok: 'yes' }] } });
+      const r = await checkRemoteNode(base, 'gitaly-1', opts);
+      expect(r).to.deep.equal({
+        ok: false,
+        message: `${base}/migration answered with an invalid /migration document (1 problem):\n  inventory.sources[0].ok must be true or false, not "yes"`,
+      });
+    });
+
+    it('agrees with the exporter’s own /migration (with its inventory): tls_only_traffic and complete may drop listen_addr, the rest not', async () => {
+      const view = (await sampleSnapshot()).view;
+      expect(view.inventory?.sources.length).to.be.greaterThan(0);
+      answer = { status: 200, body: JSON.stringify(migrationJson(view)) };
+      for (const n of view.nodes) {
+        const r = await checkRemoteNode(base, n.node, opts);
+        if (!r.ok) expect.fail(r.message);
+        expect(r.gate, `${n.node} ${n.phase}`).to.deep.include({
+          found: true,
+          may: n.phase === 'complete' || n.phase === 'tls_only_traffic',
+        });
+      }
+      expect(view.nodes.map((n) => n.phase)).to.include.members(['complete', 'tls_only_traffic', 'dual_listen']);
+    });
   });
 });
