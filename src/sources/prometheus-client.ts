@@ -1,12 +1,12 @@
 // One instant query against the Prometheus HTTP API, with a deadline, a size cap and
 // authentication. Never throws: every failure becomes a coded error whose message is free of
 // secrets (tokens, passwords, URL userinfo), so it can be logged and shown on the status page.
-import { readFileSync } from 'node:fs';
 import { JSONParser } from '@streamparser/json';
 import { request, type Dispatcher } from 'undici';
 import type { PrometheusConfig } from '../config/types.ts';
 import type { Result, SourceError } from '../evidence.ts';
 import { connectFailureCode, type ErrorCode } from '../error-codes.ts';
+import { describeFileError, FILE_TIMEOUT_MS, readFileBounded } from '../files/bounded-file.ts';
 
 export interface PrometheusQueryOptions {
   timeoutMs: number;
@@ -25,7 +25,7 @@ export interface PrometheusDeps {
   dispatcher?: Dispatcher;
   now?: () => number;
   /** Reads a secret file; called on every request so a rotated token is picked up. */
-  readSecret?: (path: string) => string;
+  readSecret?: (path: string) => string | Promise<string>;
 }
 
 export interface PrometheusSample {
@@ -69,8 +69,11 @@ function fail(code: ErrorCode, message: string): { ok: false; error: SourceError
   return { ok: false, error: { code, message } };
 }
 
-function readSecretFile(path: string): string {
-  return readFileSync(path, 'utf8');
+/** A token or password is a line; the cap keeps a wrong path from being sent as a header. */
+const MAX_SECRET_BYTES = 64 * 1024;
+
+async function readSecretFile(path: string): Promise<string> {
+  return (await readFileBounded(path, { timeoutMs: FILE_TIMEOUT_MS, maxBytes: MAX_SECRET_BYTES })).toString('utf8');
 }
 
 interface Endpoint {
@@ -82,11 +85,11 @@ interface Endpoint {
   secrets: string[];
 }
 
-function resolveEndpoint(
+async function resolveEndpoint(
   cfg: PrometheusConfig,
-  readSecret: (path: string) => string,
+  readSecret: NonNullable<PrometheusDeps['readSecret']>,
   apiPath = '/api/v1/query',
-): Result<{ endpoint: Endpoint }> {
+): Promise<Result<{ endpoint: Endpoint }>> {
   let url: URL;
   try {
     url = new URL(cfg.url);
@@ -110,19 +113,18 @@ function resolveEndpoint(
   let basic: { username: string; password: string } | null = userinfo;
   try {
     if (cfg.bearerTokenFile) {
-      const token = readSecret(cfg.bearerTokenFile).trim();
+      const token = (await readSecret(cfg.bearerTokenFile)).trim();
       if (token === '') return fail('CONFIG', `prometheus bearer token file ${cfg.bearerTokenFile} is empty`);
       secrets.push(token);
       authorization = `Bearer ${token}`;
       basic = null;
     } else if (cfg.basicAuth) {
-      basic = { username: cfg.basicAuth.username, password: readSecret(cfg.basicAuth.passwordFile).trim() };
+      basic = { username: cfg.basicAuth.username, password: (await readSecret(cfg.basicAuth.passwordFile)).trim() };
       secrets.push(basic.password);
     }
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? 'read error';
     const file = cfg.bearerTokenFile ?? cfg.basicAuth?.passwordFile ?? '';
-    return fail('CONFIG', `cannot read prometheus secret file ${file} (${code})`);
+    return fail('CONFIG', `prometheus secret file ${file} ${describeFileError(err)}`);
   }
   if (basic) {
     const encoded = Buffer.from(`${basic.username}:${basic.password}`, 'utf8').toString('base64');
@@ -415,7 +417,7 @@ async function query(
   deps: PrometheusDeps,
   expect: Expect,
 ): Promise<InstantQueryResult | MatrixQueryResult> {
-  const resolved = resolveEndpoint(cfg, deps.readSecret ?? readSecretFile);
+  const resolved = await resolveEndpoint(cfg, deps.readSecret ?? readSecretFile);
   if (!resolved.ok) return resolved;
   const { endpoint } = resolved;
   let result: InstantQueryResult | MatrixQueryResult;
@@ -464,7 +466,7 @@ export async function apiGet(
   options: Omit<PrometheusQueryOptions, 'maxSamples'>,
   deps: PrometheusDeps = {},
 ): Promise<Result<{ data: unknown }>> {
-  const resolved = resolveEndpoint(cfg, deps.readSecret ?? readSecretFile, apiPath);
+  const resolved = await resolveEndpoint(cfg, deps.readSecret ?? readSecretFile, apiPath);
   if (!resolved.ok) return resolved;
   const { endpoint } = resolved;
   const { safeUrl } = endpoint;

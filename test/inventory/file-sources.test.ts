@@ -98,7 +98,7 @@ describe('inventory file sources', () => {
     it('a missing file, or one past the size cap, fails the source with a clear error', async () => {
       const missing = join(dir, 'nope.json');
       expect(errorOf(await fileSdSource({ file: missing, templates: DEFAULT_TEMPLATES }, 'instance', LIMITS).discover())).to.equal(
-        `cannot read ${missing}: no such file`,
+        `${missing} does not exist`,
       );
       const big = join(dir, 'big.json');
       writeFileSync(big, `[${' '.repeat(2048)}]`);
@@ -106,7 +106,7 @@ describe('inventory file sources', () => {
         errorOf(
           await fileSdSource({ file: big, templates: DEFAULT_TEMPLATES }, 'instance', { timeoutMs: 5_000, maxBytes: 1024 }).discover(),
         ),
-      ).to.equal(`${big}: 2050 bytes, more than the 1024 allowed (discovery.max_file_bytes)`);
+      ).to.equal(`${big} is larger than the 1024 bytes allowed (discovery.max_file_bytes)`);
     });
   });
 

@@ -60,7 +60,7 @@ describe('checkCertFile', () => {
     });
     expect(await checkCertFile(dir, servedSha256)).to.deep.equal({
       ok: false,
-      error: { code: 'CERT_FILE', message: `Certificate file ${dir} is a directory.` },
+      error: { code: 'CERT_FILE', message: `Certificate file ${dir} is a directory, not a regular file.` },
     });
     const key = join(dir, 'key.pem');
     writeFileSync(key, served.keyPem);
