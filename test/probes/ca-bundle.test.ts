@@ -6,6 +6,7 @@ import { rootCertificates } from 'node:tls';
 import { createCa, createIntermediate, type Issued } from '../../src/demo/certs.ts';
 import { loadCaBundle } from '../../src/probes/ca-bundle.ts';
 import { parsePemChain } from '../../src/probes/x509-facts.ts';
+import { makeFifo, releaseFifo, within } from '../helpers/fifo.ts';
 
 describe('loadCaBundle', () => {
   let dir: string;
@@ -83,6 +84,18 @@ describe('loadCaBundle', () => {
       ok: false,
       error: { code: 'CA_BUNDLE', message: `CA file ${broken}: certificate block 2 has no "-----END CERTIFICATE-----" line.` },
     });
+  });
+
+  it('refuses a FIFO as the CA file at once, naming it (a blocking read stopped the whole process)', async () => {
+    const fifo = makeFifo(join(dir, 'ca.pem'));
+    try {
+      expect(await within(loadCaBundle(fifo), 2_000, 'loading a FIFO CA file')).to.deep.equal({
+        ok: false,
+        error: { code: 'CA_BUNDLE', message: `CA file ${fifo} is a FIFO, not a regular file.` },
+      });
+    } finally {
+      releaseFifo(fifo);
+    }
   });
 
   it('reads through the injected file system', async () => {
