@@ -10,7 +10,7 @@
 // MAX_IN_FLIGHT operations hold pool threads at once: the other threads stay free for the state
 // file, DNS and TLS whatever the files do. blockedFileReads() names what is still stuck, because a
 // normal exit waits for every pool thread (see the shutdown in cli.ts).
-import { constants, promises as fsp, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, promises as fsp, readSync, type Stats } from 'node:fs';
 
 export interface BoundedReadOptions {
   timeoutMs: number;
@@ -88,25 +88,31 @@ async function bounded<T>(key: string, path: string, timeoutMs: number, work: ()
   }
 }
 
-function kindOf(stat: Stats): string {
-  if (stat.isFIFO()) return 'a FIFO';
-  if (stat.isDirectory()) return 'a directory';
-  if (stat.isSocket()) return 'a socket';
-  if (stat.isCharacterDevice()) return 'a character device';
-  if (stat.isBlockDevice()) return 'a block device';
-  return 'not a regular file';
+function notRegular(stat: Stats): FileReadError {
+  const kind = stat.isFIFO()
+    ? 'a FIFO'
+    : stat.isDirectory()
+      ? 'a directory'
+      : stat.isSocket()
+        ? 'a socket'
+        : stat.isCharacterDevice()
+          ? 'a character device'
+          : stat.isBlockDevice()
+            ? 'a block device'
+            : null;
+  return new FileReadError('NOT_A_FILE', kind ? `is ${kind}, not a regular file` : 'is not a regular file');
+}
+
+function tooLarge(maxBytes: number): FileReadError {
+  return new FileReadError('TOO_LARGE', `is larger than the ${maxBytes} bytes allowed`);
 }
 
 async function readRegular(path: string, maxBytes: number): Promise<Buffer> {
   const handle = await fsp.open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
     const stat = await handle.stat();
-    if (!stat.isFile()) {
-      const kind = kindOf(stat);
-      throw new FileReadError('NOT_A_FILE', kind === 'not a regular file' ? 'is not a regular file' : `is ${kind}, not a regular file`);
-    }
-    const tooLarge = () => new FileReadError('TOO_LARGE', `is larger than the ${maxBytes} bytes allowed`);
-    if (stat.size > maxBytes) throw tooLarge();
+    if (!stat.isFile()) throw notRegular(stat);
+    if (stat.size > maxBytes) throw tooLarge(maxBytes);
     // /proc files report size 0, and a file may grow: read up to one byte past the cap.
     const chunks: Buffer[] = [];
     let total = 0;
@@ -115,7 +121,7 @@ async function readRegular(path: string, maxBytes: number): Promise<Buffer> {
       const { bytesRead } = await handle.read(chunk, 0, chunk.length, null);
       if (bytesRead === 0) break;
       total += bytesRead;
-      if (total > maxBytes) throw tooLarge();
+      if (total > maxBytes) throw tooLarge(maxBytes);
       chunks.push(chunk.subarray(0, bytesRead));
     }
     return Buffer.concat(chunks, total);
@@ -168,4 +174,31 @@ export async function settleFileReads(waitMs: number): Promise<Array<{ path: str
     clearTimeout(timer);
   }
   return heldFileReads();
+}
+
+/**
+ * For the few reads that must be synchronous (the config file at start and on SIGHUP, the web
+ * config's TLS files): no deadline is possible, but a FIFO or device is refused as above instead of
+ * stopping the event loop, and the size is capped.
+ */
+export function readFileBoundedSync(path: string, maxBytes: number): Buffer {
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) throw notRegular(stat);
+    if (stat.size > maxBytes) throw tooLarge(maxBytes);
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const chunk = Buffer.alloc(Math.min(64 * 1024, maxBytes + 1 - total));
+      const bytesRead = readSync(fd, chunk, 0, chunk.length, null);
+      if (bytesRead === 0) break;
+      total += bytesRead;
+      if (total > maxBytes) throw tooLarge(maxBytes);
+      chunks.push(chunk.subarray(0, bytesRead));
+    }
+    return Buffer.concat(chunks, total);
+  } finally {
+    closeSync(fd);
+  }
 }
