@@ -107,24 +107,45 @@ function tooLarge(maxBytes: number): FileReadError {
   return new FileReadError('TOO_LARGE', `is larger than the ${maxBytes} bytes allowed`);
 }
 
+function checkOpened(stat: Stats, maxBytes: number): void {
+  if (!stat.isFile()) throw notRegular(stat);
+  if (stat.size > maxBytes) throw tooLarge(maxBytes);
+}
+
+/** /proc files report size 0, and a file may grow: chunks are read up to one byte past the cap. */
+class CappedChunks {
+  private readonly chunks: Buffer[] = [];
+  private total = 0;
+
+  constructor(private readonly maxBytes: number) {}
+
+  next(): Buffer {
+    return Buffer.alloc(Math.min(64 * 1024, this.maxBytes + 1 - this.total));
+  }
+
+  /** False at the end of the file. */
+  add(chunk: Buffer, bytesRead: number): boolean {
+    if (bytesRead === 0) return false;
+    this.total += bytesRead;
+    if (this.total > this.maxBytes) throw tooLarge(this.maxBytes);
+    this.chunks.push(chunk.subarray(0, bytesRead));
+    return true;
+  }
+
+  result(): Buffer {
+    return Buffer.concat(this.chunks, this.total);
+  }
+}
+
 async function readRegular(path: string, maxBytes: number): Promise<Buffer> {
   const handle = await fsp.open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
-    const stat = await handle.stat();
-    if (!stat.isFile()) throw notRegular(stat);
-    if (stat.size > maxBytes) throw tooLarge(maxBytes);
-    // /proc files report size 0, and a file may grow: read up to one byte past the cap.
-    const chunks: Buffer[] = [];
-    let total = 0;
+    checkOpened(await handle.stat(), maxBytes);
+    const chunks = new CappedChunks(maxBytes);
     for (;;) {
-      const chunk = Buffer.alloc(Math.min(64 * 1024, maxBytes + 1 - total));
-      const { bytesRead } = await handle.read(chunk, 0, chunk.length, null);
-      if (bytesRead === 0) break;
-      total += bytesRead;
-      if (total > maxBytes) throw tooLarge(maxBytes);
-      chunks.push(chunk.subarray(0, bytesRead));
+      const chunk = chunks.next();
+      if (!chunks.add(chunk, (await handle.read(chunk, 0, chunk.length, null)).bytesRead)) return chunks.result();
     }
-    return Buffer.concat(chunks, total);
   } finally {
     await handle.close().catch(() => undefined);
   }
@@ -184,20 +205,12 @@ export async function settleFileReads(waitMs: number): Promise<Array<{ path: str
 export function readFileBoundedSync(path: string, maxBytes: number): Buffer {
   const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
-    const stat = fstatSync(fd);
-    if (!stat.isFile()) throw notRegular(stat);
-    if (stat.size > maxBytes) throw tooLarge(maxBytes);
-    const chunks: Buffer[] = [];
-    let total = 0;
+    checkOpened(fstatSync(fd), maxBytes);
+    const chunks = new CappedChunks(maxBytes);
     for (;;) {
-      const chunk = Buffer.alloc(Math.min(64 * 1024, maxBytes + 1 - total));
-      const bytesRead = readSync(fd, chunk, 0, chunk.length, null);
-      if (bytesRead === 0) break;
-      total += bytesRead;
-      if (total > maxBytes) throw tooLarge(maxBytes);
-      chunks.push(chunk.subarray(0, bytesRead));
+      const chunk = chunks.next();
+      if (!chunks.add(chunk, readSync(fd, chunk, 0, chunk.length, null))) return chunks.result();
     }
-    return Buffer.concat(chunks, total);
   } finally {
     closeSync(fd);
   }
