@@ -15,6 +15,7 @@ import { realProbes } from './collect/probes.ts';
 import { formatDuration, parseDuration } from './config/duration.ts';
 import { ConfigError, loadConfigFile } from './config/load.ts';
 import { nodeName } from './config/schema.ts';
+import { heldFileReads, settleFileReads } from './files/bounded-file.ts';
 import { Inventory } from './inventory/inventory.ts';
 import type { Config } from './config/types.ts';
 import { demoConfig } from './demo/demo-config.ts';
@@ -66,6 +67,27 @@ Exit codes: 0 ok (check: complete, or NAME may drop listen_addr), 1 check: not y
  */
 const SHUTDOWN_GRACE_MS = 25_000;
 const SHUTDOWN_COLLECTION_WAIT_MS = 20_000;
+/** How long a file read still running at the end of a stop may take before it counts as blocked. */
+const SHUTDOWN_SETTLE_MS = 1_000;
+
+/**
+ * A file read blocked in the kernel (a hung NFS mount) holds a libuv pool thread, and process.exit()
+ * joins every pool thread: it would never return. With the state saved, the process ends by the
+ * signal's default action instead (exit status 128+n, which systemd counts as a clean stop), and
+ * says why. Does nothing when no read is blocked: close-with-grace then exits as usual.
+ */
+function endDespiteBlockedReads(
+  blocked: Array<{ path: string; sinceMs: number }>,
+  signal: NodeJS.Signals | undefined,
+  logger: Logger,
+): void {
+  if (blocked.length === 0) return;
+  const sig = signal ?? 'SIGTERM';
+  const list = blocked.map((b) => `${b.path} (for ${Math.round((Date.now() - b.sinceMs) / 1000)} s)`).join(', ');
+  logger.warn(`file reads still blocked in the kernel: ${list}; a normal exit would wait for them for ever, ending by ${sig} instead`);
+  process.removeAllListeners(sig);
+  process.kill(process.pid, sig);
+}
 
 class UsageError extends Error {}
 
@@ -252,12 +274,19 @@ async function serve(options: Options, logger: Logger): Promise<void> {
   // SIGHUP means reload here, as in Prometheus, not stop. A collection in progress gets most of the
   // grace period to finish and save; one that needs longer (a large fleet behind stalled targets)
   // saves the history gathered so far instead, so the process still exits 0 with its state on disk.
-  closeWithGrace({ delay: SHUTDOWN_GRACE_MS, logger, skip: ['SIGHUP'] }, async ({ signal, err }) => {
+  let stopSignal: NodeJS.Signals | undefined;
+  const onTimeout = (delay: number): void => {
+    logger.error(`killed by timeout (${delay}ms)`);
+    endDespiteBlockedReads(heldFileReads(), stopSignal, logger);
+  };
+  closeWithGrace({ delay: SHUTDOWN_GRACE_MS, logger, skip: ['SIGHUP'], onTimeout }, async ({ signal, err }) => {
+    stopSignal = signal;
     if (err) logger.error({ err }, 'shutting down after an error');
     else logger.info(`${signal ?? 'shutdown'}: stopping collection, saving state, closing the server`);
     if (exporter) await exporter.stop(SHUTDOWN_COLLECTION_WAIT_MS);
     if (app) await app.close();
     if (demo) await demo.stop();
+    endDespiteBlockedReads(await settleFileReads(SHUTDOWN_SETTLE_MS), stopSignal, logger);
   });
   process.on('SIGHUP', () => {
     if (exporter) void exporter.reload();

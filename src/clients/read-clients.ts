@@ -1,6 +1,6 @@
 // Reads every configured client file (size-capped, never throws) and maps it onto the inventory.
-import { open } from 'node:fs/promises';
 import type { ClientFileConfig, NodeConfig } from '../config/types.ts';
+import { describeFileError, FILE_TIMEOUT_MS, fileErrorCode, readFileBounded } from '../files/bounded-file.ts';
 import { clientRoutes, type ClientReport } from './client-routes.ts';
 import { parseGitlabYml } from './gitlab-yml.ts';
 import { ParseCache } from './parse-cache.ts';
@@ -31,23 +31,8 @@ function parseClientFile(client: ClientFileConfig, text: string): ClientFileResu
 
 const cacheKey = (client: ClientFileConfig): string => `${client.kind}\0${client.path}`;
 
-class TooLarge extends Error {}
-
 async function readCapped(path: string, maxBytes: number): Promise<string> {
-  const handle = await open(path, 'r');
-  try {
-    const buffer = Buffer.alloc(maxBytes + 1);
-    let length = 0;
-    for (;;) {
-      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, null);
-      if (bytesRead === 0) break;
-      length += bytesRead;
-      if (length > maxBytes) throw new TooLarge();
-    }
-    return buffer.subarray(0, length).toString('utf8');
-  } finally {
-    await handle.close();
-  }
+  return (await readFileBounded(path, { timeoutMs: FILE_TIMEOUT_MS, maxBytes })).toString('utf8');
 }
 
 async function readOne(client: ClientFileConfig, deps: ReadClientsDeps, cache: ParseCache<ClientFileResult>): Promise<ClientFileResult> {
@@ -55,11 +40,7 @@ async function readOne(client: ClientFileConfig, deps: ReadClientsDeps, cache: P
   try {
     text = await (deps.readFile ?? readCapped)(client.path, MAX_CLIENT_FILE_BYTES);
   } catch (err) {
-    if (err instanceof TooLarge) {
-      return { ok: false, error: { code: 'TOO_LARGE', message: `${client.path} is larger than ${MAX_CLIENT_FILE_BYTES} bytes` } };
-    }
-    const code = (err as NodeJS.ErrnoException | null)?.code ?? 'READ';
-    return { ok: false, error: { code: 'READ', message: `Could not read ${client.path} (${code})` } };
+    return { ok: false, error: { code: fileErrorCode(err), message: `${client.path} ${describeFileError(err)}` } };
   }
   // Unchanged text is not parsed again: the parse result depends on nothing else.
   return cache.get(cacheKey(client), text, () => (deps.parse ?? parseClientFile)(client, text));

@@ -212,7 +212,7 @@ export class Collector {
     const started = this.now();
     const policy = timingPolicy(config);
     const inventoryPromise = this.nodeList();
-    const ca = this.caBundles.get(config.caFile);
+    const ca = await this.caBundles.get(config.caFile);
 
     const observed = await this.observe(config, policy, ca, inventoryPromise);
     const nowMs = this.now();

@@ -1,7 +1,8 @@
 // Loads the YAML config file (strict keys, typed values, defaults, cross-field checks), reporting every problem at once.
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import path from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument } from 'yaml';
+import { FileReadError, readFileBoundedSync } from '../files/bounded-file.ts';
 import { formatDuration } from './duration.ts';
 import { readClients } from './clients.ts';
 import { readDiscovery } from './discovery.ts';
@@ -68,11 +69,11 @@ export function loadConfigFile(file: string, deps: ConfigDeps = {}): Config {
         },
       ]);
     }
-    content = readFileSync(resolved, 'utf8');
+    content = readFileBoundedSync(resolved, MAX_CONFIG_BYTES).toString('utf8');
   } catch (error) {
     if (error instanceof ConfigError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
-    const reason = READ_ERRORS[code ?? ''] ?? (code ? `error ${code}` : String(error));
+    const reason = error instanceof FileReadError ? error.message : (READ_ERRORS[code ?? ''] ?? (code ? `error ${code}` : String(error)));
     throw new ConfigError([{ file, line: null, column: null, field: '', message: `cannot read the config file: ${reason}` }]);
   }
   return parseConfig(content, file, deps);

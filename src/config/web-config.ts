@@ -2,10 +2,10 @@
 // exporter's own endpoint, client certificates, and basic auth users. Read as strictly as the main
 // config file; src/http/web-config.ts puts it to work.
 import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import tls from 'node:tls';
 import { isMap, isScalar, LineCounter, parseDocument } from 'yaml';
+import { FileReadError, readFileBoundedSync } from '../files/bounded-file.ts';
 import { ConfigError } from './load.ts';
 import { oneOf, text } from './schema.ts';
 import { MapView, Reader, type Convert, type ConfigProblem } from './yaml-reader.ts';
@@ -70,10 +70,14 @@ const bcryptHash: Convert<string> = (value) => {
   return value;
 };
 
+/** A web config is a few lines; a PEM file (a chain, a key, client CAs) a few KB. */
+const MAX_WEB_CONFIG_BYTES = 1024 * 1024;
+export const MAX_PEM_BYTES = 8 * 1024 * 1024;
+
 export function loadWebConfig(file: string, deps: { cwd?: string } = {}): WebConfig {
   let content: string;
   try {
-    content = readFileSync(path.resolve(deps.cwd ?? process.cwd(), file), 'utf8');
+    content = readFileBoundedSync(path.resolve(deps.cwd ?? process.cwd(), file), MAX_WEB_CONFIG_BYTES).toString('utf8');
   } catch (error) {
     throw new WebConfigError([
       { file, line: null, column: null, field: '', message: `cannot read the web config file: ${readError(error)}` },
@@ -205,7 +209,7 @@ function readPem(view: MapView, key: string, baseDir: string, required: boolean)
   const report = (message: string) => view.reader.report(view.fieldOf(key), view.at(key), message);
   let pem: string;
   try {
-    pem = readFileSync(resolved, 'utf8');
+    pem = readFileBoundedSync(resolved, MAX_PEM_BYTES).toString('utf8');
   } catch (error) {
     report(`${resolved}: ${readError(error)}`);
     return null;
@@ -224,6 +228,7 @@ function readPem(view: MapView, key: string, baseDir: string, required: boolean)
 }
 
 function readError(error: unknown): string {
+  if (error instanceof FileReadError) return error.message;
   const code = (error as NodeJS.ErrnoException).code ?? '';
   return (
     (

@@ -1,11 +1,11 @@
 // Protects the exporter's own endpoint with the web config (src/config/web-config.ts): TLS whose
 // certificate is reloaded when its files change, client certificates, and basic auth users.
 import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import tls from 'node:tls';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { opensslReason, type WebConfig } from '../config/web-config.ts';
+import { MAX_PEM_BYTES, opensslReason, type WebConfig } from '../config/web-config.ts';
+import { readFileBoundedSync } from '../files/bounded-file.ts';
 import { basicAuthHook, type BasicAuthDeps } from './basic-auth.ts';
 
 export interface HttpsSetup {
@@ -29,9 +29,9 @@ export function createHttpsOptions(webConfig: WebConfig, { logger, checkInterval
   if (!config) return null;
   const files = [config.certFile, config.keyFile, ...(config.clientCaFile ? [config.clientCaFile] : [])];
   const read = () => ({
-    cert: readFileSync(config.certFile),
-    key: readFileSync(config.keyFile),
-    ...(config.clientCaFile ? { ca: readFileSync(config.clientCaFile) } : {}),
+    cert: readFileBoundedSync(config.certFile, MAX_PEM_BYTES),
+    key: readFileBoundedSync(config.keyFile, MAX_PEM_BYTES),
+    ...(config.clientCaFile ? { ca: readFileBoundedSync(config.clientCaFile, MAX_PEM_BYTES) } : {}),
     minVersion: config.minVersion,
   });
   const type = config.clientAuthType;

@@ -1,15 +1,17 @@
 // The CA certificates a TLS probe trusts: a PEM bundle, a directory of certificates
 // (like the Linux package's /etc/gitlab/trusted-certs), or the system store.
-import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { rootCertificates } from 'node:tls';
 import type { Result } from '../evidence.ts';
+import { describeFileError, FILE_TIMEOUT_MS, readdirBounded, readFileBounded, statBounded } from '../files/bounded-file.ts';
 import { derToPem, parsePemChain, PemError } from './x509-facts.ts';
 
+type Maybe<T> = T | Promise<T>;
+
 export interface CaBundleDeps {
-  readFile?: (path: string) => Buffer | string;
-  readdir?: (path: string) => string[];
-  stat?: (path: string) => { isFile(): boolean; isDirectory(): boolean };
+  readFile?: (path: string) => Maybe<Buffer | string>;
+  readdir?: (path: string) => Maybe<string[]>;
+  stat?: (path: string) => Maybe<{ isFile(): boolean; isDirectory(): boolean }>;
 }
 
 export type CaBundle = Result<{
@@ -28,28 +30,24 @@ function caError(message: string): CaBundle {
   return { ok: false, error: { code: 'CA_BUNDLE', message } };
 }
 
-function reason(err: unknown): string {
-  const code = (err as NodeJS.ErrnoException | null)?.code;
-  if (code === 'ENOENT') return 'does not exist';
-  if (code === 'EACCES' || code === 'EPERM') return 'is not readable (permission denied)';
-  return `could not be read (${code ?? (err instanceof Error ? err.message : String(err))})`;
-}
+const reason = describeFileError;
 
-function readText(path: string, readFile: (path: string) => Buffer | string): string {
-  const content = readFile(path);
+async function readText(path: string, readFile: NonNullable<CaBundleDeps['readFile']>): Promise<string> {
+  const content = await readFile(path);
   if (content.length > MAX_FILE_BYTES) throw new PemError(`the file is larger than ${MAX_FILE_BYTES} bytes`);
   return typeof content === 'string' ? content : content.toString('utf8');
 }
 
-export function loadCaBundle(path: string | undefined, deps: CaBundleDeps = {}): CaBundle {
+export async function loadCaBundle(path: string | undefined, deps: CaBundleDeps = {}): Promise<CaBundle> {
   if (path === undefined) return { ok: true, pems: undefined, source: 'system', count: rootCertificates.length };
-  const readFile = deps.readFile ?? ((p: string) => readFileSync(p));
-  const readdir = deps.readdir ?? ((p: string) => readdirSync(p));
-  const stat = deps.stat ?? ((p: string) => statSync(p));
+  // Read at collections and /probe: a FIFO or a hung mount here must not stop the event loop.
+  const readFile = deps.readFile ?? ((p: string) => readFileBounded(p, { timeoutMs: FILE_TIMEOUT_MS, maxBytes: MAX_FILE_BYTES }));
+  const readdir = deps.readdir ?? ((p: string) => readdirBounded(p));
+  const stat = deps.stat ?? ((p: string) => statBounded(p));
 
   let isDirectory: boolean;
   try {
-    isDirectory = stat(path).isDirectory();
+    isDirectory = (await stat(path)).isDirectory();
   } catch (err) {
     return caError(`CA bundle ${path} ${reason(err)}.`);
   }
@@ -58,7 +56,7 @@ export function loadCaBundle(path: string | undefined, deps: CaBundleDeps = {}):
   if (isDirectory) {
     let names: string[];
     try {
-      names = readdir(path);
+      names = await readdir(path);
     } catch (err) {
       return caError(`CA directory ${path} ${reason(err)}.`);
     }
@@ -66,7 +64,7 @@ export function loadCaBundle(path: string | undefined, deps: CaBundleDeps = {}):
       if (!CERTIFICATE_FILE.test(name)) continue;
       const file = join(path, name);
       try {
-        if (stat(file).isFile()) files.push(file);
+        if ((await stat(file)).isFile()) files.push(file);
       } catch {
         // A dangling symlink in a certificate directory is common and harmless.
       }
@@ -80,7 +78,7 @@ export function loadCaBundle(path: string | undefined, deps: CaBundleDeps = {}):
   for (const file of files) {
     let ders: Buffer[];
     try {
-      const text = readText(file, readFile);
+      const text = await readText(file, readFile);
       // In a directory, a DER or otherwise non-PEM file is skipped, as OpenSSL's c_rehash does.
       if (isDirectory && !text.includes('-----BEGIN CERTIFICATE-----')) continue;
       ders = parsePemChain(text);
@@ -105,17 +103,17 @@ export function loadCaBundle(path: string | undefined, deps: CaBundleDeps = {}):
 /** How long a loaded bundle is reused before the files are looked at (stat only) again. */
 const RECHECK_MS = 1_000;
 
-function fingerprint(path: string | undefined): string {
+async function fingerprint(path: string | undefined): Promise<string> {
   if (path === undefined) return 'system';
   try {
-    const top = statSync(path);
+    const top = await statBounded(path);
     const parts = [`${top.ino}:${top.size}:${top.mtimeMs}`];
     // A directory's own mtime changes when a file is added or removed, not when one is rewritten.
     if (top.isDirectory())
-      for (const name of readdirSync(path).sort()) {
+      for (const name of (await readdirBounded(path)).sort()) {
         if (!CERTIFICATE_FILE.test(name)) continue;
         try {
-          const s = statSync(join(path, name));
+          const s = await statBounded(join(path, name));
           parts.push(`${name}:${s.ino}:${s.size}:${s.mtimeMs}`);
         } catch {
           parts.push(`${name}:gone`);
@@ -135,19 +133,32 @@ function fingerprint(path: string | undefined): string {
  */
 export class CaBundleCache {
   private entry: { path: string | undefined; print: string; checkedMs: number; bundle: CaBundle } | null = null;
+  /** The look in progress: the collector and /probe calls that arrive meanwhile share it. */
+  private pending: { path: string | undefined; bundle: Promise<CaBundle> } | null = null;
 
   constructor(private readonly now: () => number = Date.now) {}
 
-  get(path: string | undefined): CaBundle {
-    const nowMs = this.now();
+  get(path: string | undefined): Promise<CaBundle> {
     const entry = this.entry;
-    if (entry && entry.path === path && nowMs - entry.checkedMs < RECHECK_MS) return entry.bundle;
-    const print = fingerprint(path);
+    if (entry && entry.path === path && this.now() - entry.checkedMs < RECHECK_MS) return Promise.resolve(entry.bundle);
+    if (this.pending && this.pending.path === path) return this.pending.bundle;
+    const pending = { path, bundle: this.refresh(path) };
+    this.pending = pending;
+    void pending.bundle.finally(() => {
+      if (this.pending === pending) this.pending = null;
+    });
+    return pending.bundle;
+  }
+
+  private async refresh(path: string | undefined): Promise<CaBundle> {
+    const nowMs = this.now();
+    const print = await fingerprint(path);
+    const entry = this.entry;
     if (entry && entry.path === path && entry.print === print) {
       entry.checkedMs = nowMs;
       return entry.bundle;
     }
-    const bundle = loadCaBundle(path);
+    const bundle = await loadCaBundle(path);
     this.entry = { path, print, checkedMs: nowMs, bundle };
     return bundle;
   }

@@ -63,10 +63,10 @@ export class OnDemandProber {
         message: `Too many /probe requests: ${MAX_CONCURRENT_PROBES} are already in progress. Try again in a second (Prometheus will at its next scrape).`,
       };
     }
-    const ca = this.deps.caBundles.get(config.caFile);
-    if (!ca.ok) return { kind: 'ca_bundle', message: `CA bundle: ${ca.error.message}` };
     this.inFlight += 1;
     try {
+      const ca = await this.deps.caBundles.get(config.caFile);
+      if (!ca.ok) return { kind: 'ca_bundle', message: `CA bundle: ${ca.error.message}` };
       const name = node?.name ?? address;
       const result = await this.deps.probeTls(
         { node: name, address, serverName: node?.serverName },

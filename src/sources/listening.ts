@@ -1,7 +1,7 @@
 // Local mode: whether Gitaly's listeners are in LISTEN state, from /proc/net/tcp and tcp6 —
 // the state of listen_addr without dialling it (a dial adds to Gitaly's plaintext counter).
 import type { Result } from '../evidence.ts';
-import { readFileBounded } from './bounded-read.ts';
+import { describeFileError, fileErrorCode, readFileBounded } from '../files/bounded-file.ts';
 import { PROC_NET_MAX_BYTES, PROC_NET_TIMEOUT_MS } from './sockets.ts';
 
 /** include/net/tcp_states.h: TCP_LISTEN = 10. */
@@ -30,9 +30,8 @@ export async function readListening(
       const raw = await readFile(file);
       content = typeof raw === 'string' ? raw : raw.toString('latin1');
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException | null)?.code;
-      if (name === 'tcp6' && code === 'ENOENT') continue;
-      return { ok: false, error: { code: 'READ', message: `Could not read ${file} (${code ?? 'error'}).` } };
+      if (name === 'tcp6' && (err as NodeJS.ErrnoException | null)?.code === 'ENOENT') continue;
+      return { ok: false, error: { code: fileErrorCode(err), message: `${file} ${describeFileError(err)}.` } };
     }
     for (const line of content.split('\n')) {
       const m = ENTRY.exec(line);

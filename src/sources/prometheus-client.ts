@@ -1,12 +1,12 @@
 // One instant query against the Prometheus HTTP API, with a deadline, a size cap and
 // authentication. Never throws: every failure becomes a coded error whose message is free of
 // secrets (tokens, passwords, URL userinfo), so it can be logged and shown on the status page.
-import { readFileSync } from 'node:fs';
 import type { ParsedElementInfo } from '@streamparser/json';
 import { request, type Dispatcher } from 'undici';
 import type { PrometheusConfig } from '../config/types.ts';
 import type { Result, SourceError } from '../evidence.ts';
 import { connectFailureCode } from '../error-codes.ts';
+import { describeFileError, FILE_TIMEOUT_MS, readFileBounded } from '../files/bounded-file.ts';
 import { badAnswer, fail, release, shorten, StreamedAnswer, type AnswerStream } from './prometheus-answer.ts';
 import { scrub } from './secret-text.ts';
 
@@ -27,7 +27,7 @@ export interface PrometheusDeps {
   dispatcher?: Dispatcher;
   now?: () => number;
   /** Reads a secret file; called on every request so a rotated token is picked up. */
-  readSecret?: (path: string) => string;
+  readSecret?: (path: string) => string | Promise<string>;
 }
 
 export interface PrometheusSample {
@@ -66,8 +66,11 @@ const CONNECT_CODES = new Set([
 // Prometheus renders floats as Go does: decimals, exponents, NaN and ±Inf.
 const PROMETHEUS_FLOAT = /^(?:[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[+-]?Inf|NaN)$/;
 
-function readSecretFile(path: string): string {
-  return readFileSync(path, 'utf8');
+/** A token or password is a line; the cap keeps a wrong path from being sent as a header. */
+const MAX_SECRET_BYTES = 64 * 1024;
+
+async function readSecretFile(path: string): Promise<string> {
+  return (await readFileBounded(path, { timeoutMs: FILE_TIMEOUT_MS, maxBytes: MAX_SECRET_BYTES })).toString('utf8');
 }
 
 interface Endpoint {
@@ -79,11 +82,11 @@ interface Endpoint {
   secrets: string[];
 }
 
-function resolveEndpoint(
+async function resolveEndpoint(
   cfg: PrometheusConfig,
-  readSecret: (path: string) => string,
+  readSecret: NonNullable<PrometheusDeps['readSecret']>,
   apiPath = '/api/v1/query',
-): Result<{ endpoint: Endpoint }> {
+): Promise<Result<{ endpoint: Endpoint }>> {
   let url: URL;
   try {
     url = new URL(cfg.url);
@@ -107,19 +110,18 @@ function resolveEndpoint(
   let basic: { username: string; password: string } | null = userinfo;
   try {
     if (cfg.bearerTokenFile) {
-      const token = readSecret(cfg.bearerTokenFile).trim();
+      const token = (await readSecret(cfg.bearerTokenFile)).trim();
       if (token === '') return fail('CONFIG', `prometheus bearer token file ${cfg.bearerTokenFile} is empty`);
       secrets.push(token);
       authorization = `Bearer ${token}`;
       basic = null;
     } else if (cfg.basicAuth) {
-      basic = { username: cfg.basicAuth.username, password: readSecret(cfg.basicAuth.passwordFile).trim() };
+      basic = { username: cfg.basicAuth.username, password: (await readSecret(cfg.basicAuth.passwordFile)).trim() };
       secrets.push(basic.password);
     }
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? 'read error';
     const file = cfg.bearerTokenFile ?? cfg.basicAuth?.passwordFile ?? '';
-    return fail('CONFIG', `cannot read prometheus secret file ${file} (${code})`);
+    return fail('CONFIG', `prometheus secret file ${file} ${describeFileError(err)}`);
   }
   if (basic) {
     const encoded = Buffer.from(`${basic.username}:${basic.password}`, 'utf8').toString('base64');
@@ -368,7 +370,7 @@ async function call<T>(
   options: Omit<PrometheusQueryOptions, 'maxSamples'>,
   deps: PrometheusDeps,
 ): Promise<Result<T>> {
-  const resolved = resolveEndpoint(cfg, deps.readSecret ?? readSecretFile, req.apiPath);
+  const resolved = await resolveEndpoint(cfg, deps.readSecret ?? readSecretFile, req.apiPath);
   if (!resolved.ok) return resolved;
   const { endpoint } = resolved;
   let result: Result<T>;

@@ -3,7 +3,7 @@
 // connection counter once open.
 import type { SocketsResult } from '../evidence.ts';
 import { countPeers, keepTopPeers, MAX_PEERS_KEPT, type PeerCount } from './socket-peers.ts';
-import { readFileBounded } from './bounded-read.ts';
+import { describeFileError, fileErrorCode, readFileBounded } from '../files/bounded-file.ts';
 
 export interface SocketsDeps {
   readFile?: (path: string) => Promise<Buffer | string>;
@@ -62,18 +62,8 @@ export async function readEstablished(
     try {
       content = await readFile(file);
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException | null)?.code;
-      if (name === 'tcp6' && code === 'ENOENT') continue;
-      if (code === 'TIMEOUT' || code === 'TOO_LARGE' || code === 'NOT_A_FILE') {
-        return {
-          ok: false,
-          error: { code: code === 'NOT_A_FILE' ? 'READ' : code, message: `Could not read ${file}: ${(err as Error).message}.` },
-        };
-      }
-      return {
-        ok: false,
-        error: { code: 'READ', message: `Could not read ${file} (${code ?? (err instanceof Error ? err.message : String(err))}).` },
-      };
+      if (name === 'tcp6' && (err as NodeJS.ErrnoException | null)?.code === 'ENOENT') continue;
+      return { ok: false, error: { code: fileErrorCode(err), message: `${file} ${describeFileError(err)}.` } };
     }
     try {
       const text = typeof content === 'string' ? content : content.toString('latin1');

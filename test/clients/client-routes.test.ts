@@ -99,7 +99,7 @@ describe('client configuration → node → scheme', () => {
         `${DIR}gitlab-broken.yml:6:1: invalid YAML: Flow sequence in block collection must be sufficiently indented and end with a ]`,
       ],
       ['praefect-2', 'PARSE', `${DIR}praefect-broken.toml:5:40: invalid TOML: control characters are not allowed in strings`],
-      ['gone', 'READ', `Could not read ${DIR}missing.yml (ENOENT)`],
+      ['gone', 'READ', `${DIR}missing.yml does not exist`],
       ['not praefect', 'PARSE', `${DIR}gitlab.yml:2:11: invalid TOML: illegal character in key`],
     ]);
     expect(report.routes).to.have.length(10);

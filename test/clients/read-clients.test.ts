@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +8,7 @@ import { ParseCache } from '../../src/clients/parse-cache.ts';
 import { readClientReport } from '../../src/clients/read-clients.ts';
 import type { ClientFileResult } from '../../src/clients/types.ts';
 import type { ClientFileConfig, NodeConfig } from '../../src/config/types.ts';
+import { makeFifo, releaseFifo, within } from '../helpers/fifo.ts';
 
 const INVENTORY: NodeConfig[] = [
   { name: 'gitaly-1', role: 'gitaly', tlsAddress: 'gitaly-1.internal:9999', plaintextAddress: 'gitaly-1.internal:8075' },
@@ -58,4 +60,26 @@ describe('client files read each collection', () => {
     await schemes();
     expect(parsed).to.have.length(2);
   });
+});
+
+describe('readClientReport', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'read-clients-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  for (const kind of ['gitlab_yml', 'praefect_config'] as const) {
+    it(`refuses a FIFO as a ${kind} at once, naming it, and the collection goes on`, async () => {
+      const fifo = makeFifo(join(dir, kind === 'gitlab_yml' ? 'gitlab.yml' : 'config.toml'));
+      try {
+        const report = await within(readClientReport([{ name: 'client', kind, path: fifo }], []), 2_000, `reading a FIFO ${kind}`);
+        expect(report.errors.map((e) => [e.client, e.error.code, e.error.message])).to.deep.equal([
+          ['client', 'READ', `${fifo} is a FIFO, not a regular file`],
+        ]);
+      } finally {
+        releaseFifo(fifo);
+      }
+    });
+  }
 });

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError, loadConfigFile, parseConfig, type ConfigDeps } from '../../src/config/load.ts';
 import { KEYS } from '../../src/config/schema.ts';
 import type { Config } from '../../src/config/types.ts';
+import { makeFifo, releaseFifo } from '../helpers/fifo.ts';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/config/', import.meta.url));
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -434,7 +435,17 @@ describe('config loader', () => {
 
     it('names a directory given as the file', () => {
       const error = configError(() => loadConfigFile(path.join(tmp, 'certs')));
-      expect(error.message).to.equal(`${path.join(tmp, 'certs')}: cannot read the config file: it is a directory`);
+      expect(error.message).to.equal(`${path.join(tmp, 'certs')}: cannot read the config file: is a directory, not a regular file`);
+    });
+
+    it('refuses a FIFO given as the file at once (a blocking read would stop start and SIGHUP for ever)', () => {
+      const fifo = makeFifo(path.join(tmp, 'config.fifo'));
+      try {
+        const error = configError(() => loadConfigFile(fifo));
+        expect(error.message).to.equal(`${fifo}: cannot read the config file: is a FIFO, not a regular file`);
+      } finally {
+        releaseFifo(fifo);
+      }
     });
   });
 

@@ -69,7 +69,7 @@ describe('faults: a crowd of /probe callers', function () {
           .and.match(/gitaly_tls_cert_trusted\{[^}]*\} 1/);
       for (let i = 0; i < 5; i += 1) await app.inject({ method: 'GET', url: `/probe?target=${tlsServer.address}` });
       expect(bundlesSeen.size, 'one bundle array for every probe').to.equal(1);
-      const shared = exporter.collector.caBundles.get(caFile);
+      const shared = await exporter.collector.caBundles.get(caFile);
       expect(shared.ok && [...bundlesSeen][0] === shared.pems, 'the collector’s bundle').to.equal(true);
       expect(shared.ok && shared.count).to.equal(21);
     } finally {

@@ -98,6 +98,9 @@ export interface StartExporterOptions {
   openFileLimit?: number;
   /** More command-line flags (e.g. --web.enable-lifecycle). */
   extraArgs?: string[];
+  /** Node.js flags before the script (e.g. another --import), and environment variables to add. */
+  nodeArgs?: string[];
+  env?: Record<string, string>;
 }
 
 async function fetchText(url: string, method: 'GET' | 'POST'): Promise<HttpAnswer> {
@@ -113,6 +116,7 @@ function launch(options: StartExporterOptions, port: number): ExporterProcess {
       ...limit,
       '--import',
       'tsx',
+      ...(options.nodeArgs ?? []),
       MAIN,
       '--config.file',
       options.configFile,
@@ -124,7 +128,7 @@ function launch(options: StartExporterOptions, port: number): ExporterProcess {
       'json',
       ...(options.extraArgs ?? []),
     ],
-    { cwd: ROOT, what: 'the exporter' },
+    { cwd: ROOT, what: 'the exporter', ...(options.env ? { env: { ...process.env, ...options.env } } : {}) },
   );
   const { child } = tracked;
   const exited = tracked.closed;

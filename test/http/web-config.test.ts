@@ -12,6 +12,7 @@ import { createCa, createLeaf, type Issued } from '../../src/demo/certs.ts';
 import { loadWebConfig, parseWebConfig, WebConfigError, type ClientAuthType, type WebConfig } from '../../src/config/web-config.ts';
 import { createHttpsOptions, secureApp, type HttpsSetup } from '../../src/http/web-config.ts';
 import { waitFor } from '../helpers/wait-for.ts';
+import { makeFifo, releaseFifo } from '../helpers/fifo.ts';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/web-config/', import.meta.url));
 const ALICE_HASH = '$2y$04$FNyBt.b91gf/dotx8RqJDuqBqyR/aEh0q9IxyBcvRE9LwD/zZgQEC'; // alice-secret
@@ -48,7 +49,7 @@ const INVALID: Record<string, string[]> = {
   ],
   'missing-files.yml': [
     'missing-files.yml:2:14: tls_server_config.cert_file: <tmp>/no-such.crt: no such file',
-    'missing-files.yml:3:13: tls_server_config.key_file: <tmp>/certs: it is a directory, not a file',
+    'missing-files.yml:3:13: tls_server_config.key_file: <tmp>/certs: is a directory, not a regular file',
   ],
   'not-pem.yml': [
     'not-pem.yml:2:14: tls_server_config.cert_file: <tmp>/not-pem.crt holds no PEM certificate',
@@ -157,6 +158,17 @@ describe('web config (--web.config.file)', function () {
       });
     }
 
+    it('refuses a FIFO as cert_file at once, naming it (a blocking read would stop the start for ever)', () => {
+      const fifo = makeFifo(path.join(tmp, 'fifo.crt'));
+      try {
+        writeFileSync(path.join(tmp, 'fifo-cert.yml'), `tls_server_config:\n  cert_file: ${fifo}\n  key_file: server.key\n`);
+        const error = webConfigError(() => loadWebConfig('fifo-cert.yml', { cwd: tmp }));
+        expect(error.message).to.equal(`fifo-cert.yml:2:14: tls_server_config.cert_file: ${fifo}: is a FIFO, not a regular file`);
+      } finally {
+        releaseFifo(fifo);
+      }
+    });
+
     it('has an expected message for every invalid fixture', () => {
       expect(readdirSync(path.join(FIXTURES, 'invalid')).sort()).to.deep.equal(Object.keys(INVALID).sort());
     });
@@ -209,7 +221,7 @@ describe('web config (--web.config.file)', function () {
         'no-such-web.yml: cannot read the web config file: no such file',
       );
       expect(webConfigError(() => loadWebConfig(tmp)).message).to.equal(
-        `${tmp}: cannot read the web config file: it is a directory, not a file`,
+        `${tmp}: cannot read the web config file: is a directory, not a regular file`,
       );
     });
   });

@@ -10,6 +10,7 @@ import { fileSdSource } from '../../src/inventory/file-sd.ts';
 import { tomlSource } from '../../src/inventory/gitaly-toml.ts';
 import { Inventory } from '../../src/inventory/inventory.ts';
 import type { SourceResult } from '../../src/inventory/types.ts';
+import { makeFifo, releaseFifo, within } from '../helpers/fifo.ts';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/inventory/', import.meta.url));
 const LIMITS = { timeoutMs: 5_000, maxBytes: 1 << 20 };
@@ -98,7 +99,7 @@ describe('inventory file sources', () => {
     it('a missing file, or one past the size cap, fails the source with a clear error', async () => {
       const missing = join(dir, 'nope.json');
       expect(errorOf(await fileSdSource({ file: missing, templates: DEFAULT_TEMPLATES }, 'instance', LIMITS).discover())).to.equal(
-        `cannot read ${missing}: no such file`,
+        `${missing} does not exist`,
       );
       const big = join(dir, 'big.json');
       writeFileSync(big, `[${' '.repeat(2048)}]`);
@@ -106,8 +107,28 @@ describe('inventory file sources', () => {
         errorOf(
           await fileSdSource({ file: big, templates: DEFAULT_TEMPLATES }, 'instance', { timeoutMs: 5_000, maxBytes: 1024 }).discover(),
         ),
-      ).to.equal(`${big}: 2050 bytes, more than the 1024 allowed (discovery.max_file_bytes)`);
+      ).to.equal(`${big} is larger than the 1024 bytes allowed (discovery.max_file_bytes)`);
     });
+  });
+
+  describe('a FIFO in place of a discovery file', () => {
+    const cases: Array<[string, (file: string) => Promise<SourceResult>]> = [
+      ['file_sd', (file) => fileSdSource({ file, templates: DEFAULT_TEMPLATES }, 'instance', LIMITS).discover()],
+      ['gitaly config.toml', (file) => tomlSource({ kind: 'gitaly', file }, LIMITS).discover()],
+      ['praefect config.toml', (file) => tomlSource({ kind: 'praefect', file }, LIMITS).discover()],
+    ];
+    for (const [what, discover] of cases) {
+      it(`${what}: refused at once, naming the file and what it is`, async () => {
+        const fifo = makeFifo(join(dir, `${what.replace(/\W/g, '-')}.fifo`));
+        try {
+          const result = await within(discover(fifo), 2_000, `reading a FIFO ${what}`);
+          expect(errorOf(result)).to.equal(`${fifo} is a FIFO, not a regular file`);
+          expect(!result.ok && result.error.code).to.equal('READ');
+        } finally {
+          releaseFifo(fifo);
+        }
+      });
+    }
   });
 
   describe('config.toml', () => {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { chainPem, createCa, createIntermediate, createLeaf, type Issued } from '../../src/demo/certs.ts';
 import { checkCertFile } from '../../src/probes/cert-file.ts';
 import { chainFacts, parsePemChain } from '../../src/probes/x509-facts.ts';
+import { makeFifo, releaseFifo, within } from '../helpers/fifo.ts';
 
 describe('checkCertFile', () => {
   let dir: string;
@@ -60,7 +61,7 @@ describe('checkCertFile', () => {
     });
     expect(await checkCertFile(dir, servedSha256)).to.deep.equal({
       ok: false,
-      error: { code: 'CERT_FILE', message: `Certificate file ${dir} is a directory.` },
+      error: { code: 'CERT_FILE', message: `Certificate file ${dir} is a directory, not a regular file.` },
     });
     const key = join(dir, 'key.pem');
     writeFileSync(key, served.keyPem);
@@ -77,6 +78,18 @@ describe('checkCertFile', () => {
         message: `Certificate file ${broken} is not a valid PEM chain: certificate block 1 is not valid base64.`,
       },
     });
+  });
+
+  it('refuses a FIFO at once, naming it, instead of waiting for a writer for ever', async () => {
+    const fifo = makeFifo(join(dir, 'gitaly.crt.fifo'));
+    try {
+      expect(await within(checkCertFile(fifo, null), 2_000, 'checkCertFile of a FIFO')).to.deep.equal({
+        ok: false,
+        error: { code: 'CERT_FILE', message: `Certificate file ${fifo} is a FIFO, not a regular file.` },
+      });
+    } finally {
+      releaseFifo(fifo);
+    }
   });
 
   it('reports a file too large to be a certificate chain, and reads through an injected reader', async () => {

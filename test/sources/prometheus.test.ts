@@ -11,6 +11,7 @@ import { matrixQuery } from '../../src/sources/prometheus-client.ts';
 import { freePort, startPrometheus, type RunningPrometheus, type ScrapeJob } from '../helpers/prometheus-server.ts';
 import { sleep, waitFor } from '../helpers/wait-for.ts';
 import { scaled } from '../helpers/time-factor.ts';
+import { makeFifo, releaseFifo, within } from '../helpers/fifo.ts';
 
 const OPTIONS = { timeoutMs: 5_000, maxBytes: 1_000_000 };
 
@@ -487,6 +488,28 @@ describe('prometheus source', function () {
       );
       expect(expectError(r, 'CONFIG')).to.include('/nonexistent/token');
       expect(requests).to.equal(0);
+    });
+
+    it('refuses a FIFO as the bearer token file at once, by path, without sending a request', async function () {
+      let requests = 0;
+      server = await listen((_req, res) => {
+        requests++;
+        res.end(vector([]));
+      });
+      const dir = await mkdtemp(join(tmpdir(), 'prometheus-secret-'));
+      const fifo = makeFifo(join(dir, 'token'));
+      try {
+        const r = await within(
+          instantQuery({ url: server.url, instanceLabel: 'instance', bearerTokenFile: fifo }, 'up', Date.now(), OPTIONS),
+          2_000,
+          'a query with a FIFO as its token file',
+        );
+        expect(expectError(r, 'CONFIG')).to.equal(`prometheus secret file ${fifo} is a FIFO, not a regular file`);
+        expect(requests).to.equal(0);
+      } finally {
+        releaseFifo(fifo);
+        await rm(dir, { recursive: true, force: true });
+      }
     });
 
     describe('queryFleetEvidence', function () {

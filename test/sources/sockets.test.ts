@@ -41,7 +41,7 @@ describe('readEstablished', () => {
   it('fails when the tcp file is missing: the proc root is wrong', async () => {
     expect(await readEstablished('/nonexistent/proc', PORTS)).to.deep.equal({
       ok: false,
-      error: { code: 'READ', message: 'Could not read /nonexistent/proc/net/tcp (ENOENT).' },
+      error: { code: 'READ', message: '/nonexistent/proc/net/tcp does not exist.' },
     });
   });
 
@@ -95,7 +95,7 @@ describe('readEstablished', () => {
     it('refuses a FIFO in place of net/tcp at once, instead of waiting for a writer for ever', async () => {
       execFileSync('mkfifo', [join(dir, 'net', 'tcp')]);
       const result = await readEstablished(dir, PORTS);
-      expect(result).to.deep.equal({ ok: false, error: { code: 'READ', message: `Could not read ${dir}/net/tcp: not a regular file.` } });
+      expect(result).to.deep.equal({ ok: false, error: { code: 'READ', message: `${dir}/net/tcp is a FIFO, not a regular file.` } });
     });
 
     it('refuses a device in place of net/tcp (an endless /dev/zero)', async () => {
@@ -110,7 +110,7 @@ describe('readEstablished', () => {
       const result = await readEstablished(dir, PORTS);
       expect(!result.ok && result.error).to.deep.equal({
         code: 'TOO_LARGE',
-        message: `Could not read ${file}: larger than ${PROC_NET_MAX_BYTES} bytes.`,
+        message: `${file} is larger than the ${PROC_NET_MAX_BYTES} bytes allowed.`,
       });
     });
   });
