@@ -155,7 +155,12 @@ export async function observeNode(
   }
 
   let plaintextFresh = false;
-  if ((node.plaintextAddress || node.tlsAddress) && due(h.lastPlaintextProbe?.atMs, config.plaintextCheckIntervalMs, now())) {
+  // Removing listen_addr takes a Gitaly restart: check it again as soon as the new process serves
+  // TLS, rather than up to plaintext_check_interval later (once per restart).
+  const lastCheckMs = h.lastPlaintextProbe?.atMs;
+  const startMs = scrape?.ok && typeof scrape.processStartSeconds === 'number' ? scrape.processStartSeconds * 1000 : null;
+  const restartedSinceCheck = lastCheckMs !== undefined && startMs !== null && startMs > lastCheckMs && tls?.handshakeOk === true;
+  if ((node.plaintextAddress || node.tlsAddress) && (restartedSinceCheck || due(lastCheckMs, config.plaintextCheckIntervalMs, now()))) {
     const result =
       (await listenerFromProc(node, ctx)) ??
       (await probes.probePlaintext(

@@ -112,6 +112,35 @@ function untestedForPlaintext(history: NodeHistory, windowStartMs: number): bool
   return closedSince === null || closedSince > windowStartMs;
 }
 
+/**
+ * listen_addr refused by the Gitaly process that runs now, at a moment its TLS port accepted (so its
+ * listeners were up), while that process's plaintext counter, on a page seen counting the exporter's
+ * own TLS and plaintext connections, is 0: no plaintext client can connect or be connected (a
+ * client from before the restart lost its connection with the old process). The soak window's other
+ * questions (coverage, clients before the restart, a source down) no longer matter. Null when any of
+ * it is not shown. Direct scrapes only: they give the running process's start and its counter.
+ */
+function closedByRestart(e: NodeEvidence): string | null {
+  const s = e.scrape;
+  const p = e.plaintext;
+  if (!s?.ok || typeof s.processStartSeconds !== 'number' || !p || p.open !== false || p.tlsPortRejectsPlaintext === null) return null;
+  const startMs = s.processStartSeconds * 1000;
+  const canary = e.history.canary;
+  // The page's counter was seen counting both kinds of the exporter's own connections: its 0 is a
+  // count, not a family (or a tcp series) the page lacks.
+  const countsUs =
+    canary !== null &&
+    canary.source === 'gitaly_metrics' &&
+    canary.expected.tls > 0 &&
+    canary.expected.tcp > 0 &&
+    canaryMiss(canary) === null;
+  if (p.atMs < startMs || s.counts.tcp !== 0 || !countsUs) return null;
+  return (
+    `listen_addr refused at ${new Date(p.atMs).toISOString()} while the TLS port accepted, by the Gitaly process started ` +
+    `${new Date(startMs).toISOString()}, whose plaintext counter is 0: no plaintext client can connect, so the soak window no longer matters`
+  );
+}
+
 function judgeTraffic(
   e: NodeEvidence,
   o: VerdictOptions,
@@ -294,6 +323,14 @@ function judgeListener(e: NodeEvidence, c: Collected): boolean | null {
 export function judgeNode(e: NodeEvidence, o: VerdictOptions): NodeVerdict {
   const c: Collected = { reasons: new Set(), details: [], sourcesDown: [] };
   const traffic = judgeTraffic(e, o, c);
+  const restartClosed = closedByRestart(e);
+  if (restartClosed !== null) {
+    // Nothing about past traffic can block a node no plaintext client can reach; established
+    // plaintext connections (local mode) would contradict it, so they still do.
+    for (const r of TRAFFIC_BLOCKERS) if (r !== 'plaintext_established') c.reasons.delete(r);
+    c.details.push(restartClosed);
+    traffic.known = true;
+  }
   const certExpiresMs = judgeTls(e, o, c);
   const listenerOpen = judgeListener(e, c);
   // Two Gitalys behind one identity: whose counters, certificate and listener were read is not known.

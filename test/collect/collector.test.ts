@@ -253,8 +253,9 @@ describe('collector', () => {
   });
 
   it('with Prometheus down, says source_down, keeps collecting the other evidence, and the fleet is not complete', async () => {
-    const node = fleet.add('gitaly-1');
-    node.listenerOpen = false;
+    // listen_addr open: closed, with Gitaly's plaintext counter at 0, the node would be complete
+    // whatever Prometheus says (finish-node.test.ts).
+    fleet.add('gitaly-1');
     const config = fakeConfig([fakeNodeConfig('gitaly-1')], join(dir, 'state.json'), {
       prometheus: { url: 'http://prom:9090', instanceLabel: 'instance', scrapeIntervalMs: 15_000 },
     });
