@@ -189,12 +189,16 @@ export function buildRules(config: RulesConfig = DEFAULT_RULES_CONFIG): RuleFile
   ].join('\n');
   // A failing probe with a more specific cause (untrusted, wrong name, no h2, no gRPC answer,
   // expired) is that cause's alert only; what is left is a handshake that does not complete.
+  // A TLS listener never seen up is a node at the start of its migration (tls_not_configured), not a
+  // broken one: no page. One that worked and then fails is.
   const probeFailingExpr = [
     `min by (node, address) (${m('gitaly_tls_probe_success')}) == 0`,
     'unless on (node, address)',
     `(\n${probeFailingCauses}\n)`,
     'unless on (node)',
     `(${expiry} < 0)`,
+    'unless on (node)',
+    `(max by (node) (${m('gitaly_tls_migration_blocked', 'reason="tls_not_configured"')}) == 1)`,
   ].join('\n');
 
   const alerts: Rule[] = [

@@ -143,13 +143,16 @@ export async function observeNode(
       { logger: log, now, sessions: ctx.tlsSessions, resolveAll: probes.resolveAll },
     );
     h = recordOwnConnections(h, { tcp: 0, tls: tls.connectionsMade, atMs: tls.atMs }, ctx.historyOptions);
+    if (tls.handshakeOk) h = { ...h, tlsLastUpMs: tls.atMs };
     if (checkVersions && tls.handshakeOk) c = { ...c, versionsCheckedMs: tls.atMs, accepts: tls.accepts };
     // Pinned handshakes are re-checked hourly, not every cycle; report the last answer meanwhile.
     else tls = { ...tls, accepts: c.accepts };
   }
 
   let certFile: CertFileResult | null = null;
-  if (node.certificateFile) {
+  // Before TLS was ever up there is no served certificate to compare the file with: a node at the
+  // start of its migration, whose certificate may not be installed yet.
+  if (node.certificateFile && h.tlsLastUpMs !== null) {
     const servedLeaf = tls?.chain.find((cert) => cert.position === 'leaf')?.sha256 ?? null;
     certFile = await probes.checkCertFile(node.certificateFile, servedLeaf);
   }

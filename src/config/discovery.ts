@@ -14,6 +14,7 @@ import {
   nodeName,
   oneOf,
   text,
+  tlsAddressOrNone,
   bool,
 } from './schema.ts';
 import type { DiscoveryConfig, FileSdConfig, NodeOverride, NodeTemplates, PrometheusConfig, Role, TomlSourceConfig } from './types.ts';
@@ -125,7 +126,8 @@ export function readDiscovery(
   }
   const names = new Set<string>();
   for (const item of view.list('overrides', 'each starting with "- name:"') ?? []) {
-    const v = item.node && ctx.reader.mapping(item.field, item.node, KEYS.override, 'name:, certificate_file:, server_name:, role:');
+    const v =
+      item.node && ctx.reader.mapping(item.field, item.node, KEYS.override, 'name:, certificate_file:, server_name:, role:, tls_address:');
     if (!v) continue;
     const name = v.required('name', nodeName);
     if (name && names.has(name)) ctx.reader.report(v.fieldOf('name'), v.at('name'), `"${name}" already has an override`);
@@ -133,7 +135,8 @@ export function readDiscovery(
     const role = v.optional<Role>('role', oneOf(['gitaly', 'praefect']));
     const certificateFile = readPath(v, 'certificate_file', 'file', ctx);
     const serverName = v.optional('server_name', hostName);
-    if (name) out.overrides.push(present({ name, role, certificateFile, serverName }) as NodeOverride);
+    const tlsAddress = v.optional('tls_address', tlsAddressOrNone());
+    if (name) out.overrides.push(present({ name, role, certificateFile, serverName, tlsAddress }) as NodeOverride);
   }
   if (!out.prometheus && out.fileSd.length === 0 && out.toml.length === 0 && ctx.reader.problems.length === before) {
     ctx.reader.report('discovery', view.node, 'names no source: add prometheus:, file_sd:, gitaly_config: or praefect_config:');

@@ -66,7 +66,7 @@ export const KEYS = {
   fileSd: ['file'],
   toml: ['file', 'name', 'host'],
   praefectToml: ['file', 'name', 'host', 'virtual_storages'],
-  override: ['name', 'role', 'certificate_file', 'server_name'],
+  override: ['name', 'role', 'certificate_file', 'server_name', 'tls_address'],
   timeouts: ['metrics', 'tls', 'plaintext', 'prometheus'],
   prometheus: ['url', 'selector', 'instance_label', 'scrape_interval', 'direct_scrape', 'bearer_token_file', 'basic_auth'],
   basicAuth: ['username', 'password_file'],
@@ -166,6 +166,15 @@ export function plaintextAddressOrNone(): Convert<string> {
     return address(value);
   };
 }
+
+/** An override's tls_address: another address, or `none` to take a discovered one (tls_port, say) away from a node not on TLS. */
+export function tlsAddressOrNone(): Convert<string> {
+  const address = listenAddress(['tls://']);
+  return (value) => (text(value) === NO_TLS_LISTENER ? NO_TLS_LISTENER : address(value));
+}
+
+/** What an override's `tls_address: none` reads as. */
+export const NO_TLS_LISTENER = 'none';
 
 export const nodeName: Convert<string> = (value) => {
   const name = text(value);

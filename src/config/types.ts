@@ -88,6 +88,8 @@ export interface NodeOverride {
   certificateFile?: string;
   serverName?: string;
   role?: Role;
+  /** Replaces the discovered TLS address; `none` takes it away (a node whose TLS is not set up). */
+  tlsAddress?: string;
 }
 
 export interface FileSdConfig {

@@ -6,6 +6,7 @@
 // names allow, and every entry of the pair carries a conflict that blocks it until the sources
 // tell them apart. A merge that dropped the second Gitaly would leave it unjudged, and the fleet
 // could read complete while it still serves plaintext.
+import { NO_TLS_LISTENER } from '../config/schema.ts';
 import type { NodeConfig, NodeOverride } from '../config/types.ts';
 
 export interface MergedNode {
@@ -140,5 +141,9 @@ export function applyOverrides(node: NodeConfig, overrides: readonly NodeOverrid
   if (o.role) out.role = o.role;
   if (o.certificateFile) out.certificateFile = o.certificateFile;
   if (o.serverName) out.serverName = o.serverName;
+  if (o.tlsAddress === NO_TLS_LISTENER) {
+    delete out.tlsAddress;
+    delete out.serverName;
+  } else if (o.tlsAddress) out.tlsAddress = o.tlsAddress;
   return out;
 }

@@ -80,6 +80,7 @@ const FIELD_SHAPES: Record<keyof NodeHistory, (v: unknown) => boolean> = {
   lastPlaintextProbe: isPlaintextProbe,
   canary: isCanary,
   listenerClosedSinceMs: isNumberOrNull,
+  tlsLastUpMs: isNumberOrNull,
 };
 
 /** Checks one node's history; returns the name of the first bad field, or null. */

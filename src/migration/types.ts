@@ -44,7 +44,8 @@ export const REASON_TEXT: Record<Reason, string> = {
   source_down: 'A source of evidence failed this cycle; the verdict cannot advance until it answers.',
   counter_not_counting_us:
     'The connection counter read for this node did not count the exporter’s own connections, so it is not this node’s listeners’ counter (check role, metrics_url, prometheus_instance).',
-  tls_not_configured: 'No tls_address is configured for this node.',
+  tls_not_configured:
+    'No TLS listener yet: no tls_address is configured for this node, or its tls_listen_addr has never completed a TLS handshake.',
   tls_handshake_failed: 'The TLS listener did not complete a handshake.',
   cert_untrusted: 'The served certificate chain is not trusted by the configured CA bundle.',
   hostname_mismatch: 'The served certificate does not name the dialled address in a Subject Alternative Name.',
@@ -112,6 +113,9 @@ export interface NodeHistory {
    *  may be) open. Until the counter is seen counting a plaintext dial of ours, only this shows that
    *  no plaintext client could connect inside the window. */
   listenerClosedSinceMs: number | null;
+  /** The latest completed TLS handshake with the node's tls_address; null: never seen up, so a
+   *  failing TLS listener is one not configured yet (the start of the migration), not a broken one. */
+  tlsLastUpMs: number | null;
 }
 
 export function emptyHistory(): NodeHistory {
@@ -129,5 +133,6 @@ export function emptyHistory(): NodeHistory {
     lastPlaintextProbe: null,
     canary: null,
     listenerClosedSinceMs: null,
+    tlsLastUpMs: null,
   };
 }

@@ -248,6 +248,14 @@ function judgeTls(e: NodeEvidence, o: VerdictOptions, c: Collected): number | nu
     return null;
   }
   const t = e.tls;
+  if (t && !t.handshakeOk && e.history.tlsLastUpMs === null) {
+    // Never seen up: TLS is not set up on this node yet, the start of its migration, not a breakage.
+    c.reasons.add('tls_not_configured');
+    c.details.push(
+      `TLS ${t.address} has never completed a handshake${t.error ? ` (${t.error.message.replace(/\.$/, '')})` : ''}: configure tls_listen_addr and a certificate on this node`,
+    );
+    return null;
+  }
   if (!t || !t.handshakeOk) {
     c.reasons.add('tls_handshake_failed');
     if (t?.error) c.details.push(`TLS ${t.address}: ${t.error.message}`);

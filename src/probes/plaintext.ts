@@ -223,8 +223,9 @@ export async function probePlaintext(
     const where = target.tlsAddress;
     const opened = await dial(connect, parsed.value, options.timeoutMs, where);
     if (opened.reset) result.connectionsMade.tls += 1;
+    // A TLS port that refuses is the TLS probe's finding (not yet set up, or down), not this check's failure.
     if (!opened.socket) {
-      tlsPortError = opened.error ?? { code: 'CONNECT', message: `TLS port ${where} refused the connection.` };
+      if (opened.open !== false) tlsPortError = opened.error ?? { code: 'CONNECT', message: `TLS port ${where} refused the connection.` };
       return;
     }
     result.connectionsMade.tls += 1;

@@ -62,7 +62,8 @@ export function nextStep(v: NextStepInput, nowMs: number): string {
     const why = `${SOURCE_LABEL[down.source] ?? down.source} did not answer (${message})`;
     return `Unknown: ${why}.`;
   }
-  if (has('tls_not_configured')) return 'Configure tls_listen_addr and a certificate on this node, then add its tls_address here.';
+  if (has('tls_not_configured'))
+    return 'Configure tls_listen_addr and a certificate on this node (and give its tls_address here, if not done yet).';
   for (const r of ['tls_handshake_failed', 'cert_untrusted', 'hostname_mismatch', 'alpn_not_h2', 'grpc_health_failed'] as const)
     if (has(r)) {
       const error = r === 'tls_handshake_failed' ? v.sources.find((s) => s.source === 'tls' && !s.up)?.error : null;

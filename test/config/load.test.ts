@@ -31,6 +31,7 @@ const INVALID: Record<string, { lines: string[]; deps?: ConfigDeps }> = {
       'discovery.yml:10:7: discovery.gitaly_config[0].path: unknown key',
       'discovery.yml:10:7: discovery.gitaly_config[0].file: is required',
       'discovery.yml:13:13: discovery.overrides[0].role: must be gitaly or praefect',
+      'discovery.yml:15:20: discovery.overrides[1].tls_address: "nowhere" has no port (expected host:port)',
     ],
   },
   'comments-only.yml': { lines: ['comments-only.yml: the file is empty: it needs at least a nodes: list'] },

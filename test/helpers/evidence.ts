@@ -96,6 +96,8 @@ export function coveredHistory(overrides: Partial<NodeHistory> = {}): NodeHistor
     directBuckets: [[NOW - 2 * DAY, { tcp: 0, tls: 120, lastTcpMs: 0, lastTlsMs: NOW - 2 * DAY + 1000 }]],
     // Restarts are visible, and the counter was seen counting a plaintext dial of ours.
     processStartSeconds: (NOW - 30 * DAY) / 1000,
+    // TLS worked before: a failing handshake now is a breakage, not a node not yet on TLS.
+    tlsLastUpMs: NOW - DAY,
     canary: {
       source: 'gitaly_metrics',
       counter: 'gitaly_connections_total',

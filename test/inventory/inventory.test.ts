@@ -11,7 +11,7 @@ import { renderStatusPage } from '../../src/http/status-page.ts';
 import { renderMetrics } from '../../src/metrics/render.ts';
 import { renderTable } from '../../src/report/table.ts';
 import { Inventory } from '../../src/inventory/inventory.ts';
-import { mergeNodes } from '../../src/inventory/merge.ts';
+import { applyOverrides, mergeNodes } from '../../src/inventory/merge.ts';
 import type { InventorySource, SourceResult } from '../../src/inventory/types.ts';
 import { loadState } from '../../src/migration/state.ts';
 import { FakeClock, FakeFleet, fakeConfig, fakeNodeConfig } from '../helpers/fake-gitaly.ts';
@@ -132,6 +132,16 @@ describe('inventory', () => {
     expect(merged).to.have.length(1);
     expect(merged[0]!.sources).to.deep.equal(['static', 'prometheus', 'praefect']);
     expect(merged[0]!.node).to.deep.include({ name: 'gitaly-1', serverName: 'g1', metricsUrl: 'https://gitaly-1:9236/metrics' });
+  });
+
+  it('an override takes a discovered TLS address away from one node (tls_address: none), or replaces it', () => {
+    const discovered = fakeNodeConfig('gitaly-7', { serverName: 'g7' });
+    const none = applyOverrides(discovered, [{ name: 'gitaly-7', tlsAddress: 'none' }]);
+    expect([none.tlsAddress, none.serverName, none.plaintextAddress]).to.deep.equal([undefined, undefined, 'gitaly-7:8075']);
+    expect(applyOverrides(discovered, [{ name: 'gitaly-7', tlsAddress: 'gitaly-7.internal:3305' }]).tlsAddress).to.equal(
+      'gitaly-7.internal:3305',
+    );
+    expect(applyOverrides(discovered, [{ name: 'gitaly-8', tlsAddress: 'none' }])).to.equal(discovered);
   });
 
   describe('identity: entries that share a key but disagree are never merged', () => {

@@ -46,6 +46,29 @@ describe('migration verdict: a node', () => {
     }
   });
 
+  it('a TLS listener never seen up is not configured yet (plaintext_only, the start of the migration), not failed', () => {
+    const refused = tlsOk({
+      handshakeOk: false,
+      error: { code: 'CONNECT', message: 'Could not connect to gitaly-1:9999 (ECONNREFUSED).' },
+      chain: [],
+      trusted: null,
+      hostnameMatch: null,
+      alpnProtocol: null,
+      tlsVersion: null,
+    });
+    const v = judge({ history: coveredHistory({ tlsLastUpMs: null, plaintextLastSeenMs: NOW - 60_000 }), tls: refused });
+    expect(v.phase).to.equal('plaintext_only');
+    expect(v.reasons).to.include('tls_not_configured');
+    expect(v.reasons).not.to.include('tls_handshake_failed');
+    expect(v.details.join(' ')).to.contain(
+      'has never completed a handshake (Could not connect to gitaly-1:9999 (ECONNREFUSED)): configure tls_listen_addr',
+    );
+    // Once it has worked, the same failure is a broken listener.
+    const broken = judge({ history: coveredHistory({ plaintextLastSeenMs: NOW - 60_000 }), tls: refused });
+    expect(broken.reasons).to.include('tls_handshake_failed');
+    expect(broken.reasons).not.to.include('tls_not_configured');
+  });
+
   it('is plaintext_only when plaintext is used and TLS does not answer', () => {
     const v = judge({
       history: coveredHistory({ plaintextLastSeenMs: NOW - 60_000 }),

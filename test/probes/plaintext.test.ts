@@ -125,6 +125,16 @@ describe('probePlaintext', function () {
     expect(tlsServer.connections).to.equal(1);
   });
 
+  it('a TLS port that refuses is no failure of the plaintext check (a node not on TLS yet): the TLS probe says it', async () => {
+    const gitaly = await track(startH2cHealthServer('SERVING'));
+    const result = await probePlaintext(
+      { node: 'gitaly-1', plaintextAddress: gitaly.address, tlsAddress: `127.0.0.1:${await closedPort()}` },
+      { ...health, checkTlsPortRejectsPlaintext: true },
+      { now },
+    );
+    expect([result.open, result.grpcHealthServing, result.tlsPortRejectsPlaintext, result.error]).to.deep.equal([true, true, null, null]);
+  });
+
   it('notices a "TLS" port that actually speaks plaintext HTTP/2', async () => {
     const h2c = await track(startH2cHealthServer('SERVING'));
     const result = await probePlaintext({ node: 'gitaly-1', tlsAddress: h2c.address }, { ...health, checkTlsPortRejectsPlaintext: true });
