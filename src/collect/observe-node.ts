@@ -163,7 +163,13 @@ export async function observeNode(
   const lastCheckMs = h.lastPlaintextProbe?.atMs;
   const startMs = scrape?.ok && typeof scrape.processStartSeconds === 'number' ? scrape.processStartSeconds * 1000 : null;
   const restartedSinceCheck = lastCheckMs !== undefined && startMs !== null && startMs > lastCheckMs && tls?.handshakeOk === true;
-  if ((node.plaintextAddress || node.tlsAddress) && (restartedSinceCheck || due(lastCheckMs, config.plaintextCheckIntervalMs, now()))) {
+  // A check that could not tell (no answer, no name) dialled nothing Gitaly counted: ask again soon,
+  // so its error does not stand for a whole interval after the listener is reachable again.
+  const undetermined = h.lastPlaintextProbe?.open === null && h.lastPlaintextProbe.connectionsMade.tcp === 0;
+  const checkEveryMs = undetermined
+    ? Math.min(config.plaintextCheckIntervalMs, 2 * config.collectionIntervalMs)
+    : config.plaintextCheckIntervalMs;
+  if ((node.plaintextAddress || node.tlsAddress) && (restartedSinceCheck || due(lastCheckMs, checkEveryMs, now()))) {
     const result =
       (await listenerFromProc(node, ctx)) ??
       (await probes.probePlaintext(

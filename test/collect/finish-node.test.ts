@@ -56,7 +56,8 @@ describe('finishing a node: the restart that removes listen_addr', () => {
     const s = await collector.collect();
     const v = s.nodes[0]!.verdict;
     phases.push(v.phase);
-    return Object.assign(v, { checkedNow: s.nodes[0]!.observation.plaintextFresh });
+    const down = s.view.nodes[0]!.sources.filter((x) => !x.up).map((x) => x.source);
+    return Object.assign(v, { checkedNow: s.nodes[0]!.observation.plaintextFresh, down });
   }
 
   it('is complete at the first collection after the restart, long before the next periodic check, and never dual_listen', async () => {
@@ -78,6 +79,21 @@ describe('finishing a node: the restart that removes listen_addr', () => {
     // Once per restart: the next collection waits for plaintext_check_interval again.
     expect((await collectAfter(INTERVAL)).checkedNow).to.equal(false);
     expect(v.phase).not.to.equal('complete');
+  });
+
+  it('a listen_addr check that could not tell is asked again within two collections, so its error clears once it answers', async () => {
+    node.plaintextUnreachable = true;
+    clock.advance(CHECK);
+    let v = await collectAfter(INTERVAL);
+    expect(v.checkedNow).to.equal(true);
+    expect(v.down, 'the page shows the plaintext source down').to.deep.equal(['plaintext']);
+    expect(v.plaintextListenerOpen).to.equal(null);
+    node.plaintextUnreachable = false;
+    v = await collectAfter(INTERVAL);
+    if (!v.checkedNow) v = await collectAfter(INTERVAL);
+    expect(v.checkedNow, 'checked again within two collections').to.equal(true);
+    expect(v.plaintextListenerOpen).to.equal(true);
+    expect(v.down, 'and up again').to.deep.equal([]);
   });
 
   it('is not complete while the new process counts plaintext connections (listen_addr refused to the exporter only: a firewall)', async () => {

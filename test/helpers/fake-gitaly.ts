@@ -19,6 +19,8 @@ export interface FakeNode {
   counts: ConnectionCounts;
   listenerOpen: boolean;
   metricsUp: boolean;
+  /** listen_addr's dial gets no answer (a firewall that drops): the check cannot tell. */
+  plaintextUnreachable?: boolean;
   /** process_start_time_seconds on the page (null: a page without it); a restart should change it. */
   processStartSeconds: number | null;
   /** Resolves TLS probes only after this promise (a hung listener). */
@@ -88,6 +90,17 @@ export class FakeFleet {
       probePlaintext: async (target): Promise<PlaintextProbeResult> => {
         const node = this.byAddress(target.plaintextAddress ?? target.tlsAddress ?? '');
         const made = { tcp: 0, tls: 0 };
+        if (target.plaintextAddress && node.plaintextUnreachable)
+          return {
+            address: target.plaintextAddress,
+            open: null,
+            grpcHealthServing: null,
+            tlsPortRejectsPlaintext: null,
+            error: { code: 'TIMEOUT', message: `No TCP connection to ${target.plaintextAddress} within 5000 ms.` },
+            durationMs: 5000,
+            connectionsMade: made,
+            atMs: this.clock.ms,
+          };
         if (target.plaintextAddress && node.listenerOpen) {
           node.counts.tcp += 1;
           made.tcp = 1;
