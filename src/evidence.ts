@@ -39,6 +39,16 @@ export interface TcpChange {
   prevSampleMs?: number;
 }
 
+/** A run of failed scrapes of a node in Prometheus, and the restart it holds, if one shows. */
+export interface ScrapeGap {
+  startMs: number;
+  endMs: number;
+  /** The new process_start_time_seconds seen after the gap, ms; null: the same process on both sides. */
+  restartMs: number | null;
+  /** The counters bridge it (the same process, and no longer than the window count looks back): nothing was lost. */
+  bridged?: boolean;
+}
+
 /** Per node, from one Prometheus query set covering the soak window. */
 export interface PrometheusNodeEvidence {
   instance: string;
@@ -56,6 +66,8 @@ export interface PrometheusNodeEvidence {
   tcpChanges?: TcpChange[];
   /** Plaintext dials of this node published by any gitaly-tls-exporter (this one included), ms. */
   dialsMs?: number[];
+  /** Runs of failed scrapes in the range the per-change answer covers (absent: not asked). */
+  gaps?: ScrapeGap[];
   /** Plaintext dials any gitaly-tls-exporter announced ahead (when each next check is due), ms. */
   plannedDialsMs?: number[];
   /** TLS connections every exporter published for this node in the window (increase()), this one included. */

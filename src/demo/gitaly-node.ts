@@ -59,6 +59,8 @@ export interface SimulatedNode {
    * The metrics port stays up so a scraper sees the reset, not an outage.
    */
   restart(newTls?: NodeTls): Promise<void>;
+  /** The metrics page answers 503 while down (scrapers record a failed scrape, up == 0); the listeners go on. */
+  setMetricsDown(down: boolean): void;
   stop(): Promise<void>;
 }
 
@@ -123,8 +125,12 @@ function acceptsGzip(header: string | undefined): boolean {
   });
 }
 
-function startMetricsServer(template: MetricsPageTemplate, values: () => MetricsPageValues): http.Server {
+function startMetricsServer(template: MetricsPageTemplate, values: () => MetricsPageValues, down: () => boolean): http.Server {
   return http.createServer((req, res) => {
+    if (down()) {
+      res.writeHead(503, { 'content-type': 'text/plain' }).end('metrics unavailable\n');
+      return;
+    }
     const path = (req.url ?? '/').split('?')[0];
     if (path !== '/metrics') {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('404 page not found\n');
@@ -213,7 +219,12 @@ export async function startSimulatedNode(opts: SimulatedNodeOptions): Promise<Si
   };
 
   let processStartSeconds = Date.now() / 1000;
-  const metricsServer = startMetricsServer(template, () => ({ counts, version, processStartSeconds }));
+  let metricsDown = false;
+  const metricsServer = startMetricsServer(
+    template,
+    () => ({ counts, version, processStartSeconds }),
+    () => metricsDown,
+  );
   const metricsPort = await listen(metricsServer, { host: opts.host, port: opts.ports?.metrics ?? 0 });
   try {
     await openListeners();
@@ -255,6 +266,9 @@ export async function startSimulatedNode(opts: SimulatedNodeOptions): Promise<Si
       processStartSeconds = Date.now() / 1000;
       if (newTls) tls = newTls;
       await openListeners();
+    },
+    setMetricsDown(down: boolean) {
+      metricsDown = down;
     },
     async stop() {
       if (stopped) return;

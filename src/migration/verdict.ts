@@ -7,6 +7,7 @@ import type {
   GitalyScrape,
   PlaintextProbeResult,
   PrometheusNodeEvidence,
+  ScrapeGap,
   SocketsResult,
   SourceError,
   TlsProbeResult,
@@ -141,6 +142,21 @@ function closedByRestart(e: NodeEvidence): string | null {
   );
 }
 
+/** What each gap in Prometheus' samples inside the window cost, in words: the page says which were bridged and why. */
+function gapDetails(gaps: readonly ScrapeGap[], startMs: number, endMs: number, windowMs: number, c: Collected): void {
+  const iso = (ms: number): string => new Date(ms).toISOString();
+  for (const g of gaps) {
+    if (g.endMs <= startMs || g.startMs >= endMs) continue;
+    const span = `Prometheus has no samples of this node from ${iso(g.startMs)} to ${iso(g.endMs)}`;
+    if (g.bridged) c.details.push(`${span}: bridged, Gitaly's counters continued across it (the same process), so no connection was lost`);
+    else if (g.restartMs !== null)
+      c.details.push(
+        `${span}, and Gitaly restarted inside it (${iso(g.restartMs)}): what its old process accepted after its last sample is unknown, so the window is clean only once it has passed the gap (${iso(g.endMs + windowMs)})`,
+      );
+    else c.details.push(`${span}: longer than the counters can be followed across, so it is not covered`);
+  }
+}
+
 function judgeTraffic(
   e: NodeEvidence,
   o: VerdictOptions,
@@ -183,6 +199,7 @@ function judgeTraffic(
           `Prometheus: ${tcp} plaintext connection(s) in the window, ${p.plaintextTcp === undefined ? 'own dials' : 'every exporter’s dials'} excluded`,
         );
       }
+      gapDetails(p.node.gaps ?? [], p.windowStartMs, p.windowEndMs, o.soakWindowMs, c);
       if (coverage < o.minCoverage) {
         c.reasons.add('insufficient_history');
         c.details.push(`Prometheus scraped the node for ${(coverage * 100).toFixed(1)}% of the window`);

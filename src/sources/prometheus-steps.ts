@@ -6,7 +6,7 @@
 // From these the exporter tells real plaintext clients from exporters' dials change by change
 // (src/migration/last-seen.ts). Both answers hold only the steps where something changed, so
 // their size follows the number of changes, not the length of the window.
-import type { Result, TcpChange } from '../evidence.ts';
+import type { Result, ScrapeGap, TcpChange } from '../evidence.ts';
 import { GITALY_FAMILY, PRAEFECT_FAMILY } from './metrics-parser.ts';
 import type { PrometheusSeries } from './prometheus-client.ts';
 
@@ -71,7 +71,16 @@ export function buildStepQueries(L: string, matchers: string, rangeSeconds: numb
   const before = `(${prefer(sampledBefore)} and on (${L}) ${delta})`;
   const part = (q: string, name: string): string => `label_replace(${q}, "${PART}", "${name}", "", "")`;
   const had = `(${prefer(hadBefore)} and on (${L}) ${delta})`;
-  const changes = `(${part(delta, 'delta')} or ${part(at, 'at')} or ${part(before, 'before')} or ${part(had, 'had')})[${W}s:${S}s]`;
+  // Gaps in Prometheus' samples of the node (failed scrapes: up == 0), and restarts (a new
+  // process_start_time_seconds, its value the restart time): a gap across which the process is the
+  // same loses no count, since the counter continues; one that holds a restart may hide some.
+  const up = (offset = ''): string => `max by (${L}) (${sel('up')}${offset})`;
+  const gapStart = `((${up()} == 0) unless on (${L}) (${up(` offset ${S}s`)} == 0))`;
+  const gapEnd = `((${up()} == 1) and on (${L}) (${up(` offset ${S}s`)} == 0))`;
+  const start = `max by (${L}) (${sel('process_start_time_seconds')})`;
+  const restart = `(${start} != on (${L}) max by (${L}) (last_over_time(${sel('process_start_time_seconds')}[${lookback}s] offset ${S}s)))`;
+  const gaps = `${part(gapStart, 'gap_start')} or ${part(gapEnd, 'gap_end')} or ${part(restart, 'restart')}`;
+  const changes = `(${part(delta, 'delta')} or ${part(at, 'at')} or ${part(before, 'before')} or ${part(had, 'had')} or ${gaps})[${W}s:${S}s]`;
   // A dial (done or announced) is a new value of its gauge (or its first appearance).
   const moved = (g: string): string => `((${g} != ${g} offset ${S}s) or (${g} unless ${g} offset ${S}s))`;
   const kind = (g: string, name: string): string => `label_replace(${moved(g)}, "${DIAL_KIND}", "${name}", "", "")`;
@@ -116,6 +125,7 @@ export function parseChanges(
     const instance = s.labels[L];
     if (!instance) continue;
     const label = s.labels[PART];
+    if (label !== undefined && GAP_PARTS.has(label)) continue;
     const target = label === 'at' ? ats : label === 'before' ? befores : label === 'had' ? hads : deltas;
     const points = target.get(instance) ?? new Map<number, number>();
     for (const [t, v] of s.points) {
@@ -146,6 +156,55 @@ export function parseChanges(
     byInstance.set(instance, list);
   }
   return { ok: true, byInstance, prevHidden };
+}
+
+const GAP_PARTS = new Set(['gap_start', 'gap_end', 'restart']);
+
+/**
+ * Per instance: every run of failed scrapes in the range (from its first failed step to the step
+ * that scraped again, or to `endMs` while it lasts), and the restart inside it if one shows (its
+ * process_start_time_seconds), oldest first. `stepMs` is the answer's step: a gap that starts at
+ * the range's first step may have started earlier.
+ */
+export function parseGaps(
+  series: readonly PrometheusSeries[],
+  L: string,
+  range: { startMs: number; endMs: number },
+): Map<string, ScrapeGap[]> {
+  const { startMs: rangeStartMs, endMs } = range;
+  const events = new Map<string, Array<{ atMs: number; kind: string; value: number }>>();
+  for (const s of series) {
+    const instance = s.labels[L];
+    const kind = s.labels[PART];
+    if (!instance || kind === undefined || !GAP_PARTS.has(kind)) continue;
+    const list = events.get(instance) ?? [];
+    for (const [t, v] of s.points) if (Number.isFinite(v)) list.push({ atMs: t, kind, value: v });
+    events.set(instance, list);
+  }
+  const out = new Map<string, ScrapeGap[]>();
+  for (const [instance, list] of events) {
+    list.sort((a, b) => a.atMs - b.atMs || (a.kind === 'gap_start' ? -1 : 1));
+    const gaps: ScrapeGap[] = [];
+    let open: ScrapeGap | null = null;
+    for (const e of list) {
+      if (e.kind === 'gap_start') {
+        open ??= { startMs: e.atMs, endMs, restartMs: null };
+      } else if (e.kind === 'gap_end') {
+        // A gap already running when the range began: from the range's start, as far as anyone knows.
+        const gap: ScrapeGap = open ?? { startMs: rangeStartMs, endMs: e.atMs, restartMs: null };
+        gap.endMs = e.atMs;
+        gaps.push(gap);
+        open = null;
+      } else {
+        // A restart shows at the first step the process is scraped again: where its gap ends.
+        const holder: ScrapeGap | undefined = open ?? gaps.findLast((g) => g.endMs === e.atMs);
+        if (holder) holder.restartMs = Math.round(e.value * 1000);
+      }
+    }
+    if (open) gaps.push(open);
+    out.set(instance, gaps);
+  }
+  return out;
 }
 
 /** Per instance (the gauge's prometheus_instance label): every published dial time, ms, sorted, distinct. */

@@ -2,7 +2,7 @@
 // Any failed or partial answer fails the whole result: a missing answer must never read as
 // "no plaintext connections".
 import type { PrometheusConfig } from '../config/types.ts';
-import type { PrometheusFleetEvidence, PrometheusNodeEvidence, Result } from '../evidence.ts';
+import type { PrometheusFleetEvidence, PrometheusNodeEvidence, Result, ScrapeGap } from '../evidence.ts';
 import { GITALY_FAMILY, PRAEFECT_FAMILY } from './metrics-parser.ts';
 import {
   instantQuery,
@@ -18,6 +18,7 @@ import {
   latestSampleBefore,
   parseChanges,
   parseDials,
+  parseGaps,
   prevSamplesQuery,
   TLS_CONNECTIONS_COUNTER,
 } from './prometheus-steps.ts';
@@ -88,9 +89,9 @@ export function windowCountExpr(o: {
 }): string {
   const { counter: X, processStart: P, up, L, endMs } = o;
   const stepMs = o.S * 1000;
-  // Outages shorter than this are bridged; a longer one already costs coverage (at most 0.2% of
-  // the window, one step, passes the coverage rule), so three steps is enough.
-  const lookbackMs = 3 * stepMs;
+  // Outages up to this long are bridged: the count measures growth across them from the last value
+  // before. A longer one costs coverage (bridgedGaps leaves it uncovered).
+  const lookbackMs = countLookbackMs(o.W, o.S);
   const off = (ms: number): string => (ms > 0 ? ` offset ${ms}ms` : '');
   // The counter's movement over (t - prevMs, t], t being `atMs` before the evaluation time.
   const moved = (atMs: number, prevMs: number): string => {
@@ -137,6 +138,25 @@ export function windowCountExpr(o: {
   }
   if (endMs > lastStepMs) part('tail', moved(0, endMs - lastStepMs));
   return `sum by (${L}, type) (${parts.join(' or ')})`;
+}
+
+/** How far back the window count looks for the value before a gap: gaps up to this long lose no count. */
+export function countLookbackMs(windowSeconds: number, stepSeconds: number): number {
+  return Math.max(3 * stepSeconds * 1000, Math.min(windowSeconds * 1000, 3_600_000));
+}
+
+/**
+ * The share of the window that gaps in Prometheus' samples took but lost nothing: the same process
+ * on both sides (no restart shows) and no longer than the count bridges. Such a gap counts as
+ * covered; one that holds a restart, or is longer, does not.
+ */
+export function bridgedShare(gaps: ScrapeGap[], startMs: number, endMs: number, lookbackMs: number): number {
+  let ms = 0;
+  for (const g of gaps) {
+    g.bridged = g.restartMs === null && g.endMs - g.startMs <= lookbackMs;
+    if (g.bridged) ms += Math.max(0, Math.min(g.endMs, endMs) - Math.max(g.startMs, startMs));
+  }
+  return ms / (endMs - startMs);
 }
 
 /** The window count's step for a window of `windowSeconds`, in seconds: at most MAX_COUNT_STEPS steps. */
@@ -346,6 +366,24 @@ export async function queryFleetEvidence(
     if (prev !== undefined) change.prevSampleMs = prev;
   }
   for (const [instance, list] of changes.byInstance) entry(instance).tcpChanges = list;
+  const lookbackMs = countLookbackMs(q.windowSeconds, windowCountStepSeconds(q.windowSeconds));
+  const windowStartMs = window.endMs - q.windowSeconds * 1000;
+  const range = { startMs: perStep.evalMs - perStep.rangeSeconds * 1000, endMs: perStep.evalMs };
+  for (const [instance, gaps] of parseGaps(changesAnswer.series, L, range)) {
+    const node = byInstance.get(instance);
+    if (!node) continue;
+    node.gaps = gaps;
+    // Without process_start_time_seconds beside every sample, no gap can be shown to hold no restart.
+    if (node.processStartCoverage < node.coverage - 0.001) {
+      for (const g of gaps) g.bridged = false;
+      continue;
+    }
+    // Gaps the counters bridge lose nothing: they count as covered, for the restart signal too
+    // (the same process_start_time_seconds on both sides is what makes a gap bridged).
+    const bridged = bridgedShare(gaps, windowStartMs, window.endMs, lookbackMs);
+    node.coverage = Math.min(1, node.coverage + bridged);
+    node.processStartCoverage = Math.min(1, node.processStartCoverage + bridged);
+  }
   const dials = parseDials(dialsAnswer.series);
   if (!dials.ok) return failed(dials.error.code, dials.error.message);
   // Dials of instances with no counters are kept aside: entry() would make them look scraped.
