@@ -12,6 +12,7 @@ import { demoConfig } from '../../src/demo/demo-config.ts';
 import { startDemoFleet, type DemoFleet } from '../../src/demo/fleet.ts';
 import { Exporter } from '../../src/exporter.ts';
 import { buildApp, type ExporterView } from '../../src/http/app.ts';
+import { expectTableFits, STATUS_COLUMNS } from '../helpers/page-fit.ts';
 import { scaled } from '../helpers/time-factor.ts';
 import { realPart } from '../helpers/real-parts.ts';
 import { waitFor } from '../helpers/wait-for.ts';
@@ -193,6 +194,18 @@ describe('status page in headless Chromium', function () {
     const pageShot = join(SCREENSHOTS, 'status-page.png');
     await page.screenshot({ path: pageShot, fullPage: true });
     console.log(`      screenshot of the status page: ${pageShot}`);
+    expect(problems).to.deep.equal([]);
+    await page.close();
+  });
+
+  it('reads the demo fleet on a 1,366 px screen: no sideways scrolling, every column on screen', async () => {
+    const { page, problems } = await newPage(browser, { width: 1366, height: 768 });
+    await page.goto(`${base}/`);
+    mkdirSync(ARTIFACTS, { recursive: true });
+    const shot = join(ARTIFACTS, 'status-page-demo-1366.png');
+    await page.screenshot({ path: shot, fullPage: true });
+    console.log(`      screenshot of the demo fleet at 1,366 px: ${shot}`);
+    await expectTableFits(page, STATUS_COLUMNS);
     expect(problems).to.deep.equal([]);
     await page.close();
   });
