@@ -7,14 +7,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import type { Snapshot } from '../../src/collect/collector.ts';
 import type { CertFileResult } from '../../src/evidence.ts';
 import { buildApp, type ExporterView } from '../../src/http/app.ts';
 import { emptyHistory } from '../../src/migration/types.ts';
+import { launchChromium, newPage } from '../helpers/chromium.ts';
 import { cert, coveredHistory, DAY, NOW, plaintextClosed, tlsFailed, tlsOk } from '../helpers/evidence.ts';
 import { expectTableFits, STATUS_COLUMNS } from '../helpers/page-fit.ts';
-import { realPart } from '../helpers/real-parts.ts';
 import { scaled } from '../helpers/time-factor.ts';
 import { viewOfNodes, type NodeSpec } from '../helpers/view.ts';
 
@@ -93,7 +93,6 @@ describe('status page at 1,366 px in headless Chromium', function () {
   let base: string;
 
   before(async () => {
-    const executablePath = realPart('chromium');
     const view = viewOfNodes(FLEET);
     const exporter: ExporterView = {
       snapshot: () => ({ view }) as unknown as Snapshot,
@@ -104,20 +103,9 @@ describe('status page at 1,366 px in headless Chromium', function () {
       reload: () => Promise.resolve({ ok: false, message: 'not used' }),
     };
     app = buildApp({ logger: pino({ level: 'silent' }), view: exporter });
-    await app.listen({ host: '127.0.0.1', port: 0 });
-    base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
-    browser = await chromium.launch({
-      executablePath,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
+    // Fastify answers with the address it listens on.
+    base = await app.listen({ host: '127.0.0.1', port: 0 });
   });
 
   after(async () => {
@@ -126,11 +114,7 @@ describe('status page at 1,366 px in headless Chromium', function () {
   });
 
   it('reads without sideways scrolling: every column header whole, the blocking reasons on screen', async () => {
-    const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
-    const problems: string[] = [];
-    page.on('console', (m) => {
-      if (m.type() === 'error' || m.type() === 'warning') problems.push(`${m.type()}: ${m.text()}`);
-    });
+    const { page, problems } = await newPage(browser, { width: 1366, height: 768 });
     expect((await page.goto(`${base}/`))?.status()).to.equal(200);
 
     // The fleet is as hard as promised: a row with seven blocking reasons, long names in the table.
