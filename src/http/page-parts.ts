@@ -51,6 +51,8 @@ export function daysLeft(days: number, state: ExpiryState | null): string {
 
 export const nodeHref = (v: Pick<NodeView, 'node'>): string => `/node/${encodeURIComponent(v.node)}`;
 
+// table.nodes is the status table: thirteen columns that must fit a 1,366 px screen, so long names,
+// addresses and error sentences break anywhere, words such as "unknown" and the reason codes never do.
 export const STYLE = `body{font:14px/1.4 system-ui,sans-serif;margin:1.5rem;color:#222}a{color:#1a5fb4}
 h1{font-size:1.3rem;margin:0 0 .8rem}.banner{padding:.8rem 1rem;border-radius:6px;margin-bottom:1rem}
 .banner ul{margin:.3rem 0 0 1.2rem;padding:0}.done{background:#e3f6e8;border:1px solid #5cb270}.todo{background:#fff4e0;border:1px solid #e0a040}
@@ -68,6 +70,10 @@ h2{font-size:1.1rem;margin:1.2rem 0 .5rem}code{font-size:.9em}footer{margin-top:
 form.filter{margin:.4rem 0 .8rem;display:flex;gap:.8rem;align-items:center;flex-wrap:wrap}form.filter label{font-size:.9em}
 dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem;margin:0}dl.facts dt{font-weight:600;color:#555}dl.facts dd{margin:0}
 .legend span{margin-right:1rem;font-size:.85em}.legend i{display:inline-block;width:.8rem;height:.8rem;margin-right:.25rem;vertical-align:-1px}
+table.nodes th,table.nodes td{padding:.3rem .2rem}table.nodes thead th,table.nodes td[data-check]{font-size:12px}table.nodes .phase{white-space:normal;display:inline-block}
+table.nodes tbody th,table.nodes td.next,table.nodes ul.sources,table.nodes ul.details,table.nodes details.unknowns{overflow-wrap:anywhere}
+table.nodes tbody th{min-width:6rem}table.nodes td.next{min-width:7rem;width:16%}table.nodes td.soak{min-width:6rem}table.nodes td.chart-cell div{font-size:.85em;color:#555}table.nodes svg.chart{width:152px;height:auto}
+table.nodes ul.reasons{padding-left:.9rem}table.nodes ul.reasons code{font-size:.85em}
 ${CHART_STYLE}`;
 
 export function pageHead(title: string, refreshSeconds: number | null): string {

@@ -142,17 +142,27 @@ function notes(v: NodeView): string {
   return downList + details + why;
 }
 
+/**
+ * The chart with the window's counts and the last plaintext client under it: one column for the
+ * traffic, so the table fits a 1,366 px screen with the blocking reasons in view.
+ */
+function connectionsCell(v: NodeView, nowMs: number): string {
+  const soak = v.soak;
+  const counts = soak.window ? `${soak.window.tcp} tcp / ${soak.window.tls} tls` : '<span class="na">unknown</span>';
+  const seen = soak.plaintextLastSeenMs;
+  const at = seen !== null ? ` <time datetime="${new Date(seen).toISOString()}">${when(seen)}</time>` : '';
+  return `<td class="chart-cell">${renderChart(v.node, v.chart, SMALL_CHART)}<div data-window>in window: ${counts}</div>
+<div data-plaintext-last-seen>last plaintext: ${escapeHtml(lastSeen(seen, soak.observedSinceMs, nowMs))}${at}</div></td>`;
+}
+
 function row(v: NodeView, nowMs: number): string {
   const reasons = v.reasons.map((r) => `<li title="${escapeHtml(r.text)}"><code>${r.reason}</code></li>`).join('');
-  const soak = v.soak;
   return `<tr data-node="${escapeHtml(v.node)}" data-phase="${v.phase}">
 <th scope="row"><a href="${nodeHref(v)}">${escapeHtml(v.node)}</a><div class="role">${v.role}</div></th>
 <td><span class="phase phase-${v.phase}">${PHASE_LABEL[v.phase]}</span></td>
 <td class="next" data-next-step>${escapeHtml(v.nextStep)}</td>
-<td>${soak.window ? `${soak.window.tcp} / ${soak.window.tls}` : '<span class="na">unknown</span>'}</td>
-<td>${escapeHtml(lastSeen(soak.plaintextLastSeenMs, soak.observedSinceMs, nowMs))}${soak.plaintextLastSeenMs !== null ? `<div class="at"><time datetime="${new Date(soak.plaintextLastSeenMs).toISOString()}">${when(soak.plaintextLastSeenMs)}</time></div>` : ''}</td>
 ${soakCell(v, nowMs)}
-<td class="chart-cell">${renderChart(v.node, v.chart, SMALL_CHART)}</td>
+${connectionsCell(v, nowMs)}
 ${tlsCells(v)}
 <td><ul class="reasons">${reasons || '<li class="ok">nothing blocks</li>'}</ul>${notes(v)}</td>
 </tr>`;
@@ -235,8 +245,8 @@ export function renderStatusPage(s: CollectionView | null, opts: { refreshSecond
   const nodes = selectNodes(s.nodes, q);
   return `${head}${banner(s)}
 ${summaryBar(s, q)}${filterForm(s, q, nodes.length)}
-<table><thead><tr><th>Node</th><th>Phase</th><th>Next step</th><th title="New connections in the soak window, own probes excluded">Window tcp / tls</th><th>Plaintext last seen</th><th title="Observed for how long out of the soak window, and when it holds no plaintext connection if none arrives">Soak</th>
-<th title="New TLS (up, green) and plaintext (down, red) connections over the soak window; grey: no data; dashed: window start; red line: last plaintext client">Connections</th>
+<table class="nodes"><thead><tr><th>Node</th><th>Phase</th><th>Next step</th><th title="Observed for how long out of the soak window, and when it holds no plaintext connection if none arrives">Soak</th>
+<th title="New TLS (up, green) and plaintext (down, red) connections over the soak window; grey: no data; dashed: window start; red line: last plaintext client. Below: the window's new connections (own probes excluded) and when a plaintext client was last seen">Connections</th>
 <th>Cert expires</th><th>Trusted</th><th>Hostname</th><th>ALPN h2</th><th>TLS versions</th><th>Restart</th><th>listen_addr</th><th>Blocking reasons</th></tr></thead>
 <tbody>${nodes.map((n) => row(n, s.atMs)).join('\n')}</tbody></table>
 ${renderClientSections(s)}

@@ -6,14 +6,15 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { realProbes } from '../../src/collect/probes.ts';
 import { demoConfig } from '../../src/demo/demo-config.ts';
 import { startDemoFleet, type DemoFleet } from '../../src/demo/fleet.ts';
 import { Exporter } from '../../src/exporter.ts';
 import { buildApp, type ExporterView } from '../../src/http/app.ts';
+import { launchChromium, newPage } from '../helpers/chromium.ts';
+import { expectTableFits, STATUS_COLUMNS } from '../helpers/page-fit.ts';
 import { scaled } from '../helpers/time-factor.ts';
-import { realPart } from '../helpers/real-parts.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
@@ -56,17 +57,6 @@ interface MigrationDoc {
   nodes: MigrationNode[];
 }
 
-/** A page that collects console errors and warnings and page errors: a clean page has none. */
-async function newPage(browser: Browser, viewport: { width: number; height: number }): Promise<{ page: Page; problems: string[] }> {
-  const page = await browser.newPage({ viewport });
-  const problems: string[] = [];
-  page.on('console', (m) => {
-    if (m.type() === 'error' || m.type() === 'warning') problems.push(`${m.type()}: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-  return { page, problems };
-}
-
 const sum = (n: MigrationNode, k: 'tcp' | 'tls'): number => n.soak.connections.buckets.reduce((s, b) => s + b[k], 0);
 
 describe('status page in headless Chromium', function () {
@@ -79,7 +69,6 @@ describe('status page in headless Chromium', function () {
   let base: string;
 
   before(async () => {
-    const executablePath = realPart('chromium');
     dir = mkdtempSync(join(tmpdir(), 'gte-browser-'));
     fleet = await startDemoFleet({ dir, migrationMs: 20_000 });
     const logger = pino({ level: 'silent' });
@@ -109,18 +98,7 @@ describe('status page in headless Chromium', function () {
     app = buildApp({ logger, view });
     await app.listen({ host: '127.0.0.1', port: 0 });
     base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
-    browser = await chromium.launch({
-      executablePath,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
   });
 
   after(async () => {
@@ -193,6 +171,18 @@ describe('status page in headless Chromium', function () {
     const pageShot = join(SCREENSHOTS, 'status-page.png');
     await page.screenshot({ path: pageShot, fullPage: true });
     console.log(`      screenshot of the status page: ${pageShot}`);
+    expect(problems).to.deep.equal([]);
+    await page.close();
+  });
+
+  it('reads the demo fleet on a 1,366 px screen: no sideways scrolling, every column on screen', async () => {
+    const { page, problems } = await newPage(browser, { width: 1366, height: 768 });
+    await page.goto(`${base}/`);
+    mkdirSync(ARTIFACTS, { recursive: true });
+    const shot = join(ARTIFACTS, 'status-page-demo-1366.png');
+    await page.screenshot({ path: shot, fullPage: true });
+    console.log(`      screenshot of the demo fleet at 1,366 px: ${shot}`);
+    await expectTableFits(page, STATUS_COLUMNS);
     expect(problems).to.deep.equal([]);
     await page.close();
   });
