@@ -161,7 +161,9 @@ const MAX_SENT = 16;
  * apart: getPeerCertificate(true) completes the chain with issuers from the trusted CAs (the CA
  * bundle). getPeerX509Certificate's issuerCertificate links are OpenSSL's peer chain as received
  * (SSL_get_peer_cert_chain), nothing added. Reading it removes the certificates from that chain in
- * Node 20 and 24 (nodejs/node#65579): so it is read once, after peerChain.
+ * Node 20 and 24 (nodejs/node#65579): so it is read once, after peerChain. Node copies each
+ * certificate after the leaf, ~0.12 ms apiece on Node 20 (OpenSSL 3.0): paid on full handshakes
+ * only, a resumed probe keeps the facts of the full one.
  */
 function sentCertificates(socket: tls.TLSSocket): Buffer[] {
   const ders: Buffer[] = [];
