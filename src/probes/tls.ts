@@ -153,8 +153,8 @@ function peerChain(socket: tls.TLSSocket, given: tls.DetailedPeerCertificate | u
   return ders;
 }
 
-/** More than any real chain holds; a longer one is cut (OpenSSL's default verify depth is 100). */
-const MAX_SENT = 16;
+/** A guard only: OpenSSL caps the Certificate message at 100 KB, and verifies no deeper than 100. */
+const MAX_SENT = 100;
 
 /**
  * DER of the certificates the server sent, in the order it sent them. peerChain cannot tell them
