@@ -158,13 +158,19 @@ export function buildRules(config: RulesConfig = DEFAULT_RULES_CONFIG): RuleFile
     ].join('\n');
   const expiryAnnotations = annotations('GitalyTLSCertificateExpiry', 'gitaly-tls-certificates', {
     summary:
-      '{{ if $labels.node }}Gitaly TLS certificate on {{ $labels.node }}{{ else }}Gitaly TLS {{ $labels.position }} certificate {{ $labels.serial }}{{ end }}' +
+      '{{ if $labels.node }}Gitaly TLS certificate on {{ $labels.node }}{{ else if eq $labels.position "trust_anchor" }}Gitaly TLS trust anchor {{ $labels.serial }} (from the CA bundle){{ else }}Gitaly TLS {{ $labels.position }} certificate {{ $labels.serial }}{{ end }}' +
       ' {{ if lt $value 0.0 }}has expired{{ else }}expires in {{ $value | humanizeDuration }}{{ end }}',
     description:
       '{{ if $labels.node }}The leaf certificate (serial {{ $labels.serial }}) served by {{ $labels.node }} ' +
       '{{ if lt $value 0.0 }}has expired: clients dialling tls:// reject it{{ else }}expires in {{ $value | humanizeDuration }}{{ end }}. ' +
       "Renew it, install it at Gitaly's [tls] certificate_path on {{ $labels.node }}, then restart Gitaly on that node " +
       '(gitlab-ctl restart gitaly; gitlab-ctl restart praefect on a Praefect node): Gitaly reads the certificate only at start.' +
+      // A trust anchor is not served: the nodes leave it out and clients complete the chain from their CA bundle.
+      '{{ else if eq $labels.position "trust_anchor" }}The CA certificate with serial {{ $labels.serial }}, which the nodes do not send and ' +
+      'clients take from their CA bundle to trust the chain, ' +
+      '{{ if lt $value 0.0 }}has expired: clients reject every chain that ends at it{{ else }}expires in {{ $value | humanizeDuration }}{{ end }}. ' +
+      'Renew it with your CA, reissue or re-chain the certificates that depend on it, install them at [tls] certificate_path ' +
+      'and restart Gitaly on each node; put the new CA in the CA bundle of every client and of this exporter.' +
       '{{ else }}The {{ $labels.position }} certificate with serial {{ $labels.serial }}, in the chain every node that uses it serves, ' +
       '{{ if lt $value 0.0 }}has expired{{ else }}expires in {{ $value | humanizeDuration }}{{ end }}. ' +
       'Renew it with your CA, reissue or re-chain the leaf certificates that depend on it, install them at [tls] certificate_path ' +

@@ -104,6 +104,11 @@ export interface CertificateFacts {
   keyType: string;
   keyBits: number | null;
   signatureAlgorithm: string;
+  /**
+   * From a handshake: whether the server sent it. false = Node completed the chain with it from
+   * the trusted CAs (the CA bundle): a trust anchor, not served. Absent for a file's certificates.
+   */
+  sent?: boolean;
 }
 
 /** One TLS probe of a node's tls_listen_addr. Each check is reported even when another fails. */
@@ -113,7 +118,7 @@ export interface TlsProbeResult {
   /** TCP connected and TLS handshake completed (trust is judged separately). */
   handshakeOk: boolean;
   error: SourceError | null;
-  /** Served chain, leaf first; empty when no certificate was received. */
+  /** The chain Node built, leaf first: what the server sent (`sent`), then what it took from the CA bundle; empty when no certificate was received. */
   chain: CertificateFacts[];
   /** null = not judged (no certificate). */
   trusted: boolean | null;

@@ -27,6 +27,7 @@ function tlsJson(t: TlsView | null): object | null {
     accepts: Object.fromEntries(t.accepts.map((a) => [a.version, a.accepted])),
     certificates: t.certificates.map((c) => ({
       position: c.position,
+      sent: c.sent,
       subject: c.subject,
       issuer: c.issuer,
       serial: c.serial,

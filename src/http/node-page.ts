@@ -2,7 +2,7 @@
 // step, soak progress, chart, certificates, sources and plaintext clients. Renders the node view only.
 import { notListedSentence, PEERS_LISTED, topPeers } from '../collect/plaintext-peers.ts';
 import type { CollectionView } from '../view/collection-view.ts';
-import { CHECK_NAMES, type Check, type NodeView } from '../view/node-view.ts';
+import { CHECK_NAMES, type CertificateView, type Check, type NodeView } from '../view/node-view.ts';
 import { duration } from '../view/next-step.ts';
 import { escapeHtml } from './html.ts';
 import { CHART_LEGEND, dateTag, daysLeft, EXPIRY_CLASS, lastSeen, pageHead, PHASE_LABEL, timeTag } from './page-parts.ts';
@@ -87,26 +87,39 @@ function soakSection(v: NodeView, nowMs: number): string {
 <h3>New connections over the soak window</h3>${renderChart(v.node, v.chart, LARGE_CHART)}${CHART_LEGEND}${chartNote}</section>`;
 }
 
-function certificatesSection(v: NodeView): string {
-  const served = v.tls?.certificates ?? [];
-  const warn = `amber: expires within expiry_warning (${duration(v.expiryWarningMs)}); red: expired or not yet valid`;
-  const rows = served
+const CERT_HEAD =
+  '<thead><tr><th>#</th><th>Subject</th><th>Issuer</th><th>Serial</th><th>Not before</th><th>Not after (UTC)</th><th>Days left</th><th>SANs</th><th>Key, signature</th></tr></thead>';
+
+/** One table row per certificate; `#` is the place in the chain Node built. */
+function certificateRows(certs: Array<{ c: CertificateView; i: number }>): string {
+  return certs
     .map(
-      (
+      ({
         c,
         i,
-      ) => `<tr data-cert-position="${c.position}" data-cert-index="${i}" data-not-after="${new Date(c.notAfterMs).toISOString()}" data-expiry-state="${c.expiry ?? 'unknown'}">
+      }) => `<tr data-cert-position="${c.position}" data-cert-index="${i}" data-cert-sent="${c.sent}" data-not-after="${new Date(c.notAfterMs).toISOString()}" data-expiry-state="${c.expiry ?? 'unknown'}">
 <td>${i} · ${c.position}</td><td>${escapeHtml(c.subject)}</td><td>${escapeHtml(c.issuer)}</td><td><code>${escapeHtml(c.serial)}</code></td>
 <td>${dateTag(c.notBeforeMs)}</td><td class="cert-state ${c.expiry ? EXPIRY_CLASS[c.expiry] : ''}">${dateTag(c.notAfterMs)}</td><td class="cert-state ${c.expiry ? EXPIRY_CLASS[c.expiry] : ''}">${escapeHtml(daysLeft(c.daysToExpiry, c.expiry))}</td>
 <td>${escapeHtml(c.sans.join(', ') || '–')}</td><td>${escapeHtml(c.key)}, ${escapeHtml(c.signatureAlgorithm)}</td></tr>`,
     )
     .join('');
+}
+
+function certificatesSection(v: NodeView): string {
+  const chain = (v.tls?.certificates ?? []).map((c, i) => ({ c, i }));
+  const served = chain.filter(({ c }) => c.sent);
+  // Node completes the chain from the CA bundle: what the server left out is shown apart, never as served.
+  const anchor = chain.filter(({ c }) => !c.sent);
+  const warn = `amber: expires within expiry_warning (${duration(v.expiryWarningMs)}); red: expired or not yet valid`;
   const servedTable = served.length
-    ? `<table class="certs"><thead><tr><th>#</th><th>Subject</th><th>Issuer</th><th>Serial</th><th>Not before</th><th>Not after (UTC)</th><th>Days left</th><th>SANs</th><th>Key, signature</th></tr></thead><tbody>${rows}</tbody></table>`
+    ? `<table class="certs">${CERT_HEAD}<tbody>${certificateRows(served)}</tbody></table>`
     : `<p class="na">No certificate was received${v.certExpiry.atMs === null ? `: ${escapeHtml(v.certExpiry.why)}` : ''}.</p>`;
+  const anchorPart = anchor.length
+    ? `<h3>Trust anchor (from the CA bundle, not sent by the server)</h3><p class="na">Added from the CA bundle to verify the chain. Its expiry still breaks the chain for every client that trusts this CA.</p><table class="certs trust-anchor">${CERT_HEAD}<tbody>${certificateRows(anchor)}</tbody></table>`
+    : '';
   const f = v.certificateFile;
   const restart = v.checks.restartNeeded;
-  const servedSerial = served[0]?.serial ?? null;
+  const servedSerial = served[0]?.c.serial ?? null;
   let file: string;
   if (f) {
     const state = f.leafExpiry ? EXPIRY_CLASS[f.leafExpiry] : 'na';
@@ -121,7 +134,7 @@ function certificatesSection(v: NodeView): string {
   } else {
     file = `<h3>Certificate file on disk</h3><p class="na">${escapeHtml(restart.why ?? 'not read')}</p>`;
   }
-  return `<section id="certificates"><h2>Certificates served on ${escapeHtml(v.tlsAddress ?? 'no TLS address')}</h2><p class="na">${escapeHtml(warn)}</p>${servedTable}${file}</section>`;
+  return `<section id="certificates"><h2>Certificates served on ${escapeHtml(v.tlsAddress ?? 'no TLS address')}</h2><p class="na">${escapeHtml(warn)}</p>${servedTable}${anchorPart}${file}</section>`;
 }
 
 function sourcesSection(v: NodeView): string {

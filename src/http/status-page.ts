@@ -93,7 +93,7 @@ const CHECK_LABEL: Record<string, string> = {
 function expiryCell(v: NodeView): string {
   const e = v.certExpiry;
   if (e.atMs === null) return `<td class="expiry na" data-check="certDays" data-value="unknown" title="${escapeHtml(e.why)}">unknown</td>`;
-  const title = `soonest not-after in the served chain; amber within expiry_warning (${duration(v.expiryWarningMs)})`;
+  const title = `soonest not-after in the chain (served, or the trust anchor from the CA bundle); amber within expiry_warning (${duration(v.expiryWarningMs)})`;
   return `<td class="expiry ${EXPIRY_CLASS[e.state]}" data-check="certDays" data-value="${e.days}" data-expiry-state="${e.state}" title="${escapeHtml(title)}">${dateTag(e.atMs)}<div>${e.days} d</div></td>`;
 }
 

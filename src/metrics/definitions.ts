@@ -69,15 +69,15 @@ export const METRICS = {
     labels: ['node', 'address', 'version'],
   },
   gitaly_tls_cert_not_after_timestamp_seconds: {
-    help: 'Unix time after which the served certificate is no longer valid.',
+    help: 'Unix time after which the certificate is no longer valid; position: leaf, intermediate or root as served, trust_anchor if taken from the CA bundle.',
     labels: ['node', 'address', 'position', 'serial'],
   },
   gitaly_tls_cert_not_before_timestamp_seconds: {
-    help: 'Unix time before which the served certificate is not yet valid.',
+    help: 'Unix time before which the certificate is not yet valid; position: leaf, intermediate or root as served, trust_anchor if taken from the CA bundle.',
     labels: ['node', 'address', 'position', 'serial'],
   },
   gitaly_tls_cert_info: {
-    help: 'Facts about each served certificate, value 1.',
+    help: 'Facts about each certificate of the chain (served, or the trust_anchor taken from the CA bundle), value 1.',
     labels: ['node', 'address', 'position', 'serial', 'subject', 'issuer', 'sans', 'sha256'],
   },
   gitaly_tls_cert_file_matches_served: {

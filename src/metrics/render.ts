@@ -33,7 +33,9 @@ export function setTlsMetrics(r: ContractRegistry, node: string, t: TlsView): vo
     if (accepted !== null) r.gauge('gitaly_tls_version_accepted').set({ ...labels, version }, bool(accepted));
   }
   for (const cert of t.certificates) {
-    const certLabels = { ...labels, position: cert.position, serial: cert.serial };
+    // `root` is a root the server sent. One it did not send (Node took it from the CA bundle) still
+    // decides trust, and its expiry still breaks the chain: exported, under its own name.
+    const certLabels = { ...labels, position: cert.sent ? cert.position : 'trust_anchor', serial: cert.serial };
     r.gauge('gitaly_tls_cert_not_after_timestamp_seconds').set(certLabels, seconds(cert.notAfterMs));
     r.gauge('gitaly_tls_cert_not_before_timestamp_seconds').set(certLabels, seconds(cert.notBeforeMs));
     r.gauge('gitaly_tls_cert_info').set(

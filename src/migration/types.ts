@@ -52,8 +52,8 @@ export const REASON_TEXT: Record<Reason, string> = {
   alpn_not_h2: 'The TLS listener does not negotiate HTTP/2 (ALPN h2); grpc-go 1.67+ clients reject it.',
   grpc_health_failed:
     'The TLS handshake completed but a gRPC health check over that connection failed (a client certificate demanded, a reset, or no gRPC server behind it): Gitaly clients fail too.',
-  cert_expiring: 'A served certificate expires within the warning threshold.',
-  cert_expired: 'A served certificate has expired or is not valid yet.',
+  cert_expiring: 'A certificate of the chain (served, or the trust anchor from the CA bundle) expires within the warning threshold.',
+  cert_expired: 'A certificate of the chain (served, or the trust anchor from the CA bundle) has expired or is not valid yet.',
   restart_needed: 'The certificate file on disk differs from the one served: restart Gitaly to load it.',
   plaintext_listener_open: 'listen_addr still accepts connections: remove it from Gitaly’s config to finish.',
   missing_from_inventory:

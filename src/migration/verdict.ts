@@ -73,7 +73,7 @@ export interface NodeVerdict {
   plaintextLastSeenMs: number | null;
   establishedPlaintext: number | null;
   plaintextListenerOpen: boolean | null;
-  /** Soonest notAfter among served certificates. */
+  /** Soonest notAfter in the chain: the certificates served and the trust anchor from the CA bundle. */
   certExpiresMs: number | null;
   tlsHealthy: boolean;
 }
@@ -294,15 +294,17 @@ function judgeTls(e: NodeEvidence, o: VerdictOptions, c: Collected): number | nu
   }
   let soonest: number | null = null;
   for (const cert of t.chain) {
+    // A trust anchor the server did not send breaks the chain all the same when it expires.
+    const what = cert.sent === false ? `${cert.position} from the CA bundle (not sent by the server)` : cert.position;
     soonest = soonest === null ? cert.notAfterMs : Math.min(soonest, cert.notAfterMs);
     if (cert.notAfterMs <= e.nowMs || cert.notBeforeMs > e.nowMs) {
       c.reasons.add('cert_expired');
       c.details.push(
-        `${cert.position} ${cert.subject} is outside its validity (${new Date(cert.notBeforeMs).toISOString()} – ${new Date(cert.notAfterMs).toISOString()})`,
+        `${what} ${cert.subject} is outside its validity (${new Date(cert.notBeforeMs).toISOString()} – ${new Date(cert.notAfterMs).toISOString()})`,
       );
     } else if (cert.notAfterMs - e.nowMs < o.expiryWarningMs) {
       c.reasons.add('cert_expiring');
-      c.details.push(`${cert.position} ${cert.subject} expires ${new Date(cert.notAfterMs).toISOString()}`);
+      c.details.push(`${what} ${cert.subject} expires ${new Date(cert.notAfterMs).toISOString()}`);
     }
   }
   if (e.certFile && !e.certFile.ok) down(c, 'cert_file', e.certFile.error);

@@ -237,10 +237,14 @@ function cachedFacts(der: Buffer): { facts: Omit<CertificateFacts, 'position'>; 
   return entry;
 }
 
-/** Facts for a chain given leaf first: index 0 is the leaf, later self-signed ones are roots. */
-export function chainFacts(ders: Buffer[]): CertificateFacts[] {
+/**
+ * Facts for a chain given leaf first: index 0 is the leaf, later self-signed ones are roots.
+ * `sent`, for a chain from a handshake: whether the server sent each certificate.
+ */
+export function chainFacts(ders: Buffer[], sent?: readonly boolean[]): CertificateFacts[] {
   return ders.map((der, index) => {
     const { facts, selfSigned } = cachedFacts(der);
-    return { position: index === 0 ? 'leaf' : selfSigned ? 'root' : 'intermediate', ...facts };
+    const position = index === 0 ? 'leaf' : selfSigned ? 'root' : 'intermediate';
+    return sent ? { position, ...facts, sent: sent[index] === true } : { position, ...facts };
   });
 }

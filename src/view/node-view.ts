@@ -35,7 +35,10 @@ export const CHECK_NAMES = [
 export type CheckName = (typeof CHECK_NAMES)[number];
 
 export interface CertificateView {
+  /** Place in the chain Node built (leaf / intermediate / root), whether or not the server sent it. */
   position: CertificateFacts['position'];
+  /** The server sent it; false: Node took it from the CA bundle to complete the chain (a trust anchor). */
+  sent: boolean;
   serial: string;
   subject: string;
   issuer: string;
@@ -157,6 +160,8 @@ export interface NodeViewInput {
 function certificateView(c: CertificateFacts, nowMs: number, expiryWarningMs: number | null): CertificateView {
   return {
     position: c.position,
+    // Only a handshake says what was not sent; a chain without the field counts as served, as it always did.
+    sent: c.sent !== false,
     serial: c.serial,
     subject: c.subject,
     issuer: c.issuer,

@@ -22,6 +22,7 @@ const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url
 const SCREENSHOTS = fileURLToPath(new URL('../../.tmp/screenshots/', import.meta.url));
 
 interface Certificate {
+  sent: boolean;
   position: string;
   serial: string;
   subject: string;
@@ -203,21 +204,31 @@ describe('status page in headless Chromium', function () {
     expect(await chart.getAttribute('data-tls-total')).to.equal(String(sum(node, 'tls')));
     expect(await chart.locator('line.window-start').count()).to.equal(1);
 
-    // Every served certificate by chain position, with its not-after date and its colour.
-    const served = node.evidence.tls!.certificates;
-    expect(served.map((c) => c.position)).to.deep.equal(['leaf', 'intermediate', 'root']);
-    const rows = page.locator('#certificates table.certs tbody tr');
-    expect(await rows.count()).to.equal(served.length);
-    for (const [i, c] of served.entries()) {
-      const r = rows.nth(i);
-      expect(await r.getAttribute('data-cert-position')).to.equal(c.position);
-      expect(await r.getAttribute('data-not-after')).to.equal(c.notAfter);
-      expect(await r.getAttribute('data-expiry-state')).to.equal(c.expiry);
-      expect(await r.innerText())
-        .to.contain(c.notAfter.slice(0, 10))
-        .and.contain(`${c.daysToExpiry} d left`)
-        .and.contain(c.serial);
+    // Every certificate the node sent by chain position, with its not-after date and its colour; the
+    // demo's nodes send leaf and intermediate, and the root the exporter took from its CA bundle is
+    // shown apart, as the trust anchor.
+    const chain = node.evidence.tls!.certificates;
+    expect(chain.map((c) => `${c.position} ${c.sent}`)).to.deep.equal(['leaf true', 'intermediate true', 'root false']);
+    const tables = page.locator('#certificates table.certs');
+    expect(await tables.count()).to.equal(2);
+    expect(await page.locator('#certificates h3').first().innerText()).to.equal(
+      'Trust anchor (from the CA bundle, not sent by the server)',
+    );
+    for (const [t, certs] of [chain.filter((c) => c.sent), chain.filter((c) => !c.sent)].entries()) {
+      const rows = tables.nth(t).locator('tbody tr');
+      expect(await rows.count()).to.equal(certs.length);
+      for (const [i, c] of certs.entries()) {
+        const r = rows.nth(i);
+        expect(await r.getAttribute('data-cert-position')).to.equal(c.position);
+        expect(await r.getAttribute('data-not-after')).to.equal(c.notAfter);
+        expect(await r.getAttribute('data-expiry-state')).to.equal(c.expiry);
+        expect(await r.innerText())
+          .to.contain(c.notAfter.slice(0, 10))
+          .and.contain(`${c.daysToExpiry} d left`)
+          .and.contain(c.serial);
+      }
     }
+    const served = chain.filter((c) => c.sent);
     // Renewed on disk, not loaded: both serials, and the file's own not-after.
     const file = node.evidence.certificateFile!;
     expect(file.matchesServed).to.equal(false);

@@ -5,11 +5,14 @@ import { expect } from 'chai';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import type { Snapshot } from '../../src/collect/collector.ts';
+import type { Issued } from '../../src/demo/certs.ts';
 import type { CertFileResult } from '../../src/evidence.ts';
 import { buildApp, type ExporterView } from '../../src/http/app.ts';
 import { emptyHistory } from '../../src/migration/types.ts';
 import type { CollectionView } from '../../src/view/collection-view.ts';
 import { cert, coveredHistory, DAY, NOW, plaintextClosed, tlsFailed, tlsOk, WINDOW } from '../helpers/evidence.ts';
+import { probeSending, testPki, type TestPki } from '../helpers/served-chain.ts';
+import { scaled } from '../helpers/time-factor.ts';
 import { viewOfNodes, type NodeSpec } from '../helpers/view.ts';
 
 const HOUR = 3_600_000;
@@ -295,5 +298,84 @@ describe('status page and node page', () => {
     expect(c.toMs - c.windowStartMs).to.equal(WINDOW);
     expect(c.windowStartMs - c.fromMs).to.equal(WINDOW / 20);
     expect(c.bucketMs).to.equal(HOUR);
+  });
+});
+
+describe('node page: what the server sent, and the trust anchor apart', function () {
+  this.timeout(scaled(20_000));
+  let pki: TestPki;
+  before(async () => {
+    pki = await testPki(Date.now());
+  });
+
+  /** The node page of a node whose TLS listener sends `sent`, probed trusting `caBundle`. */
+  async function pageOf(sent: (p: TestPki) => Issued[], caBundle: (p: TestPki) => Issued[]): Promise<{ html: string; migration: unknown }> {
+    const tls = await probeSending(sent(pki), caBundle(pki));
+    const app = appFor(viewOfNodes([{ name: 'gitaly-1', evidence: { tls } }]));
+    try {
+      return { html: (await app.inject('/node/gitaly-1')).body, migration: (await app.inject('/migration')).json() };
+    } finally {
+      await app.close();
+    }
+  }
+  function certificatesIn(migration: unknown): string[] {
+    const doc = migration as { nodes: Array<{ evidence: { tls: { certificates: Array<{ position: string; sent?: boolean }> } } }> };
+    return doc.nodes[0]!.evidence.tls.certificates.map(
+      (c) => `${c.position} ${c.sent === true ? 'sent' : c.sent === false ? 'not sent' : 'unknown'}`,
+    );
+  }
+  /** Position and serial of each certificate row between a heading that starts with `heading` and the next h3. */
+  function rowsUnder(html: string, heading: string): string[] {
+    const start = html.indexOf(heading);
+    if (start === -1) return [];
+    const end = html.indexOf('<h3>', start + heading.length);
+    const part = html.slice(start, end === -1 ? undefined : end);
+    return [
+      ...part.matchAll(
+        /<tr data-cert-position="([a-z_]+)"[^>]*>\s*<td>[^<]*<\/td><td>[^<]*<\/td><td>[^<]*<\/td><td><code>([0-9A-F]+)<\/code>/g,
+      ),
+    ].map((m) => `${m[1]} ${m[2]}`);
+  }
+  const SERVED = '<h2>Certificates served on';
+  const ANCHOR = '<h3>Trust anchor (from the CA bundle, not sent by the server)</h3>';
+
+  it('lists under "Certificates served" only what the server sent, the root from the CA bundle apart', async () => {
+    const { html } = await pageOf(
+      (p) => [p.leaf, p.intermediate],
+      (p) => [p.root],
+    );
+    expect(rowsUnder(html, SERVED)).to.deep.equal([`leaf ${pki.leaf.serial}`, `intermediate ${pki.intermediate.serial}`]);
+    expect(rowsUnder(html, ANCHOR)).to.deep.equal([`root ${pki.root.serial}`]);
+  });
+
+  it('shows an intermediate the server did not send with the trust anchor, not as served', async () => {
+    const { html } = await pageOf(
+      (p) => [p.leaf],
+      (p) => [p.root, p.intermediate],
+    );
+    expect(rowsUnder(html, SERVED)).to.deep.equal([`leaf ${pki.leaf.serial}`]);
+    expect(rowsUnder(html, ANCHOR)).to.deep.equal([`intermediate ${pki.intermediate.serial}`, `root ${pki.root.serial}`]);
+  });
+
+  it('lists a root the server sent as served, and no trust anchor apart; /migration says each was sent', async () => {
+    const { html, migration } = await pageOf(
+      (p) => [p.leaf, p.intermediate, p.root],
+      (p) => [p.root],
+    );
+    expect(rowsUnder(html, SERVED)).to.deep.equal([
+      `leaf ${pki.leaf.serial}`,
+      `intermediate ${pki.intermediate.serial}`,
+      `root ${pki.root.serial}`,
+    ]);
+    expect(html).to.not.contain(ANCHOR);
+    expect(certificatesIn(migration)).to.deep.equal(['leaf sent', 'intermediate sent', 'root sent']);
+  });
+
+  it('says in /migration which certificate the server did not send', async () => {
+    const { migration } = await pageOf(
+      (p) => [p.leaf, p.intermediate],
+      (p) => [p.root],
+    );
+    expect(certificatesIn(migration)).to.deep.equal(['leaf sent', 'intermediate sent', 'root not sent']);
   });
 });

@@ -5,6 +5,9 @@ import { renderMetrics, renderStartupMetrics } from '../../src/metrics/render.ts
 import { METRICS } from '../../src/metrics/definitions.ts';
 import { promtoolCheckMetrics } from '../helpers/promtool.ts';
 import { sampleSnapshot } from '../helpers/snapshot.ts';
+import { probeSending, testPki } from '../helpers/served-chain.ts';
+import { scaled } from '../helpers/time-factor.ts';
+import { viewOfNodes } from '../helpers/view.ts';
 
 const GOLDEN = fileURLToPath(new URL('../fixtures/golden/metrics.prom', import.meta.url));
 const INFO = { version: '0.1.0', configReloadSuccessful: true, soakWindowMs: 7 * 24 * 3600 * 1000 };
@@ -63,6 +66,32 @@ describe('metrics rendering', () => {
     const text = await renderStartupMetrics(INFO);
     expect(text).to.contain('gitaly_tls_exporter_build_info{version="0.1.0"');
     expect(text).to.not.contain('gitaly_tls_migration_complete');
+    expect(promtoolCheckMetrics(text).output).to.equal('');
+  });
+});
+
+describe('metrics rendering: certificates the server sent, and the trust anchor', function () {
+  this.timeout(scaled(20_000));
+
+  it('exports a root the server sent as position="root", and the same root taken from the CA bundle as position="trust_anchor"', async () => {
+    const { root, intermediate, leaf } = await testPki(Date.now());
+    // A fleet half-way through a change: gitaly-1 sends the whole chain, gitaly-2 leaves the root out.
+    const view = viewOfNodes([
+      { name: 'gitaly-1', evidence: { tls: await probeSending([leaf, intermediate, root], [root]) } },
+      { name: 'gitaly-2', evidence: { tls: await probeSending([leaf, intermediate], [root]) } },
+    ]);
+    const text = await renderMetrics(view, INFO);
+    const series = [
+      ...text.matchAll(/^gitaly_tls_cert_not_after_timestamp_seconds\{node="([^"]+)",[^}]*position="([a-z_]+)",serial="([0-9A-F]+)"\}/gm),
+    ].map((m) => `${m[1]} ${m[2]} ${m[3]}`);
+    expect(series).to.have.members([
+      `gitaly-1 leaf ${leaf.serial}`,
+      `gitaly-1 intermediate ${intermediate.serial}`,
+      `gitaly-1 root ${root.serial}`,
+      `gitaly-2 leaf ${leaf.serial}`,
+      `gitaly-2 intermediate ${intermediate.serial}`,
+      `gitaly-2 trust_anchor ${root.serial}`,
+    ]);
     expect(promtoolCheckMetrics(text).output).to.equal('');
   });
 });

@@ -285,6 +285,16 @@ describe('migration verdict: a node', () => {
       expect(v.certExpiresMs).to.equal(NOW + 40 * DAY);
     });
 
+    it('judges the expiry of a trust anchor the server did not send, and says it came from the CA bundle', () => {
+      const anchor = cert({ position: 'root', sent: false, subject: 'CN=Test CA', notAfterMs: NOW + 10 * DAY });
+      const v = judge({ tls: tlsOk({ chain: [cert({ sent: true }), anchor] }) });
+      expect(v.reasons).to.include('cert_expiring');
+      expect(v.certExpiresMs).to.equal(NOW + 10 * DAY);
+      expect(v.details).to.include(
+        `root from the CA bundle (not sent by the server) CN=Test CA expires ${new Date(NOW + 10 * DAY).toISOString()}`,
+      );
+    });
+
     it('a certificate file that cannot be read is source_down, not a pass', () => {
       const v = judge({ certFile: { ok: false, error: { code: 'CERT_FILE', message: 'cannot read /x.crt' } } });
       expect(v.reasons).to.include('source_down');

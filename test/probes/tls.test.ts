@@ -60,7 +60,7 @@ describe('probeTls', function () {
       handshakeOk: true,
       error: null,
       // Node adds the root it verified against to what the server sent (leaf + intermediate).
-      chain: chainFacts(parsePemChain(leaf.certPem + intermediate.certPem + ca.certPem)),
+      chain: chainFacts(parsePemChain(leaf.certPem + intermediate.certPem + ca.certPem), [true, true, false]),
       trusted: true,
       trustError: null,
       hostnameMatch: true,
@@ -95,6 +95,42 @@ describe('probeTls', function () {
     expect(result.chain[0]!.dnsNames).to.deep.equal(['gitaly.example.com', '*.gitaly.example.com']);
     expect(server.serverNames).to.deep.equal(['gitaly.example.com']);
     expect(server.connections).to.equal(1);
+  });
+
+  describe('which certificates the server sent, apart from those Node took from the CA bundle', () => {
+    const sentOf = (result: TlsProbeResult): string[] =>
+      result.chain.map((c) => `${c.position} ${c.sent === undefined ? 'unknown' : c.sent}`);
+    for (const version of ['TLSv1.3', 'TLSv1.2'] as const) {
+      it(`marks a root left out by the server as not sent (${version})`, async () => {
+        const server = await serve(leaf, [intermediate], { maxVersion: version });
+        const result = await probeTls({ node: 'gitaly-1', address: server.address, serverName: 'gitaly.example.com' }, options);
+        expect(result.trusted).to.equal(true);
+        expect(sentOf(result)).to.deep.equal(['leaf true', 'intermediate true', 'root false']);
+      });
+    }
+
+    it('marks an intermediate and a root from the CA bundle as not sent when the server sends only the leaf', async () => {
+      const server = await serve(leaf);
+      const result = await probeTls(
+        { node: 'gitaly-1', address: server.address, serverName: 'gitaly.example.com' },
+        { ...options, ca: [ca.certPem, intermediate.certPem] },
+      );
+      expect(result.trusted).to.equal(true);
+      expect(sentOf(result)).to.deep.equal(['leaf true', 'intermediate false', 'root false']);
+    });
+
+    it('marks a root the server sent as sent, though the CA bundle holds it too', async () => {
+      const server = await serve(leaf, [intermediate, ca]);
+      const result = await probeTls({ node: 'gitaly-1', address: server.address, serverName: 'gitaly.example.com' }, options);
+      expect(sentOf(result)).to.deep.equal(['leaf true', 'intermediate true', 'root true']);
+    });
+
+    it('marks an untrusted chain as sent: nothing came from the CA bundle', async () => {
+      const server = await serve(leaf);
+      const result = await probeTls({ node: 'gitaly-1', address: server.address, serverName: 'gitaly.example.com' }, options);
+      expect(result.trusted).to.equal(false);
+      expect(sentOf(result)).to.deep.equal(['leaf true']);
+    });
   });
 
   it('reports RSA keys and RSA signatures', async () => {
