@@ -4,7 +4,7 @@ import { checkCertFile } from '../probes/cert-file.ts';
 import { probePlaintext } from '../probes/plaintext.ts';
 import { probeTls } from '../probes/tls.ts';
 import { scrapeGitalyMetrics } from '../sources/gitaly-metrics.ts';
-import { queryFleetEvidence } from '../sources/prometheus.ts';
+import { queryFleetEvidence, queryVerifiedFleetEvidence } from '../sources/prometheus.ts';
 import type { ReverseLookup } from '../sources/reverse-dns.ts';
 import { readListening } from '../sources/listening.ts';
 import { readEstablished } from '../sources/sockets.ts';
@@ -39,7 +39,8 @@ export const realProbes: ProbeFunctions = {
   dispatcher: sharedAgent,
   scrapeDispatcher: scrapeAgent,
   scrapeGitalyMetrics,
-  queryFleetEvidence,
+  // Evidence counts only from an engine whose query semantics are verified (Prometheus).
+  queryFleetEvidence: queryVerifiedFleetEvidence,
   probeTls,
   probePlaintext,
   checkCertFile,

@@ -370,6 +370,10 @@ async function send(
     query: expr,
     time: (timeMs / 1000).toFixed(3),
     timeout: `${Math.max(1, Math.ceil(options.timeoutMs / 1000))}s`,
+    // VictoriaMetrics answers from a response cache and hides its newest samples
+    // (-search.latencyOffset) unless told not to; Prometheus, Thanos and Mimir ignore both.
+    nocache: '1',
+    latency_offset: '0s',
   });
   const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
   if (endpoint.authorization) headers.authorization = endpoint.authorization;
