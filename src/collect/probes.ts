@@ -4,7 +4,8 @@ import { checkCertFile } from '../probes/cert-file.ts';
 import { probePlaintext } from '../probes/plaintext.ts';
 import { probeTls } from '../probes/tls.ts';
 import { scrapeGitalyMetrics } from '../sources/gitaly-metrics.ts';
-import { queryFleetEvidence, queryVerifiedFleetEvidence } from '../sources/prometheus.ts';
+import { queryFleetEvidence } from '../sources/prometheus.ts';
+import { checkQueryEngine } from '../sources/prometheus-engine.ts';
 import type { ReverseLookup } from '../sources/reverse-dns.ts';
 import { readListening } from '../sources/listening.ts';
 import { readEstablished } from '../sources/sockets.ts';
@@ -12,6 +13,8 @@ import { readEstablished } from '../sources/sockets.ts';
 export interface ProbeFunctions {
   scrapeGitalyMetrics: typeof scrapeGitalyMetrics;
   queryFleetEvidence: typeof queryFleetEvidence;
+  /** Which engine answers at prometheus.url; evidence counts only from a verified one. Absent (fakes): Prometheus. */
+  checkQueryEngine?: typeof checkQueryEngine;
   probeTls: typeof probeTls;
   probePlaintext: typeof probePlaintext;
   checkCertFile: typeof checkCertFile;
@@ -39,8 +42,8 @@ export const realProbes: ProbeFunctions = {
   dispatcher: sharedAgent,
   scrapeDispatcher: scrapeAgent,
   scrapeGitalyMetrics,
-  // Evidence counts only from an engine whose query semantics are verified (Prometheus).
-  queryFleetEvidence: queryVerifiedFleetEvidence,
+  queryFleetEvidence,
+  checkQueryEngine,
   probeTls,
   probePlaintext,
   checkCertFile,

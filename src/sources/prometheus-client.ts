@@ -458,24 +458,26 @@ export function matrixQuery(
 }
 
 /**
- * GET of another API endpoint (e.g. /api/v1/targets) with the same deadline, size cap,
- * authentication and scrubbing as the queries; the answer's `data`, once status is success.
+ * GET of another endpoint under prometheus.url with the same deadline, size cap, authentication
+ * and scrubbing as the queries: the raw body of a 2xx answer.
  */
-export async function apiGet(
+async function getBody(
   cfg: PrometheusConfig,
-  apiPath: string,
+  path: string,
   params: Record<string, string>,
   options: Omit<PrometheusQueryOptions, 'maxSamples'>,
-  deps: PrometheusDeps = {},
+  deps: PrometheusDeps,
+  accept: string,
+  parse: (raw: Buffer, safeUrl: string) => Result<{ data: unknown }>,
 ): Promise<Result<{ data: unknown }>> {
-  const resolved = resolveEndpoint(cfg, deps.readSecret ?? readSecretFile, apiPath);
+  const resolved = resolveEndpoint(cfg, deps.readSecret ?? readSecretFile, path);
   if (!resolved.ok) return resolved;
   const { endpoint } = resolved;
   const { safeUrl } = endpoint;
   const url = new URL(endpoint.url);
   for (const [key, value] of Object.entries(params)) url.searchParams.set(key, value);
   const limit = deadline(options);
-  const headers: Record<string, string> = { accept: 'application/json' };
+  const headers: Record<string, string> = { accept };
   if (endpoint.authorization) headers.authorization = endpoint.authorization;
   const result = await (async (): Promise<Result<{ data: unknown }>> => {
     try {
@@ -485,21 +487,7 @@ export async function apiGet(
         res.body.destroy();
         throw new TooLarge();
       }
-      const raw = await readCapped(res.body, options.maxBytes);
-      let parsed: { status?: unknown; data?: unknown; error?: unknown };
-      try {
-        parsed = JSON.parse(raw.toString('utf8')) as typeof parsed;
-      } catch {
-        return fail('BAD_RESPONSE', `Prometheus at ${safeUrl} sent an unusable answer: the body is not JSON`);
-      }
-      if (parsed?.status !== 'success') {
-        const text = typeof parsed?.error === 'string' ? `: ${shorten(parsed.error)}` : '';
-        return fail(
-          'BAD_RESPONSE',
-          `Prometheus at ${safeUrl} sent an unusable answer: status is ${JSON.stringify(parsed?.status ?? null)}${text}`,
-        );
-      }
-      return { ok: true, data: parsed.data };
+      return parse(await readCapped(res.body, options.maxBytes), safeUrl);
     } catch (err) {
       if (err instanceof TooLarge) return fail('TOO_LARGE', `Prometheus at ${safeUrl} answered with more than ${options.maxBytes} bytes`);
       if (limit.timedOut()) return fail('TIMEOUT', `Prometheus at ${safeUrl} did not answer within ${options.timeoutMs} ms`);
@@ -510,4 +498,41 @@ export async function apiGet(
     }
   })();
   return result.ok ? result : fail(result.error.code, scrub(result.error.message, endpoint.secrets));
+}
+
+/** GET of another API endpoint (e.g. /api/v1/targets): the answer's `data`, once status is success. */
+export function apiGet(
+  cfg: PrometheusConfig,
+  apiPath: string,
+  params: Record<string, string>,
+  options: Omit<PrometheusQueryOptions, 'maxSamples'>,
+  deps: PrometheusDeps = {},
+): Promise<Result<{ data: unknown }>> {
+  return getBody(cfg, apiPath, params, options, deps, 'application/json', (raw, safeUrl) => {
+    let parsed: { status?: unknown; data?: unknown; error?: unknown };
+    try {
+      parsed = JSON.parse(raw.toString('utf8')) as typeof parsed;
+    } catch {
+      return fail('BAD_RESPONSE', `Prometheus at ${safeUrl} sent an unusable answer: the body is not JSON`);
+    }
+    if (parsed?.status !== 'success') {
+      const text = typeof parsed?.error === 'string' ? `: ${shorten(parsed.error)}` : '';
+      return fail(
+        'BAD_RESPONSE',
+        `Prometheus at ${safeUrl} sent an unusable answer: status is ${JSON.stringify(parsed?.status ?? null)}${text}`,
+      );
+    }
+    return { ok: true, data: parsed.data };
+  });
+}
+
+/** GET of a plain-text page under prometheus.url (e.g. VictoriaMetrics' /flags): its text. */
+export async function textGet(
+  cfg: PrometheusConfig,
+  path: string,
+  options: Omit<PrometheusQueryOptions, 'maxSamples'>,
+  deps: PrometheusDeps = {},
+): Promise<Result<{ text: string }>> {
+  const answer = await getBody(cfg, path, {}, options, deps, 'text/plain', (raw) => ({ ok: true, data: raw.toString('utf8') }));
+  return answer.ok ? { ok: true, text: answer.data as string } : answer;
 }

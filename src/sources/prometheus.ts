@@ -13,8 +13,8 @@ import {
   type PrometheusDeps,
   type PrometheusQueryOptions,
 } from './prometheus-client.ts';
-import { checkQueryEngine } from './prometheus-engine.ts';
-import { buildStepQueries, latestSampleBefore, parseChanges, parseDials, prevSamplesQuery } from './prometheus-steps.ts';
+import { hiddenRangeMs, PROMETHEUS_ENGINE, rewrittenMs, type EngineCheck, type QueryEngineInfo } from './prometheus-engine.ts';
+import { buildStepQueries, latestSampleBefore, parseChanges, parseDials, prevSamplesQuery, stepSeconds } from './prometheus-steps.ts';
 import type { ErrorCode } from '../error-codes.ts';
 import { parseLabelMatchers } from '../label-matchers.ts';
 
@@ -228,6 +228,7 @@ export async function queryFleetEvidence(
   window: { startMs: number; endMs: number; marginMs?: number },
   options: PrometheusQueryOptions,
   deps: PrometheusDeps = {},
+  engine: QueryEngineInfo = PROMETHEUS_ENGINE,
 ): Promise<PrometheusFleetEvidence> {
   const now = deps.now ?? Date.now;
   const started = now();
@@ -260,7 +261,11 @@ export async function queryFleetEvidence(
   // Per-change evidence (src/sources/prometheus-steps.ts): from before the window's start (so a
   // dial just before it still explains its change) up to now.
   const nowMs = now();
-  const perStep = buildStepQueries(cfg.instanceLabel, q.matchers, (nowMs - window.startMs + (window.marginMs ?? 0)) / 1000, nowMs);
+  // The per-change range ends before what the engine rewrites (changes after it come a collection
+  // later; the collector ends the window before it too: rangeLagMs).
+  const rangeSeconds = (nowMs - window.startMs + (window.marginMs ?? 0)) / 1000;
+  const hiddenMs = hiddenRangeMs(engine, stepSeconds(rangeSeconds) * 1000);
+  const perStep = buildStepQueries(cfg.instanceLabel, q.matchers, rangeSeconds, nowMs, hiddenMs);
   const askMatrix = (expr: string): Promise<MatrixQueryResult> =>
     cancelOthersOnFailure(matrixQuery(cfg, expr, perStep.evalMs, { ...options, signal: cancel.signal }, deps));
   let answers: InstantQueryResult[];
@@ -389,20 +394,30 @@ export async function queryFleetEvidence(
 }
 
 /**
- * queryFleetEvidence from a verified engine only (src/sources/prometheus-engine.ts): the engine is
- * asked beside the queries, every collection, so an engine swapped behind the URL is caught too.
- * An engine named as another one fails the evidence whatever the queries answered; a failed
- * query otherwise keeps its own error.
+ * How far before now the window must end on this engine, so that the per-change range (which ends
+ * before what the engine rewrites) covers all of it: otherwise a change in between would be in
+ * the window totals but not in the list, and count as a client (missedByChanges).
  */
-export async function queryVerifiedFleetEvidence(
-  cfg: PrometheusConfig,
-  window: { startMs: number; endMs: number; marginMs?: number },
-  options: PrometheusQueryOptions,
-  deps: PrometheusDeps = {},
+export function rangeLagMs(engine: QueryEngineInfo, rangeSeconds: number): number {
+  const rewritten = rewrittenMs(engine);
+  return rewritten > 0 ? rewritten + stepSeconds(rangeSeconds) * 1000 : 0;
+}
+
+/**
+ * The evidence once the engine is checked (src/sources/prometheus-engine.ts): `query` runs the
+ * queries for the engine that answered. An engine named as another one fails the evidence,
+ * whatever the queries would answer; one that did not answer the check at all keeps the queries'
+ * own failure when they fail too (it is the clearer story), or its network error.
+ */
+export async function verifiedFleetEvidence(
+  engine: EngineCheck,
+  query: (engine?: QueryEngineInfo) => Promise<PrometheusFleetEvidence>,
+  durationMs: () => number,
 ): Promise<PrometheusFleetEvidence> {
-  const now = deps.now ?? Date.now;
-  const started = now();
-  const [engine, evidence] = await Promise.all([checkQueryEngine(cfg, options, deps), queryFleetEvidence(cfg, window, options, deps)]);
-  if (engine.ok || (!evidence.ok && !engine.answered)) return evidence;
-  return { ok: false, error: engine.error, durationMs: now() - started };
+  if (engine.ok) return query(engine);
+  if (!engine.answered && engine.error.code === 'UNVERIFIED_ENGINE') {
+    const evidence = await query();
+    if (!evidence.ok) return evidence;
+  }
+  return { ok: false, error: engine.error, durationMs: durationMs() };
 }

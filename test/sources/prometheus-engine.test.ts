@@ -3,8 +3,7 @@
 import { expect } from 'chai';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { checkQueryEngine, describeBuildInfo } from '../../src/sources/prometheus-engine.ts';
-import { queryVerifiedFleetEvidence } from '../../src/sources/prometheus.ts';
+import { checkQueryEngine, describeBuildInfo, latencyOffsetMs, parseGoDurationMs } from '../../src/sources/prometheus-engine.ts';
 import {
   MIMIR_BUILD_INFO,
   PROMETHEUS_BUILD_INFO,
@@ -12,19 +11,24 @@ import {
   VICTORIA_METRICS_179_BUILD_INFO,
   VICTORIA_METRICS_LATER_BUILD_INFO,
 } from '../fixtures/build-info.ts';
-import { ENGINES, startEngine } from '../helpers/query-engine.ts';
+import type { RunningPrometheus } from '../helpers/prometheus-server.ts';
+import { queryVerifiedFleetEvidence, startEngine } from '../helpers/query-engine.ts';
+import { startVictoriaMetrics } from '../helpers/victoria-metrics-server.ts';
 
 const OPTIONS = { timeoutMs: 5_000, maxBytes: 1_000_000 };
 
-/** A server whose buildinfo answers `status`/`body`, and whose queries answer empty results. */
-async function engine(status: number, body: string): Promise<{ url: string; close(): Promise<void> }> {
+/** A server whose buildinfo answers `status`/`body`, /flags `flags`, and whose queries answer empty results. */
+async function engine(status: number, body: string, flags = ''): Promise<{ url: string; close(): Promise<void> }> {
   const server: Server = createServer((req, res) => {
-    req.resume();
-    res.setHeader('content-type', 'application/json');
     if (req.url?.startsWith('/api/v1/status/buildinfo')) {
-      res.writeHead(status).end(body);
+      res.writeHead(status, { 'content-type': 'application/json' }).end(body);
       return;
     }
+    if (req.url?.startsWith('/flags')) {
+      res.writeHead(200, { 'content-type': 'text/plain' }).end(flags);
+      return;
+    }
+    res.setHeader('content-type', 'application/json');
     let form = '';
     req.on('data', (c: Buffer) => (form += c.toString()));
     req.on('end', () => {
@@ -41,30 +45,50 @@ async function engine(status: number, body: string): Promise<{ url: string; clos
 }
 
 describe('prometheus engine check', function () {
-  it('takes Prometheus 2.x and 3.x by their full build information', function () {
-    expect(describeBuildInfo(PROMETHEUS_BUILD_INFO)).to.deep.equal({ verified: true });
-    expect(describeBuildInfo({ ...PROMETHEUS_BUILD_INFO, version: '3.5.0' })).to.deep.equal({ verified: true });
+  it('tells Prometheus 2.x and 3.x and VictoriaMetrics by their build information', function () {
+    expect(describeBuildInfo(PROMETHEUS_BUILD_INFO)).to.deep.equal({ engine: 'prometheus' });
+    expect(describeBuildInfo({ ...PROMETHEUS_BUILD_INFO, version: '3.5.0' })).to.deep.equal({ engine: 'prometheus' });
+    expect(describeBuildInfo(VICTORIA_METRICS_179_BUILD_INFO)).to.deep.equal({ engine: 'victoriametrics' });
+    expect(describeBuildInfo(VICTORIA_METRICS_LATER_BUILD_INFO)).to.deep.equal({ engine: 'victoriametrics' });
   });
 
-  it('names every other engine, and one that only claims a Prometheus version', function () {
+  it('names every other engine', function () {
     const what = (data: unknown): string => {
       const d = describeBuildInfo(data);
-      return d.verified ? 'verified' : d.what;
+      return d.engine === null ? d.what : d.engine;
     };
-    expect(what(VICTORIA_METRICS_179_BUILD_INFO)).to.include('VictoriaMetrics');
-    expect(what(VICTORIA_METRICS_LATER_BUILD_INFO)).to.include('VictoriaMetrics');
     expect(what(MIMIR_BUILD_INFO)).to.equal('Grafana Mimir 2.10.0');
     expect(what(THANOS_BUILD_INFO)).to.equal('an engine reporting version 0.34.1');
-    expect(what(null)).to.include('no Prometheus build');
+    expect(what({ version: 'x', revision: 'y' })).to.equal('an engine reporting version x');
   });
 
-  const cases: Array<[string, number, string]> = [
-    ['VictoriaMetrics 1.79', 200, JSON.stringify({ status: 'success', data: VICTORIA_METRICS_179_BUILD_INFO })],
-    ['no buildinfo endpoint', 404, '404 page not found'],
+  it("reads VictoriaMetrics' -search.latencyOffset from its /flags page (absent: the default 30 s)", function () {
+    expect(latencyOffsetMs('')).to.equal(30_000);
+    expect(latencyOffsetMs('-retentionPeriod="1d"\n-search.latencyOffset="1s"\n')).to.equal(1_000);
+    expect(latencyOffsetMs('-search.latencyOffset="500ms"')).to.equal(500);
+    expect(latencyOffsetMs('-search.latencyOffset="1m0s"')).to.equal(60_000);
+    expect(latencyOffsetMs('-search.latencyOffset="soon"')).to.equal(null);
+    expect(parseGoDurationMs('1h2m3.5s')).to.equal(3_723_500);
+    expect(parseGoDurationMs('0')).to.equal(0);
+    expect(parseGoDurationMs('')).to.equal(null);
+  });
+
+  const vm = JSON.stringify({ status: 'success', data: VICTORIA_METRICS_179_BUILD_INFO });
+  const cases: Array<[string, number, string, string, RegExp]> = [
+    [
+      'VictoriaMetrics with its default latency offset',
+      200,
+      vm,
+      '',
+      /VictoriaMetrics with -search.latencyOffset=30s.*-search.latencyOffset=1s/,
+    ],
+    ['VictoriaMetrics with a 2 s latency offset', 200, vm, '-search.latencyOffset="2s"\n', /-search.latencyOffset=2s/],
+    ['Grafana Mimir', 200, JSON.stringify({ status: 'success', data: MIMIR_BUILD_INFO }), '', /Grafana Mimir 2.10.0/],
+    ['no buildinfo endpoint', 404, '404 page not found', '', /without Prometheus' \/api\/v1\/status\/buildinfo.*HTTP 404/],
   ];
-  for (const [what, status, body] of cases) {
+  for (const [what, status, body, flags, says] of cases) {
     it(`refuses evidence from ${what}, however good its answers look: UNVERIFIED_ENGINE, naming the docs`, async function () {
-      const server = await engine(status, body);
+      const server = await engine(status, body, flags);
       try {
         const cfg = { url: server.url, instanceLabel: 'instance' };
         const check = await checkQueryEngine(cfg, OPTIONS);
@@ -72,26 +96,32 @@ describe('prometheus engine check', function () {
         const evidence = await queryVerifiedFleetEvidence(cfg, { startMs: Date.now() - 600_000, endMs: Date.now() }, OPTIONS);
         if (evidence.ok) expect.fail('evidence from an unverified engine');
         expect(evidence.error.code).to.equal('UNVERIFIED_ENGINE');
-        expect(evidence.error.message).to.include('not as Prometheus').and.include('docs/deploy.md');
+        expect(evidence.error.message).to.match(says).and.include('docs/deploy.md');
       } finally {
         await server.close();
       }
     });
   }
 
-  it('passes a Prometheus answer through unchanged', async function () {
-    const server = await engine(200, JSON.stringify({ status: 'success', data: PROMETHEUS_BUILD_INFO }));
-    try {
-      const evidence = await queryVerifiedFleetEvidence(
-        { url: server.url, instanceLabel: 'instance' },
-        { startMs: Date.now() - 600_000, endMs: Date.now() },
-        OPTIONS,
-      );
-      expect(evidence.ok, evidence.ok ? '' : evidence.error.message).to.equal(true);
-    } finally {
-      await server.close();
-    }
-  });
+  const verified: Array<[string, string, string]> = [
+    ['Prometheus', JSON.stringify({ status: 'success', data: PROMETHEUS_BUILD_INFO }), ''],
+    ['VictoriaMetrics with -search.latencyOffset=1s', vm, '-search.latencyOffset="1s"\n'],
+  ];
+  for (const [what, body, flags] of verified) {
+    it(`passes the answer of ${what} through unchanged`, async function () {
+      const server = await engine(200, body, flags);
+      try {
+        const evidence = await queryVerifiedFleetEvidence(
+          { url: server.url, instanceLabel: 'instance' },
+          { startMs: Date.now() - 600_000, endMs: Date.now() },
+          OPTIONS,
+        );
+        expect(evidence.ok, evidence.ok ? '' : evidence.error.message).to.equal(true);
+      } finally {
+        await server.close();
+      }
+    });
+  }
 
   it('keeps a network failure its own code (the queries meet it too)', async function () {
     const check = await checkQueryEngine({ url: 'http://127.0.0.1:1', instanceLabel: 'instance' }, OPTIONS);
@@ -102,17 +132,25 @@ describe('prometheus engine check', function () {
 
 describe('prometheus engine check against the real engines', function () {
   this.timeout(120_000);
-  for (const name of ENGINES) {
-    it(`${name === 'prometheus' ? 'takes' : 'refuses'} the real ${name}`, async function () {
-      // Scraping itself is enough: the check reads the build information, not the data.
-      const running = await startEngine(name, { jobs: [] });
+  const runs: Array<[string, () => Promise<RunningPrometheus>, string | null]> = [
+    ['takes the real Prometheus', () => startEngine('prometheus', { jobs: [] }), null],
+    ['takes the real VictoriaMetrics started as docs/deploy.md says', () => startEngine('victoria-metrics', { jobs: [] }), null],
+    [
+      'refuses the real VictoriaMetrics with its default flags, naming the flag to set',
+      () => startVictoriaMetrics({ jobs: [], latencyOffset: '30s' }),
+      'VictoriaMetrics with -search.latencyOffset=30s',
+    ],
+  ];
+  for (const [title, start, refusal] of runs) {
+    it(title, async function () {
+      const running = await start();
       try {
         const check = await checkQueryEngine({ url: running.url, instanceLabel: 'instance' }, OPTIONS);
-        if (name === 'prometheus') expect(check, JSON.stringify(check)).to.deep.equal({ ok: true, engine: 'prometheus' });
+        if (refusal === null) expect(check.ok, JSON.stringify(check)).to.equal(true);
         else {
-          if (check.ok) expect.fail(`${name} taken for Prometheus`);
+          if (check.ok) expect.fail(`taken as ${check.engine}`);
           expect(check.error.code).to.equal('UNVERIFIED_ENGINE');
-          expect(check.error.message).to.include('VictoriaMetrics');
+          expect(check.error.message).to.include(refusal).and.include('start it with -search.latencyOffset=1s');
         }
       } finally {
         await running.stop();

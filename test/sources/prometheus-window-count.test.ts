@@ -9,12 +9,11 @@ import {
   instantQuery,
   MAX_FLEET_QUERIES,
   MAX_PREV_SAMPLE_QUERIES,
-  queryFleetEvidence,
   windowCountExpr,
   windowCountStepSeconds,
 } from '../../src/sources/prometheus.ts';
 import type { RunningPrometheus } from '../helpers/prometheus-server.ts';
-import { ENGINES, startEngine } from '../helpers/query-engine.ts';
+import { ENGINES, queryVerifiedFleetEvidence, startEngine } from '../helpers/query-engine.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
 const OPTIONS = { timeoutMs: 10_000, maxBytes: 4_000_000 };
@@ -157,7 +156,7 @@ for (const engine of ENGINES)
       await Promise.all([sampled(pages.appearResetReappear, TCP, 1), sampled(pages.failedScrape, TCP, 4)]);
       await scrapedAfterNow();
       window.endMs = Date.now();
-      evidence = await queryFleetEvidence(cfg, window, OPTIONS);
+      evidence = await queryVerifiedFleetEvidence(cfg, window, OPTIONS);
     });
 
     after(async function () {
@@ -243,7 +242,7 @@ for (const engine of ENGINES)
       // instant lookback differs from Prometheus' 5 minutes). An over-count only blocks, and the
       // engine check refuses its evidence anyway (src/sources/prometheus-engine.ts).
       if (engine === 'victoria-metrics') expected = [0, 3];
-      const sevenDays = await queryFleetEvidence(cfg, { startMs: endMs - 7 * 86_400_000, endMs }, OPTIONS);
+      const sevenDays = await queryVerifiedFleetEvidence(cfg, { startMs: endMs - 7 * 86_400_000, endMs }, OPTIONS);
       if (!sevenDays.ok) expect.fail(sevenDays.error.message);
       // The fixed questions, plus a look-up per change whose previous sample a staleness marker hid: the failedScrape
       // page's failed scrapes write those, and under load a change can follow one (seen once in CI).
