@@ -18,7 +18,7 @@ export const ERROR_CODES = [
   'NOT_A_FILE',
   'NOT_GITALY', // the page has no Gitaly connection counter
   'PARSE', // the answer does not parse
-  'PARTIAL', // Prometheus answered with warnings
+  'PARTIAL', // Prometheus answered with warnings (Thanos' partial responses), or isPartial (VictoriaMetrics cluster)
   'READ', // a local file cannot be read
   'RESET', // the peer reset the connection after accepting it
   'STATE_CORRUPT',

@@ -196,7 +196,7 @@ function parseLabels(metric: unknown): Record<string, string> | string {
  */
 class AnswerReader {
   private readonly parser = new JSONParser({
-    paths: ['$.status', '$.error', '$.warnings', '$.data.resultType', '$.data.result', '$.data.result.*'],
+    paths: ['$.status', '$.error', '$.warnings', '$.isPartial', '$.data.resultType', '$.data.result', '$.data.result.*'],
     keepStack: false,
   });
   private readonly samples: PrometheusSample[] = [];
@@ -206,6 +206,7 @@ class AnswerReader {
   private status: unknown = undefined;
   private error: unknown = undefined;
   private warnings: unknown = undefined;
+  private isPartial: unknown = undefined;
   private resultType: unknown = undefined;
   private result: 'list' | 'other' | undefined = undefined;
   private ended = false;
@@ -233,6 +234,7 @@ class AnswerReader {
       else if (stack.length === 1 && key === 'status') this.status = value;
       else if (stack.length === 1 && key === 'error') this.error = value;
       else if (stack.length === 1 && key === 'warnings') this.warnings = value;
+      else if (stack.length === 1 && key === 'isPartial') this.isPartial = value;
     };
     this.parser.onEnd = () => {
       this.ended = true;
@@ -306,6 +308,9 @@ class AnswerReader {
       const first = this.warnings.map(String).join('; ');
       return fail('PARTIAL', `Prometheus at ${safeUrl} answered with warnings, so the answer may be incomplete: ${shorten(first)}`);
     }
+    // VictoriaMetrics' cluster version when a storage node did not answer.
+    if (this.isPartial === true)
+      return fail('PARTIAL', `Prometheus at ${safeUrl} answered with isPartial: true, so the answer may be incomplete`);
     if (this.problem !== null) return bad(this.problem);
     if (this.resultType === undefined && this.result === undefined) return bad('no data');
     if (this.resultType !== this.expect) {

@@ -321,6 +321,15 @@ describe('prometheus source', function () {
       expect(message).to.include('storage unavailable');
     });
 
+    it("treats VictoriaMetrics' isPartial as a partial answer", async function () {
+      const body = JSON.parse(vector([{ metric: { instance: 'a' }, value: '1' }])) as Record<string, unknown>;
+      body.isPartial = true;
+      expect(expectError(await answer(200, JSON.stringify(body)), 'PARTIAL')).to.include('isPartial');
+      await server?.close();
+      body.isPartial = false;
+      expect((await answer(200, JSON.stringify(body))).ok).to.equal(true);
+    });
+
     it('treats warnings as a partial answer', async function () {
       const body = JSON.parse(vector([{ metric: { instance: 'a' }, value: '1' }])) as Record<string, unknown>;
       body.warnings = ['remote read of store-2 failed'];
