@@ -28,7 +28,7 @@ export const ERROR_CODES = [
   'TOO_LARGE', // the answer is over the size cap
   'TOO_MANY_SAMPLES', // Prometheus' answer is over the sample cap
   'TRUNCATED', // the answer stopped before it was complete
-  'UNVERIFIED_ENGINE', // prometheus.url is an engine whose query semantics are not verified (e.g. VictoriaMetrics)
+  'UNVERIFIED_ENGINE', // prometheus.url is an engine whose query semantics are not verified (Thanos, Mimir, VictoriaMetrics with its default latency offset)
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 

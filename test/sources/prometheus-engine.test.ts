@@ -3,7 +3,15 @@
 import { expect } from 'chai';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { checkQueryEngine, describeBuildInfo, latencyOffsetMs, parseGoDurationMs } from '../../src/sources/prometheus-engine.ts';
+import {
+  checkQueryEngine,
+  describeBuildInfo,
+  hiddenRangeMs,
+  latencyOffsetMs,
+  parseGoDurationMs,
+  PROMETHEUS_ENGINE,
+} from '../../src/sources/prometheus-engine.ts';
+import { rangeLagMs } from '../../src/sources/prometheus.ts';
 import {
   MIMIR_BUILD_INFO,
   PROMETHEUS_BUILD_INFO,
@@ -71,6 +79,18 @@ describe('prometheus engine check', function () {
     expect(parseGoDurationMs('1h2m3.5s')).to.equal(3_723_500);
     expect(parseGoDurationMs('0')).to.equal(0);
     expect(parseGoDurationMs('')).to.equal(null);
+  });
+
+  it('keeps the per-change range and the window clear of what VictoriaMetrics rewrites, and only there', function () {
+    const vm1s = { engine: 'victoriametrics' as const, latencyOffsetMs: 1_000 };
+    // Its offset and a second of clock skew, for steps under a minute (it rewrites nothing coarser).
+    expect(hiddenRangeMs(vm1s, 1_000)).to.equal(2_000);
+    expect(hiddenRangeMs(vm1s, 60_000)).to.equal(0);
+    expect(hiddenRangeMs(PROMETHEUS_ENGINE, 1_000)).to.equal(0);
+    // The window ends a step earlier still, so the per-change range (ending on a step) covers it.
+    expect(rangeLagMs(vm1s, 600)).to.equal(3_000);
+    expect(rangeLagMs(vm1s, 7 * 86_400)).to.equal(2_000 + 303_000);
+    expect(rangeLagMs(PROMETHEUS_ENGINE, 600)).to.equal(0);
   });
 
   const vm = JSON.stringify({ status: 'success', data: VICTORIA_METRICS_179_BUILD_INFO });
