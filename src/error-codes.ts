@@ -18,7 +18,7 @@ export const ERROR_CODES = [
   'NOT_A_FILE',
   'NOT_GITALY', // the page has no Gitaly connection counter
   'PARSE', // the answer does not parse
-  'PARTIAL', // Prometheus answered with warnings
+  'PARTIAL', // Prometheus answered with warnings (Thanos' partial responses), or isPartial (VictoriaMetrics cluster)
   'READ', // a local file cannot be read
   'RESET', // the peer reset the connection after accepting it
   'STATE_CORRUPT',
@@ -28,6 +28,7 @@ export const ERROR_CODES = [
   'TOO_LARGE', // the answer is over the size cap
   'TOO_MANY_SAMPLES', // Prometheus' answer is over the sample cap
   'TRUNCATED', // the answer stopped before it was complete
+  'UNVERIFIED_ENGINE', // prometheus.url is an engine whose query semantics are not verified (Thanos, Mimir, VictoriaMetrics with its default latency offset)
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 

@@ -16,6 +16,8 @@ import { saveState } from '../migration/state.ts';
 import { timingPolicy, type TimingPolicy } from '../migration/timing.ts';
 import { emptyHistory, type NodeHistory } from '../migration/types.ts';
 import { judgeFleet, judgeNode, type FleetVerdict, type NodeVerdict } from '../migration/verdict.ts';
+import { rangeLagMs, verifiedFleetEvidence } from '../sources/prometheus.ts';
+import { PROMETHEUS_ENGINE, type EngineCheck } from '../sources/prometheus-engine.ts';
 import { ReverseDnsCache, systemReverseLookup } from '../sources/reverse-dns.ts';
 import { collectionView, type CollectionView } from '../view/collection-view.ts';
 import { joinNode } from './join.ts';
@@ -251,16 +253,7 @@ export class Collector {
   /** Every node with bounded concurrency while one Prometheus query set covers the whole fleet. */
   private async observe(config: Config, policy: TimingPolicy, ca: CaBundle, inventoryPromise: Promise<InventoryView>): Promise<Observed> {
     const ownDials = [...this.histories.values()].flatMap((h) => h.ownTcpTimesMs);
-    const queryWindow = config.prometheus ? chooseQueryWindow(this.now(), ownDials, policy.queryWindow) : null;
-    const prometheusPromise =
-      config.prometheus && queryWindow
-        ? this.probes.queryFleetEvidence(
-            config.prometheus,
-            { startMs: queryWindow.startMs, endMs: queryWindow.endMs, marginMs: policy.slackMs },
-            { timeoutMs: config.timeouts.prometheusMs, maxBytes: config.maxPrometheusResponseBytes },
-            { dispatcher: this.probes.dispatcher, now: this.now },
-          )
-        : Promise.resolve(null);
+    const prometheusPromise = this.queryPrometheus(config, policy, ownDials);
 
     const inventory = await inventoryPromise;
     const fleetNodes = inventory.nodes;
@@ -293,9 +286,38 @@ export class Collector {
       this.carries.set(node.name, result.carry);
       return result.observation;
     });
-    const prometheus = await prometheusPromise;
+    const { prometheus, queryWindow } = await prometheusPromise;
     if (prometheus && !prometheus.ok) this.sourceHealth.count('prometheus', prometheus.error.code);
     return { observations, prometheus, queryWindow, clients: await clientsPromise, seenBefore, inventory };
+  }
+
+  /**
+   * Prometheus' evidence for the fleet: the engine is checked first (src/sources/prometheus-engine.ts),
+   * then the window is chosen to end before what that engine rewrites of a range answer's newest end.
+   */
+  private async queryPrometheus(
+    config: Config,
+    policy: TimingPolicy,
+    ownDials: readonly number[],
+  ): Promise<{ prometheus: PrometheusFleetEvidence | null; queryWindow: QueryWindow | null }> {
+    const prom = config.prometheus;
+    if (!prom) return { prometheus: null, queryWindow: null };
+    const started = this.now();
+    const options = { timeoutMs: config.timeouts.prometheusMs, maxBytes: config.maxPrometheusResponseBytes };
+    const deps = { dispatcher: this.probes.dispatcher, now: this.now };
+    const engine: EngineCheck = this.probes.checkQueryEngine
+      ? await this.probes.checkQueryEngine(prom, options, deps)
+      : { ok: true, ...PROMETHEUS_ENGINE };
+    const { soakWindowMs, maxShiftMs } = policy.queryWindow;
+    const lagMs = engine.ok ? rangeLagMs(engine, (soakWindowMs + maxShiftMs + 2 * policy.slackMs) / 1000) : 0;
+    const queryWindow = chooseQueryWindow(this.now() - lagMs, ownDials, policy.queryWindow);
+    const window = { startMs: queryWindow.startMs, endMs: queryWindow.endMs, marginMs: policy.slackMs };
+    const prometheus = await verifiedFleetEvidence(
+      engine,
+      (info) => this.probes.queryFleetEvidence(prom, window, options, deps, info),
+      () => this.now() - started,
+    );
+    return { prometheus, queryWindow };
   }
 
   /** Each node's observation joined with Prometheus' answer, then judged; the joined history is kept. */

@@ -6,6 +6,7 @@ import type { ResolveAll } from '../probes/resolve-all.ts';
 import { probeTlsEveryAddress } from '../probes/tls-every-address.ts';
 import { scrapeGitalyMetrics } from '../sources/gitaly-metrics.ts';
 import { queryFleetEvidence } from '../sources/prometheus.ts';
+import { checkQueryEngine } from '../sources/prometheus-engine.ts';
 import type { ReverseLookup } from '../sources/reverse-dns.ts';
 import { readListening } from '../sources/listening.ts';
 import { readEstablished } from '../sources/sockets.ts';
@@ -13,6 +14,8 @@ import { readEstablished } from '../sources/sockets.ts';
 export interface ProbeFunctions {
   scrapeGitalyMetrics: typeof scrapeGitalyMetrics;
   queryFleetEvidence: typeof queryFleetEvidence;
+  /** Which engine answers at prometheus.url; evidence counts only from a verified one. Absent (fakes): Prometheus. */
+  checkQueryEngine?: typeof checkQueryEngine;
   probeTls: typeof probeTlsEveryAddress;
   probePlaintext: typeof probePlaintext;
   checkCertFile: typeof checkCertFile;
@@ -43,6 +46,7 @@ export const realProbes: ProbeFunctions = {
   scrapeDispatcher: scrapeAgent,
   scrapeGitalyMetrics,
   queryFleetEvidence,
+  checkQueryEngine,
   probeTls: probeTlsEveryAddress,
   probePlaintext,
   checkCertFile,

@@ -49,6 +49,7 @@ export abstract class StreamedAnswer<T> implements AnswerStream<T> {
   private status: unknown = undefined;
   private error: unknown = undefined;
   private warnings: unknown = undefined;
+  private isPartial: unknown = undefined;
   private ended = false;
   /** Why the answer cannot be used (BAD_RESPONSE); reading stops when it is set. */
   protected problem: string | null = null;
@@ -65,7 +66,7 @@ export abstract class StreamedAnswer<T> implements AnswerStream<T> {
     private readonly secrets: readonly string[],
     maxStringBytes?: number,
   ) {
-    this.parser = new TokenParser({ paths: ['$.status', '$.error', '$.warnings', ...dataPaths], keepStack: false });
+    this.parser = new TokenParser({ paths: ['$.status', '$.error', '$.warnings', '$.isPartial', ...dataPaths], keepStack: false });
     const cap = maxStringBytes === undefined ? undefined : new JsonStringCap(maxStringBytes);
     this.cap = cap;
     let strings = 0;
@@ -91,6 +92,8 @@ export abstract class StreamedAnswer<T> implements AnswerStream<T> {
       if (info.key === 'status') this.status = info.value;
       else if (info.key === 'error') this.error = info.value;
       else if (info.key === 'warnings') this.warnings = info.value;
+      else if (info.key === 'isPartial') this.isPartial = info.value;
+      else this.onData(info);
     };
   }
 
@@ -134,6 +137,9 @@ export abstract class StreamedAnswer<T> implements AnswerStream<T> {
         `Prometheus at ${safeUrl} answered with warnings, so the answer may be incomplete: ${shorten(first, this.secrets)}`,
       );
     }
+    // VictoriaMetrics' cluster version when a storage node did not answer.
+    if (this.isPartial === true)
+      return fail('PARTIAL', `Prometheus at ${safeUrl} answered with isPartial: true, so the answer may be incomplete`);
     if (this.problem !== null) return badAnswer(safeUrl, this.problem);
     return this.finishData(safeUrl);
   }

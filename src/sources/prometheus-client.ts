@@ -318,6 +318,8 @@ interface ApiRequest<T> {
   params: Record<string, string>;
   /** The reader of the answer, given the request's secrets to scrub from any text of the server's it shows. */
   reader: (secrets: readonly string[]) => AnswerStream<T>;
+  /** Default application/json. */
+  accept?: string;
 }
 
 /** One request, its answer streamed into `reader` under the byte cap; every failure a coded result. */
@@ -329,7 +331,7 @@ async function exchange<T>(
 ): Promise<Result<T>> {
   const { safeUrl } = endpoint;
   const limit = deadline(options);
-  const headers: Record<string, string> = { accept: 'application/json' };
+  const headers: Record<string, string> = { accept: req.accept ?? 'application/json' };
   if (endpoint.authorization) headers.authorization = endpoint.authorization;
   const url = new URL(endpoint.url);
   let body: string | undefined;
@@ -398,6 +400,10 @@ function query(
     query: expr,
     time: (timeMs / 1000).toFixed(3),
     timeout: `${Math.max(1, Math.ceil(options.timeoutMs / 1000))}s`,
+    // VictoriaMetrics answers from a response cache and hides its newest samples
+    // (-search.latencyOffset) unless told not to; Prometheus, Thanos and Mimir ignore both.
+    nocache: '1',
+    latency_offset: '0s',
   };
   const reader = (secrets: readonly string[]) => new AnswerReader(options.maxSamples ?? DEFAULT_MAX_SAMPLES, expect, secrets);
   return call(cfg, { apiPath: '/api/v1/query', what: 'query', method: 'POST', params, reader }, options, deps);
@@ -439,4 +445,59 @@ export function apiGet<T>(
   deps: PrometheusDeps = {},
 ): Promise<Result<T>> {
   return call(cfg, { apiPath, what: 'request', method: 'GET', params, reader }, options, deps);
+}
+
+/** Keeps a small answer's `data` whole (build information): for answers known to be small. */
+class DataReader extends StreamedAnswer<{ data: unknown }> {
+  private data: unknown = undefined;
+  constructor(secrets: readonly string[]) {
+    super(['$.data'], secrets);
+  }
+  protected onData({ value }: ParsedElementInfo): void {
+    this.data = value;
+  }
+  protected stopReason(): null {
+    return null;
+  }
+  protected finishData(): Result<{ data: unknown }> {
+    return { ok: true, data: this.data };
+  }
+}
+
+/** GET of a small API answer (e.g. /api/v1/status/buildinfo): its `data`, once status is success. */
+export function apiGetData(
+  cfg: PrometheusConfig,
+  apiPath: string,
+  options: Omit<PrometheusQueryOptions, 'maxSamples'>,
+  deps: PrometheusDeps = {},
+): Promise<Result<{ data: unknown }>> {
+  const reader = (secrets: readonly string[]) => new DataReader(secrets);
+  return call(cfg, { apiPath, what: 'request', method: 'GET', params: {}, reader }, options, deps);
+}
+
+/** The text of a plain page, kept whole (the byte cap bounds it). */
+class TextReader implements AnswerStream<{ text: string }> {
+  private readonly chunks: Buffer[] = [];
+  write(chunk: Buffer): boolean {
+    this.chunks.push(chunk);
+    return true;
+  }
+  finish(): Result<{ text: string }> {
+    return { ok: true, text: Buffer.concat(this.chunks).toString('utf8') };
+  }
+}
+
+/** GET of a plain-text page under prometheus.url (e.g. VictoriaMetrics' /flags): its text. */
+export function textGet(
+  cfg: PrometheusConfig,
+  path: string,
+  options: Omit<PrometheusQueryOptions, 'maxSamples'>,
+  deps: PrometheusDeps = {},
+): Promise<Result<{ text: string }>> {
+  return call(
+    cfg,
+    { apiPath: path, what: 'request', method: 'GET', params: {}, reader: () => new TextReader(), accept: 'text/plain' },
+    options,
+    deps,
+  );
 }

@@ -27,20 +27,28 @@ const DIAL_KIND = 'gte_dial';
 export interface StepQueries {
   rangeSeconds: number;
   stepSeconds: number;
-  /** Evaluation time (ms): a multiple of the step, at or after `now`, so the last step sees every sample. */
+  /** Evaluation time (ms): a multiple of the step, at or after `now` (so the last step sees every sample), or before what the engine hides. */
   evalMs: number;
   changes: string;
   dials: string;
 }
 
+/** The per-change step for a range of `rangeSeconds`, in seconds: at most MAX_STEPS points per series. */
+export function stepSeconds(rangeSeconds: number): number {
+  return Math.max(1, Math.ceil(Math.max(1, Math.ceil(rangeSeconds)) / MAX_STEPS));
+}
+
 /**
  * `matchers` is the checked selector (see checkSelector), `L` the instance label. The range ends
- * at the first step at or after `nowMs` and reaches back `rangeSeconds`.
+ * at the first step at or after `nowMs` (so the last step sees every sample) and reaches back
+ * `rangeSeconds`; with `hiddenMs` (what the engine rewrites at a range answer's newest end, see
+ * rangeLagMs) at the last step at least that long before `nowMs` instead.
  */
-export function buildStepQueries(L: string, matchers: string, rangeSeconds: number, nowMs: number): StepQueries {
+export function buildStepQueries(L: string, matchers: string, rangeSeconds: number, nowMs: number, hiddenMs = 0): StepQueries {
   const W = Math.max(1, Math.ceil(rangeSeconds));
-  const S = Math.max(1, Math.ceil(W / MAX_STEPS));
-  const evalMs = Math.ceil(nowMs / (S * 1000)) * S * 1000;
+  const S = stepSeconds(W);
+  const stepMs = S * 1000;
+  const evalMs = hiddenMs > 0 ? Math.floor((nowMs - hiddenMs) / stepMs) * stepMs : Math.ceil(nowMs / stepMs) * stepMs;
   const sel = (name: string, ...extra: string[]): string => {
     const all = [...extra, matchers].filter((m) => m !== '');
     return all.length === 0 ? name : `${name}{${all.join(', ')}}`;
@@ -105,10 +113,15 @@ export function prevSamplesQuery(L: string, matchers: string, instance: string, 
   return `{${all.join(', ')}}[${lookback}s]`;
 }
 
-/** The time of the latest sample strictly before `beforeMs` in a range-vector answer, or undefined. */
+/**
+ * The time of the latest sample strictly before `beforeMs` in a range-vector answer, or undefined.
+ * A NaN point is a staleness marker (VictoriaMetrics returns them in range selectors, Prometheus
+ * drops them), not a sample.
+ */
 export function latestSampleBefore(series: readonly PrometheusSeries[], beforeMs: number): number | undefined {
   let latest: number | undefined;
-  for (const s of series) for (const [t] of s.points) if (t < beforeMs && (latest === undefined || t > latest)) latest = t;
+  for (const s of series)
+    for (const [t, v] of s.points) if (!Number.isNaN(v) && t < beforeMs && (latest === undefined || t > latest)) latest = t;
   return latest;
 }
 

@@ -1,6 +1,7 @@
-// The whole fleet's connection evidence from Prometheus: three queries, however many nodes.
+// The whole fleet's connection evidence from Prometheus: seven queries, however many nodes.
 // Any failed or partial answer fails the whole result: a missing answer must never read as
 // "no plaintext connections".
+import { setMaxListeners } from 'node:events';
 import type { PrometheusConfig } from '../config/types.ts';
 import type { PrometheusFleetEvidence, PrometheusNodeEvidence, Result, ScrapeGap } from '../evidence.ts';
 import { GITALY_FAMILY, PRAEFECT_FAMILY } from './metrics-parser.ts';
@@ -12,6 +13,7 @@ import {
   type PrometheusDeps,
   type PrometheusQueryOptions,
 } from './prometheus-client.ts';
+import { hiddenRangeMs, PROMETHEUS_ENGINE, rewrittenMs, type EngineCheck, type QueryEngineInfo } from './prometheus-engine.ts';
 import {
   buildStepQueries,
   DIAL_INSTANCE_LABEL,
@@ -20,6 +22,7 @@ import {
   parseDials,
   parseGaps,
   prevSamplesQuery,
+  stepSeconds,
   TLS_CONNECTIONS_COUNTER,
 } from './prometheus-steps.ts';
 import type { ErrorCode } from '../error-codes.ts';
@@ -28,6 +31,11 @@ import { parseLabelMatchers } from '../label-matchers.ts';
 export { instantQuery };
 export type { InstantQueryResult, PrometheusDeps, PrometheusQueryOptions, PrometheusSample } from './prometheus-client.ts';
 
+/**
+ * The most queries of a collection, however many nodes: increase, coverage, last change, the step
+ * count's pieces (up to three per family) and the two per-change range queries; then the look-ups.
+ */
+export const MAX_FLEET_QUERIES = 11;
 /** At most this many follow-up queries per collection for the sample before a change (prometheus-steps.ts). */
 export const MAX_PREV_SAMPLE_QUERIES = 20;
 /** Subqueries never ask Prometheus for more points than this per series. */
@@ -54,7 +62,13 @@ export interface FleetQueries {
   matchers: string;
   windowSeconds: number;
   stepSeconds: number;
+  /** increase() per instance and type (extrapolated to the window's edges on Prometheus). */
   increase: string;
+  /**
+   * The step count of the plaintext counter (windowCountParts), each family's pieces a query of
+   * their own; the count of an instance is the sum of its pieces, or its increase when larger.
+   */
+  counts: string[];
   coverage: string;
   tcpLastChange: string;
 }
@@ -77,8 +91,11 @@ export interface FleetQueries {
  * makes every series stale) it is the last value before, so an outage is not a new series.
  * The steps sit on multiples of the step size (as Prometheus aligns subqueries), so the first and
  * last pieces of the window are added separately, from the exact window edges.
+ * Returns the pieces (head, steps, tail; those the window has), each its own expression whose sum
+ * is the count: one expression for all would pass VictoriaMetrics' default -search.maxQueryLen
+ * (16 KiB) with a selector of a few dozen characters, each piece alone stays well under it.
  */
-export function windowCountExpr(o: {
+export function windowCountParts(o: {
   counter: string;
   processStart: string;
   up: string;
@@ -86,7 +103,7 @@ export function windowCountExpr(o: {
   W: number;
   S: number;
   endMs: number;
-}): string {
+}): string[] {
   const { counter: X, processStart: P, up, L, endMs } = o;
   const stepMs = o.S * 1000;
   // Outages up to this long are bridged: the count measures growth across them from the last value
@@ -123,21 +140,27 @@ export function windowCountExpr(o: {
   const lastStepMs = endMs - (endMs % stepMs); // the last step at or before the end
   const firstStepMs = Math.ceil(startMs / stepMs) * stepMs; // the first step at or after the start
   const parts: string[] = [];
-  const part = (name: string, expr: string): void => {
-    parts.push(`label_replace(${expr}, "part", "${name}", "", "")`);
+  const part = (expr: string): void => {
+    parts.push(`sum by (${L}, type) (${expr})`);
   };
   // No step inside (a window shorter than a step, which buildFleetQueries never asks for): one piece.
-  if (lastStepMs < firstStepMs) return `sum by (${L}, type) (${moved(0, endMs - startMs)})`;
-  if (firstStepMs > startMs) part('head', moved(endMs - firstStepMs, firstStepMs - startMs));
+  if (lastStepMs < firstStepMs) return [`sum by (${L}, type) (${moved(0, endMs - startMs)})`];
+  if (firstStepMs > startMs) part(moved(endMs - firstStepMs, firstStepMs - startMs));
   if (lastStepMs > firstStepMs) {
     // The steps after the first one up to the last, each adding its movement since the step before.
     // The range ends half a step past the first step, so it is left out whether the subquery's
     // range includes its start (Prometheus 2) or not (Prometheus 3).
     const rangeMs = lastStepMs - firstStepMs - stepMs / 2;
-    part('steps', `sum_over_time(${moved(0, stepMs)}[${rangeMs}ms:${o.S}s]${off(endMs - lastStepMs)})`);
+    part(`sum_over_time(${moved(0, stepMs)}[${rangeMs}ms:${o.S}s]${off(endMs - lastStepMs)})`);
   }
-  if (endMs > lastStepMs) part('tail', moved(0, endMs - lastStepMs));
-  return `sum by (${L}, type) (${parts.join(' or ')})`;
+  if (endMs > lastStepMs) part(moved(0, endMs - lastStepMs));
+  return parts;
+}
+
+/** windowCountParts as one expression: the sum of its parts. */
+export function windowCountExpr(o: Parameters<typeof windowCountParts>[0]): string {
+  const parts = windowCountParts(o).map((p, i) => `label_replace(${p}, "part", "${i}", "", "")`);
+  return `sum by (${o.L}, type) (${parts.join(' or ')})`;
 }
 
 /** How far back the window count looks for the value before a gap: gaps up to this long lose no count. */
@@ -183,8 +206,8 @@ export function buildFleetQueries(
   };
   const endMs = Math.round(endMsRaw);
   const stepMs = S * 1000;
-  const windowCount = (family: string): string =>
-    windowCountExpr({
+  const windowCount = (family: string): string[] =>
+    windowCountParts({
       // Plaintext only: it decides safety, and the step count costs far more than increase().
       counter: sel(family, 'type="tcp"'),
       processStart: sel('process_start_time_seconds'),
@@ -196,15 +219,14 @@ export function buildFleetQueries(
     });
   // An instance exporting the Praefect family is read from it alone, so a Praefect that also
   // exports the Gitaly family is never counted twice; the others fall back to the Gitaly family.
+  const notPraefect = `unless on (${L}) group by (${L}) (count_over_time(${sel(PRAEFECT_FAMILY)}[${W}s]))`;
   const preferPraefect = (perFamily: (family: string) => string): string =>
-    `(${perFamily(PRAEFECT_FAMILY)}) or ((${perFamily(GITALY_FAMILY)}) unless on (${L}) group by (${L}) (count_over_time(${sel(PRAEFECT_FAMILY)}[${W}s])))`;
+    `(${perFamily(PRAEFECT_FAMILY)}) or ((${perFamily(GITALY_FAMILY)}) ${notPraefect})`;
 
-  const gitalyIncrease = preferPraefect((family) => {
-    const extrapolated = `sum by (${L}, type) (increase(${sel(family)}[${W}s]))`;
-    // The larger of the two: the step count sees plaintext series that appear inside the window;
-    // increase() keeps today's answer wherever it is the larger (its extrapolation to the edges).
-    return `max by (${L}, type) (label_replace(${extrapolated}, "count", "increase", "", "") or label_replace(${windowCount(family)}, "count", "steps", "", ""))`;
-  });
+  // The step count sees plaintext series that appear inside the window; increase() keeps its own
+  // answer wherever it is the larger (Prometheus' extrapolation to the edges).
+  const gitalyIncrease = preferPraefect((family) => `sum by (${L}, type) (increase(${sel(family)}[${W}s]))`);
+  const counts = [...windowCount(PRAEFECT_FAMILY), ...windowCount(GITALY_FAMILY).map((part) => `(${part}) ${notPraefect}`)];
   // With the share of the window for which process_start_time_seconds was kept (the restart signal),
   // in the same answer: many setups drop process_* series, and the count cannot see a restart without it.
   // Every exporter's own TLS connections to the node (peers' probes are not clients either), under
@@ -228,7 +250,7 @@ export function buildFleetQueries(
     const tail = tailMs > 0 ? `timestamp(${moved(`${tailMs}ms`)}) or ` : '';
     return `max by (${L}) (${tail}max_over_time(timestamp(${moved(`${S}s`)})[${W}s:${S}s]))`;
   });
-  return { ok: true, queries: { matchers: checked.matchers, windowSeconds: W, stepSeconds: S, increase, coverage, tcpLastChange } };
+  return { ok: true, queries: { matchers: checked.matchers, windowSeconds: W, stepSeconds: S, increase, counts, coverage, tcpLastChange } };
 }
 
 function instanceOf(labels: Record<string, string>, label: string): string | null {
@@ -241,6 +263,7 @@ export async function queryFleetEvidence(
   window: { startMs: number; endMs: number; marginMs?: number },
   options: PrometheusQueryOptions,
   deps: PrometheusDeps = {},
+  engine: QueryEngineInfo = PROMETHEUS_ENGINE,
 ): Promise<PrometheusFleetEvidence> {
   const now = deps.now ?? Date.now;
   const started = now();
@@ -258,6 +281,8 @@ export async function queryFleetEvidence(
 
   // The first failure cancels the other two: their answers could not be used anyway.
   const cancel = new AbortController();
+  // Every query listens for it (up to MAX_FLEET_QUERIES at once), past Node's default of 10.
+  setMaxListeners(MAX_FLEET_QUERIES + MAX_PREV_SAMPLE_QUERIES, cancel.signal);
   const onOuterAbort = (): void => cancel.abort();
   options.signal?.addEventListener('abort', onOuterAbort, { once: true });
   if (options.signal?.aborted) cancel.abort();
@@ -271,27 +296,32 @@ export async function queryFleetEvidence(
   // Per-change evidence (src/sources/prometheus-steps.ts): from before the window's start (so a
   // dial just before it still explains its change) up to now.
   const nowMs = now();
-  const perStep = buildStepQueries(cfg.instanceLabel, q.matchers, (nowMs - window.startMs + (window.marginMs ?? 0)) / 1000, nowMs);
+  // The per-change range ends before what the engine rewrites (changes after it come a collection
+  // later; the collector ends the window before it too: rangeLagMs).
+  const rangeSeconds = (nowMs - window.startMs + (window.marginMs ?? 0)) / 1000;
+  const hiddenMs = hiddenRangeMs(engine, stepSeconds(rangeSeconds) * 1000);
+  const perStep = buildStepQueries(cfg.instanceLabel, q.matchers, rangeSeconds, nowMs, hiddenMs);
   const askMatrix = (expr: string): Promise<MatrixQueryResult> =>
     cancelOthersOnFailure(matrixQuery(cfg, expr, perStep.evalMs, { ...options, signal: cancel.signal }, deps));
   let answers: InstantQueryResult[];
   let matrices: MatrixQueryResult[];
   try {
     [answers, matrices] = await Promise.all([
-      Promise.all([ask(q.increase), ask(q.coverage), ask(q.tcpLastChange)]),
+      Promise.all([ask(q.increase), ask(q.coverage), ask(q.tcpLastChange), ...q.counts.map(ask)]),
       Promise.all([askMatrix(perStep.changes), askMatrix(perStep.dials)]),
     ]);
   } finally {
     options.signal?.removeEventListener('abort', onOuterAbort);
   }
-  const [increase, coverage, lastChange] = answers as [InstantQueryResult, InstantQueryResult, InstantQueryResult];
-  const [changesAnswer, dialsAnswer] = matrices as [MatrixQueryResult, MatrixQueryResult];
-  if (!increase.ok || !coverage.ok || !lastChange.ok || !changesAnswer.ok || !dialsAnswer.ok) {
-    const errors = [increase, coverage, lastChange, changesAnswer, dialsAnswer].flatMap((a) => (a.ok ? [] : [a.error]));
+  const failures = [...answers, ...matrices].flatMap((a) => (a.ok ? [] : [a.error]));
+  if (failures.length > 0) {
     // A query cancelled because a sibling failed is not the story; the sibling's error is.
-    const cause = errors.find((e) => e.code !== 'ABORTED' || options.signal?.aborted) ?? errors[0]!;
+    const cause = failures.find((e) => e.code !== 'ABORTED' || options.signal?.aborted) ?? failures[0]!;
     return failed(cause.code, cause.message);
   }
+  type Answer = InstantQueryResult & { ok: true };
+  const [increase, coverage, lastChange, ...counts] = answers as [Answer, Answer, Answer, ...Answer[]];
+  const [changesAnswer, dialsAnswer] = matrices as [MatrixQueryResult & { ok: true }, MatrixQueryResult & { ok: true }];
 
   const L = cfg.instanceLabel;
   const byInstance = new Map<string, PrometheusNodeEvidence>();
@@ -314,21 +344,43 @@ export async function queryFleetEvidence(
   };
   const invalid = (what: string): PrometheusFleetEvidence => failed('BAD_RESPONSE', `Prometheus returned an invalid ${what}`);
 
+  // Per instance and type, the larger of increase() and the step count (the sum of its pieces).
   const seen = new Set<string>();
   const exportersTls = new Map<string, number>();
-  for (const { labels, value } of increase.samples) {
-    const instance = instanceOf(labels, L);
-    if (instance === null) continue;
-    if (!Number.isFinite(value) || value < 0) return invalid(`connection increase for ${instance}`);
-    // Exporters' counters are no Gitaly counters: they neither make an instance seen nor add to it.
-    if (labels.type === EXPORTERS_TLS) {
-      exportersTls.set(instance, value);
-      continue;
+  const perType = (answer: InstantQueryResult & { ok: true }, into: Map<string, { tcp: number; tls: number }>): string | null => {
+    for (const { labels, value } of answer.samples) {
+      const instance = instanceOf(labels, L);
+      if (instance === null) continue;
+      if (!Number.isFinite(value) || value < 0) return instance;
+      // Exporters' counters are no Gitaly counters: they neither make an instance seen nor add to it.
+      if (labels.type === EXPORTERS_TLS) {
+        exportersTls.set(instance, value);
+        continue;
+      }
+      seen.add(instance);
+      const type = labels.type;
+      if (type !== 'tcp' && type !== 'tls') continue;
+      const sum = into.get(instance) ?? { tcp: 0, tls: 0 };
+      sum[type] += value;
+      into.set(instance, sum);
     }
-    seen.add(instance);
-    const node = entry(instance);
-    if (labels.type === 'tcp' || labels.type === 'tls') node.windowIncrease[labels.type] += value;
+    return null;
+  };
+  const increased = new Map<string, { tcp: number; tls: number }>();
+  const counted = new Map<string, { tcp: number; tls: number }>();
+  for (const [answer, into] of [[increase, increased], ...counts.map((c) => [c, counted] as const)] as const) {
+    const bad = perType(answer, into);
+    if (bad !== null) return invalid(`connection increase for ${bad}`);
   }
+  for (const instance of seen) entry(instance);
+  const largest = new Map(
+    [...seen].map((instance) => {
+      const a = increased.get(instance) ?? { tcp: 0, tls: 0 };
+      const b = counted.get(instance) ?? { tcp: 0, tls: 0 };
+      return [instance, { tcp: Math.max(a.tcp, b.tcp), tls: Math.max(a.tls, b.tls) }];
+    }),
+  );
+  for (const [instance, best] of largest) entry(instance).windowIncrease = best;
   const steps = Math.floor(q.windowSeconds / q.stepSeconds);
   for (const { labels, value } of coverage.samples) {
     const instance = instanceOf(labels, L);
@@ -398,7 +450,36 @@ export async function queryFleetEvidence(
     byInstance,
     instancesSeen: [...seen].sort(),
     perChange: true,
-    queries: 5 + unknownPrev.length,
+    queries: 5 + q.counts.length + unknownPrev.length,
     durationMs: now() - started,
   };
+}
+
+/**
+ * How far before now the window must end on this engine, so that the per-change range (which ends
+ * before what the engine rewrites) covers all of it: otherwise a change in between would be in
+ * the window totals but not in the list, and count as a client (missedByChanges).
+ */
+export function rangeLagMs(engine: QueryEngineInfo, rangeSeconds: number): number {
+  const rewritten = rewrittenMs(engine);
+  return rewritten > 0 ? rewritten + stepSeconds(rangeSeconds) * 1000 : 0;
+}
+
+/**
+ * The evidence once the engine is checked (src/sources/prometheus-engine.ts): `query` runs the
+ * queries for the engine that answered. An engine named as another one fails the evidence,
+ * whatever the queries would answer; one that did not answer the check at all keeps the queries'
+ * own failure when they fail too (it is the clearer story), or its network error.
+ */
+export async function verifiedFleetEvidence(
+  engine: EngineCheck,
+  query: (engine?: QueryEngineInfo) => Promise<PrometheusFleetEvidence>,
+  durationMs: () => number,
+): Promise<PrometheusFleetEvidence> {
+  if (engine.ok) return query(engine);
+  if (!engine.answered && engine.error.code === 'UNVERIFIED_ENGINE') {
+    const evidence = await query();
+    if (!evidence.ok) return evidence;
+  }
+  return { ok: false, error: engine.error, durationMs: durationMs() };
 }

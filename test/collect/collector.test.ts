@@ -270,6 +270,54 @@ describe('collector', () => {
     expect(s.sourceErrors.get('prometheus\u0000CONNECT')).to.equal(25);
   });
 
+  it('asks the engine first: VictoriaMetrics gets a window that ends before the newest range points it rewrites, and the queries know the engine', async () => {
+    fleet.add('gitaly-1');
+    const asked: Array<{ endMs: number; nowMs: number; engine: unknown }> = [];
+    const probes = fleet.probes();
+    const vm = { engine: 'victoriametrics' as const, latencyOffsetMs: 1_000 };
+    const collector = new Collector({
+      config: fakeConfig([fakeNodeConfig('gitaly-1')], join(dir, 'state.json'), {
+        prometheus: { url: 'http://prom:9090', instanceLabel: 'instance', scrapeIntervalMs: 15_000 },
+      }),
+      logger,
+      probes: {
+        ...probes,
+        checkQueryEngine: async () => ({ ok: true, ...vm }),
+        queryFleetEvidence: async (cfg, window, options, deps, engine) => {
+          asked.push({ endMs: window.endMs, nowMs: clock.ms, engine });
+          return probes.queryFleetEvidence(cfg, window, options, deps, engine);
+        },
+      },
+      now: clock.now,
+    });
+    await runCycles(collector, 1);
+    expect(asked).to.have.length(1);
+    expect(asked[0]!.engine).to.deep.include(vm);
+    // Its 1 s latency offset, a second for clock skew, and a step of the per-change range.
+    expect(asked[0]!.nowMs - asked[0]!.endMs).to.be.at.least(3_000);
+  });
+
+  it('refuses evidence from an engine the check names as unverified, whatever its queries answer', async () => {
+    fleet.add('gitaly-1');
+    const probes = fleet.probes();
+    fleet.prometheus = { ok: true, windowStartMs: 0, windowEndMs: 0, byInstance: new Map(), instancesSeen: [], queries: 7, durationMs: 1 };
+    const message = 'prometheus.url answers as Grafana Mimir 2.10.0: not verified';
+    const collector = new Collector({
+      config: fakeConfig([fakeNodeConfig('gitaly-1')], join(dir, 'state.json'), {
+        prometheus: { url: 'http://prom:9090', instanceLabel: 'instance', scrapeIntervalMs: 15_000 },
+      }),
+      logger,
+      probes: { ...probes, checkQueryEngine: async () => ({ ok: false, answered: true, error: { code: 'UNVERIFIED_ENGINE', message } }) },
+      now: clock.now,
+    });
+    const s = await runCycles(collector, 2);
+    expect(s.prometheus && !s.prometheus.ok && s.prometheus.error.code).to.equal('UNVERIFIED_ENGINE');
+    const v = s.nodes[0]!.verdict;
+    expect(v.reasons).to.include('source_down');
+    expect(v.details.join('\n')).to.include(message);
+    expect(fleet.prometheusCalls, 'its queries are not even asked').to.equal(0);
+  });
+
   it('asks Prometheus one query set per cycle whatever the fleet size, and flags undeclared instances', async () => {
     const names = Array.from({ length: 12 }, (_, i) => `gitaly-${i + 1}`);
     for (const n of names) fleet.add(n, { listenerOpen: false });

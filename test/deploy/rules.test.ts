@@ -59,9 +59,9 @@ interface PromtoolResult {
   output: string;
 }
 
-async function promtool(args: string[], cwd: string): Promise<PromtoolResult> {
+async function promtool(args: string[], cwd: string, program: 'promtool' | 'vmalert' = 'promtool'): Promise<PromtoolResult> {
   try {
-    const { stdout, stderr } = await promisify(execFile)(realPart('promtool'), args, { cwd, timeout: 60_000 });
+    const { stdout, stderr } = await promisify(execFile)(realPart(program), args, { cwd, timeout: 60_000 });
     return { code: 0, output: stdout + stderr };
   } catch (err) {
     const e = err as { code?: number | string; stdout?: string; stderr?: string; message: string };
@@ -91,6 +91,19 @@ const alerts = () => readRules().groups.flatMap((group) => group.rules).filter((
 describe('deploy/prometheus/rules', () => {
   it('pass promtool check rules', async () => {
     expectSuccess(await promtool(['check', 'rules', RULES_FILE], RULES_DIR), 'promtool check rules');
+  });
+
+  it('pass vmalert -dryRun (VictoriaMetrics parses every expression as MetricsQL), which refuses a broken one', async () => {
+    expectSuccess(await promtool(['-dryRun', `-rule=${RULES_FILE}`], RULES_DIR, 'vmalert'), 'vmalert -dryRun');
+    const dir = mkdtempSync(join(tmpdir(), 'vmalert-rules-'));
+    try {
+      writeFileSync(join(dir, 'broken.yml'), 'groups:\n- name: x\n  rules:\n  - record: a:b\n    expr: sum(rate(foo[5m]) by\n');
+      const broken = await promtool(['-dryRun', '-rule=broken.yml'], dir, 'vmalert');
+      expect(broken.code, broken.output).to.not.equal(0);
+      expect(broken.output).to.include('bad prometheus expr');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('pass their promtool unit tests', async () => {

@@ -14,6 +14,7 @@ import { renderMetrics } from '../../src/metrics/render.ts';
 import { MAX_UNDECLARED_LISTED } from '../../src/migration/verdict.ts';
 import { migrationJson } from '../../src/http/migration-json.ts';
 import { queryFleetEvidence } from '../../src/sources/prometheus.ts';
+import { PROMETHEUS_BUILD_INFO } from '../fixtures/build-info.ts';
 import { FakeClock, FakeFleet, fakeConfig, fakeNodeConfig } from '../helpers/fake-gitaly.ts';
 
 const logger = pino({ level: 'silent' });
@@ -21,6 +22,12 @@ const logger = pino({ level: 'silent' });
 /** Answers every vector query with `count` instances, one sample each (two types for increase()). */
 async function hostilePrometheus(count: number): Promise<{ url: string; close(): Promise<void> }> {
   const server: Server = createServer((req, res) => {
+    if (req.url?.startsWith('/api/v1/status/buildinfo')) {
+      // A Prometheus (src/sources/prometheus-engine.ts): its answers are what the test is about.
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ status: 'success', data: PROMETHEUS_BUILD_INFO }));
+      return;
+    }
     let body = '';
     req.on('data', (c: Buffer) => (body += c.toString()));
     req.on('end', () => {

@@ -1,6 +1,7 @@
 // An in-memory Gitaly whose counters move exactly as the real one's: every accept, including the
 // exporter's own dials, adds to the listener's counter. Probes are fakes bound to it, so collector
 // tests run many cycles on a fake clock in milliseconds.
+import { PROMETHEUS_ENGINE } from '../../src/sources/prometheus-engine.ts';
 import type { ProbeFunctions } from '../../src/collect/probes.ts';
 import type { Config, NodeConfig } from '../../src/config/types.ts';
 import type { ConnectionCounts, GitalyScrape, PlaintextProbeResult, PrometheusFleetEvidence, TlsProbeResult } from '../../src/evidence.ts';
@@ -120,6 +121,8 @@ export class FakeFleet {
           atMs: this.clock.ms,
         };
       },
+      // The fake Prometheus below is taken as one (the engine check has its own tests).
+      checkQueryEngine: async () => ({ ok: true, ...PROMETHEUS_ENGINE }),
       queryFleetEvidence: async () => {
         this.prometheusCalls += 1;
         return (

@@ -68,10 +68,16 @@ export async function freePort(): Promise<number> {
   });
 }
 
-function renderConfig(input: PrometheusConfigInput, scrapeInterval: string, evaluationInterval: string): string {
+/** The scrape config, as Prometheus takes it; `evaluationInterval` null leaves out what only Prometheus reads (rules). */
+export function renderConfig(input: PrometheusConfigInput, scrapeInterval: string, evaluationInterval: string | null): string {
+  const rules = evaluationInterval === null ? {} : { rule_files: input.ruleFiles ?? [] };
   const config = {
-    global: { scrape_interval: scrapeInterval, scrape_timeout: scrapeInterval, evaluation_interval: evaluationInterval },
-    rule_files: input.ruleFiles ?? [],
+    global: {
+      scrape_interval: scrapeInterval,
+      scrape_timeout: scrapeInterval,
+      ...(evaluationInterval === null ? {} : { evaluation_interval: evaluationInterval }),
+    },
+    ...rules,
     scrape_configs: input.jobs.map((job) => ({
       job_name: job.job,
       metrics_path: job.metricsPath ?? '/metrics',
@@ -95,23 +101,30 @@ async function isReady(url: string): Promise<boolean> {
   return res.status === 200;
 }
 
-async function launch(
-  bin: string,
-  dataDir: string,
-  configFile: string,
-): Promise<{ child: TrackedChild; port: number; output: () => string }> {
+export interface LaunchedServer {
+  child: TrackedChild;
+  port: number;
+  output: () => string;
+}
+
+/**
+ * Starts `bin` with `args(port)` on a free loopback port and resolves once its /-/ready answers
+ * 200; a port taken between probing and binding is tried again with another. `what` names it in
+ * errors and process reports.
+ */
+export async function launchServer(bin: string, what: string, args: (port: number) => string[]): Promise<LaunchedServer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await launchOnce(bin, what, args);
+    } catch (err) {
+      if (attempt >= 3 || !(err instanceof Error) || !/address already in use/i.test(err.message)) throw err;
+    }
+  }
+}
+
+async function launchOnce(bin: string, what: string, args: (port: number) => string[]): Promise<LaunchedServer> {
   const port = await freePort();
-  const tracked = spawnTracked(
-    bin,
-    [
-      `--config.file=${configFile}`,
-      `--storage.tsdb.path=${join(dataDir, 'tsdb')}`,
-      `--web.listen-address=127.0.0.1:${port}`,
-      '--web.enable-lifecycle',
-      '--log.level=info',
-    ],
-    { what: 'prometheus' },
-  );
+  const tracked = spawnTracked(bin, args(port), { what });
   const { child } = tracked;
   let output = '';
   const keep = (chunk: Buffer): void => {
@@ -124,21 +137,34 @@ async function launch(
 
   const url = `http://127.0.0.1:${port}`;
   const exited = tracked.closed.then((exit) => {
-    throw new Error(`prometheus exited before it was ready (code ${exit.code}, signal ${exit.signal}):\n${output}`);
+    throw new Error(`${what} exited before it was ready (code ${exit.code}, signal ${exit.signal}):\n${output}`);
   });
   exited.catch(() => undefined);
   try {
     await Promise.race([
-      waitFor(() => isReady(url), { timeoutMs: READY_TIMEOUT_MS, intervalMs: 100, what: `prometheus ready at ${url}` }),
+      waitFor(() => isReady(url), { timeoutMs: READY_TIMEOUT_MS, intervalMs: 100, what: `${what} ready at ${url}` }),
       exited,
       spawnError,
     ]);
   } catch (err) {
     await tracked.stop(STOP_GRACE_MS);
-    if (err instanceof Error && !err.message.includes(output)) err.message += `\nprometheus output:\n${output}`;
+    if (err instanceof Error && !err.message.includes(output)) err.message += `\n${what} output:\n${output}`;
     throw err;
   }
   return { child: tracked, port, output: () => output };
+}
+
+/** Stops a launched server and removes its temp directory. */
+export async function stopServer(server: LaunchedServer, dataDir: string): Promise<void> {
+  await server.child.stop(STOP_GRACE_MS);
+  await rm(dataDir, { recursive: true, force: true });
+}
+
+/** Asks a running server to reload its (rewritten) config file; resolves once it has. */
+export async function reloadServer(url: string, what: string, output: () => string): Promise<void> {
+  const res = await fetch(`${url}/-/reload`, { method: 'POST', signal: AbortSignal.timeout(10_000) });
+  const body = await res.text();
+  if (res.status < 200 || res.status >= 300) throw new Error(`${what} reload failed: HTTP ${res.status} ${body.trim()}\n${output()}`);
 }
 
 export async function startPrometheus(options: StartPrometheusOptions): Promise<RunningPrometheus> {
@@ -149,30 +175,22 @@ export async function startPrometheus(options: StartPrometheusOptions): Promise<
   const configFile = join(dataDir, 'prometheus.yml');
   try {
     await writeFile(configFile, renderConfig(options, scrapeInterval, evaluationInterval));
-    let launched: Awaited<ReturnType<typeof launch>> | undefined;
-    // The free port can be taken between probing and binding; try again with another.
-    for (let attempt = 1; !launched; attempt++) {
-      try {
-        launched = await launch(bin, dataDir, configFile);
-      } catch (err) {
-        if (attempt >= 3 || !(err instanceof Error) || !/address already in use/i.test(err.message)) throw err;
-      }
-    }
-    const { child, port, output } = launched;
-    const url = `http://127.0.0.1:${port}`;
+    const launched = await launchServer(bin, 'prometheus', (port) => [
+      `--config.file=${configFile}`,
+      `--storage.tsdb.path=${join(dataDir, 'tsdb')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      '--web.enable-lifecycle',
+      '--log.level=info',
+    ]);
+    const url = `http://127.0.0.1:${launched.port}`;
     return {
       url,
-      port,
+      port: launched.port,
       dataDir,
-      async stop() {
-        await child.stop(STOP_GRACE_MS);
-        await rm(dataDir, { recursive: true, force: true });
-      },
+      stop: () => stopServer(launched, dataDir),
       async reload(config) {
         await writeFile(configFile, renderConfig(config, scrapeInterval, evaluationInterval));
-        const res = await fetch(`${url}/-/reload`, { method: 'POST', signal: AbortSignal.timeout(10_000) });
-        const body = await res.text();
-        if (res.status !== 200) throw new Error(`prometheus reload failed: HTTP ${res.status} ${body.trim()}\n${output()}`);
+        await reloadServer(url, 'prometheus', launched.output);
       },
     };
   } catch (err) {

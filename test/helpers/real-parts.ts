@@ -4,6 +4,12 @@ import { existsSync } from 'node:fs';
 
 export const REAL_PARTS = {
   prometheus: { path: process.env.PROMETHEUS_BIN ?? '/usr/bin/prometheus', env: 'PROMETHEUS_BIN', debianPackage: 'prometheus' },
+  victoriaMetrics: {
+    path: process.env.VICTORIA_METRICS_BIN ?? '/usr/bin/victoria-metrics',
+    env: 'VICTORIA_METRICS_BIN',
+    debianPackage: 'victoria-metrics',
+  },
+  vmalert: { path: process.env.VMALERT_BIN ?? '/usr/bin/vmalert', env: 'VMALERT_BIN', debianPackage: 'victoria-metrics' },
   promtool: { path: process.env.PROMTOOL_BIN ?? '/usr/bin/promtool', env: 'PROMTOOL_BIN', debianPackage: 'prometheus' },
   chromium: { path: process.env.CHROMIUM_BIN ?? '/usr/bin/chromium', env: 'CHROMIUM_BIN', debianPackage: 'chromium' },
   dockerCompose: {

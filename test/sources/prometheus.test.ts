@@ -6,9 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { PrometheusConfig } from '../../src/config/types.ts';
 import type { PrometheusFleetEvidence, PrometheusNodeEvidence } from '../../src/evidence.ts';
-import { checkSelector, instantQuery, queryFleetEvidence } from '../../src/sources/prometheus.ts';
+import { checkSelector, instantQuery, MAX_FLEET_QUERIES, queryFleetEvidence } from '../../src/sources/prometheus.ts';
 import { matrixQuery } from '../../src/sources/prometheus-client.ts';
-import { freePort, startPrometheus, type RunningPrometheus, type ScrapeJob } from '../helpers/prometheus-server.ts';
+import { freePort, type RunningPrometheus, type ScrapeJob } from '../helpers/prometheus-server.ts';
+import { ENGINES, queryVerifiedFleetEvidence, startEngine } from '../helpers/query-engine.ts';
 import { sleep, waitFor } from '../helpers/wait-for.ts';
 import { scaled } from '../helpers/time-factor.ts';
 import { makeFifo, releaseFifo, within } from '../helpers/fifo.ts';
@@ -58,198 +59,212 @@ function node(evidence: PrometheusFleetEvidence, instance: string): PrometheusNo
 }
 
 describe('prometheus source', function () {
-  describe('against the real Prometheus scraping Gitaly-like pages', function () {
-    this.timeout(scaled(90_000));
-    const pages: GitalyPage[] = [];
-    let prom: RunningPrometheus | undefined;
-    let cfg: PrometheusConfig;
-    let window: { startMs: number; endMs: number };
-    let evidence: PrometheusFleetEvidence;
-    let resetAtMs: number;
-    let gitaly: GitalyPage, praefect: GitalyPage, federated: GitalyPage, other: GitalyPage, late: GitalyPage;
-    const UNDECLARED = 'undeclared-gitaly:9236';
+  for (const engine of ENGINES)
+    describe(`against the real ${engine} scraping Gitaly-like pages`, function () {
+      this.timeout(scaled(90_000));
+      const pages: GitalyPage[] = [];
+      let prom: RunningPrometheus | undefined;
+      let cfg: PrometheusConfig;
+      let window: { startMs: number; endMs: number };
+      let evidence: PrometheusFleetEvidence;
+      let resetAtMs: number;
+      let gitaly: GitalyPage, praefect: GitalyPage, federated: GitalyPage, other: GitalyPage, late: GitalyPage;
+      const UNDECLARED = 'undeclared-gitaly:9236';
 
-    async function valueOf(expr: string): Promise<number | undefined> {
-      const r = await instantQuery(cfg, expr, Date.now(), OPTIONS);
-      return r.ok && r.samples.length === 1 ? r.samples[0]!.value : undefined;
-    }
-    async function waitForValue(expr: string, value: number): Promise<void> {
-      await waitFor(async () => (await valueOf(expr)) === value, {
-        timeoutMs: 15_000,
-        intervalMs: 200,
-        what: `${expr} == ${value} in Prometheus`,
-      });
-    }
-
-    before(async function () {
-      gitaly = await startGitalyPage({
-        'gitaly_connections_total{type="tcp"}': 5,
-        'gitaly_connections_total{type="tls"}': 10,
-        'gitaly_connections_total{type="unix"}': 2,
-      });
-      // A Praefect that also exports the Gitaly family: only the Praefect family may count.
-      praefect = await startGitalyPage({
-        'gitaly_praefect_connections_total{type="tcp"}': 7,
-        'gitaly_praefect_connections_total{type="tls"}': 3,
-        'gitaly_connections_total{type="tcp"}': 1,
-      });
-      // Federation-style page: its series carry their own instance, which has no `up`.
-      federated = await startGitalyPage({ [`gitaly_connections_total{instance="${UNDECLARED}",type="unix"}`]: 4 });
-      other = await startGitalyPage({ 'gitaly_connections_total{type="tcp"}': 1 });
-      late = await startGitalyPage({ 'gitaly_connections_total{type="tls"}': 1 });
-      pages.push(gitaly, praefect, federated, other, late);
-      const jobs: ScrapeJob[] = [
-        { job: 'gitaly', targets: [gitaly.address] },
-        { job: 'praefect', targets: [praefect.address] },
-        { job: 'federated', targets: [federated.address], honorLabels: true },
-        { job: 'other', targets: [other.address] },
-      ];
-      prom = await startPrometheus({ jobs });
-      cfg = { url: prom.url, instanceLabel: 'instance' };
-      await waitForValue('count(up == 1)', 4);
-      // Start the window well after the first samples: the window actually queried starts up to a
-      // second earlier (whole seconds), and a series first seen inside it counts as a tcp change.
-      window = { startMs: Date.now() + 2_500, endMs: 0 };
-      await sleep(window.startMs - Date.now());
-      // Change nothing before every target has a sample inside the window: a change between the
-      // last sample before it and the first inside is, rightly, not in the window's increase().
-      await waitFor(async () => ((await valueOf('min(timestamp(up))')) ?? 0) * 1000 > window.startMs, {
-        timeoutMs: 10_000,
-        intervalMs: 100,
-        what: 'a scrape of every target inside the window',
-      });
-
-      gitaly.series.set('gitaly_connections_total{type="tcp"}', 8);
-      gitaly.series.set('gitaly_connections_total{type="tls"}', 13);
-      praefect.series.set('gitaly_praefect_connections_total{type="tls"}', 5);
-      praefect.series.set('gitaly_connections_total{type="tcp"}', 5);
-      federated.series.set(`gitaly_connections_total{instance="${UNDECLARED}",type="unix"}`, 6);
-      other.series.set('gitaly_connections_total{type="tcp"}', 3);
-      await waitForValue(`gitaly_connections_total{instance="${gitaly.address}",type="tcp"}`, 8);
-      await waitForValue(`gitaly_connections_total{instance="${other.address}",type="tcp"}`, 3);
-
-      // Gitaly restarts: its counter starts again from zero and has counted 2 connections since.
-      resetAtMs = Date.now();
-      gitaly.series.set('gitaly_connections_total{type="tcp"}', 2);
-      await waitForValue(`gitaly_connections_total{instance="${gitaly.address}",type="tcp"}`, 2);
-
-      // A target added half-way. The window stays long enough (>= 16 s at a 1 s scrape interval)
-      // for increase()'s extrapolation to the window edges to stay well under half a connection.
-      await sleep(window.startMs + 8_000 - Date.now());
-      await prom.reload({ jobs: [{ job: 'gitaly', targets: [gitaly.address, late.address] }, ...jobs.slice(1)] });
-      await waitForValue(`up{instance="${late.address}"}`, 1);
-      // Watch it for as long as the window ran without it: coverage about a half.
-      await sleep(Date.now() - window.startMs);
-      window.endMs = Date.now();
-      evidence = await queryFleetEvidence(cfg, window, OPTIONS);
-    });
-
-    after(async function () {
-      await prom?.stop();
-      await Promise.all(pages.map((p) => p.close()));
-    });
-
-    it('answers the whole fleet with five queries', function () {
-      expect(evidence.ok, evidence.ok ? '' : evidence.error.message).to.equal(true);
-      if (!evidence.ok) return;
-      expect(evidence.queries).to.equal(5);
-      expect(evidence.windowEndMs).to.equal(window.endMs);
-      expect(evidence.windowStartMs).to.be.at.most(window.startMs);
-    });
-
-    it('counts new connections per instance and type in the window, a counter reset included', function () {
-      const g = node(evidence, gitaly.address);
-      // 5 -> 8, restart, 0 -> 2: five new plaintext connections, not a negative increase.
-      expect(g.windowIncrease.tcp).to.be.closeTo(5, 0.49);
-      expect(g.windowIncrease.tls).to.be.closeTo(3, 0.49);
-      expect(Math.round(node(evidence, other.address).windowIncrease.tcp)).to.equal(2);
-    });
-
-    it('lists each growth of the tcp counter with its sample time, a restart included', function () {
-      const g = node(evidence, gitaly.address);
-      const total = (g.tcpChanges ?? []).reduce((sum, c) => sum + c.n, 0);
-      // 5 -> 8 (+3), restart, 0 -> 2 (+2): every count once, at the time of the sample showing it.
-      expect(total, JSON.stringify(g.tcpChanges)).to.equal(5);
-      expect(g.tcpChanges!.map((c) => c.n)).to.deep.equal([3, 2]);
-      expect(g.tcpChanges![1]!.atMs).to.be.at.least(resetAtMs - 1_000);
-      // And the time of the sample before each (scraped every second), which a late dial count needs.
-      for (const c of g.tcpChanges!) {
-        expect(c.prevSampleMs, JSON.stringify(c)).to.be.a('number');
-        expect(c.atMs - c.prevSampleMs!, JSON.stringify(c))
-          .to.be.above(0)
-          .and.below(60_000);
+      async function valueOf(expr: string): Promise<number | undefined> {
+        const r = await instantQuery(cfg, expr, Date.now(), OPTIONS);
+        return r.ok && r.samples.length === 1 ? r.samples[0]!.value : undefined;
       }
-      expect(node(evidence, other.address).tcpChanges!.map((c) => c.n)).to.deep.equal([2]);
-      // Praefect: its own family did not move; the Gitaly family it also exports is ignored.
-      expect(node(evidence, praefect.address).tcpChanges).to.deep.equal([]);
-      expect(node(evidence, late.address).tcpChanges).to.deep.equal([]);
-    });
-
-    it('reads a Praefect from its own family, not the Gitaly family it also exports', function () {
-      const p = node(evidence, praefect.address);
-      expect(p.windowIncrease.tcp).to.equal(0);
-      expect(p.windowIncrease.tls).to.be.closeTo(2, 0.49);
-      expect(p.tcpLastChangeMs).to.equal(null);
-    });
-
-    it('lists every instance with connection counters, including one nobody configured', function () {
-      if (!evidence.ok) expect.fail(evidence.error.message);
-      expect(evidence.instancesSeen).to.have.members([gitaly.address, praefect.address, other.address, late.address, UNDECLARED]);
-      // The federating target itself exports no Gitaly counters.
-      expect(evidence.instancesSeen).not.to.include(federated.address);
-      const undeclared = node(evidence, UNDECLARED);
-      expect(undeclared.windowIncrease).to.deep.equal({ tcp: 0, tls: 0 });
-      expect(undeclared.coverage, 'no up series: never observed as scraped').to.equal(0);
-    });
-
-    it('reports coverage: about 1 when scraped throughout, clearly less when added half-way', function () {
-      expect(node(evidence, gitaly.address).coverage).to.be.above(0.9).and.at.most(1);
-      const lateCoverage = node(evidence, late.address).coverage;
-      expect(lateCoverage).to.be.above(0.05).and.below(0.75);
-    });
-
-    it('reports when the tcp counter last moved, and null when it did not', function () {
-      const changed = node(evidence, gitaly.address).tcpLastChangeMs;
-      expect(changed).to.be.a('number');
-      // The step holding the restart's sample; 1 s slack for a scrape that began just before it.
-      expect(changed!)
-        .to.be.at.least(resetAtMs - 1_000)
-        .and.at.most(window.endMs);
-      expect(node(evidence, late.address).tcpLastChangeMs).to.equal(null);
-    });
-
-    it('moves the last tcp change forward when tcp increments again', async function () {
-      const before = node(evidence, gitaly.address).tcpLastChangeMs!;
-      const incrementedAtMs = Date.now();
-      gitaly.series.set('gitaly_connections_total{type="tcp"}', 3);
-      await waitForValue(`gitaly_connections_total{instance="${gitaly.address}",type="tcp"}`, 3);
-      const endMs = Date.now();
-      const later = await queryFleetEvidence(cfg, { startMs: endMs - (window.endMs - window.startMs), endMs }, OPTIONS);
-      const after = node(later, gitaly.address).tcpLastChangeMs!;
-      expect(after).to.be.above(before);
-      expect(after).to.be.at.least(incrementedAtMs - 1_000);
-    });
-
-    it('filters by the configured selector', async function () {
-      const filtered = await queryFleetEvidence({ ...cfg, selector: 'job="gitaly"' }, window, OPTIONS);
-      if (!filtered.ok) expect.fail(filtered.error.message);
-      expect(filtered.instancesSeen).to.deep.equal([gitaly.address, late.address].sort());
-      expect([...filtered.byInstance.keys()].sort()).to.deep.equal([gitaly.address, late.address].sort());
-      expect(filtered.byInstance.get(gitaly.address)!.windowIncrease.tcp).to.be.closeTo(5, 0.49);
-    });
-
-    it('rejects answers that are not vectors and passes on PromQL errors', async function () {
-      const scalar = await instantQuery(cfg, '1', Date.now(), OPTIONS);
-      expect(scalar.ok).to.equal(false);
-      if (!scalar.ok) expect(scalar.error.code).to.equal('BAD_RESPONSE');
-      const broken = await instantQuery(cfg, 'sum(', Date.now(), OPTIONS);
-      expect(broken.ok).to.equal(false);
-      if (!broken.ok) {
-        expect(broken.error.code).to.equal('HTTP_STATUS');
-        expect(broken.error.message).to.include('400').and.include('parse error');
+      async function waitForValue(expr: string, value: number): Promise<void> {
+        await waitFor(async () => (await valueOf(expr)) === value, {
+          timeoutMs: 15_000,
+          intervalMs: 200,
+          what: `${expr} == ${value} in Prometheus`,
+        });
       }
+
+      before(async function () {
+        gitaly = await startGitalyPage({
+          'gitaly_connections_total{type="tcp"}': 5,
+          'gitaly_connections_total{type="tls"}': 10,
+          'gitaly_connections_total{type="unix"}': 2,
+        });
+        // A Praefect that also exports the Gitaly family: only the Praefect family may count.
+        praefect = await startGitalyPage({
+          'gitaly_praefect_connections_total{type="tcp"}': 7,
+          'gitaly_praefect_connections_total{type="tls"}': 3,
+          'gitaly_connections_total{type="tcp"}': 1,
+        });
+        // Federation-style page: its series carry their own instance, which has no `up`.
+        federated = await startGitalyPage({ [`gitaly_connections_total{instance="${UNDECLARED}",type="unix"}`]: 4 });
+        other = await startGitalyPage({ 'gitaly_connections_total{type="tcp"}': 1 });
+        late = await startGitalyPage({ 'gitaly_connections_total{type="tls"}': 1 });
+        pages.push(gitaly, praefect, federated, other, late);
+        const jobs: ScrapeJob[] = [
+          { job: 'gitaly', targets: [gitaly.address] },
+          { job: 'praefect', targets: [praefect.address] },
+          { job: 'federated', targets: [federated.address], honorLabels: true },
+          { job: 'other', targets: [other.address] },
+        ];
+        prom = await startEngine(engine, { jobs });
+        cfg = { url: prom.url, instanceLabel: 'instance' };
+        await waitForValue('count(up == 1)', 4);
+        // Start the window well after the first samples: the window actually queried starts up to a
+        // second earlier (whole seconds), and a series first seen inside it counts as a tcp change.
+        window = { startMs: Date.now() + 2_500, endMs: 0 };
+        await sleep(window.startMs - Date.now());
+        // Change nothing before every target has a sample inside the window: a change between the
+        // last sample before it and the first inside is, rightly, not in the window's increase().
+        await waitFor(async () => ((await valueOf('min(timestamp(up))')) ?? 0) * 1000 > window.startMs, {
+          timeoutMs: 10_000,
+          intervalMs: 100,
+          what: 'a scrape of every target inside the window',
+        });
+
+        gitaly.series.set('gitaly_connections_total{type="tcp"}', 8);
+        gitaly.series.set('gitaly_connections_total{type="tls"}', 13);
+        praefect.series.set('gitaly_praefect_connections_total{type="tls"}', 5);
+        praefect.series.set('gitaly_connections_total{type="tcp"}', 5);
+        federated.series.set(`gitaly_connections_total{instance="${UNDECLARED}",type="unix"}`, 6);
+        other.series.set('gitaly_connections_total{type="tcp"}', 3);
+        await waitForValue(`gitaly_connections_total{instance="${gitaly.address}",type="tcp"}`, 8);
+        await waitForValue(`gitaly_connections_total{instance="${other.address}",type="tcp"}`, 3);
+
+        // Gitaly restarts: its counter starts again from zero and has counted 2 connections since.
+        resetAtMs = Date.now();
+        gitaly.series.set('gitaly_connections_total{type="tcp"}', 2);
+        await waitForValue(`gitaly_connections_total{instance="${gitaly.address}",type="tcp"}`, 2);
+
+        // A target added half-way. The window stays long enough (>= 16 s at a 1 s scrape interval)
+        // for increase()'s extrapolation to the window edges to stay well under half a connection.
+        await sleep(window.startMs + 8_000 - Date.now());
+        const addedAtMs = Date.now();
+        await prom.reload({ jobs: [{ job: 'gitaly', targets: [gitaly.address, late.address] }, ...jobs.slice(1)] });
+        await waitForValue(`up{instance="${late.address}"}`, 1);
+        // Watch it for as long as the window ran without it: coverage about a half (counted from the
+        // reload, so a slow first scrape or a late sample makes it less, never more).
+        await sleep(Math.max(0, 2 * addedAtMs - window.startMs - Date.now()));
+        window.endMs = Date.now();
+        evidence = await queryVerifiedFleetEvidence(cfg, window, OPTIONS);
+      });
+
+      after(async function () {
+        await prom?.stop();
+        await Promise.all(pages.map((p) => p.close()));
+      });
+
+      it('answers the whole fleet with a fixed number of queries', function () {
+        expect(evidence.ok, evidence.ok ? '' : evidence.error.message).to.equal(true);
+        if (!evidence.ok) return;
+        // Increase, coverage, last change, two per-change range queries, and the step count's
+        // pieces: the steps per family, a head and a tail when the window's edges fall between steps.
+        expect(evidence.queries).to.be.within(7, MAX_FLEET_QUERIES);
+        expect(evidence.windowEndMs).to.equal(window.endMs);
+        expect(evidence.windowStartMs).to.be.at.most(window.startMs);
+      });
+
+      it('counts new connections per instance and type in the window, a counter reset included', function () {
+        const g = node(evidence, gitaly.address);
+        // 5 -> 8, restart, 0 -> 2: five new plaintext connections, not a negative increase.
+        expect(g.windowIncrease.tcp).to.be.closeTo(5, 0.49);
+        expect(g.windowIncrease.tls).to.be.closeTo(3, 0.49);
+        expect(Math.round(node(evidence, other.address).windowIncrease.tcp)).to.equal(2);
+      });
+
+      it('lists each growth of the tcp counter with its sample time, a restart included', function () {
+        const g = node(evidence, gitaly.address);
+        const total = (g.tcpChanges ?? []).reduce((sum, c) => sum + c.n, 0);
+        // 5 -> 8 (+3), restart, 0 -> 2 (+2): every count once, at the time of the sample showing it.
+        expect(total, JSON.stringify(g.tcpChanges)).to.equal(5);
+        expect(g.tcpChanges!.map((c) => c.n)).to.deep.equal([3, 2]);
+        expect(g.tcpChanges![1]!.atMs).to.be.at.least(resetAtMs - 1_000);
+        // And the time of the sample before each (scraped every second), which a late dial count needs.
+        for (const c of g.tcpChanges!) {
+          expect(c.prevSampleMs, JSON.stringify(c)).to.be.a('number');
+          expect(c.atMs - c.prevSampleMs!, JSON.stringify(c))
+            .to.be.above(0)
+            .and.below(60_000);
+        }
+        expect(node(evidence, other.address).tcpChanges!.map((c) => c.n)).to.deep.equal([2]);
+        // Praefect: its own family did not move; the Gitaly family it also exports is ignored.
+        expect(node(evidence, praefect.address).tcpChanges).to.deep.equal([]);
+        expect(node(evidence, late.address).tcpChanges).to.deep.equal([]);
+      });
+
+      it('reads a Praefect from its own family, not the Gitaly family it also exports', function () {
+        const p = node(evidence, praefect.address);
+        expect(p.windowIncrease.tcp).to.equal(0);
+        expect(p.windowIncrease.tls).to.be.closeTo(2, 0.49);
+        expect(p.tcpLastChangeMs).to.equal(null);
+      });
+
+      it('lists every instance with connection counters, including one nobody configured', function () {
+        if (!evidence.ok) expect.fail(evidence.error.message);
+        expect(evidence.instancesSeen).to.have.members([gitaly.address, praefect.address, other.address, late.address, UNDECLARED]);
+        // The federating target itself exports no Gitaly counters.
+        expect(evidence.instancesSeen).not.to.include(federated.address);
+        const undeclared = node(evidence, UNDECLARED);
+        expect(undeclared.windowIncrease).to.deep.equal({ tcp: 0, tls: 0 });
+        expect(undeclared.coverage, 'no up series: never observed as scraped').to.equal(0);
+      });
+
+      it('reports coverage: about 1 when scraped throughout, clearly less when added half-way', function () {
+        expect(node(evidence, gitaly.address).coverage).to.be.above(0.9).and.at.most(1);
+        const lateCoverage = node(evidence, late.address).coverage;
+        expect(lateCoverage).to.be.above(0.05).and.below(0.75);
+      });
+
+      it('reports when the tcp counter last moved, and null when it did not', function () {
+        const changed = node(evidence, gitaly.address).tcpLastChangeMs;
+        expect(changed).to.be.a('number');
+        // The step holding the restart's sample; 1 s slack for a scrape that began just before it.
+        expect(changed!)
+          .to.be.at.least(resetAtMs - 1_000)
+          .and.at.most(window.endMs);
+        expect(node(evidence, late.address).tcpLastChangeMs).to.equal(null);
+      });
+
+      it('moves the last tcp change forward when tcp increments again', async function () {
+        const before = node(evidence, gitaly.address).tcpLastChangeMs!;
+        const incrementedAtMs = Date.now();
+        gitaly.series.set('gitaly_connections_total{type="tcp"}', 3);
+        await waitForValue(`gitaly_connections_total{instance="${gitaly.address}",type="tcp"}`, 3);
+        // Within a scrape or two of the new value: VictoriaMetrics stamps the change a step later
+        // than Prometheus (its subquery sees the sample one step on), and shows samples a moment later.
+        const after = await waitFor(
+          async () => {
+            const endMs = Date.now();
+            const later = await queryVerifiedFleetEvidence(cfg, { startMs: endMs - (window.endMs - window.startMs), endMs }, OPTIONS);
+            const changed = node(later, gitaly.address).tcpLastChangeMs!;
+            return changed > before ? changed : undefined;
+          },
+          { timeoutMs: 5_000, intervalMs: 250, what: 'the last tcp change to move forward' },
+        );
+        expect(after).to.be.at.least(incrementedAtMs - 1_000);
+      });
+
+      it('filters by the configured selector', async function () {
+        const filtered = await queryVerifiedFleetEvidence({ ...cfg, selector: 'job="gitaly"' }, window, OPTIONS);
+        if (!filtered.ok) expect.fail(filtered.error.message);
+        expect(filtered.instancesSeen).to.deep.equal([gitaly.address, late.address].sort());
+        expect([...filtered.byInstance.keys()].sort()).to.deep.equal([gitaly.address, late.address].sort());
+        expect(filtered.byInstance.get(gitaly.address)!.windowIncrease.tcp).to.be.closeTo(5, 0.49);
+      });
+
+      // Prometheus' own answer shapes (a scalar, its parse error text); VictoriaMetrics answers both its way.
+      if (engine === 'prometheus')
+        it('rejects answers that are not vectors and passes on PromQL errors', async function () {
+          const scalar = await instantQuery(cfg, '1', Date.now(), OPTIONS);
+          expect(scalar.ok).to.equal(false);
+          if (!scalar.ok) expect(scalar.error.code).to.equal('BAD_RESPONSE');
+          const broken = await instantQuery(cfg, 'sum(', Date.now(), OPTIONS);
+          expect(broken.ok).to.equal(false);
+          if (!broken.ok) {
+            expect(broken.error.code).to.equal('HTTP_STATUS');
+            expect(broken.error.message).to.include('400').and.include('parse error');
+          }
+        });
     });
-  });
 
   describe('against misbehaving HTTP servers', function () {
     let server: HttpServer | undefined;
@@ -305,6 +320,15 @@ describe('prometheus source', function () {
     it('rejects status error even with HTTP 200', async function () {
       const message = expectError(await answer(200, JSON.stringify({ status: 'error', error: 'storage unavailable' })), 'BAD_RESPONSE');
       expect(message).to.include('storage unavailable');
+    });
+
+    it("treats VictoriaMetrics' isPartial as a partial answer", async function () {
+      const body = JSON.parse(vector([{ metric: { instance: 'a' }, value: '1' }])) as Record<string, unknown>;
+      body.isPartial = true;
+      expect(expectError(await answer(200, JSON.stringify(body)), 'PARTIAL')).to.include('isPartial');
+      await server?.close();
+      body.isPartial = false;
+      expect((await answer(200, JSON.stringify(body))).ok).to.equal(true);
     });
 
     it('treats warnings as a partial answer', async function () {
@@ -537,7 +561,7 @@ describe('prometheus source', function () {
         return received;
       }
 
-      it('asks five POSTed questions (the window totals at its end, the per-change ones up to now) and assembles the answers', async function () {
+      it('asks a fixed number of POSTed questions (the window totals at its end, the per-change ones up to now) and assembles the answers', async function () {
         const received = await fakeFleet((query, res) => {
           // Only the per-change range query names the gte_part label.
           if (query.includes('"gte_part"')) {
@@ -593,7 +617,8 @@ describe('prometheus source', function () {
         const evidence = await queryFleetEvidence(cfg, window, OPTIONS);
         if (!evidence.ok) expect.fail(evidence.error.message);
 
-        expect(received).to.have.length(5);
+        expect(received).to.have.length(evidence.queries);
+        expect(evidence.queries).to.be.within(7, MAX_FLEET_QUERIES);
         for (const r of received) {
           expect(r.path).to.equal('/prom/api/v1/query');
           expect(r.contentType).to.equal('application/x-www-form-urlencoded');
@@ -602,8 +627,7 @@ describe('prometheus source', function () {
           expect(r.form.get('query')).to.include('job="gitaly", env=~"prod|staging"');
         }
         // The window totals are evaluated at the window end; the per-change answers up to now.
-        expect(received.filter((r) => r.form.get('time') === (endMs / 1000).toFixed(3))).to.have.length(3);
-        expect(evidence.queries).to.equal(5);
+        expect(received.filter((r) => r.form.get('time') === (endMs / 1000).toFixed(3))).to.have.length(evidence.queries - 2);
         const g1 = evidence.byInstance.get('g1:9236')!;
         expect(g1.tcpChanges, 'with the time of the sample before').to.deep.equal([
           { atMs: 1768046099500, n: 2, prevSampleMs: 1768046080500 },
@@ -670,7 +694,7 @@ describe('prometheus source', function () {
         // Asked just before the change's sample, so that sample itself is not the one before.
         const followUp = received.find((r) => r.form.get('query')!.startsWith('{__name__=~'))!;
         expect(followUp.form.get('time')).to.equal('1768046099.499');
-        expect(evidence.queries).to.equal(6);
+        expect(received.filter((r) => r.form.get('query')!.startsWith('{__name__=~'))).to.have.length(1);
       });
 
       it('fails as a whole when the look-up of the sample before a change fails', async function () {
