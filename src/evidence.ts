@@ -45,6 +45,8 @@ export interface ScrapeGap {
   endMs: number;
   /** The new process_start_time_seconds seen after the gap, ms; null: the same process on both sides. */
   restartMs: number | null;
+  /** Still running at the range's end: what comes after it is not known yet. */
+  ongoing?: boolean;
   /** The counters bridge it (the same process, and no longer than the window count looks back): nothing was lost. */
   bridged?: boolean;
 }

@@ -59,8 +59,11 @@ export interface SimulatedNode {
    * The metrics port stays up so a scraper sees the reset, not an outage.
    */
   restart(newTls?: NodeTls): Promise<void>;
-  /** The metrics page answers 503 while down (scrapers record a failed scrape, up == 0); the listeners go on. */
-  setMetricsDown(down: boolean): void;
+  /**
+   * The metrics page answers 503 while down (scrapers record a failed scrape, up == 0); the listeners
+   * go on. `forUserAgent`: only to scrapers whose User-Agent matches (Prometheus's, say).
+   */
+  setMetricsDown(down: boolean, forUserAgent?: RegExp): void;
   stop(): Promise<void>;
 }
 
@@ -125,9 +128,13 @@ function acceptsGzip(header: string | undefined): boolean {
   });
 }
 
-function startMetricsServer(template: MetricsPageTemplate, values: () => MetricsPageValues, down: () => boolean): http.Server {
+function startMetricsServer(
+  template: MetricsPageTemplate,
+  values: () => MetricsPageValues,
+  down: (userAgent: string) => boolean,
+): http.Server {
   return http.createServer((req, res) => {
-    if (down()) {
+    if (down(req.headers['user-agent'] ?? '')) {
       res.writeHead(503, { 'content-type': 'text/plain' }).end('metrics unavailable\n');
       return;
     }
@@ -219,11 +226,11 @@ export async function startSimulatedNode(opts: SimulatedNodeOptions): Promise<Si
   };
 
   let processStartSeconds = Date.now() / 1000;
-  let metricsDown = false;
+  let metricsDown: RegExp | null = null;
   const metricsServer = startMetricsServer(
     template,
     () => ({ counts, version, processStartSeconds }),
-    () => metricsDown,
+    (userAgent) => metricsDown !== null && metricsDown.test(userAgent),
   );
   const metricsPort = await listen(metricsServer, { host: opts.host, port: opts.ports?.metrics ?? 0 });
   try {
@@ -267,8 +274,8 @@ export async function startSimulatedNode(opts: SimulatedNodeOptions): Promise<Si
       if (newTls) tls = newTls;
       await openListeners();
     },
-    setMetricsDown(down: boolean) {
-      metricsDown = down;
+    setMetricsDown(down: boolean, forUserAgent = /(?:)/) {
+      metricsDown = down ? forUserAgent : null;
     },
     async stop() {
       if (stopped) return;

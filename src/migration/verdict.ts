@@ -265,8 +265,9 @@ function judgeTls(e: NodeEvidence, o: VerdictOptions, c: Collected): number | nu
     return null;
   }
   const t = e.tls;
-  if (t && !t.handshakeOk && e.history.tlsLastUpMs === null) {
-    // Never seen up: TLS is not set up on this node yet, the start of its migration, not a breakage.
+  if (t && !t.handshakeOk && t.connectionsMade === 0 && t.error?.code === 'CONNECT' && e.history.tlsLastUpMs === null) {
+    // Refused, and never seen up: TLS is not set up on this node yet, the start of its migration,
+    // not a breakage. Something that accepts and fails (silent, resets, answers garbage) is broken.
     c.reasons.add('tls_not_configured');
     c.details.push(
       `TLS ${t.address} has never completed a handshake${t.error ? ` (${t.error.message.replace(/\.$/, '')})` : ''}: configure tls_listen_addr and a certificate on this node`,

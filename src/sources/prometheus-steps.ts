@@ -214,7 +214,7 @@ export function parseGaps(
         if (holder) holder.restartMs = Math.round(e.value * 1000);
       }
     }
-    if (open) gaps.push(open);
+    if (open) gaps.push({ ...open, ongoing: true });
     out.set(instance, gaps);
   }
   return out;

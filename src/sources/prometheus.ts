@@ -176,7 +176,8 @@ export function countLookbackMs(windowSeconds: number, stepSeconds: number): num
 export function bridgedShare(gaps: ScrapeGap[], startMs: number, endMs: number, lookbackMs: number): number {
   let ms = 0;
   for (const g of gaps) {
-    g.bridged = g.restartMs === null && g.endMs - g.startMs <= lookbackMs;
+    // A gap still running cannot be shown to end in the same process.
+    g.bridged = g.restartMs === null && g.ongoing !== true && g.endMs - g.startMs <= lookbackMs;
     if (g.bridged) ms += Math.max(0, Math.min(g.endMs, endMs) - Math.max(g.startMs, startMs));
   }
   return ms / (endMs - startMs);

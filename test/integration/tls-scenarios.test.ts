@@ -168,7 +168,8 @@ const SCENARIOS: Scenario[] = [
       return { server: { host: '127.0.0.1', port, address: `127.0.0.1:${port}`, connections: 0, close: async () => undefined } };
     },
     gauges: { handshake_ok: 0, probe_success: 0 },
-    reasons: ['tls_handshake_failed'],
+    // A port that refuses and was never seen serving TLS: the node is not on TLS yet.
+    reasons: ['tls_not_configured'],
   },
   {
     name: 'renewed-file-not-served',
@@ -245,6 +246,7 @@ describe('integration: TLS scenarios through /metrics, /probe and /migration', f
         const reasons = migration.nodes.find((n) => n.node === s.name)!.blockingReasons.map((r) => r.reason);
         for (const r of s.reasons) expect(reasons, s.name).to.include(r);
         const tlsReasons = [
+          'tls_not_configured',
           'tls_handshake_failed',
           'cert_untrusted',
           'hostname_mismatch',

@@ -55,6 +55,7 @@ describe('migration verdict: a node', () => {
       hostnameMatch: null,
       alpnProtocol: null,
       tlsVersion: null,
+      connectionsMade: 0,
     });
     const v = judge({ history: coveredHistory({ tlsLastUpMs: null, plaintextLastSeenMs: NOW - 60_000 }), tls: refused });
     expect(v.phase).to.equal('plaintext_only');
@@ -63,6 +64,12 @@ describe('migration verdict: a node', () => {
     expect(v.details.join(' ')).to.contain(
       'has never completed a handshake (Could not connect to gitaly-1:9999 (ECONNREFUSED)): configure tls_listen_addr',
     );
+    // Something that accepts and never completes a handshake is a broken listener, seen up or not.
+    const silent = judge({
+      history: coveredHistory({ tlsLastUpMs: null }),
+      tls: { ...refused, connectionsMade: 1, error: { code: 'TIMEOUT', message: 'no handshake within 5000 ms.' } },
+    });
+    expect(silent.reasons).to.include('tls_handshake_failed');
     // Once it has worked, the same failure is a broken listener.
     const broken = judge({ history: coveredHistory({ plaintextLastSeenMs: NOW - 60_000 }), tls: refused });
     expect(broken.reasons).to.include('tls_handshake_failed');

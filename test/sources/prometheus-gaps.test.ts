@@ -39,7 +39,7 @@ describe('prometheus: gaps in the node’s samples', () => {
   it('a gap still running ends now; one that ran when the range began starts at the range’s start', () => {
     const range = { startMs: s(5), endMs: s(400) };
     const running = parseGaps([series('gap_start', [[390, 0]])], 'instance', range).get('g1:9236');
-    expect(running).to.deep.equal([{ startMs: s(390), endMs: s(400), restartMs: null }]);
+    expect(running).to.deep.equal([{ startMs: s(390), endMs: s(400), restartMs: null, ongoing: true }]);
     const before = parseGaps([series('gap_end', [[20, 1]])], 'instance', range).get('g1:9236');
     expect(before).to.deep.equal([{ startMs: s(5), endMs: s(20), restartMs: null }]);
   });
@@ -49,11 +49,12 @@ describe('prometheus: gaps in the node’s samples', () => {
       { startMs: s(10), endMs: s(28), restartMs: null },
       { startMs: s(40), endMs: s(50), restartMs: s(45) },
       { startMs: s(60), endMs: s(200), restartMs: null },
+      { startMs: s(80), endMs: s(90), restartMs: null, ongoing: true },
     ];
     const lookback = countLookbackMs(90, 1);
     expect(lookback).to.equal(s(90));
     expect(bridgedShare(gaps, 0, s(90), lookback)).to.be.closeTo(18 / 90, 1e-9);
-    expect(gaps.map((g) => g.bridged)).to.deep.equal([true, false, false]);
+    expect(gaps.map((g) => g.bridged)).to.deep.equal([true, false, false, false]);
     // A 7-day window still looks back an hour, as before (3 steps of 20 min).
     expect(countLookbackMs(7 * 86_400, 1210)).to.equal(3 * 1210 * 1000);
   });
