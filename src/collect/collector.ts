@@ -246,7 +246,6 @@ export class Collector {
       soakWindowMs: config.soakWindowMs,
       expiryWarningMs: config.expiryWarningMs,
       bucketMs: policy.history.bucketMs,
-      plaintextCheckIntervalMs: config.plaintextCheckIntervalMs,
     });
   }
 
@@ -379,12 +378,12 @@ export class Collector {
 
   /** The view every output renders, computed once; then the listeners (the metrics renderer). */
   private async publish(
-    input: Omit<Snapshot, 'view'> & { soakWindowMs: number; expiryWarningMs: number; bucketMs: number; plaintextCheckIntervalMs: number },
+    input: Omit<Snapshot, 'view'> & { soakWindowMs: number; expiryWarningMs: number; bucketMs: number },
   ): Promise<Snapshot> {
-    const { soakWindowMs, expiryWarningMs, bucketMs, plaintextCheckIntervalMs, ...rest } = input;
+    const { soakWindowMs, expiryWarningMs, bucketMs, ...rest } = input;
     const snapshot: Snapshot = {
       ...rest,
-      view: collectionView({ ...rest, clients: rest.clients ?? null, soakWindowMs, expiryWarningMs, bucketMs, plaintextCheckIntervalMs }),
+      view: collectionView({ ...rest, clients: rest.clients ?? null, soakWindowMs, expiryWarningMs, bucketMs }),
     };
     this.sourceHealth.logChanges(snapshot.view);
     this.phaseLog.logChanges(snapshot.view);
