@@ -246,6 +246,7 @@ export class Collector {
       soakWindowMs: config.soakWindowMs,
       expiryWarningMs: config.expiryWarningMs,
       bucketMs: policy.history.bucketMs,
+      plaintextCheckIntervalMs: config.plaintextCheckIntervalMs,
     });
   }
 
@@ -378,12 +379,12 @@ export class Collector {
 
   /** The view every output renders, computed once; then the listeners (the metrics renderer). */
   private async publish(
-    input: Omit<Snapshot, 'view'> & { soakWindowMs: number; expiryWarningMs: number; bucketMs: number },
+    input: Omit<Snapshot, 'view'> & { soakWindowMs: number; expiryWarningMs: number; bucketMs: number; plaintextCheckIntervalMs: number },
   ): Promise<Snapshot> {
-    const { soakWindowMs, expiryWarningMs, bucketMs, ...rest } = input;
+    const { soakWindowMs, expiryWarningMs, bucketMs, plaintextCheckIntervalMs, ...rest } = input;
     const snapshot: Snapshot = {
       ...rest,
-      view: collectionView({ ...rest, clients: rest.clients ?? null, soakWindowMs, expiryWarningMs, bucketMs }),
+      view: collectionView({ ...rest, clients: rest.clients ?? null, soakWindowMs, expiryWarningMs, bucketMs, plaintextCheckIntervalMs }),
     };
     this.sourceHealth.logChanges(snapshot.view);
     this.phaseLog.logChanges(snapshot.view);

@@ -59,27 +59,6 @@ function portOf(address: string | undefined): number | undefined {
   return parsed.ok ? parsed.value.port : undefined;
 }
 
-/**
- * How far ahead a check of listen_addr is announced: past this exporter's next collection and two
- * of Prometheus' scrapes of it, so peers read the announcement before the dial. No Prometheus: no
- * peer can know of this exporter's dials anyway (docs/deploy.md), so none is waited for.
- */
-function announceLeadMs(config: Config): number {
-  if (!config.prometheus) return 0;
-  return config.collectionIntervalMs + 2 * (config.prometheus.scrapeIntervalMs ?? DEFAULTS.scrapeIntervalMs);
-}
-
-/**
- * The interval to the next check: plaintext_check_interval; after one that could not tell (no
- * answer, no name), which dialled nothing Gitaly counted, two collections, so its error does not
- * stand for a whole interval after the listener is reachable again.
- */
-function checkEvery(h: NodeHistory, config: Config): number {
-  const last = h.lastPlaintextProbe;
-  const undetermined = last?.open === null && last.connectionsMade.tcp === 0;
-  return undetermined ? Math.min(config.plaintextCheckIntervalMs, 2 * config.collectionIntervalMs) : config.plaintextCheckIntervalMs;
-}
-
 function due(lastMs: number | null | undefined, intervalMs: number, nowMs: number): boolean {
   return lastMs === null || lastMs === undefined || nowMs - lastMs >= intervalMs;
 }
@@ -179,19 +158,18 @@ export async function observeNode(
   }
 
   let plaintextFresh = false;
-  // Every check of listen_addr is announced before it is made (history.nextDialMs, published for
-  // peer exporters), so no peer ever takes it for a client: the first one after a start, and the
-  // one after a Gitaly restart, wait until the announcement can have reached Prometheus.
-  const leadMs = announceLeadMs(config);
-  const lastCheckMs = h.lastPlaintextProbe?.atMs;
   // Removing listen_addr takes a Gitaly restart: check it again as soon as the new process serves
-  // TLS (once announced), rather than up to plaintext_check_interval later (once per restart).
+  // TLS, rather than up to plaintext_check_interval later (once per restart).
+  const lastCheckMs = h.lastPlaintextProbe?.atMs;
   const startMs = scrape?.ok && typeof scrape.processStartSeconds === 'number' ? scrape.processStartSeconds * 1000 : null;
   const restartedSinceCheck = lastCheckMs !== undefined && startMs !== null && startMs > lastCheckMs && tls?.handshakeOk === true;
-  let planMs = h.nextDialMs ?? (lastCheckMs !== undefined ? lastCheckMs + checkEvery(h, config) : now() + leadMs);
-  if (restartedSinceCheck && planMs > now() + leadMs) planMs = now() + leadMs;
-  h = { ...h, nextDialMs: planMs };
-  if ((node.plaintextAddress || node.tlsAddress) && now() >= planMs) {
+  // A check that could not tell (no answer, no name) dialled nothing Gitaly counted: ask again soon,
+  // so its error does not stand for a whole interval after the listener is reachable again.
+  const undetermined = h.lastPlaintextProbe?.open === null && h.lastPlaintextProbe.connectionsMade.tcp === 0;
+  const checkEveryMs = undetermined
+    ? Math.min(config.plaintextCheckIntervalMs, 2 * config.collectionIntervalMs)
+    : config.plaintextCheckIntervalMs;
+  if ((node.plaintextAddress || node.tlsAddress) && (restartedSinceCheck || due(lastCheckMs, checkEveryMs, now()))) {
     const result =
       (await listenerFromProc(node, ctx)) ??
       (await probes.probePlaintext(
@@ -203,7 +181,6 @@ export async function observeNode(
       { ...recordOwnConnections(h, { ...result.connectionsMade, atMs: result.atMs }, ctx.historyOptions), lastPlaintextProbe: result },
       result,
     );
-    h = { ...h, nextDialMs: result.atMs + checkEvery(h, config) };
     plaintextFresh = true;
   }
 

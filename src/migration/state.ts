@@ -81,7 +81,6 @@ const FIELD_SHAPES: Record<keyof NodeHistory, (v: unknown) => boolean> = {
   canary: isCanary,
   listenerClosedSinceMs: isNumberOrNull,
   tlsLastUpMs: isNumberOrNull,
-  nextDialMs: isNumberOrNull,
 };
 
 /** Checks one node's history; returns the name of the first bad field, or null. */

@@ -116,8 +116,6 @@ export interface NodeHistory {
   /** The latest completed TLS handshake with the node's tls_address; null: never seen up, so a
    *  failing TLS listener is one not configured yet (the start of the migration), not a broken one. */
   tlsLastUpMs: number | null;
-  /** When the next check of listen_addr is due: announced (published) before it is made. */
-  nextDialMs: number | null;
 }
 
 export function emptyHistory(): NodeHistory {
@@ -136,6 +134,5 @@ export function emptyHistory(): NodeHistory {
     canary: null,
     listenerClosedSinceMs: null,
     tlsLastUpMs: null,
-    nextDialMs: null,
   };
 }

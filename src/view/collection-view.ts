@@ -38,6 +38,8 @@ export interface CollectionViewInput {
   expiryWarningMs: number;
   /** The history's bucket width (timing policy). */
   bucketMs: number;
+  /** plaintext_check_interval: when each node's next own dial is due (published ahead for peer exporters). */
+  plaintextCheckIntervalMs?: number;
 }
 
 /** The key of a source_errors_total series in the collector's running tally. */
@@ -55,6 +57,7 @@ export function collectionView(c: CollectionViewInput): CollectionView {
         soakWindowMs: c.soakWindowMs,
         expiryWarningMs: c.expiryWarningMs,
         bucketMs: c.bucketMs,
+        plaintextCheckIntervalMs: c.plaintextCheckIntervalMs,
         prometheusError,
       }),
     ),

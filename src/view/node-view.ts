@@ -260,7 +260,8 @@ export interface ViewOptions {
   expiryWarningMs: number;
   /** Width of the history's buckets (timing policy), the chart's resolution. */
   bucketMs: number;
-
+  /** plaintext_check_interval; absent: no next dial is announced. */
+  plaintextCheckIntervalMs?: number;
   /** undefined: Prometheus is not configured; null: it answered; an error: it failed. */
   prometheusError?: SourceError | null;
 }
@@ -282,6 +283,13 @@ function fileView(path: string, leaf: CertificateFacts | undefined, o: ViewOptio
     leafSubject: leaf?.subject ?? null,
     leafExpiry: leaf ? expiryState(leaf, o.nowMs, o.expiryWarningMs) : null,
   };
+}
+
+/** The plaintext check falls due one interval after the last one; announced only while it dials (a listener that accepts). */
+function nextOwnDial(history: NodeHistory, o: ViewOptions): number | null {
+  const last = history.lastPlaintextProbe;
+  if (o.plaintextCheckIntervalMs === undefined || !last || last.connectionsMade.tcp === 0) return null;
+  return last.atMs + o.plaintextCheckIntervalMs;
 }
 
 export function nodeView(n: NodeViewInput, o: ViewOptions): NodeView {
@@ -369,8 +377,7 @@ export function nodeView(n: NodeViewInput, o: ViewOptions): NodeView {
     sources: sources(n, o.prometheusError),
     ownConnections: history.ownTotals,
     lastOwnDialMs: history.ownTcpTimesMs.at(-1) ?? null,
-    // Announced wherever listen_addr is dialled (not where it is declared removed).
-    nextOwnDialMs: obs.node.plaintextAddress ? history.nextDialMs : null,
+    nextOwnDialMs: nextOwnDial(history, o),
     plaintextPeers: obs.plaintextPeers ?? null,
   };
   return { ...view, nextStep: nextStep(view, o.nowMs) };

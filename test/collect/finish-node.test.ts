@@ -104,32 +104,3 @@ describe('finishing a node: the restart that removes listen_addr', () => {
     expect(v.phase).not.to.equal('complete');
   });
 });
-
-describe('every check of listen_addr is announced before it is made (peer exporters read it)', () => {
-  it('with Prometheus, the first dial after a start waits a collection and two scrapes, published meanwhile', async () => {
-    const clock = new FakeClock(T0);
-    const fleet = new FakeFleet(clock);
-    const node = fleet.add('gitaly-1');
-    const dir = mkdtempSync(join(tmpdir(), 'gte-announce-'));
-    try {
-      const config = fakeConfig([fakeNodeConfig('gitaly-1')], join(dir, 'state.json'), {
-        collectionIntervalMs: INTERVAL,
-        prometheus: { url: 'http://prom:9090', instanceLabel: 'instance', scrapeIntervalMs: 15_000 },
-      });
-      const collector = new Collector({ config, logger: pino({ level: 'silent' }), probes: fleet.probes(), now: clock.now });
-      const first = await collector.collect();
-      const lead = INTERVAL + 2 * 15_000;
-      expect(node.counts.tcp, 'no dial in the first collection').to.equal(0);
-      expect(first.view.nodes[0]!.nextOwnDialMs).to.equal(T0 + lead);
-      clock.advance(INTERVAL);
-      await collector.collect();
-      expect(node.counts.tcp, 'not before its announced time').to.equal(0);
-      clock.advance(lead - INTERVAL);
-      const dialled = await collector.collect();
-      expect(node.counts.tcp, 'at its announced time').to.equal(1);
-      expect(dialled.view.nodes[0]!.nextOwnDialMs).to.equal(T0 + lead + fakeConfig([], '').plaintextCheckIntervalMs);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
-});
