@@ -165,7 +165,9 @@ export async function observeNode(
   const restartedSinceCheck = lastCheckMs !== undefined && startMs !== null && startMs > lastCheckMs && tls?.handshakeOk === true;
   // A check that could not tell (no answer, no name) dialled nothing Gitaly counted: ask again soon,
   // so its error does not stand for a whole interval after the listener is reachable again.
-  const undetermined = h.lastPlaintextProbe?.open === null && h.lastPlaintextProbe.connectionsMade.tcp === 0;
+  // (Without a plaintext_address the answer is never known: only the TLS port is checked, hourly.)
+  const undetermined =
+    node.plaintextAddress !== undefined && h.lastPlaintextProbe?.open === null && h.lastPlaintextProbe.connectionsMade.tcp === 0;
   const checkEveryMs = undetermined
     ? Math.min(config.plaintextCheckIntervalMs, 2 * config.collectionIntervalMs)
     : config.plaintextCheckIntervalMs;

@@ -96,6 +96,19 @@ describe('finishing a node: the restart that removes listen_addr', () => {
     expect(v.down, 'and up again').to.deep.equal([]);
   });
 
+  it('a node without a plaintext_address is not asked again sooner: only its TLS port is checked, at the interval', async () => {
+    collector.setConfig(
+      fakeConfig([fakeNodeConfig('gitaly-1', { plaintextAddress: undefined, plaintextListenerRemoved: true })], join(dir, 'state.json'), {
+        soakWindowMs: SOAK,
+        collectionIntervalMs: INTERVAL,
+        plaintextCheckIntervalMs: CHECK,
+      }),
+    );
+    clock.advance(CHECK);
+    expect((await collectAfter(INTERVAL)).checkedNow).to.equal(true);
+    for (let i = 0; i < 4; i += 1) expect((await collectAfter(INTERVAL)).checkedNow, `collection ${i + 2}`).to.equal(false);
+  });
+
   it('is not complete while the new process counts plaintext connections (listen_addr refused to the exporter only: a firewall)', async () => {
     restart(false);
     node.counts.tcp = 2;
