@@ -1,7 +1,7 @@
 // The join step of a cycle: one node's direct observation with the fleet's Prometheus answer,
 // into the evidence the verdict judges. Pure: the history it returns is for the caller to keep.
 import type { NodeConfig } from '../config/types.ts';
-import type { PrometheusFleetEvidence } from '../evidence.ts';
+import type { PrometheusFleetEvidence, PrometheusNodeEvidence } from '../evidence.ts';
 import { prometheusCanary } from '../migration/canary.ts';
 import { ownInWindow, recordPlaintextSeen } from '../migration/history.ts';
 import { plaintextSeenFromChanges } from '../migration/last-seen.ts';
@@ -57,7 +57,12 @@ function joinPrometheus(
     // Change by change, every exporter's dials excluded: the window count and last seen.
     const seen = plaintextSeenFromChanges(
       evidence.tcpChanges,
-      { ownMs: history.ownTcpTimesMs, publishedMs: evidence.dialsMs ?? [], plannedMs: evidence.plannedDialsMs ?? [] },
+      {
+        ownMs: history.ownTcpTimesMs,
+        publishedMs: evidence.dialsMs ?? [],
+        plannedMs: evidence.plannedDialsMs ?? [],
+        restartsMs: restartTimes(history, evidence),
+      },
       seenBefore,
       nowMs,
       policy.seen,
@@ -82,6 +87,12 @@ function joinPrometheus(
     return { history: kept, verdictHistory: kept, view };
   }
   return { history, verdictHistory: history, view };
+}
+
+/** When Gitaly restarted, as far as known: the running process's start (direct scrapes), and restarts inside Prometheus' gaps. */
+function restartTimes(history: NodeHistory, evidence: PrometheusNodeEvidence): number[] {
+  const fromGaps = (evidence.gaps ?? []).flatMap((g) => (g.restartMs === null ? [] : [g.restartMs]));
+  return history.processStartSeconds === null ? fromGaps : [...fromGaps, history.processStartSeconds * 1000];
 }
 
 export function joinNode(

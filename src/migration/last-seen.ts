@@ -143,7 +143,7 @@ export interface NodePlaintextSeen {
  */
 export function plaintextSeenFromChanges(
   changes: readonly TcpChange[],
-  dials: { ownMs: readonly number[]; publishedMs: readonly number[]; plannedMs?: readonly number[] },
+  dials: { ownMs: readonly number[]; publishedMs: readonly number[]; plannedMs?: readonly number[]; restartsMs?: readonly number[] },
   remembered: number | null,
   nowMs: number,
   o: SeenOptions,
@@ -156,12 +156,20 @@ export function plaintextSeenFromChanges(
   const explained = unexplainedChanges(changes, done, o);
   // A peer's dial announced ahead and not yet on record is no client until its record is late.
   const planned = heldByPlans(explained, dials.plannedMs ?? [], done, nowMs, o);
-  const real = explained.flatMap((c) => {
-    const n = c.n - (planned.get(c) ?? 0);
-    return n >= 0.5 ? [{ ...c, n }] : [];
-  });
+  const left = (list: readonly TcpChange[], held: Map<TcpChange, number>): TcpChange[] =>
+    list.flatMap((c) => {
+      const n = c.n - (held.get(c) ?? 0);
+      return n >= 0.5 ? [{ ...c, n }] : [];
+    });
   const own = new Set(dials.ownMs);
   const peers = dials.publishedMs.some((d) => !own.has(d));
+  // A Gitaly restart announces a dial of every exporter: each checks listen_addr again right after
+  // it. With peers, a count there waits for a peer's record the same way (this exporter's own
+  // re-check is no answer for the peer's).
+  const peerDone = dials.publishedMs.filter((d) => !own.has(d));
+  const afterPlans = left(explained, planned);
+  const restarted = peers ? heldByPlans(afterPlans, dials.restartsMs ?? [], peerDone, nowMs, o) : new Map<TcpChange, number>();
+  const real = left(afterPlans, restarted);
   const young = real.filter((c) => c.atMs > nowMs - o.settleMs);
   const hold = peers && young.length === 1 && Math.round(young[0]!.n) === 1;
   const judged = hold ? real.filter((c) => c !== young[0]) : real;
@@ -172,6 +180,6 @@ export function plaintextSeenFromChanges(
     windowTcp: since.count,
     lastSeenMs: later(rememberedMs, since.lastSeenMs),
     rememberMs: later(rememberedMs, settled),
-    pendingTcp: (hold ? 1 : 0) + [...planned.values()].reduce((a, b) => a + b, 0),
+    pendingTcp: (hold ? 1 : 0) + [...planned.values(), ...restarted.values()].reduce((a, b) => a + b, 0),
   };
 }

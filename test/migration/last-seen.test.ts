@@ -176,6 +176,23 @@ describe('migration: last seen, every exporter’s dials excluded', () => {
     expect(lateRecord).to.deep.equal({ windowTcp: 1, lastSeenMs: s(72), rememberMs: s(72), pendingTcp: 0 });
   });
 
+  it('a Gitaly restart announces every peer’s re-check: its count waits for the peer’s record, however late within the bound', () => {
+    // Gitaly restarted at 60 s; this exporter re-checked at 61 s (its own dial explains the change
+    // at 62 s), the peer at 70 s, whose record reaches Prometheus late.
+    const changes = [
+      { atMs: s(62), n: 1 },
+      { atMs: s(72), n: 1 },
+    ];
+    const dials = { ownMs: [s(61)], publishedMs: [s(30)], restartsMs: [s(60)] };
+    const waiting = plaintextSeenFromChanges(changes, dials, null, s(90), SEEN);
+    expect(waiting).to.deep.equal({ windowTcp: 0, lastSeenMs: null, rememberMs: null, pendingTcp: 1 });
+    const recorded = plaintextSeenFromChanges(changes, { ...dials, publishedMs: [s(30), s(70)] }, null, s(90), SEEN);
+    expect(recorded).to.deep.equal({ windowTcp: 0, lastSeenMs: null, rememberMs: null, pendingTcp: 0 });
+    // No record by the bound: a client after all. And without peers nothing is held.
+    expect(plaintextSeenFromChanges(changes, dials, null, s(97), SEEN).windowTcp).to.equal(1);
+    expect(plaintextSeenFromChanges(changes, { ...dials, publishedMs: [] }, null, s(90), SEEN).windowTcp).to.equal(1);
+  });
+
   it('an announced dial holds back one count only, and none of a change outside its reach', () => {
     const plan = { ownMs: [], publishedMs: [], plannedMs: [s(60)] };
     // A client in the same change as the peer's dial: one of the two counts.
