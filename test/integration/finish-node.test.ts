@@ -8,11 +8,11 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { Collector } from '../../src/collect/collector.ts';
 import { realProbes } from '../../src/collect/probes.ts';
-import type { Config } from '../../src/config/types.ts';
 import { chainPem, createCa, createLeaf } from '../../src/demo/certs.ts';
 import { startSimulatedNode, type SimulatedNode } from '../../src/demo/gitaly-node.ts';
 import type { NodeVerdict } from '../../src/migration/verdict.ts';
 import { startPrometheus, type RunningPrometheus } from '../helpers/prometheus-server.ts';
+import { realPrometheusConfig } from '../helpers/real-prometheus-config.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
 const SOAK_MS = 45_000;
@@ -43,8 +43,9 @@ describe('integration: finishing a node through a restart while Prometheus misse
     });
     const host = new URL(node.metricsUrl).host;
     prometheus = await startPrometheus({ scrapeInterval: '1s', jobs: [{ job: 'gitaly', targets: [host] }] });
-    const config: Config = {
-      source: '<test>',
+    const config = realPrometheusConfig({
+      dir,
+      caFile,
       nodes: [
         {
           name: 'finish',
@@ -54,20 +55,9 @@ describe('integration: finishing a node through a restart while Prometheus misse
           plaintextAddress: node.plaintextAddress!,
         },
       ],
+      prometheusUrl: prometheus.url,
       soakWindowMs: SOAK_MS,
-      collectionIntervalMs: INTERVAL_MS,
-      plaintextCheckIntervalMs: CHECK_MS,
-      tlsVersionCheckIntervalMs: 600_000,
-      expiryWarningMs: 30 * 86_400_000,
-      concurrency: 4,
-      timeouts: { metricsMs: 5000, tlsMs: 5000, plaintextMs: 3000, prometheusMs: 10_000 },
-      maxMetricsPageBytes: 32 << 20,
-      maxPrometheusResponseBytes: 32 << 20,
-      stateFile: join(dir, 'state.json'),
-      caFile,
-      allowUnlistedTargets: false,
-      prometheus: { url: prometheus.url, selector: 'job="gitaly"', instanceLabel: 'instance', scrapeIntervalMs: 1000 },
-    };
+    });
     collector = new Collector({ config, logger: pino({ level: 'silent' }), probes: realProbes });
     collector.onSnapshot((snap) => {
       for (const n of snap.nodes) record.push({ atMs: snap.atMs, verdict: n.verdict });

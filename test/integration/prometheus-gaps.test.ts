@@ -9,11 +9,12 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { Collector } from '../../src/collect/collector.ts';
 import { realProbes } from '../../src/collect/probes.ts';
-import type { Config, NodeConfig } from '../../src/config/types.ts';
+import type { NodeConfig } from '../../src/config/types.ts';
 import { chainPem, createCa, createLeaf } from '../../src/demo/certs.ts';
 import { startSimulatedNode, type SimulatedNode } from '../../src/demo/gitaly-node.ts';
 import type { NodeVerdict } from '../../src/migration/verdict.ts';
 import { startPrometheus, type RunningPrometheus } from '../helpers/prometheus-server.ts';
+import { realPrometheusConfig } from '../helpers/real-prometheus-config.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
 const SOAK_MS = 45_000;
@@ -51,23 +52,7 @@ describe('integration: gaps in Prometheus’ samples (real Prometheus)', functio
       plaintextAddress: n.plaintextAddress!,
       prometheusInstance: metricsHost(n),
     }));
-    const config: Config = {
-      source: '<test>',
-      nodes: list,
-      soakWindowMs: SOAK_MS,
-      collectionIntervalMs: 1000,
-      plaintextCheckIntervalMs: 24_000,
-      tlsVersionCheckIntervalMs: 600_000,
-      expiryWarningMs: 30 * 86_400_000,
-      concurrency: 8,
-      timeouts: { metricsMs: 5000, tlsMs: 5000, plaintextMs: 3000, prometheusMs: 10_000 },
-      maxMetricsPageBytes: 32 << 20,
-      maxPrometheusResponseBytes: 32 << 20,
-      stateFile: join(dir, 'state.json'),
-      caFile,
-      allowUnlistedTargets: false,
-      prometheus: { url: prometheus.url, selector: 'job="gitaly"', instanceLabel: 'instance', scrapeIntervalMs: 1000 },
-    };
+    const config = realPrometheusConfig({ dir, caFile, nodes: list, prometheusUrl: prometheus.url, soakWindowMs: SOAK_MS });
     collector = new Collector({ config, logger: pino({ level: 'silent' }), probes: realProbes });
     collector.onSnapshot((snap) => {
       for (const n of snap.nodes) record.push({ atMs: snap.atMs, verdict: n.verdict });
