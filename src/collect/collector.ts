@@ -24,12 +24,14 @@ import { joinNode } from './join.ts';
 import { PhaseLog } from './phase-log.ts';
 import { SourceHealth } from './source-health.ts';
 import { Inventory, type InventoryDeps } from '../inventory/inventory.ts';
-import { inventoryBlocking, missingObservation, missingVerdict } from '../inventory/missing.ts';
+import { inventoryBlocking } from '../inventory/missing.ts';
+import { judgeMissingNode } from '../migration/missing-node.ts';
 import type { InventoryView } from '../inventory/types.ts';
 import { emptyCarry, observeNode, type NodeCarry, type NodeObservation } from './observe-node.ts';
 import type { ProbeFunctions } from './probes.ts';
 
 export interface NodeResult {
+  /** What was observed this collection (kept for diagnostics; the outputs read only the view). */
   observation: NodeObservation;
   verdict: NodeVerdict;
   history: NodeHistory;
@@ -222,14 +224,12 @@ export class Collector {
     const declared = new Set(nodes.flatMap((n) => (n.instance ? [n.instance] : [])));
     const { prometheus } = observed;
     const undeclared = prometheus?.ok ? prometheus.instancesSeen.filter((i) => !declared.has(i)).sort() : [];
-    const judged = judgeFleet(
+    const fleet = judgeFleet(
       nodes.map((n) => n.verdict),
       undeclared,
       prometheus ? prometheus.ok : null,
+      inventoryBlocking(observed.inventory),
     );
-    // The fleet is not complete while a source of the node list failed: a node may be missing from it.
-    const blocking = [...judged.blocking, ...inventoryBlocking(observed.inventory)];
-    const fleet = { ...judged, blocking, complete: judged.complete && blocking.length === judged.blocking.length };
     const stateError = await this.persist(config);
     return this.publish({
       atMs: nowMs,
@@ -338,8 +338,18 @@ export class Collector {
     // A discovered node its source no longer lists: kept, unknown and blocking, for a soak window.
     const missing = o.inventory.missing.map((m): NodeResult => {
       const history = this.histories.get(m.node.name) ?? emptyHistory();
-      const verdict = missingVerdict(m, history.plaintextLastSeenMs);
-      return { observation: missingObservation(m), verdict, history, instance: prometheusInstanceOf(m.node) };
+      const verdict = judgeMissingNode(m, history, { nowMs, expiryWarningMs: config.expiryWarningMs });
+      const observation = {
+        node: m.node,
+        scrape: null,
+        tls: null,
+        certFile: null,
+        plaintext: null,
+        plaintextFresh: false,
+        sockets: null,
+        durationMs: 0,
+      };
+      return { observation, verdict, history, instance: prometheusInstanceOf(m.node) };
     });
     return [...judged, ...missing];
   }
@@ -384,7 +394,15 @@ export class Collector {
     const { soakWindowMs, expiryWarningMs, bucketMs, plaintextCheckIntervalMs, ...rest } = input;
     const snapshot: Snapshot = {
       ...rest,
-      view: collectionView({ ...rest, clients: rest.clients ?? null, soakWindowMs, expiryWarningMs, bucketMs, plaintextCheckIntervalMs }),
+      view: collectionView({
+        ...rest,
+        nodes: rest.nodes.map(({ observation, verdict, history, instance }) => ({ node: observation.node, verdict, history, instance })),
+        clients: rest.clients ?? null,
+        soakWindowMs,
+        expiryWarningMs,
+        bucketMs,
+        plaintextCheckIntervalMs,
+      }),
     };
     this.sourceHealth.logChanges(snapshot.view);
     this.phaseLog.logChanges(snapshot.view);

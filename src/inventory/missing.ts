@@ -1,34 +1,5 @@
-// The verdict of a node its sources no longer list: unknown and blocking, saying since when and
-// until when it is kept, so the page explains why a node nobody lists still blocks the fleet.
-import type { NodeObservation } from '../collect/observe-node.ts';
-import type { NodeVerdict } from '../migration/verdict.ts';
-import type { InventoryView, MissingNode } from './types.ts';
-
-export function missingObservation(m: MissingNode): NodeObservation {
-  return { node: m.node, scrape: null, tls: null, certFile: null, plaintext: null, plaintextFresh: false, sockets: null, durationMs: 0 };
-}
-
-export function missingVerdict(m: MissingNode, plaintextLastSeenMs: number | null): NodeVerdict {
-  const iso = (ms: number): string => new Date(ms).toISOString();
-  return {
-    node: m.node.name,
-    role: m.node.role,
-    phase: 'unknown',
-    reasons: ['missing_from_inventory'],
-    details: [
-      `${m.sources.join(', ')} no longer list(s) this node (last listed ${iso(m.lastListedMs)}); it stays in the fleet, unknown and blocking, until ${iso(m.untilMs)} unless listed again`,
-    ],
-    sourcesDown: [],
-    window: null,
-    coverage: null,
-    observedSinceMs: null,
-    plaintextLastSeenMs,
-    establishedPlaintext: null,
-    plaintextListenerOpen: null,
-    certExpiresMs: null,
-    tlsHealthy: false,
-  };
-}
+// What the inventory's state costs the fleet verdict: every source that failed, every missing node.
+import type { InventoryView } from './types.ts';
 
 /** Sentences for the fleet verdict: every source that failed this cycle, every missing node. */
 export function inventoryBlocking(view: InventoryView): string[] {

@@ -1,6 +1,7 @@
 // Evidence → phase and blocking reasons, per node and for the fleet. Pure: no I/O, no clock.
 // The rule that shapes it: absence of evidence is never success. Every path that lacks an
 // answer adds a reason, and a phase only advances when no reason blocks it.
+import type { PlaintextPeers } from '../collect/plaintext-peers.ts';
 import type { Role } from '../config/types.ts';
 import type {
   CertFileResult,
@@ -13,6 +14,7 @@ import type {
   TlsProbeResult,
 } from '../evidence.ts';
 import { canaryMiss, type CanaryCheck } from './canary.ts';
+import { LISTENER_COULD_NOT_TELL, LISTENER_NOT_CHECKED, settleFacts, type NodeFacts } from './facts.ts';
 import { directWindowCounts } from './history.ts';
 import { TLS_BLOCKERS, TRAFFIC_BLOCKERS, type NodeHistory, type Phase, type Reason } from './types.ts';
 
@@ -35,8 +37,11 @@ export interface NodeEvidence {
   role: Role;
   nowMs: number;
   history: NodeHistory;
-  hasTlsAddress: boolean;
-  hasPlaintextAddress: boolean;
+  /** The configured tls_address and plaintext_address; null: not configured for this node. */
+  tlsAddress: string | null;
+  plaintextAddress: string | null;
+  /** The configured certificate_file, when there is one. */
+  certificateFile?: string | null;
   /** `plaintext_address: none` in the config: the operator states listen_addr is removed. */
   plaintextListenerRemoved?: boolean;
   /** null = not configured for this node. */
@@ -47,6 +52,8 @@ export interface NodeEvidence {
   /** The latest plaintext check, possibly from an earlier cycle (it runs rarely). */
   plaintext: PlaintextProbeResult | null;
   sockets: SocketsResult | null;
+  /** Local mode: who holds plaintext connections open now. */
+  plaintextPeers?: PlaintextPeers | null;
   /** Entries of the inventory that share this node's identity but disagree with it (merge.ts). */
   identityConflicts?: readonly string[];
 }
@@ -66,16 +73,13 @@ export interface NodeVerdict {
   reasons: Reason[];
   /** Specific sentences behind the reasons (which source failed and how, how many connections). */
   details: string[];
-  sourcesDown: string[];
+  /** Every check, source and certificate state the reasons were derived from (facts.ts). */
+  facts: NodeFacts;
   window: { tcp: number; tls: number; source: 'prometheus' | 'direct' } | null;
   coverage: number | null;
   observedSinceMs: number | null;
   plaintextLastSeenMs: number | null;
   establishedPlaintext: number | null;
-  plaintextListenerOpen: boolean | null;
-  /** Soonest notAfter in the chain: the certificates served and the trust anchor from the CA bundle. */
-  certExpiresMs: number | null;
-  tlsHealthy: boolean;
 }
 
 const DATE_ERRORS = new Set(['CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID']);
@@ -83,13 +87,15 @@ const DATE_ERRORS = new Set(['CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID']);
 interface Collected {
   reasons: Set<Reason>;
   details: string[];
-  sourcesDown: string[];
+  facts: NodeFacts;
 }
 
-function down(c: Collected, source: string, error: SourceError): void {
+/** A source of traffic or certificate evidence that failed blocks the verdict (TLS and listen_addr have reasons of their own). */
+function downIfFailed(c: Collected, source: 'gitaly_metrics' | 'prometheus' | 'cert_file' | 'sockets'): void {
+  const failed = c.facts.sources.find((s) => s.source === source && !s.up);
+  if (!failed) return;
   c.reasons.add('source_down');
-  c.sourcesDown.push(source);
-  c.details.push(`${source}: ${error.message}`);
+  c.details.push(`${source}: ${failed.error?.message ?? 'no error given'}`);
 }
 
 /**
@@ -167,7 +173,7 @@ function judgeTraffic(
   let known = false;
   const windowStart = e.nowMs - o.soakWindowMs;
 
-  if (e.scrape && !e.scrape.ok) down(c, 'gitaly_metrics', e.scrape.error);
+  downIfFailed(c, 'gitaly_metrics');
   if (e.scrape?.ok) known = true;
   const seen = e.history.plaintextLastSeenMs;
   if (seen !== null && seen > windowStart) {
@@ -175,7 +181,7 @@ function judgeTraffic(
     c.details.push(`plaintext connection observed at ${new Date(seen).toISOString()}`);
   }
 
-  if (e.prometheus && !e.prometheus.ok) down(c, 'prometheus', e.prometheus.error);
+  downIfFailed(c, 'prometheus');
   if (e.prometheus?.ok) {
     const p = e.prometheus;
     if (!p.node || p.node.coverage === 0) {
@@ -251,7 +257,7 @@ function judgeTraffic(
     );
   }
 
-  if (e.sockets && !e.sockets.ok) down(c, 'sockets', e.sockets.error);
+  downIfFailed(c, 'sockets');
   if (e.sockets?.ok && e.sockets.established.tcp > 0) {
     c.reasons.add('plaintext_established');
     c.details.push(`${e.sockets.established.tcp} plaintext connection(s) established now`);
@@ -259,10 +265,10 @@ function judgeTraffic(
   return { window, coverage, known };
 }
 
-function judgeTls(e: NodeEvidence, o: VerdictOptions, c: Collected): number | null {
-  if (!e.hasTlsAddress) {
+function judgeTls(e: NodeEvidence, c: Collected): void {
+  if (!e.tlsAddress) {
     c.reasons.add('tls_not_configured');
-    return null;
+    return;
   }
   const t = e.tls;
   if (t && !t.handshakeOk && t.connectionsMade === 0 && t.error?.code === 'CONNECT' && e.history.tlsLastUpMs === null) {
@@ -272,20 +278,22 @@ function judgeTls(e: NodeEvidence, o: VerdictOptions, c: Collected): number | nu
     c.details.push(
       `TLS ${t.address} has never completed a handshake${t.error ? ` (${t.error.message.replace(/\.$/, '')})` : ''}: configure tls_listen_addr and a certificate on this node`,
     );
-    return null;
+    return;
   }
-  if (!t || !t.handshakeOk) {
+  const checks = c.facts.checks;
+  if (checks.handshake.value !== true) {
     c.reasons.add('tls_handshake_failed');
     if (t?.error) c.details.push(`TLS ${t.address}: ${t.error.message}`);
   }
-  if (!t) return null;
-  if (t.trusted === false && !DATE_ERRORS.has(t.trustError ?? '')) {
+  if (!t) return;
+  // An expired certificate is untrusted too; it is reported as expired (below).
+  if (checks.trusted.value === false && !DATE_ERRORS.has(t.trustError ?? '')) {
     c.reasons.add('cert_untrusted');
     c.details.push(`TLS ${t.address}: ${t.trustError ?? 'untrusted'}`);
   }
-  if (t.hostnameMatch === false) c.reasons.add('hostname_mismatch');
-  if (t.handshakeOk && t.alpnProtocol !== 'h2') c.reasons.add('alpn_not_h2');
-  if (t.handshakeOk && t.grpcHealthOk === false) {
+  if (checks.hostnameMatch.value === false) c.reasons.add('hostname_mismatch');
+  if (checks.alpnH2.value === false) c.reasons.add('alpn_not_h2');
+  if (checks.grpcHealth.value === false) {
     c.reasons.add('grpc_health_failed');
     if (t.grpcHealthError) c.details.push(`TLS ${t.address}: ${t.grpcHealthError.message}`);
   }
@@ -293,63 +301,44 @@ function judgeTls(e: NodeEvidence, o: VerdictOptions, c: Collected): number | nu
     const leaves = t.perAddress.map((a) => `${a.address} ${a.leafSha256 ? `sha256 ${a.leafSha256.slice(0, 16)}…` : 'no certificate'}`);
     c.details.push(`TLS ${t.address}: its addresses serve different certificates (${leaves.join(', ')}); the worst is judged`);
   }
-  let soonest: number | null = null;
-  for (const cert of t.chain) {
+  for (const cert of c.facts.tls?.certificates ?? []) {
     // A trust anchor the server did not send breaks the chain all the same when it expires.
-    const what = cert.sent === false ? `${cert.position} from the CA bundle (not sent by the server)` : cert.position;
-    soonest = soonest === null ? cert.notAfterMs : Math.min(soonest, cert.notAfterMs);
-    if (cert.notAfterMs <= e.nowMs || cert.notBeforeMs > e.nowMs) {
+    const what = cert.sent ? cert.position : `${cert.position} from the CA bundle (not sent by the server)`;
+    if (cert.expiry === 'expired' || cert.expiry === 'not_yet_valid') {
       c.reasons.add('cert_expired');
       c.details.push(
         `${what} ${cert.subject} is outside its validity (${new Date(cert.notBeforeMs).toISOString()} – ${new Date(cert.notAfterMs).toISOString()})`,
       );
-    } else if (cert.notAfterMs - e.nowMs < o.expiryWarningMs) {
+    } else if (cert.expiry === 'expiring') {
       c.reasons.add('cert_expiring');
       c.details.push(`${what} ${cert.subject} expires ${new Date(cert.notAfterMs).toISOString()}`);
     }
   }
-  if (e.certFile && !e.certFile.ok) down(c, 'cert_file', e.certFile.error);
-  if (e.certFile?.ok && e.certFile.matchesServed === false) c.reasons.add('restart_needed');
-  return soonest;
+  downIfFailed(c, 'cert_file');
+  if (checks.restartNeeded.value === true) c.reasons.add('restart_needed');
 }
 
-function judgeListener(e: NodeEvidence, c: Collected): boolean | null {
-  if (!e.hasPlaintextAddress) {
-    // Declared closed by the operator, in so many words: never concluded from a missing key.
-    if (e.plaintextListenerRemoved) return false;
+/** The reasons and details listen_addr's settled state gives. */
+function judgeListener(e: NodeEvidence, c: Collected): void {
+  const open = c.facts.checks.plaintextListenerOpen;
+  if (open.value === true) {
+    c.reasons.add('plaintext_listener_open');
+    const each = e.plaintext?.perAddress;
+    if (each) {
+      // One name, several sockets: say which still accepts, since that is the one to close.
+      const states = each.map((a) => `${a.address} ${a.open === true ? 'accepts' : a.open === false ? 'refuses' : 'unknown'}`);
+      c.details.push(`plaintext ${e.plaintext!.address}: its host name resolves to ${each.length} addresses: ${states.join(', ')}`);
+    }
+  }
+  if (open.value === null) {
     c.reasons.add('plaintext_listener_unknown');
-    c.details.push(
-      'no plaintext_address is configured: give listen_addr to have it checked, or write plaintext_address: none once it is removed',
-    );
-    return null;
+    if (open.why !== LISTENER_NOT_CHECKED && open.why !== LISTENER_COULD_NOT_TELL) c.details.push(open.why);
   }
-  let open = e.plaintext?.open ?? null;
-  // A refused listen_addr on a host whose TLS port accepted no connection either is a dead host
-  // (or Gitaly stopped), not a removed listener: unknown until the node answers again.
-  if (open === false && e.tls && !e.tls.handshakeOk && e.tls.connectionsMade === 0) {
-    open = null;
-    c.reasons.add('plaintext_listener_unknown');
-    c.details.push(
-      `plaintext ${e.plaintext!.address}: refused, but the TLS listener accepted no connection either: the host or Gitaly is down`,
-    );
-    return open;
-  }
-  if (open === true) c.reasons.add('plaintext_listener_open');
-  const each = e.plaintext?.perAddress;
-  if (open === true && each) {
-    // One name, several sockets: say which still accepts, since that is the one to close.
-    const states = each.map((a) => `${a.address} ${a.open === true ? 'accepts' : a.open === false ? 'refuses' : 'unknown'}`);
-    c.details.push(`plaintext ${e.plaintext!.address}: its host name resolves to ${each.length} addresses: ${states.join(', ')}`);
-  }
-  if (open === null) {
-    c.reasons.add('plaintext_listener_unknown');
-    if (e.plaintext?.error) c.details.push(`plaintext ${e.plaintext.address}: ${e.plaintext.error.message}`);
-  }
-  return open;
 }
 
 export function judgeNode(e: NodeEvidence, o: VerdictOptions): NodeVerdict {
-  const c: Collected = { reasons: new Set(), details: [], sourcesDown: [] };
+  const facts = settleFacts(e, { nowMs: e.nowMs, expiryWarningMs: o.expiryWarningMs });
+  const c: Collected = { reasons: new Set(), details: [], facts };
   const traffic = judgeTraffic(e, o, c);
   const restartClosed = closedByRestart(e);
   if (restartClosed !== null) {
@@ -359,8 +348,8 @@ export function judgeNode(e: NodeEvidence, o: VerdictOptions): NodeVerdict {
     c.details.push(restartClosed);
     traffic.known = true;
   }
-  const certExpiresMs = judgeTls(e, o, c);
-  const listenerOpen = judgeListener(e, c);
+  judgeTls(e, c);
+  judgeListener(e, c);
   // Two Gitalys behind one identity: whose counters, certificate and listener were read is not known.
   const conflicted = (e.identityConflicts?.length ?? 0) > 0;
   if (conflicted) {
@@ -377,7 +366,7 @@ export function judgeNode(e: NodeEvidence, o: VerdictOptions): NodeVerdict {
   else if (plaintextUsed) phase = tlsUp ? 'dual_listen' : 'plaintext_only';
   else if (!traffic.known) phase = 'unknown';
   else if (has(TRAFFIC_BLOCKERS) || has(TLS_BLOCKERS)) phase = tlsUp ? 'dual_listen' : 'plaintext_only';
-  else if (listenerOpen === false) phase = 'complete';
+  else if (facts.checks.plaintextListenerOpen.value === false) phase = 'complete';
   else phase = 'tls_only_traffic';
 
   return {
@@ -386,15 +375,12 @@ export function judgeNode(e: NodeEvidence, o: VerdictOptions): NodeVerdict {
     phase,
     reasons: [...c.reasons],
     details: c.details,
-    sourcesDown: c.sourcesDown,
+    facts,
     window: traffic.window,
     coverage: traffic.coverage,
     observedSinceMs: e.history.firstObservedMs,
     plaintextLastSeenMs: e.history.plaintextLastSeenMs,
-    establishedPlaintext: e.sockets?.ok ? e.sockets.established.tcp : null,
-    plaintextListenerOpen: listenerOpen,
-    certExpiresMs,
-    tlsHealthy: !has(TLS_BLOCKERS),
+    establishedPlaintext: facts.established?.tcp ?? null,
   };
 }
 
@@ -422,6 +408,8 @@ export function judgeFleet(
   nodes: readonly NodeVerdict[],
   undeclaredInstances: readonly string[],
   prometheusAnswered: boolean | null,
+  /** Why the node list itself may be incomplete (inventory/missing.ts): a node may be missing from it. */
+  inventoryBlocking: readonly string[] = [],
 ): FleetVerdict {
   const nodesByPhase: Record<Phase, number> = { plaintext_only: 0, dual_listen: 0, tls_only_traffic: 0, complete: 0, unknown: 0 };
   for (const n of nodes) nodesByPhase[n.phase] += 1;
@@ -438,6 +426,7 @@ export function judgeFleet(
     blocking.push(`Prometheus sees Gitaly counters from ${undeclaredCount} instance(s) not in the configuration: ${named}${more}`);
   }
   if (prometheusAnswered === false) blocking.push('Prometheus did not answer, so undeclared nodes cannot be ruled out');
+  blocking.push(...inventoryBlocking);
   const phase = nodes.reduce<Phase>((least, n) => (ORDER[n.phase] < ORDER[least] ? n.phase : least), nodes.length ? 'complete' : 'unknown');
   return { complete: blocking.length === 0, phase, nodesByPhase, blocking, undeclaredInstances: listed, undeclaredCount };
 }

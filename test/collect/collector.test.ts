@@ -263,7 +263,7 @@ describe('collector', () => {
     const s = await runCycles(collector, 25);
     const v = s.nodes[0]!.verdict;
     expect(v.reasons).to.include('source_down');
-    expect(v.sourcesDown).to.deep.equal(['prometheus']);
+    expect(v.facts.sources.filter((s) => !s.up).map((s) => s.source)).to.deep.equal(['prometheus']);
     expect(v.phase).to.equal('dual_listen');
     expect(s.fleet.complete).to.be.false;
     expect(s.nodes[0]!.observation.tls?.handshakeOk).to.be.true;

@@ -75,7 +75,7 @@ describe('finishing a node: the restart that removes listen_addr', () => {
     restart(true);
     const v = await collectAfter(INTERVAL);
     expect(v.checkedNow, 'listen_addr dialled in the first collection after the restart').to.equal(true);
-    expect(v.plaintextListenerOpen).to.equal(true);
+    expect(v.facts.checks.plaintextListenerOpen.value).to.equal(true);
     // Once per restart: the next collection waits for plaintext_check_interval again.
     expect((await collectAfter(INTERVAL)).checkedNow).to.equal(false);
     expect(v.phase).not.to.equal('complete');
@@ -87,12 +87,12 @@ describe('finishing a node: the restart that removes listen_addr', () => {
     let v = await collectAfter(INTERVAL);
     expect(v.checkedNow).to.equal(true);
     expect(v.down, 'the page shows the plaintext source down').to.deep.equal(['plaintext']);
-    expect(v.plaintextListenerOpen).to.equal(null);
+    expect(v.facts.checks.plaintextListenerOpen.value).to.equal(null);
     node.plaintextUnreachable = false;
     v = await collectAfter(INTERVAL);
     if (!v.checkedNow) v = await collectAfter(INTERVAL);
     expect(v.checkedNow, 'checked again within two collections').to.equal(true);
-    expect(v.plaintextListenerOpen).to.equal(true);
+    expect(v.facts.checks.plaintextListenerOpen.value).to.equal(true);
     expect(v.down, 'and up again').to.deep.equal([]);
   });
 
@@ -113,7 +113,7 @@ describe('finishing a node: the restart that removes listen_addr', () => {
     restart(false);
     node.counts.tcp = 2;
     const v = await collectAfter(INTERVAL);
-    expect(v.plaintextListenerOpen).to.equal(false);
+    expect(v.facts.checks.plaintextListenerOpen.value).to.equal(false);
     expect(v.phase).not.to.equal('complete');
   });
 });

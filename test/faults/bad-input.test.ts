@@ -188,7 +188,8 @@ describe('faults: bad input is isolated', function () {
     Object.fromEntries(
       ['gitaly-1', 'gitaly-2'].map((name) => {
         const v = j.snapshot.nodes.find((n) => n.verdict.node === name)!.verdict;
-        return [name, { phase: v.phase, reasons: v.reasons, sourcesDown: v.sourcesDown, window: v.window, tlsHealthy: v.tlsHealthy }];
+        const sourcesDown = v.facts.sources.filter((s) => !s.up).map((s) => s.source);
+        return [name, { phase: v.phase, reasons: v.reasons, sourcesDown, window: v.window, tlsUsable: v.facts.checks.tlsUsable.value }];
       }),
     );
 

@@ -21,19 +21,16 @@ export function viewOfNodes(specs: NodeSpec[], opts: { expiryWarningMs?: number 
       plaintextAddress: 'gitaly-1.internal:8075',
       ...spec.node,
     };
-    const e = completeEvidence({ name: spec.name, role: node.role, ...spec.evidence });
+    const e = completeEvidence({
+      name: spec.name,
+      role: node.role,
+      tlsAddress: node.tlsAddress ?? null,
+      plaintextAddress: node.plaintextAddress ?? null,
+      certificateFile: node.certificateFile ?? null,
+      ...spec.evidence,
+    });
     const verdict = judgeNode(e, options);
-    const observation = {
-      node,
-      scrape: e.scrape,
-      tls: e.tls,
-      certFile: e.certFile,
-      plaintext: e.plaintext,
-      plaintextFresh: true,
-      sockets: e.sockets,
-      durationMs: 5,
-    };
-    return { observation, verdict, history: e.history, instance: `${spec.name}.internal:9236` };
+    return { node, verdict, history: e.history, instance: `${spec.name}.internal:9236` };
   });
   return collectionView({
     atMs: NOW,

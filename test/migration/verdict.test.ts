@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { judgeFleet, judgeNode, type NodeEvidence, type NodeVerdict } from '../../src/migration/verdict.ts';
 import { missedByChanges } from '../../src/migration/verdict.ts';
-import { REASONS } from '../../src/migration/types.ts';
+import { REASONS, TLS_BLOCKERS } from '../../src/migration/types.ts';
 import { cert, completeEvidence, coveredHistory, DAY, NOW, OPTIONS, plaintextClosed, tlsOk, WINDOW } from '../helpers/evidence.ts';
 
 function judge(overrides: Partial<NodeEvidence> = {}): NodeVerdict {
@@ -23,12 +23,15 @@ const promOk = (tcp: number, tls: number, coverage = 1, own = { tcp: 0, tls: 0 }
   },
 });
 
+/** A reason that keeps the node from tls_only_traffic because of its TLS listener. */
+const tlsBlocked = (v: NodeVerdict): boolean => v.reasons.some((r) => (TLS_BLOCKERS as readonly string[]).includes(r));
+
 describe('migration verdict: a node', () => {
   it('is complete when history covers the window, TLS is healthy and listen_addr refuses connections', () => {
     const v = judge();
     expect(v.phase).to.equal('complete');
     expect(v.reasons).to.deep.equal([]);
-    expect(v.tlsHealthy).to.be.true;
+    expect(tlsBlocked(v)).to.be.false;
     expect(v.window).to.deep.equal({ tcp: 0, tls: 120, source: 'direct' });
   });
 
@@ -107,7 +110,7 @@ describe('migration verdict: a node', () => {
     });
     expect(v.phase).to.equal('unknown');
     expect(v.reasons).to.include('source_down');
-    expect(v.sourcesDown).to.deep.equal(['gitaly_metrics']);
+    expect(v.facts.sources.filter((s) => !s.up).map((s) => s.source)).to.deep.equal(['gitaly_metrics']);
   });
 
   it('blocks on source_down when Prometheus is configured and does not answer', () => {
@@ -226,7 +229,7 @@ describe('migration verdict: a node', () => {
 
   describe('TLS health blocks tls_only_traffic and complete', () => {
     const cases: Array<[string, Partial<NodeEvidence>, string]> = [
-      ['no tls_address', { hasTlsAddress: false, tls: null }, 'tls_not_configured'],
+      ['no tls_address', { tlsAddress: null, tls: null }, 'tls_not_configured'],
       [
         'a failed handshake',
         {
@@ -276,7 +279,7 @@ describe('migration verdict: a node', () => {
         const v = judge(overrides);
         expect(v.reasons).to.include(reason);
         expect(v.phase).to.not.be.oneOf(['tls_only_traffic', 'complete']);
-        expect(v.tlsHealthy).to.be.false;
+        expect(tlsBlocked(v)).to.be.true;
       });
     }
 
@@ -289,14 +292,14 @@ describe('migration verdict: a node', () => {
       const v = judge({
         tls: tlsOk({ chain: [cert({ notAfterMs: NOW + 100 * DAY }), cert({ position: 'intermediate', notAfterMs: NOW + 40 * DAY })] }),
       });
-      expect(v.certExpiresMs).to.equal(NOW + 40 * DAY);
+      expect(v.facts.certExpiry.atMs).to.equal(NOW + 40 * DAY);
     });
 
     it('judges the expiry of a trust anchor the server did not send, and says it came from the CA bundle', () => {
       const anchor = cert({ position: 'root', sent: false, subject: 'CN=Test CA', notAfterMs: NOW + 10 * DAY });
       const v = judge({ tls: tlsOk({ chain: [cert({ sent: true }), anchor] }) });
       expect(v.reasons).to.include('cert_expiring');
-      expect(v.certExpiresMs).to.equal(NOW + 10 * DAY);
+      expect(v.facts.certExpiry.atMs).to.equal(NOW + 10 * DAY);
       expect(v.details).to.include(
         `root from the CA bundle (not sent by the server) CN=Test CA expires ${new Date(NOW + 10 * DAY).toISOString()}`,
       );
@@ -311,24 +314,24 @@ describe('migration verdict: a node', () => {
 
   describe('the plaintext listener', () => {
     it('without plaintext_address is unknown and blocks complete only', () => {
-      const v = judge({ hasPlaintextAddress: false, plaintext: null });
+      const v = judge({ plaintextAddress: null, plaintext: null });
       expect(v.phase).to.equal('tls_only_traffic');
       expect(v.reasons).to.deep.equal(['plaintext_listener_unknown']);
     });
 
     it('declared removed (plaintext_address: none) completes; a missing key says how to declare it', () => {
-      const removed = judge({ hasPlaintextAddress: false, plaintextListenerRemoved: true, plaintext: null });
+      const removed = judge({ plaintextAddress: null, plaintextListenerRemoved: true, plaintext: null });
       expect(removed.phase).to.equal('complete');
       expect(removed.reasons).to.deep.equal([]);
-      expect(removed.plaintextListenerOpen).to.equal(false);
-      const missing = judge({ hasPlaintextAddress: false, plaintext: null });
+      expect(removed.facts.checks.plaintextListenerOpen.value).to.equal(false);
+      const missing = judge({ plaintextAddress: null, plaintext: null });
       expect(missing.phase).to.equal('tls_only_traffic');
       expect(missing.details.join(' ')).to.contain('plaintext_address: none');
     });
 
     it('declared removed still needs clean traffic: plaintext in the window keeps it from complete', () => {
       const v = judge({
-        hasPlaintextAddress: false,
+        plaintextAddress: null,
         plaintextListenerRemoved: true,
         plaintext: null,
         history: coveredHistory({ plaintextLastSeenMs: NOW - 1_000 }),
@@ -348,7 +351,7 @@ describe('migration verdict: a node', () => {
   it('every reason the engine emits is in the published list', () => {
     const all = new Set<string>(REASONS);
     const v = judge({
-      hasPlaintextAddress: false,
+      plaintextAddress: null,
       history: coveredHistory({ plaintextLastSeenMs: NOW }),
       tls: tlsOk({ trusted: false, hostnameMatch: false, alpnProtocol: null, chain: [cert({ notAfterMs: NOW + DAY })] }),
       sockets: { ok: true, established: { tcp: 1, tls: 0 } },

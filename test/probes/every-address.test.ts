@@ -142,7 +142,7 @@ describe('a collection with a dual-stack name (real probes, injected resolver)',
     });
     const snapshot = await collector.collect();
     const verdict = snapshot.nodes[0]!.verdict;
-    expect(verdict.plaintextListenerOpen).to.equal(true);
+    expect(verdict.facts.checks.plaintextListenerOpen.value).to.equal(true);
     expect(verdict.reasons).to.include('plaintext_listener_open');
     expect(verdict.reasons).not.to.include('tls_handshake_failed');
     expect(verdict.details.join(' ')).to.contain(

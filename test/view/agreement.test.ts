@@ -112,7 +112,7 @@ const CASES: Case[] = [
   {
     name: 'tls-only',
     node: { plaintextAddress: undefined, plaintextListenerRemoved: true },
-    evidence: { hasPlaintextAddress: false, plaintextListenerRemoved: true, plaintext: null },
+    evidence: { plaintextAddress: null, plaintextListenerRemoved: true, plaintext: null },
     expect: { phase: 'complete', plaintextListenerOpen: 'no', trusted: 'yes' },
   },
   {
