@@ -20,7 +20,7 @@ import { rangeLagMs, verifiedFleetEvidence } from '../sources/prometheus.ts';
 import { PROMETHEUS_ENGINE, type EngineCheck } from '../sources/prometheus-engine.ts';
 import { ReverseDnsCache, systemReverseLookup } from '../sources/reverse-dns.ts';
 import { collectionView, type CollectionView } from '../view/collection-view.ts';
-import { joinNode } from './join.ts';
+import { advanceNode, recordObservation, type ScrapeEvent } from '../migration/advance-node.ts';
 import { PhaseLog } from './phase-log.ts';
 import { SourceHealth } from './source-health.ts';
 import { Inventory, type InventoryDeps } from '../inventory/inventory.ts';
@@ -77,8 +77,6 @@ interface Observed {
   prometheus: PrometheusFleetEvidence | null;
   queryWindow: QueryWindow | null;
   clients: ClientReport | null;
-  /** Last seen per node as it stood before this cycle's direct scrapes (see plaintextSeenFromChanges). */
-  seenBefore: Map<string, number | null>;
   /** This cycle's node list, and the discovered nodes kept though no longer listed. */
   inventory: InventoryView;
 }
@@ -90,6 +88,8 @@ export class Collector {
   private readonly now: () => number;
   private histories: Map<string, NodeHistory>;
   private carries = new Map<string, NodeCarry>();
+  /** This cycle's observations so far: a stop that cannot wait for the cycle saves what they taught. */
+  private observedSoFar = new Map<string, NodeObservation>();
   private readonly sourceHealth: SourceHealth;
   private readonly phaseLog: PhaseLog;
   private latestSnapshot: Snapshot | null = null;
@@ -198,14 +198,19 @@ export class Collector {
     const done = await Promise.race([finished, waited]);
     clearTimeout(timer);
     if (done) return;
-    const saved = await this.save(this.config.stateFile);
+    // The same update the cycle would make, without Prometheus' answer (which has not come).
+    const histories = new Map(this.histories);
+    const options = timingPolicy(this.config).history;
+    for (const [name, o] of this.observedSoFar)
+      histories.set(name, recordObservation(histories.get(name) ?? emptyHistory(), o, options).history);
+    const saved = await this.save(this.config.stateFile, histories);
     const outcome = saved.ok ? 'saved the history of the nodes observed so far' : saved.error.message;
     this.logger.warn(`stopping with a collection still running after ${waitMs} ms: ${outcome}`);
   }
 
   /** One save at a time: a save at stop can overlap the cycle's own, and both write one temporary file. */
-  private save(stateFile: string): ReturnType<typeof saveState> {
-    const next = this.saving.then(() => saveState(stateFile, this.histories, this.now()));
+  private save(stateFile: string, histories: Map<string, NodeHistory> = this.histories): ReturnType<typeof saveState> {
+    const next = this.saving.then(() => saveState(stateFile, histories, this.now()));
     this.saving = next.catch(() => undefined);
     return next;
   }
@@ -270,25 +275,21 @@ export class Collector {
       caPems: ca.ok ? ca.pems : undefined,
       now: this.now,
       logger: this.logger,
-      historyOptions: policy.history,
       peerNames: config.local?.reverseDns ? this.peerNames : null,
       tlsSessions: this.tlsSessions,
     };
-    const seenBefore = new Map(fleetNodes.map((n) => [n.name, this.histories.get(n.name)?.plaintextLastSeenMs ?? null]));
+    this.observedSoFar = new Map();
     const observations = await mapWithConcurrency(fleetNodes, config.concurrency, async (node) => {
-      const result = await observeNode(
-        node,
-        this.histories.get(node.name) ?? emptyHistory(),
-        this.carries.get(node.name) ?? emptyCarry(),
-        ctx,
-      );
-      this.histories.set(node.name, result.history);
+      const history = this.histories.get(node.name) ?? emptyHistory();
+      const memory = { lastPlaintextProbe: history.lastPlaintextProbe, tlsEverUp: history.tlsLastUpMs !== null };
+      const result = await observeNode(node, memory, this.carries.get(node.name) ?? emptyCarry(), ctx);
       this.carries.set(node.name, result.carry);
+      this.observedSoFar.set(node.name, result.observation);
       return result.observation;
     });
     const { prometheus, queryWindow } = await prometheusPromise;
     if (prometheus && !prometheus.ok) this.sourceHealth.count('prometheus', prometheus.error.code);
-    return { observations, prometheus, queryWindow, clients: await clientsPromise, seenBefore, inventory };
+    return { observations, prometheus, queryWindow, clients: await clientsPromise, inventory };
   }
 
   /**
@@ -320,7 +321,7 @@ export class Collector {
     return { prometheus, queryWindow };
   }
 
-  /** Each node's observation joined with Prometheus' answer, then judged; the joined history is kept. */
+  /** Each node's history advanced once by its observation and Prometheus' answer, then judged. */
   private joinAndJudge(config: Config, policy: TimingPolicy, o: Observed, nowMs: number): NodeResult[] {
     const ctx = { prometheus: o.prometheus, queryWindow: o.queryWindow, policy, nowMs };
     const judged = o.observations.map((observation) => {
@@ -328,9 +329,9 @@ export class Collector {
       this.sourceHealth.countObservation(observation);
       const instance = prometheusInstanceOf(node);
       const before = this.histories.get(node.name) ?? emptyHistory();
-      const seenBefore = o.seenBefore.get(node.name) ?? null;
-      const joined = joinNode(node, instance, observation, before, seenBefore, ctx, o.inventory.conflicts.get(node.name));
-      this.logLastSeenChange(node.name, instance, seenBefore, joined.history.plaintextLastSeenMs, o);
+      const joined = advanceNode(node, instance, observation, before, ctx, o.inventory.conflicts.get(node.name));
+      this.logScrape(node.name, joined.scrape, observation);
+      this.logLastSeenChange(node.name, instance, before.plaintextLastSeenMs, joined.history.plaintextLastSeenMs, o);
       this.histories.set(node.name, joined.history);
       const verdict = judgeNode(joined.evidence, policy.verdict);
       return { observation, verdict, history: joined.history, instance };
@@ -339,9 +340,10 @@ export class Collector {
     const missing = o.inventory.missing.map((m): NodeResult => {
       const history = this.histories.get(m.node.name) ?? emptyHistory();
       const verdict = judgeMissingNode(m, history, { nowMs, expiryWarningMs: config.expiryWarningMs });
-      const observation = {
+      const observation: NodeObservation = {
         node: m.node,
         scrape: null,
+        scrapeAtMs: null,
         tls: null,
         certFile: null,
         plaintext: null,
@@ -352,6 +354,27 @@ export class Collector {
       return { observation, verdict, history, instance: prometheusInstanceOf(m.node) };
     });
     return [...judged, ...missing];
+  }
+
+  /** A Gitaly restart, and the growth a direct scrape took for a client: the line that explains a later "plaintext seen". */
+  private logScrape(name: string, e: ScrapeEvent | null, o: NodeObservation): void {
+    if (!e) return;
+    if (e.reset) this.logger.info({ node: name, continuityBroken: e.continuityBroken }, 'Gitaly counters reset (restart)');
+    // Debug: a node with a real plaintext client does this every cycle.
+    if (e.real && e.real.tcp > 0 && this.logger.isLevelEnabled('debug'))
+      this.logger.debug(
+        {
+          node: name,
+          atMs: e.atMs,
+          tcp: e.real.tcp,
+          counts: o.scrape?.ok ? o.scrape.counts : null,
+          previous: e.previousCounts,
+          previousScrapeMs: e.previousScrapeMs,
+          ownSubtracted: e.ownSubtracted,
+          reset: e.reset,
+        },
+        'direct scrape: plaintext counter grew beyond own dials',
+      );
   }
 
   /**

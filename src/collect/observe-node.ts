@@ -4,9 +4,6 @@ import type { Logger } from 'pino';
 import { parseAddress } from '../address.ts';
 import type { Config, NodeConfig } from '../config/types.ts';
 import type { CertFileResult, GitalyScrape, PlaintextProbeResult, SocketsResult, TlsProbeResult } from '../evidence.ts';
-import { directCanary, mergeCanary } from '../migration/canary.ts';
-import { recordListenerCheck, recordOwnConnections, recordScrape, type HistoryOptions } from '../migration/history.ts';
-import type { NodeHistory } from '../migration/types.ts';
 import type { ReverseDnsCache } from '../sources/reverse-dns.ts';
 import type { TlsSessionCache } from '../probes/tls-sessions.ts';
 import { DEFAULTS } from '../config/schema.ts';
@@ -16,6 +13,8 @@ import type { ProbeFunctions } from './probes.ts';
 export interface NodeObservation {
   node: NodeConfig;
   scrape: GitalyScrape | null;
+  /** When the scrape's page arrived (not when it was asked for): a client that connected during a slow scrape is in its counters. */
+  scrapeAtMs: number | null;
   tls: TlsProbeResult | null;
   certFile: CertFileResult | null;
   /** The latest plaintext check; `plaintextFresh` says whether it ran in this cycle. */
@@ -27,8 +26,15 @@ export interface NodeObservation {
   durationMs: number;
 }
 
-/** What a node carries between cycles in memory (checks that do not run every cycle). The latest
- *  plaintext check is not here: it is history (NodeHistory.lastPlaintextProbe), kept across restarts. */
+/** What the observers need to know of earlier collections, from the node's history (kept across restarts). */
+export interface ObserveMemory {
+  /** The latest check of listen_addr, whenever it ran. */
+  lastPlaintextProbe: PlaintextProbeResult | null;
+  /** Whether the TLS listener ever completed a handshake (before this collection). */
+  tlsEverUp: boolean;
+}
+
+/** What a node carries between cycles in memory (checks that do not run every cycle). */
 export interface NodeCarry {
   versionsCheckedMs: number | null;
   accepts: TlsProbeResult['accepts'];
@@ -46,7 +52,6 @@ export interface ObserveContext {
   caPems: string[] | undefined;
   now: () => number;
   logger: Logger;
-  historyOptions: HistoryOptions;
   /** Local mode with reverse_dns: names for plaintext peers. */
   peerNames?: ReverseDnsCache | null;
   /** TLS sessions resumed between cycles; a full handshake runs with the hourly version check. */
@@ -87,19 +92,23 @@ async function listenerFromProc(node: NodeConfig, ctx: ObserveContext): Promise<
   };
 }
 
+/**
+ * Observes one node: scrape first, then the probes. Pure of the history: what it records is the
+ * verdict's job (migration/advance-node.ts), once per cycle, from the observation returned here.
+ */
 export async function observeNode(
   node: NodeConfig,
-  history: NodeHistory,
+  memory: ObserveMemory,
   carry: NodeCarry,
   ctx: ObserveContext,
-): Promise<{ observation: NodeObservation; history: NodeHistory; carry: NodeCarry }> {
+): Promise<{ observation: NodeObservation; carry: NodeCarry }> {
   const { config, probes, now } = ctx;
   const log = ctx.logger.child({ node: node.name });
   const started = now();
-  let h = history;
   let c = carry;
 
   let scrape: GitalyScrape | null = null;
+  let scrapeAtMs: number | null = null;
   // With direct_scrape: false, Prometheus (which scrapes the same page) is the only traffic evidence.
   if (node.metricsUrl && config.prometheus?.directScrape !== false) {
     scrape = await probes.scrapeGitalyMetrics(
@@ -107,31 +116,7 @@ export async function observeNode(
       { role: node.role, timeoutMs: config.timeouts.metricsMs, maxBytes: config.maxMetricsPageBytes },
       { dispatcher: probes.scrapeDispatcher ?? probes.dispatcher, now },
     );
-    if (scrape.ok) {
-      // When the page arrived, not when it was asked for: a client that connected during a slow
-      // scrape is in these counters, and its "last seen" must not be earlier than its connection.
-      const atMs = now();
-      const update = recordScrape(h, { atMs, counts: scrape.counts, processStartSeconds: scrape.processStartSeconds }, ctx.historyOptions);
-      const canary = directCanary(h, { atMs, counts: scrape.counts, family: scrape.family, reset: update.reset });
-      h = { ...update.history, canary: mergeCanary(h.canary, canary) };
-      if (update.reset) log.info({ continuityBroken: update.continuityBroken }, 'Gitaly counters reset (restart)');
-      // The one place a direct scrape reads plaintext: when a verdict says "plaintext seen", this
-      // line says whether it was this growth, and which own dials were subtracted from it.
-      // Debug: a node with a real plaintext client does this every cycle.
-      if (update.real && update.real.tcp > 0 && log.isLevelEnabled('debug'))
-        log.debug(
-          {
-            atMs,
-            tcp: update.real.tcp,
-            counts: scrape.counts,
-            previous: h.lastCounts,
-            previousScrapeMs: h.lastScrapeMs,
-            ownSubtracted: h.pendingOwn.tcp,
-            reset: update.reset,
-          },
-          'direct scrape: plaintext counter grew beyond own dials',
-        );
-    }
+    scrapeAtMs = now();
   }
 
   let tls: TlsProbeResult | null = null;
@@ -142,8 +127,6 @@ export async function observeNode(
       { timeoutMs: config.timeouts.tlsMs, ca: ctx.caPems, checkVersions, fullHandshake: checkVersions },
       { logger: log, now, sessions: ctx.tlsSessions, resolveAll: probes.resolveAll },
     );
-    h = recordOwnConnections(h, { tcp: 0, tls: tls.connectionsMade, atMs: tls.atMs }, ctx.historyOptions);
-    if (tls.handshakeOk) h = { ...h, tlsLastUpMs: tls.atMs };
     if (checkVersions && tls.handshakeOk) c = { ...c, versionsCheckedMs: tls.atMs, accepts: tls.accepts };
     // Pinned handshakes are re-checked hourly, not every cycle; report the last answer meanwhile.
     else tls = { ...tls, accepts: c.accepts };
@@ -152,37 +135,33 @@ export async function observeNode(
   let certFile: CertFileResult | null = null;
   // Before TLS was ever up there is no served certificate to compare the file with: a node at the
   // start of its migration, whose certificate may not be installed yet.
-  if (node.certificateFile && h.tlsLastUpMs !== null) {
+  if (node.certificateFile && (memory.tlsEverUp || tls?.handshakeOk === true)) {
     const servedLeaf = tls?.chain.find((cert) => cert.position === 'leaf')?.sha256 ?? null;
     certFile = await probes.checkCertFile(node.certificateFile, servedLeaf);
   }
 
+  let plaintext = memory.lastPlaintextProbe;
   let plaintextFresh = false;
   // Removing listen_addr takes a Gitaly restart: check it again as soon as the new process serves
   // TLS, rather than up to plaintext_check_interval later (once per restart).
-  const lastCheckMs = h.lastPlaintextProbe?.atMs;
+  const lastCheckMs = plaintext?.atMs;
   const startMs = scrape?.ok && typeof scrape.processStartSeconds === 'number' ? scrape.processStartSeconds * 1000 : null;
   const restartedSinceCheck = lastCheckMs !== undefined && startMs !== null && startMs > lastCheckMs && tls?.handshakeOk === true;
   // A check that could not tell (no answer, no name) dialled nothing Gitaly counted: ask again soon,
   // so its error does not stand for a whole interval after the listener is reachable again.
   // (Without a plaintext_address the answer is never known: only the TLS port is checked, hourly.)
-  const undetermined =
-    node.plaintextAddress !== undefined && h.lastPlaintextProbe?.open === null && h.lastPlaintextProbe.connectionsMade.tcp === 0;
+  const undetermined = node.plaintextAddress !== undefined && plaintext?.open === null && plaintext.connectionsMade.tcp === 0;
   const checkEveryMs = undetermined
     ? Math.min(config.plaintextCheckIntervalMs, 2 * config.collectionIntervalMs)
     : config.plaintextCheckIntervalMs;
   if ((node.plaintextAddress || node.tlsAddress) && (restartedSinceCheck || due(lastCheckMs, checkEveryMs, now()))) {
-    const result =
+    plaintext =
       (await listenerFromProc(node, ctx)) ??
       (await probes.probePlaintext(
         { node: node.name, plaintextAddress: node.plaintextAddress, tlsAddress: node.tlsAddress },
         { timeoutMs: config.timeouts.plaintextMs, grpcHealth: true, checkTlsPortRejectsPlaintext: Boolean(node.tlsAddress) },
         { now, resolveAll: probes.resolveAll },
       ));
-    h = recordListenerCheck(
-      { ...recordOwnConnections(h, { ...result.connectionsMade, atMs: result.atMs }, ctx.historyOptions), lastPlaintextProbe: result },
-      result,
-    );
     plaintextFresh = true;
   }
 
@@ -210,15 +189,15 @@ export async function observeNode(
     observation: {
       node,
       scrape,
+      scrapeAtMs,
       tls,
       certFile,
-      plaintext: h.lastPlaintextProbe,
+      plaintext,
       plaintextFresh,
       sockets,
       plaintextPeers,
       durationMs: now() - started,
     },
-    history: h,
     carry: c,
   };
 }

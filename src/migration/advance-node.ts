@@ -1,15 +1,24 @@
-// The join step of a cycle: one node's direct observation with the fleet's Prometheus answer,
-// into the evidence the verdict judges. Pure: the history it returns is for the caller to keep.
+// One node's history moves once per cycle, here: what this collection observed of the node (its
+// scrape, the exporter's own connections, the listen_addr check), then the fleet's Prometheus
+// answer for it; out come the history to keep and the evidence the verdict judges. Pure: the
+// caller keeps the history and logs the events.
 import type { NodeConfig } from '../config/types.ts';
 import type { PrometheusFleetEvidence, PrometheusNodeEvidence } from '../evidence.ts';
-import { prometheusCanary } from '../migration/canary.ts';
-import { ownInWindow, recordPlaintextSeen } from '../migration/history.ts';
-import { plaintextSeenFromChanges } from '../migration/last-seen.ts';
-import type { QueryWindow } from '../migration/query-window.ts';
-import type { TimingPolicy } from '../migration/timing.ts';
-import type { NodeHistory } from '../migration/types.ts';
-import type { NodeEvidence, PrometheusNodeView } from '../migration/verdict.ts';
-import type { NodeObservation } from './observe-node.ts';
+import type { NodeObservation } from '../collect/observe-node.ts';
+import { directCanary, mergeCanary, prometheusCanary } from './canary.ts';
+import {
+  ownInWindow,
+  recordListenerCheck,
+  recordOwnConnections,
+  recordPlaintextSeen,
+  recordScrape,
+  type HistoryOptions,
+} from './history.ts';
+import { plaintextSeenFromChanges } from './last-seen.ts';
+import type { QueryWindow } from './query-window.ts';
+import type { TimingPolicy } from './timing.ts';
+import type { NodeHistory } from './types.ts';
+import type { NodeEvidence, PrometheusNodeView } from './verdict.ts';
 
 export interface JoinContext {
   prometheus: PrometheusFleetEvidence | null;
@@ -18,11 +27,64 @@ export interface JoinContext {
   nowMs: number;
 }
 
-export interface Joined {
+/** What the direct scrape taught: for the log line that explains a later "plaintext seen". */
+export interface ScrapeEvent {
+  atMs: number;
+  reset: boolean;
+  continuityBroken: boolean;
+  /** New connections beyond the exporter's own since the previous scrape; null when not known. */
+  real: { tcp: number; tls: number } | null;
+  /** The own dials subtracted from this scrape's growth. */
+  ownSubtracted: number;
+  previousCounts: NodeHistory['lastCounts'];
+  previousScrapeMs: number | null;
+}
+
+export interface Advanced {
   /** The history to keep (and persist). */
   history: NodeHistory;
   /** What the verdict judges. */
   evidence: NodeEvidence;
+  /** Set when a direct scrape answered. */
+  scrape: ScrapeEvent | null;
+}
+
+/**
+ * This collection's observation in the node's history, in the order it was made: the scrape (whose
+ * counters hold every own connection made before it), then the TLS probe's and the listen_addr
+ * check's own connections (in the next scrape's counters, where they are subtracted).
+ */
+export function recordObservation(
+  history: NodeHistory,
+  o: NodeObservation,
+  options: HistoryOptions,
+): { history: NodeHistory; scrape: ScrapeEvent | null } {
+  let h = history;
+  let event: ScrapeEvent | null = null;
+  if (o.scrape?.ok && o.scrapeAtMs !== null) {
+    const atMs = o.scrapeAtMs;
+    const update = recordScrape(h, { atMs, counts: o.scrape.counts, processStartSeconds: o.scrape.processStartSeconds }, options);
+    const canary = directCanary(h, { atMs, counts: o.scrape.counts, family: o.scrape.family, reset: update.reset });
+    event = {
+      atMs,
+      reset: update.reset,
+      continuityBroken: update.continuityBroken,
+      real: update.real,
+      ownSubtracted: h.pendingOwn.tcp,
+      previousCounts: h.lastCounts,
+      previousScrapeMs: h.lastScrapeMs,
+    };
+    h = { ...update.history, canary: mergeCanary(h.canary, canary) };
+  }
+  if (o.tls) {
+    h = recordOwnConnections(h, { tcp: 0, tls: o.tls.connectionsMade, atMs: o.tls.atMs }, options);
+    if (o.tls.handshakeOk) h = { ...h, tlsLastUpMs: o.tls.atMs };
+  }
+  if (o.plaintextFresh && o.plaintext) {
+    const p = o.plaintext;
+    h = recordListenerCheck({ ...recordOwnConnections(h, { ...p.connectionsMade, atMs: p.atMs }, options), lastPlaintextProbe: p }, p);
+  }
+  return { history: h, scrape: event };
 }
 
 /**
@@ -95,17 +157,20 @@ function restartTimes(history: NodeHistory, evidence: PrometheusNodeEvidence): n
   return history.processStartSeconds === null ? fromGaps : [...fromGaps, history.processStartSeconds * 1000];
 }
 
-export function joinNode(
+/** The one update of a node's history per cycle, and the evidence the verdict judges. */
+export function advanceNode(
   node: NodeConfig,
   instance: string | null,
   observation: NodeObservation,
   history: NodeHistory,
-  seenBefore: number | null,
   c: JoinContext,
   identityConflicts: readonly string[] = [],
-): Joined {
-  const p = joinPrometheus(instance, history, seenBefore, c);
+): Advanced {
+  const observed = recordObservation(history, observation, c.policy.history);
+  // Last seen as it stood before this cycle's direct scrapes (see plaintextSeenFromChanges).
+  const p = joinPrometheus(instance, observed.history, history.plaintextLastSeenMs, c);
   return {
+    scrape: observed.scrape,
     history: p.history,
     evidence: {
       name: node.name,
