@@ -9,6 +9,7 @@ import type { TlsSessionCache } from '../probes/tls-sessions.ts';
 import { DEFAULTS } from '../config/schema.ts';
 import { PEERS_LISTED, trackPlaintextPeers, type PeerSightings, type PlaintextPeers } from './plaintext-peers.ts';
 import type { ProbeFunctions } from './probes.ts';
+import { isDue } from './schedule.ts';
 
 export interface NodeObservation {
   node: NodeConfig;
@@ -64,10 +65,6 @@ function portOf(address: string | undefined): number | undefined {
   return parsed.ok ? parsed.value.port : undefined;
 }
 
-function due(lastMs: number | null | undefined, intervalMs: number, nowMs: number): boolean {
-  return lastMs === null || lastMs === undefined || nowMs - lastMs >= intervalMs;
-}
-
 /**
  * Local mode: listen_addr's state read from /proc/net/tcp (LISTEN) instead of dialled, so this
  * exporter adds nothing to Gitaly's plaintext counter. Trusted only when the TLS listener is seen
@@ -121,7 +118,7 @@ export async function observeNode(
 
   let tls: TlsProbeResult | null = null;
   if (node.tlsAddress) {
-    const checkVersions = due(c.versionsCheckedMs, config.tlsVersionCheckIntervalMs, now());
+    const checkVersions = isDue(c.versionsCheckedMs, config.tlsVersionCheckIntervalMs, node.name, now());
     tls = await probes.probeTls(
       { node: node.name, address: node.tlsAddress, serverName: node.serverName },
       { timeoutMs: config.timeouts.tlsMs, ca: ctx.caPems, checkVersions, fullHandshake: checkVersions },
@@ -151,10 +148,9 @@ export async function observeNode(
   // so its error does not stand for a whole interval after the listener is reachable again.
   // (Without a plaintext_address the answer is never known: only the TLS port is checked, hourly.)
   const undetermined = node.plaintextAddress !== undefined && plaintext?.open === null && plaintext.connectionsMade.tcp === 0;
-  const checkEveryMs = undetermined
-    ? Math.min(config.plaintextCheckIntervalMs, 2 * config.collectionIntervalMs)
-    : config.plaintextCheckIntervalMs;
-  if ((node.plaintextAddress || node.tlsAddress) && (restartedSinceCheck || due(lastCheckMs, checkEveryMs, now()))) {
+  const retryDue = undetermined && lastCheckMs !== undefined && now() - lastCheckMs >= 2 * config.collectionIntervalMs;
+  const checkDue = retryDue || isDue(lastCheckMs, config.plaintextCheckIntervalMs, node.name, now());
+  if ((node.plaintextAddress || node.tlsAddress) && (restartedSinceCheck || checkDue)) {
     plaintext =
       (await listenerFromProc(node, ctx)) ??
       (await probes.probePlaintext(
