@@ -29,6 +29,8 @@ export interface ScaleRun {
   fleetCpuMs: number;
   /** Prometheus queries made by the measured cycle. */
   queries: number;
+  /** Back-to-back collections after the measured one, across `spanMs` (RunOptions.steady). */
+  steady?: { checkIntervalMs: number; spanMs: number; wallsMs: number[] };
   load?: LoadResult;
   /** Peak RSS (VmHWM) after each stage, and RSS before the first cycle. */
   memory: { idleRss: number | null; peakAfterWarmup: number | null; peakAfterMeasured: number | null; peakRss: number | null };
@@ -49,6 +51,8 @@ export interface RunOptions {
   concurrency?: number;
   /** false: prometheus.direct_scrape: false (no metrics page downloaded). */
   directScrape?: boolean;
+  /** Periodic checks every `checkIntervalMs`, and collections back to back for `spanMs` after the measured one. */
+  steady?: { checkIntervalMs: number; spanMs: number };
 }
 
 function checkCycle(scale: number, label: string, result: CycleResult, scrapes: number): void {
@@ -73,6 +77,7 @@ export async function runScale(fleetNodes: NodeConfig[], options: RunOptions, lo
     prometheusUrl: options.prometheus.url,
     concurrency: options.concurrency ?? CONCURRENCY,
     directScrape,
+    ...(options.steady ? { checkIntervalMs: options.steady.checkIntervalMs } : {}),
   };
   const exporter = await startChild<ExporterInfo>(options.entry, args, 60_000);
   const peak = async (): Promise<number | null> => (await processMemory(exporter.pid)).peakRss;
@@ -94,6 +99,20 @@ export async function runScale(fleetNodes: NodeConfig[], options: RunOptions, lo
     checkCycle(scale, 'measured', measured, directScrape ? scale : 0);
     const queries = options.prometheus.queries;
     const peakAfterMeasured = await peak();
+    let steady: ScaleRun['steady'];
+    if (options.steady) {
+      const wallsMs: number[] = [];
+      const began = performance.now();
+      log(
+        `cycle at ${label}: collections back to back for ${fmt(options.steady.spanMs / 1000)} s (checks every ${fmt(options.steady.checkIntervalMs / 1000)} s)`,
+      );
+      while (performance.now() - began < options.steady.spanMs) {
+        const r = await exporter.call<CycleResult>('cycle', undefined, cycleCallTimeoutMs(scale));
+        checkCycle(scale, 'steady', r, directScrape ? scale : 0);
+        wallsMs.push(r.wallMs);
+      }
+      steady = { ...options.steady, wallsMs };
+    }
     let load: LoadResult | undefined;
     if (options.load) {
       log(`/metrics under load at ${label}`);
@@ -109,6 +128,7 @@ export async function runScale(fleetNodes: NodeConfig[], options: RunOptions, lo
       measured,
       fleetCpuMs,
       queries,
+      ...(steady ? { steady } : {}),
       ...(load ? { load } : {}),
       memory,
       heap,

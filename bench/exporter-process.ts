@@ -26,6 +26,8 @@ export interface ExporterArgs {
   concurrency: number;
   /** prometheus.direct_scrape; absent = true. */
   directScrape?: boolean;
+  /** plaintext_check_interval and tls_version_check_interval (default: the config defaults, hourly). */
+  checkIntervalMs?: number;
 }
 
 export interface ExporterInfo {
@@ -71,8 +73,8 @@ runChild<ExporterArgs>(async (args) => {
     },
     soakWindowMs: DEFAULTS.soakWindowMs,
     collectionIntervalMs: DEFAULTS.collectionIntervalMs,
-    plaintextCheckIntervalMs: DEFAULTS.plaintextCheckIntervalMs,
-    tlsVersionCheckIntervalMs: DEFAULTS.tlsVersionCheckIntervalMs,
+    plaintextCheckIntervalMs: args.checkIntervalMs ?? DEFAULTS.plaintextCheckIntervalMs,
+    tlsVersionCheckIntervalMs: args.checkIntervalMs ?? DEFAULTS.tlsVersionCheckIntervalMs,
     expiryWarningMs: DEFAULTS.expiryWarningMs,
     concurrency: args.concurrency,
     timeouts: { ...DEFAULTS.timeouts },
