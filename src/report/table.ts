@@ -17,11 +17,14 @@ export function mark(c: Check): string {
 }
 
 function cells(v: NodeView): string[] {
-  const versions =
-    (v.tls?.accepts ?? [])
-      .filter((a) => a.accepted === true)
-      .map((a) => a.version.replace('TLSv', ''))
-      .join(',') || '-';
+  // As the page shows them: the versions checked, and "unknown" when none was (no handshake yet).
+  const known = (v.tls?.accepts ?? []).filter((a) => a.accepted !== null);
+  const versions = known.length
+    ? known
+        .filter((a) => a.accepted)
+        .map((a) => a.version.replace('TLSv', ''))
+        .join(',') || 'none'
+    : 'unknown';
   const [trusted, hostname, alpn, restart, listener] = CHECK_COLUMNS.map(([name]) => mark(v.checks[name]));
   return [
     v.node,

@@ -132,7 +132,18 @@ interface Facts {
   reasons: string[];
   checks: Record<FactName, Fact>;
   certDays: number | 'unknown';
+  /** The TLS versions the pinned handshakes found accepted ("1.2,1.3"), "none", or "unknown" when none was checked. */
+  tlsVersions: string;
 }
+
+const versionsOf = (known: Array<[string, boolean]>): string =>
+  known.length
+    ? known
+        .filter(([, ok]) => ok)
+        .map(([v]) => v.replace('TLSv', ''))
+        .sort()
+        .join(',') || 'none'
+    : 'unknown';
 
 const fact = (v: boolean | null | undefined): Fact => (v === null || v === undefined ? 'unknown' : v ? 'yes' : 'no');
 
@@ -163,6 +174,7 @@ function fromMetrics(text: string, node: string): Facts & { version: string | nu
       plaintextListenerOpen: fact(one('gitaly_tls_plaintext_listener_open')),
     },
     certDays: notAfter.length ? Math.floor((Math.min(...notAfter) - NOW) / DAY) : 'unknown',
+    tlsVersions: versionsOf(series('gitaly_tls_version_accepted').map((s) => [/version="([^"]*)"/.exec(s.labels)![1]!, s.value === 1])),
     version: version[0] ?? null,
   };
 }
@@ -173,7 +185,11 @@ interface JsonNode {
   blockingReasons: Array<{ reason: string; text: string }>;
   checks: Record<string, { value: boolean | null; reason: string | null }>;
   certExpiry: { days: number | null; reason: string | null };
-  evidence: { gitalyVersion: string | null; gitalyVersionReason: string | null };
+  evidence: {
+    gitalyVersion: string | null;
+    gitalyVersionReason: string | null;
+    tls: { accepts: Record<string, boolean | null> } | null;
+  };
 }
 
 function fromJson(doc: { nodes: JsonNode[] }, node: string): Facts & { version: string | null } {
@@ -187,6 +203,7 @@ function fromJson(doc: { nodes: JsonNode[] }, node: string): Facts & { version: 
     reasons: n.blockingReasons.map((r) => r.reason),
     checks: Object.fromEntries(FACTS.map((f) => [f, fact(n.checks[f]!.value)])) as Record<FactName, Fact>,
     certDays: n.certExpiry.days ?? 'unknown',
+    tlsVersions: versionsOf(Object.entries(n.evidence.tls?.accepts ?? {}).filter((e): e is [string, boolean] => e[1] !== null)),
     version: n.evidence.gitalyVersion,
   };
 }
@@ -205,7 +222,12 @@ function fromPage(html: string, node: string): Facts {
     }
   }
   const days = cells.get('certDays')![2]!;
+  const versionsCell = /<td data-check="tlsVersions"[^>]*>([^]*?)<\/td>/.exec(row)![0];
+  const tlsVersions = versionsCell.includes('data-value="unknown"')
+    ? 'unknown'
+    : versionsOf([...versionsCell.matchAll(/<span class="(ok|na)">([\d.]+)✗?<\/span>/g)].map((m) => [m[2]!, m[1] === 'ok']));
   return {
+    tlsVersions,
     phase: /data-phase="(\w+)"/.exec(row)![1]!,
     reasons: [...row.matchAll(/<li title="[^"]*"><code>(\w+)<\/code><\/li>/g)].map((m) => m[1]!),
     checks,
@@ -244,6 +266,7 @@ function fromTable(text: string, node: string): Facts {
     reasons: blocking === '-' ? [] : blocking.split(','),
     checks,
     certDays: col('CERT_DAYS') === 'unknown' ? 'unknown' : Number(col('CERT_DAYS')),
+    tlsVersions: col('TLS'),
   };
 }
 
