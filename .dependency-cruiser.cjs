@@ -22,7 +22,9 @@ module.exports = {
   forbidden: [
     ...LAYERS.slice(0, -1).map((layer, i) => ({
       name: `layer-${layer.join('-')}`,
-      comment: `${layer.join(', ')} ${layer.length > 1 ? 'are' : 'is'} below ${LAYERS.slice(i + 1).flat().join(', ')}: no import upwards`,
+      comment: `${layer.join(', ')} ${layer.length > 1 ? 'are' : 'is'} below ${LAYERS.slice(i + 1)
+        .flat()
+        .join(', ')}: no import upwards`,
       severity: 'error',
       from: { path: folders([layer]) },
       to: { path: folders(LAYERS.slice(i + 1)) },

@@ -11,7 +11,7 @@ import { DEFAULTS } from '../src/config/schema.ts';
 import type { Config, NodeConfig } from '../src/config/types.ts';
 import { Exporter } from '../src/exporter.ts';
 import { buildApp, METRICS_CONTENT_TYPE } from '../src/http/app.ts';
-import { applyRuntimeFlags } from '../src/runtime-flags.ts';
+import { applyRuntimeFlags } from '../src/base/runtime-flags.ts';
 import { startAllocationProfile, startCpuProfile, topSelf } from './profiles.ts';
 import { runChild } from './ipc.ts';
 import { cpuMsBetween } from './stats.ts';

@@ -1,7 +1,7 @@
 // The status page at fleet scale: rendering the page (and a node page) for 1,000 synthetic nodes,
 // each with a full week of hourly chart buckets and a three-certificate chain: the worst case for
 // the page's size. In memory: the view is built once, as the collector does once per collection.
-import type { CertificateFacts } from '../src/evidence.ts';
+import type { CertificateFacts } from '../src/evidence/evidence.ts';
 import { renderNodePage } from '../src/http/node-page.ts';
 import { renderStatusPage } from '../src/http/status-page.ts';
 import type { NodeHistory } from '../src/migration/types.ts';

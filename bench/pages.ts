@@ -1,5 +1,5 @@
 // The benchmark's Gitaly pages: the same bytes wherever they are rendered (bench and page server).
-import type { ConnectionCounts } from '../src/evidence.ts';
+import type { ConnectionCounts } from '../src/evidence/evidence.ts';
 
 /** Counters the extractor must find on every bench page; distinct, so a mix-up shows. */
 export const PAGE_COUNTS: ConnectionCounts = { tcp: 12, tls: 3456, unix: 78 };

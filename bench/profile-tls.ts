@@ -3,7 +3,7 @@
 // and prints the functions with the most self time, grouped, for full and resumed handshakes.
 import { readFile } from 'node:fs/promises';
 import type { NodeConfig } from '../src/config/types.ts';
-import { mapWithConcurrency } from '../src/concurrency.ts';
+import { mapWithConcurrency } from '../src/base/concurrency.ts';
 import { probeTls } from '../src/probes/tls.ts';
 import { TlsSessionCache } from '../src/probes/tls-sessions.ts';
 import type { FleetArgs, FleetInfo } from './fleet-process.ts';

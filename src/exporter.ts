@@ -1,7 +1,7 @@
 // Wires a configuration to a collector, keeps the rendered metrics, and answers the HTTP layer.
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { Collector, type CollectorDeps, type Snapshot } from './collect/collector.ts';
+import { Collector, type CollectorDeps, type Snapshot } from './cycle/collector.ts';
 import type { ProbeFunctions } from './collect/probes.ts';
 import type { Config } from './config/types.ts';
 import type { ExporterView } from './http/app.ts';

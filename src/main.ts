@@ -1,6 +1,6 @@
 // Entry point: runs the CLI and turns its answer into the process exit code.
 import { main } from './cli.ts';
-import { applyRuntimeFlags } from './runtime-flags.ts';
+import { applyRuntimeFlags } from './base/runtime-flags.ts';
 
 applyRuntimeFlags();
 const code = await main(process.argv.slice(2));

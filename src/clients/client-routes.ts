@@ -1,7 +1,7 @@
 // Client → storage → node → scheme: which client dials which inventory node, and how. A tcp://
 // address to a node that has a TLS listener is the cause of plaintext traffic before it shows up
 // in any counter. Information only: nothing here changes a node's verdict.
-import { formatHostPort, parseAddress } from '../address.ts';
+import { formatHostPort, parseAddress } from '../base/address.ts';
 import type { ClientFileConfig, NodeConfig } from '../config/types.ts';
 import type { ClientFileResult, StorageEntry } from './types.ts';
 

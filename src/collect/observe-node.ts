@@ -1,13 +1,13 @@
 // One node's share of a collection: scrape first, then the probes, so that every connection the
 // probes open lands in the NEXT scrape's counters, where the history subtracts it exactly.
 import type { Logger } from 'pino';
-import { parseAddress } from '../address.ts';
+import { parseAddress } from '../base/address.ts';
 import type { Config, NodeConfig } from '../config/types.ts';
-import type { CertFileResult, GitalyScrape, PlaintextProbeResult, SocketsResult, TlsProbeResult } from '../evidence.ts';
-import type { ReverseDnsCache } from '../sources/reverse-dns.ts';
+import type { CertFileResult, GitalyScrape, PlaintextProbeResult, SocketsResult, TlsProbeResult } from '../evidence/evidence.ts';
+import type { ReverseDnsCache } from '../peers/reverse-dns.ts';
 import type { TlsSessionCache } from '../probes/tls-sessions.ts';
 import { DEFAULTS } from '../config/schema.ts';
-import { PEERS_LISTED, trackPlaintextPeers, type PeerSightings, type PlaintextPeers } from './plaintext-peers.ts';
+import { PEERS_LISTED, trackPlaintextPeers, type PeerSightings, type PlaintextPeers } from '../peers/plaintext-peers.ts';
 import type { ProbeFunctions } from './probes.ts';
 import { isDue } from './schedule.ts';
 

@@ -7,7 +7,7 @@ import { probeTlsEveryAddress } from '../probes/tls-every-address.ts';
 import { scrapeGitalyMetrics } from '../sources/gitaly-metrics.ts';
 import { queryFleetEvidence } from '../sources/prometheus.ts';
 import { checkQueryEngine } from '../sources/prometheus-engine.ts';
-import type { ReverseLookup } from '../sources/reverse-dns.ts';
+import type { ReverseLookup } from '../peers/reverse-dns.ts';
 import { readListening } from '../sources/listening.ts';
 import { readEstablished } from '../sources/sockets.ts';
 

@@ -1,6 +1,6 @@
 // Reads the discovery: section: the inventory's sources besides the static nodes: list (Prometheus
 // targets, file_sd files, Gitaly's and Praefect's config.toml) and per-node overrides by name.
-import { checkTemplate } from '../inventory/template.ts';
+import { checkTemplate } from './template.ts';
 import { readPath, type Context } from './paths.ts';
 import {
   byteSize,

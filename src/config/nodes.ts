@@ -3,6 +3,7 @@ import { readPath, type Context } from './paths.ts';
 import {
   bool,
   DEFAULTS,
+  MAX_PEERS_KEPT,
   hostName,
   hostPortOf,
   httpUrl,
@@ -17,7 +18,6 @@ import {
 } from './schema.ts';
 import type { DiscoveryConfig, LocalModeConfig, NodeConfig, Role } from './types.ts';
 import { present, suggest, type MapView } from './yaml-reader.ts';
-import { MAX_PEERS_KEPT } from '../sources/socket-peers.ts';
 
 /** What could be read of a node; `complete` when it had no problems. */
 export type NodeDraft = Partial<NodeConfig> & { complete: boolean };

@@ -1,9 +1,16 @@
 // The config file's keys, defaults, and value parsers that turn a YAML scalar into a typed value or a user-facing error.
 import { isIP } from 'node:net';
-import { formatHostPort, parseAddress } from '../address.ts';
+import { formatHostPort, parseAddress } from '../base/address.ts';
 import { formatDuration, parseByteSize, parseDuration } from './duration.ts';
 import type { Convert } from './yaml-reader.ts';
-import { parseLabelMatchers } from '../label-matchers.ts';
+import { parseLabelMatchers } from '../base/label-matchers.ts';
+
+/**
+ * Peers kept per listener from one read, most connections first: as many as the metric may name
+ * (peer_metric_limit's maximum). The others are only counted, so that 150,000 client addresses cost
+ * one Map during the parse and no more afterwards.
+ */
+export const MAX_PEERS_KEPT = 1000;
 
 export const DEFAULTS = {
   soakWindowMs: 7 * 86_400_000,

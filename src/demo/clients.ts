@@ -5,7 +5,7 @@
 // a legacy client never does.
 import http2 from 'node:http2';
 import type { Logger } from 'pino';
-import { formatHostPort, parseAddress } from '../address.ts';
+import { formatHostPort, parseAddress } from '../base/address.ts';
 import { grpcHealthCheck } from './grpc-health.ts';
 
 export interface TrafficClientPlan {

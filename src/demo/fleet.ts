@@ -9,7 +9,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import type { Role } from '../config/types.ts';
-import { formatHostPort, isIpLiteral } from '../address.ts';
+import { formatHostPort, isIpLiteral } from '../base/address.ts';
 import { chainPem, createCa, createIntermediate, createLeaf, DAY_MS, type Issued } from './certs.ts';
 import { startSimulatedNode, type NodeTls, type SimulatedNode } from './gitaly-node.ts';
 import { startTrafficDriver, type TrafficClientPlan, type TrafficDriver } from './clients.ts';

@@ -1,6 +1,6 @@
 // The static bulk of a demo /metrics page (gRPC method table, families rendered once per role) and its text-format helpers.
 import type { Role } from '../config/types.ts';
-import type { ConnectionCounts } from '../evidence.ts';
+import type { ConnectionCounts } from '../evidence/evidence.ts';
 
 /** The values a simulated page shows at one moment. */
 export interface MetricsPageValues {

@@ -4,7 +4,7 @@
 // The bulk is built once per role and variant and kept as bytes (and as deflate blocks), so a page
 // with new counts costs a few small strings, even for 1,000 nodes scraped every few seconds.
 import { constants, crc32, deflateRawSync } from 'node:zlib';
-import type { ConnectionCounts } from '../evidence.ts';
+import type { ConnectionCounts } from '../evidence/evidence.ts';
 import type { Role } from '../config/types.ts';
 import {
   family,

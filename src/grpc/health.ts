@@ -4,7 +4,7 @@
 // HealthCheckRequest { string service = 1; }  HealthCheckResponse { ServingStatus status = 1; }
 import http2 from 'node:http2';
 import type { Duplex } from 'node:stream';
-import { settleOnce } from '../settle.ts';
+import { settleOnce } from '../base/settle.ts';
 
 export const HEALTH_CHECK_PATH = '/grpc.health.v1.Health/Check';
 /** Cap on one health message, either way: a health answer is a few bytes. */

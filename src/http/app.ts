@@ -3,7 +3,7 @@ import http from 'node:http';
 import { Readable } from 'node:stream';
 import type { TlsOptions } from 'node:tls';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyHttpOptions, type FastifyInstance } from 'fastify';
-import type { Snapshot } from '../collect/collector.ts';
+import type { Snapshot } from '../cycle/collector.ts';
 import { processMetricsText } from '../metrics/process.ts';
 import { closeSilentConnections, type HttpLimits } from './limits.ts';
 import type { OnDemandResult } from '../probes/on-demand.ts';

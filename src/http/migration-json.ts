@@ -1,7 +1,7 @@
 // The /migration document: for change tickets and scripts. Times are ISO 8601 strings; a value
 // nobody observed is null, with the reason beside it, never a made-up default.
-import { PEERS_LISTED, topPeers, type PlaintextPeers } from '../collect/plaintext-peers.ts';
-import type { PeerTotals } from '../sources/socket-peers.ts';
+import { PEERS_LISTED, topPeers, type PlaintextPeers } from '../peers/plaintext-peers.ts';
+import type { PeerTotals } from '../peers/socket-peers.ts';
 import type { CollectionView } from '../view/collection-view.ts';
 import { CHECK_NAMES, type Check, type NodeView, type TlsView } from '../view/node-view.ts';
 

@@ -1,6 +1,6 @@
 // One node's whole evidence on one page, for a change ticket: verdict, reasons with details, next
 // step, soak progress, chart, certificates, sources and plaintext clients. Renders the node view only.
-import { notListedSentence, PEERS_LISTED, topPeers } from '../collect/plaintext-peers.ts';
+import { notListedSentence, PEERS_LISTED, topPeers } from '../peers/plaintext-peers.ts';
 import type { CollectionView } from '../view/collection-view.ts';
 import { CHECK_NAMES, type CertificateView, type Check, type NodeView } from '../view/node-view.ts';
 import { duration } from '../view/next-step.ts';

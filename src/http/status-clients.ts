@@ -1,6 +1,6 @@
 // The status page's "who is still on plaintext" section: peers seen in local mode, and which client
 // configuration dials which node how. Kept apart from the node table; it adds no verdict.
-import { notListedSentence, PEERS_LISTED, topPeers } from '../collect/plaintext-peers.ts';
+import { notListedSentence, PEERS_LISTED, topPeers } from '../peers/plaintext-peers.ts';
 import type { CollectionView } from '../view/collection-view.ts';
 import { escapeHtml } from './html.ts';
 

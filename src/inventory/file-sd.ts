@@ -4,9 +4,9 @@
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
 import type { FileSdConfig, NodeConfig } from '../config/types.ts';
 import { readBounded, type FileLimits } from './read-bounded.ts';
-import { hostVars, nodeFromTarget } from './template.ts';
+import { hostVars, nodeFromTarget } from '../config/template.ts';
 import type { InventorySource, SourceResult } from './types.ts';
-import type { ErrorCode } from '../error-codes.ts';
+import type { ErrorCode } from '../base/error-codes.ts';
 
 /** Problems listed in one error; the rest are counted. */
 const SHOWN = 5;

@@ -4,13 +4,13 @@
 // `host:` or the certificate's first SAN. Praefect's [[virtual_storage.node]] addresses name the
 // Gitaly nodes behind it. Errors name the file and line.
 import { parse, TomlError } from 'smol-toml';
-import { formatHostPort, parseAddress, type HostPort } from '../address.ts';
+import { formatHostPort, parseAddress, type HostPort } from '../base/address.ts';
 import { parsePraefectConfig } from '../clients/praefect-config.ts';
 import type { NodeConfig, TomlSourceConfig } from '../config/types.ts';
 import { parsePemChain, certificateFacts } from '../probes/x509-facts.ts';
 import { readBounded, type FileLimits } from './read-bounded.ts';
 import type { InventorySource, SourceResult } from './types.ts';
-import type { ErrorCode } from '../error-codes.ts';
+import type { ErrorCode } from '../base/error-codes.ts';
 
 const NAME = /^[A-Za-z0-9_.:-]{1,128}$/;
 

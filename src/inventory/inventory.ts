@@ -2,7 +2,7 @@
 // node never silently leaves: once its sources stop listing it, it stays (unknown and blocking)
 // for a whole soak window; a node whose source failed this cycle is kept as it was.
 import type { Config, NodeConfig } from '../config/types.ts';
-import type { SourceError } from '../evidence.ts';
+import type { SourceError } from '../evidence/evidence.ts';
 import { applyOverrides, mergeNodes } from './merge.ts';
 import { buildSources, type SourceDeps } from './sources.ts';
 import type { InventorySource, InventoryView, MissingNode, SourceResult, SourceStatus } from './types.ts';

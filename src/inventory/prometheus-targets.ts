@@ -7,9 +7,9 @@ import { PRAEFECT_FAMILY } from '../sources/metrics-parser.ts';
 import { apiGet, DEFAULT_MAX_SAMPLES, instantQuery, type PrometheusDeps } from '../sources/prometheus-client.ts';
 import { checkSelector } from '../sources/prometheus.ts';
 import { describeTarget, TargetsAnswer, type Matcher } from './targets-answer.ts';
-import { hostVars, nodeFromTarget, templateVariables } from './template.ts';
+import { hostVars, nodeFromTarget, templateVariables } from '../config/template.ts';
 import type { InventorySource, SourceResult } from './types.ts';
-import type { ErrorCode } from '../error-codes.ts';
+import type { ErrorCode } from '../base/error-codes.ts';
 
 /** Requests per collection, whatever the number of targets (the benchmark checks it). */
 export const DISCOVERY_REQUESTS = 2;

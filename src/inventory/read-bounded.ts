@@ -1,5 +1,5 @@
 // Reads one discovery file through the shared bounded reader; never throws.
-import type { Result } from '../evidence.ts';
+import type { Result } from '../evidence/evidence.ts';
 import { describeFileError, FileReadError, fileErrorCode, readFileBounded } from '../files/bounded-file.ts';
 
 export interface FileLimits {

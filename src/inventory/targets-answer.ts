@@ -5,7 +5,7 @@
 // held longer than MAX_STRING_BYTES: a longer label nothing needs is left out, a longer label
 // that is needed fails the source, naming the label and the target.
 import type { ParsedElementInfo } from '@streamparser/json';
-import type { Result, SourceError } from '../evidence.ts';
+import type { Result, SourceError } from '../evidence/evidence.ts';
 import { badAnswer, fail, release, StreamedAnswer, TOO_LONG } from '../sources/prometheus-answer.ts';
 
 /** Longer than any label value or URL a node is made of; a Kubernetes annotation may be longer, and is cut. */

@@ -1,6 +1,6 @@
 // What the inventory's sources return and what one refresh of the inventory gives the collector.
 import type { NodeConfig } from '../config/types.ts';
-import type { SourceError } from '../evidence.ts';
+import type { SourceError } from '../evidence/evidence.ts';
 
 export type SourceKind = 'static' | 'prometheus' | 'file_sd' | 'gitaly_config' | 'praefect_config';
 

@@ -1,6 +1,6 @@
 // Results → metrics, in one place. Rendered once per collection (and per /probe request on a
 // fresh registry); /metrics serves the cached text, so scrapes cost nothing extra.
-import { topPeers } from '../collect/plaintext-peers.ts';
+import { topPeers } from '../peers/plaintext-peers.ts';
 import { PHASES } from '../migration/types.ts';
 import type { CollectionView } from '../view/collection-view.ts';
 import type { Check, NodeView, TlsView } from '../view/node-view.ts';

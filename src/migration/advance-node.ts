@@ -3,7 +3,7 @@
 // answer for it; out come the history to keep and the evidence the verdict judges. Pure: the
 // caller keeps the history and logs the events.
 import type { NodeConfig } from '../config/types.ts';
-import type { PrometheusFleetEvidence, PrometheusNodeEvidence } from '../evidence.ts';
+import type { PrometheusFleetEvidence, PrometheusNodeEvidence } from '../evidence/evidence.ts';
 import type { NodeObservation } from '../collect/observe-node.ts';
 import { directCanary, mergeCanary, prometheusCanary } from './canary.ts';
 import {

@@ -3,7 +3,7 @@
 // node's listeners (a Praefect read without `role: praefect`, a page without the counter family,
 // the wrong metrics_url or prometheus_instance, a proxy in between, a Gitaly too old to count):
 // its zero is no evidence, and the node must be unknown rather than "no plaintext".
-import type { ConnectionCounts, PrometheusNodeEvidence } from '../evidence.ts';
+import type { ConnectionCounts, PrometheusNodeEvidence } from '../evidence/evidence.ts';
 import type { CanaryCheck, NodeHistory } from './types.ts';
 
 export type { CanaryCheck };

@@ -2,10 +2,10 @@
 // certificates' expiry states, what the node's metrics page said. Settled here once, from the
 // evidence; the verdict derives reasons and phase from these facts, and every output shows them
 // as they are (yes, no, or unknown with the reason why), so no two places judge the same thing.
-import type { PlaintextPeers } from '../collect/plaintext-peers.ts';
-import type { CertificateFacts, SourceError, TlsProbeResult } from '../evidence.ts';
+import type { PlaintextPeers } from '../peers/plaintext-peers.ts';
+import type { CertificateFacts, SourceError, TlsProbeResult } from '../evidence/evidence.ts';
 import { REASON_TEXT } from './types.ts';
-import type { NodeEvidence } from './verdict.ts';
+import type { NodeEvidence } from './node-evidence.ts';
 
 const DAY_MS = 86_400_000;
 

@@ -2,7 +2,7 @@
 // Exact own-connection accounting is possible here because the exporter orders, per node, its
 // scrape before its probes: every own connection made since the last successful scrape is in
 // the next scrape's counters, so it is subtracted there and nowhere else.
-import type { ConnectionCounts } from '../evidence.ts';
+import type { ConnectionCounts } from '../evidence/evidence.ts';
 import type { NodeHistory } from './types.ts';
 
 export interface HistoryOptions {

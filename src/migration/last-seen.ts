@@ -10,7 +10,7 @@
 // never explains more than it grew), so the unexplained counts are exact whenever each dial did
 // land in Gitaly's counter; a dial lost to a restart could hide one real count next to it, as the
 // window totals already accept.
-import type { TcpChange } from '../evidence.ts';
+import type { TcpChange } from '../evidence/evidence.ts';
 
 export interface ExplainOptions {
   /** How long after a dial its count can first show up in a sample (scrape interval + slow scrape). */

@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import type { Result } from '../evidence.ts';
+import type { Result } from '../evidence/evidence.ts';
 import { emptyHistory, type NodeHistory } from './types.ts';
 
 const FORMAT_VERSION = 1;

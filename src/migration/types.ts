@@ -1,4 +1,4 @@
-import type { ConnectionCounts, PlaintextProbeResult } from '../evidence.ts';
+import type { ConnectionCounts, PlaintextProbeResult } from '../evidence/evidence.ts';
 
 /** In the order a node moves through them; `unknown` stands apart. */
 export const PHASES = ['plaintext_only', 'dual_listen', 'tls_only_traffic', 'complete', 'unknown'] as const;

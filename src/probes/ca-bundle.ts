@@ -2,7 +2,7 @@
 // (like the Linux package's /etc/gitlab/trusted-certs), or the system store.
 import { join } from 'node:path';
 import { rootCertificates } from 'node:tls';
-import type { Result } from '../evidence.ts';
+import type { Result } from '../evidence/evidence.ts';
 import { describeFileError, FILE_TIMEOUT_MS, readdirBounded, readFileBounded, statBounded } from '../files/bounded-file.ts';
 import { derToPem, parsePemChain, PemError } from './x509-facts.ts';
 

@@ -1,6 +1,6 @@
 // Gitaly reads its certificate once at start and never reloads it: comparing the file on disk with the
 // served leaf tells whether a renewed certificate is waiting for a restart.
-import type { CertFileResult } from '../evidence.ts';
+import type { CertFileResult } from '../evidence/evidence.ts';
 import { describeFileError, fileErrorCode, FILE_TIMEOUT_MS, FileReadError, readFileBounded } from '../files/bounded-file.ts';
 import { chainFacts, parsePemChain, PemError } from './x509-facts.ts';
 

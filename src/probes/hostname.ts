@@ -3,7 +3,7 @@
 // is not a valid host name pattern (e.g. `localhost.`, with its trailing dot) only matches the
 // identical string; a trailing dot on the dialled name is dropped before matching.
 import { isIP } from 'node:net';
-import type { CertificateFacts } from '../evidence.ts';
+import type { CertificateFacts } from '../evidence/evidence.ts';
 import { normalizeIp } from './x509-facts.ts';
 
 /** Go lowercases ASCII only. */

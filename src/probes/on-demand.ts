@@ -2,9 +2,9 @@
 // the shared CA bundle. Returns a tagged result, never throws; src/http/probe-response.ts maps it to
 // an HTTP status and body (as blackbox_exporter's prober/handler.go does).
 import type { Logger } from 'pino';
-import { formatHostPort, parseAddress } from '../address.ts';
+import { formatHostPort, parseAddress } from '../base/address.ts';
 import type { Config, NodeConfig } from '../config/types.ts';
-import type { TlsProbeResult } from '../evidence.ts';
+import type { TlsProbeResult } from '../evidence/evidence.ts';
 import type { CaBundleCache } from './ca-bundle.ts';
 import type { probeTls } from './tls.ts';
 

@@ -2,11 +2,11 @@
 // whether the TLS port turns a plaintext client away. Every dial adds to Gitaly's connection
 // counter, so the probe reports exactly how many it made. Never throws; ends by its deadline.
 import * as net from 'node:net';
-import { formatHostPort, parseAddress, type HostPort } from '../address.ts';
-import type { PlaintextProbeResult, SourceError } from '../evidence.ts';
+import { formatHostPort, parseAddress, type HostPort } from '../base/address.ts';
+import type { PlaintextProbeResult, SourceError } from '../evidence/evidence.ts';
 import { checkGrpcHealthOnSocket } from '../grpc/health.ts';
-import { DNS_SYSTEM_CODES } from '../error-codes.ts';
-import { settleOnce } from '../settle.ts';
+import { DNS_SYSTEM_CODES } from '../base/error-codes.ts';
+import { settleOnce } from '../base/settle.ts';
 import { MAX_ADDRESSES, systemResolveAll, type ResolveAll } from './resolve-all.ts';
 
 export interface PlaintextProbeTarget {

@@ -3,8 +3,8 @@
 // nothing of the other, so the probes dial each. Never throws; ends by its deadline.
 import { promises as dns } from 'node:dns';
 import { isIP } from 'node:net';
-import type { SourceError } from '../evidence.ts';
-import { DNS_SYSTEM_CODES } from '../error-codes.ts';
+import type { SourceError } from '../evidence/evidence.ts';
+import { DNS_SYSTEM_CODES } from '../base/error-codes.ts';
 
 export type Resolved = { ok: true; addresses: string[] } | { ok: false; error: SourceError };
 

@@ -2,8 +2,8 @@
 // address is a socket of its own, and may serve another certificate, or none. Each is probed, the
 // host name still sent as SNI and checked against the SANs, and the node's result is the worst of
 // them, so a broken address is never hidden behind a healthy one.
-import { formatHostPort, parseAddress } from '../address.ts';
-import type { TlsProbeResult } from '../evidence.ts';
+import { formatHostPort, parseAddress } from '../base/address.ts';
+import type { TlsProbeResult } from '../evidence/evidence.ts';
 import { MAX_ADDRESSES, systemResolveAll, type ResolveAll } from './resolve-all.ts';
 import { probeTls, type TlsProbeDeps, type TlsProbeOptions, type TlsProbeTarget } from './tls.ts';
 

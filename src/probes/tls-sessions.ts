@@ -12,7 +12,7 @@
 // notAfter (trust would be judged differently now), and after any probe that failed or answered
 // differently (no new ticket is stored, so the entry is dropped).
 import type { SecureContext } from 'node:tls';
-import type { CertificateFacts } from '../evidence.ts';
+import type { CertificateFacts } from '../evidence/evidence.ts';
 import { withoutPeerCertificate } from './session-ticket.ts';
 
 /** What the last full handshake with one listener established, and the ticket to resume it. */

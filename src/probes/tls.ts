@@ -3,13 +3,13 @@
 import { isIP } from 'node:net';
 import * as tls from 'node:tls';
 import type { Logger } from 'pino';
-import { formatHostPort, parseAddress, type HostPort } from '../address.ts';
+import { formatHostPort, parseAddress, type HostPort } from '../base/address.ts';
 import { checkGrpcHealthOnSocket } from '../grpc/health.ts';
-import type { SourceError, TlsProbeResult } from '../evidence.ts';
+import type { SourceError, TlsProbeResult } from '../evidence/evidence.ts';
 import { matchesHostname } from './hostname.ts';
 import { chainValidity, TlsSessionCache, type VerifiedSession } from './tls-sessions.ts';
 import { chainFacts } from './x509-facts.ts';
-import { DNS_SYSTEM_CODES, type ErrorCode } from '../error-codes.ts';
+import { DNS_SYSTEM_CODES, type ErrorCode } from '../base/error-codes.ts';
 
 export interface TlsProbeTarget {
   node: string;

@@ -3,7 +3,7 @@
 // expose, is read from the DER by OID.
 import { createHash, X509Certificate } from 'node:crypto';
 import { isIPv4, isIPv6 } from 'node:net';
-import type { CertificateFacts, ChainPosition } from '../evidence.ts';
+import type { CertificateFacts, ChainPosition } from '../evidence/evidence.ts';
 
 /** A PEM text that holds a broken CERTIFICATE block; the message says which block and why. */
 export class PemError extends Error {

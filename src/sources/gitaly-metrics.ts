@@ -3,10 +3,10 @@
 
 import { getGlobalDispatcher, type Dispatcher } from 'undici';
 import type { Role } from '../config/types.ts';
-import type { GitalyScrape, SourceError } from '../evidence.ts';
+import type { GitalyScrape, SourceError } from '../evidence/evidence.ts';
 import { ConnectionCounterExtractor } from './metrics-parser.ts';
 import { streamGet } from './stream-get.ts';
-import { connectFailureCode } from '../error-codes.ts';
+import { connectFailureCode } from '../base/error-codes.ts';
 
 export interface ScrapeOptions {
   role: Role;

@@ -1,6 +1,6 @@
 // Local mode: whether Gitaly's listeners are in LISTEN state, from /proc/net/tcp and tcp6 —
 // the state of listen_addr without dialling it (a dial adds to Gitaly's plaintext counter).
-import type { Result } from '../evidence.ts';
+import type { Result } from '../evidence/evidence.ts';
 import { describeFileError, fileErrorCode, readFileBounded } from '../files/bounded-file.ts';
 import { PROC_NET_MAX_BYTES, PROC_NET_TIMEOUT_MS } from './sockets.ts';
 

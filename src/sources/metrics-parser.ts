@@ -3,9 +3,9 @@
 // by its first bytes, unwanted lines are skipped with indexOf(0x0a), and only wanted lines are parsed.
 
 import type { Role } from '../config/types.ts';
-import type { ConnectionCounts, SourceError } from '../evidence.ts';
+import type { ConnectionCounts, SourceError } from '../evidence/evidence.ts';
 import { parseSample } from './sample-line.ts';
-import type { ErrorCode } from '../error-codes.ts';
+import type { ErrorCode } from '../base/error-codes.ts';
 
 export type ExtractResult =
   | { ok: true; counts: ConnectionCounts; family: string | null; version: string | null; processStartSeconds: number | null }

@@ -2,8 +2,8 @@
 // here, the data by a subclass that keeps only what it needs. What an answer costs is what its
 // reader keeps, never the answer's size, and the event loop gets a turn between network chunks.
 import { TokenParser, Tokenizer, TokenType, type ParsedElementInfo } from '@streamparser/json';
-import type { Result, SourceError } from '../evidence.ts';
-import type { ErrorCode } from '../error-codes.ts';
+import type { Result, SourceError } from '../evidence/evidence.ts';
+import type { ErrorCode } from '../base/error-codes.ts';
 import { JsonStringCap } from './json-string-cap.ts';
 import { scrubAndCut } from './secret-text.ts';
 

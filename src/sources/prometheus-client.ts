@@ -4,8 +4,8 @@
 import type { ParsedElementInfo } from '@streamparser/json';
 import { request, type Dispatcher } from 'undici';
 import type { PrometheusConfig } from '../config/types.ts';
-import type { Result, SourceError } from '../evidence.ts';
-import { connectFailureCode } from '../error-codes.ts';
+import type { Result, SourceError } from '../evidence/evidence.ts';
+import { connectFailureCode } from '../base/error-codes.ts';
 import { describeFileError, FILE_TIMEOUT_MS, readFileBounded } from '../files/bounded-file.ts';
 import { badAnswer, fail, release, shorten, StreamedAnswer, type AnswerStream } from './prometheus-answer.ts';
 import { scrub } from './secret-text.ts';

@@ -10,7 +10,7 @@
 // Any other engine, or VictoriaMetrics with a larger offset, is a blocking reason naming what
 // answered and what to change, never a verdict. docs/deploy.md, "Prometheus-compatible engines".
 import type { PrometheusConfig } from '../config/types.ts';
-import type { SourceError } from '../evidence.ts';
+import type { SourceError } from '../evidence/evidence.ts';
 import { apiGetData, textGet, type PrometheusDeps, type PrometheusQueryOptions } from './prometheus-client.ts';
 
 export type QueryEngine = 'prometheus' | 'victoriametrics';

@@ -6,7 +6,7 @@
 // From these the exporter tells real plaintext clients from exporters' dials change by change
 // (src/migration/last-seen.ts). Both answers hold only the steps where something changed, so
 // their size follows the number of changes, not the length of the window.
-import type { Result, ScrapeGap, TcpChange } from '../evidence.ts';
+import type { Result, ScrapeGap, TcpChange } from '../evidence/evidence.ts';
 import { GITALY_FAMILY, PRAEFECT_FAMILY } from './metrics-parser.ts';
 import type { PrometheusSeries } from './prometheus-client.ts';
 

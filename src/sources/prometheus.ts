@@ -3,7 +3,7 @@
 // "no plaintext connections".
 import { setMaxListeners } from 'node:events';
 import type { PrometheusConfig } from '../config/types.ts';
-import type { PrometheusFleetEvidence, PrometheusNodeEvidence, Result, ScrapeGap } from '../evidence.ts';
+import type { PrometheusFleetEvidence, PrometheusNodeEvidence, Result, ScrapeGap } from '../evidence/evidence.ts';
 import { GITALY_FAMILY, PRAEFECT_FAMILY } from './metrics-parser.ts';
 import {
   instantQuery,
@@ -25,8 +25,8 @@ import {
   stepSeconds,
   TLS_CONNECTIONS_COUNTER,
 } from './prometheus-steps.ts';
-import type { ErrorCode } from '../error-codes.ts';
-import { parseLabelMatchers } from '../label-matchers.ts';
+import type { ErrorCode } from '../base/error-codes.ts';
+import { parseLabelMatchers } from '../base/label-matchers.ts';
 
 export { instantQuery };
 export type { InstantQueryResult, PrometheusDeps, PrometheusQueryOptions, PrometheusSample } from './prometheus-client.ts';

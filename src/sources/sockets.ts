@@ -1,8 +1,8 @@
 // Local mode: connections ESTABLISHED right now on Gitaly's listener ports, from /proc/net/tcp and tcp6.
 // This is the only view of long-lived plaintext gRPC channels, which add nothing to Gitaly's
 // connection counter once open.
-import type { SocketsResult } from '../evidence.ts';
-import { countPeers, keepTopPeers, MAX_PEERS_KEPT, type PeerCount } from './socket-peers.ts';
+import type { SocketsResult } from '../evidence/evidence.ts';
+import { countPeers, keepTopPeers, MAX_PEERS_KEPT, type PeerCount } from '../peers/socket-peers.ts';
 import { describeFileError, fileErrorCode, readFileBounded } from '../files/bounded-file.ts';
 
 export interface SocketsDeps {

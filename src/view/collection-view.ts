@@ -1,7 +1,7 @@
 // The view of one collection: the fleet verdict, one NodeView per node, and the exporter's own
 // health. Built once when a collection finishes; every output renders this and nothing else.
 import type { ClientReport } from '../clients/client-routes.ts';
-import type { PrometheusFleetEvidence, SourceError } from '../evidence.ts';
+import type { PrometheusFleetEvidence, SourceError } from '../evidence/evidence.ts';
 import type { FleetVerdict } from '../migration/verdict.ts';
 import type { InventoryView } from '../inventory/types.ts';
 import { nodeView, type NodeView, type NodeViewInput } from './node-view.ts';

@@ -1,7 +1,7 @@
 // The one sentence an operator reads first: what to do next on this node, in plain words, decided
 // from the verdict's reasons in order of urgency. The reason codes stay beside it for scripts.
 import type { Phase, Reason } from '../migration/types.ts';
-import type { SourceError } from '../evidence.ts';
+import type { SourceError } from '../evidence/evidence.ts';
 
 /** A source as the view shows it (node-view's SourceView; repeated here to keep the import one-way). */
 interface Source {

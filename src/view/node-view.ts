@@ -7,9 +7,9 @@
 // /migration, the status page and `check` read; it presents facts and never judges evidence, so
 // the four outputs cannot disagree. A renderer that needs a fact the verdict lacks adds it to the
 // facts, never derives it here.
-import type { PlaintextPeers } from '../collect/plaintext-peers.ts';
+import type { PlaintextPeers } from '../peers/plaintext-peers.ts';
 import type { NodeConfig, Role } from '../config/types.ts';
-import type { SourceError } from '../evidence.ts';
+import type { SourceError } from '../evidence/evidence.ts';
 import type { CertExpiry, CertificateFileView, CheckName, Check, NodeFacts, SourceView, TlsView } from '../migration/facts.ts';
 import { REASON_TEXT, type NodeHistory, type Phase, type Reason } from '../migration/types.ts';
 import type { NodeVerdict } from '../migration/verdict.ts';

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { startDemoFleet, type DemoFleet, type DemoNodeInfo } from '../../src/demo/fleet.ts';
-import { parseAddress } from '../../src/address.ts';
+import { parseAddress } from '../../src/base/address.ts';
 import { DAY_MS } from '../../src/demo/certs.ts';
 import { killGroup, spawnTracked } from '../helpers/processes.ts';
 import { scaled } from '../helpers/time-factor.ts';

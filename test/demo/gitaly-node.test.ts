@@ -11,7 +11,7 @@ import { inflateRawSync } from 'node:zlib';
 import { createCa, createIntermediate, createLeaf, chainPem, type Issued } from '../../src/demo/certs.ts';
 import { startSimulatedNode, type SimulatedNode, type NodeTls } from '../../src/demo/gitaly-node.ts';
 import { grpcHealthCheck } from '../../src/demo/grpc-health.ts';
-import { parseAddress } from '../../src/address.ts';
+import { parseAddress } from '../../src/base/address.ts';
 import { scaled } from '../helpers/time-factor.ts';
 
 function hostPort(address: string | undefined): { host: string; port: number } {

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import pino from 'pino';
-import type { Snapshot } from '../../src/collect/collector.ts';
+import type { Snapshot } from '../../src/cycle/collector.ts';
 import { realProbes } from '../../src/collect/probes.ts';
 import type { Config, NodeConfig } from '../../src/config/types.ts';
 import { renderGitalyMetricsPage } from '../../src/demo/metrics-page.ts';

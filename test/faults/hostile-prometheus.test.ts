@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { Collector } from '../../src/collect/collector.ts';
+import { Collector } from '../../src/cycle/collector.ts';
 import { UNDECLARED_OTHERS } from '../../src/metrics/definitions.ts';
 import { renderMetrics } from '../../src/metrics/render.ts';
 import { MAX_UNDECLARED_LISTED } from '../../src/migration/verdict.ts';

@@ -10,10 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { stringify } from 'yaml';
-import { Collector, type Snapshot } from '../../src/collect/collector.ts';
+import { Collector, type Snapshot } from '../../src/cycle/collector.ts';
 import type { ProbeFunctions } from '../../src/collect/probes.ts';
 import { ConfigError, parseConfig } from '../../src/config/load.ts';
-import type { PrometheusFleetEvidence, PrometheusNodeEvidence } from '../../src/evidence.ts';
+import type { PrometheusFleetEvidence, PrometheusNodeEvidence } from '../../src/evidence/evidence.ts';
 import { FakeClock, FakeFleet, fakeNodeConfig } from '../helpers/fake-gitaly.ts';
 
 const logger = pino({ level: 'silent' });

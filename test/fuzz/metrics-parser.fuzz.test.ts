@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import { createRequire } from 'node:module';
 import fc from 'fast-check';
 import type { Role } from '../../src/config/types.ts';
-import type { ConnectionCounts } from '../../src/evidence.ts';
+import type { ConnectionCounts } from '../../src/evidence/evidence.ts';
 import {
   ConnectionCounterExtractor,
   extractConnectionCounters,

@@ -7,7 +7,7 @@
 // FUZZ_SEED=<n> replays a run (fast-check prints the seed of a failure); FUZZ_RUNS=<factor> scales the runs.
 import { expect } from 'chai';
 import fc from 'fast-check';
-import type { ConnectionCounts, GitalyScrape } from '../../src/evidence.ts';
+import type { ConnectionCounts, GitalyScrape } from '../../src/evidence/evidence.ts';
 import { directCanary, mergeCanary } from '../../src/migration/canary.ts';
 import { recordListenerCheck, recordOwnConnections, recordScrape, type HistoryOptions } from '../../src/migration/history.ts';
 import { emptyHistory, type NodeHistory } from '../../src/migration/types.ts';

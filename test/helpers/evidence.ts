@@ -1,5 +1,5 @@
 // Builders for evidence in a known-good state; tests change one thing at a time.
-import type { CertificateFacts, GitalyScrape, PlaintextProbeResult, SourceError, TlsProbeResult } from '../../src/evidence.ts';
+import type { CertificateFacts, GitalyScrape, PlaintextProbeResult, SourceError, TlsProbeResult } from '../../src/evidence/evidence.ts';
 import { emptyHistory, type NodeHistory } from '../../src/migration/types.ts';
 import type { NodeEvidence, VerdictOptions } from '../../src/migration/verdict.ts';
 

@@ -4,7 +4,13 @@
 import { PROMETHEUS_ENGINE } from '../../src/sources/prometheus-engine.ts';
 import type { ProbeFunctions } from '../../src/collect/probes.ts';
 import type { Config, NodeConfig } from '../../src/config/types.ts';
-import type { ConnectionCounts, GitalyScrape, PlaintextProbeResult, PrometheusFleetEvidence, TlsProbeResult } from '../../src/evidence.ts';
+import type {
+  ConnectionCounts,
+  GitalyScrape,
+  PlaintextProbeResult,
+  PrometheusFleetEvidence,
+  TlsProbeResult,
+} from '../../src/evidence/evidence.ts';
 import { realProbes } from '../../src/collect/probes.ts';
 import { cert, tlsOk } from './evidence.ts';
 

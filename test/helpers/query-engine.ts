@@ -1,7 +1,7 @@
 // The query engines the Prometheus-mode suites run against, with the same fake fleet and the same
 // expectations on each: `for (const engine of ENGINES) describe(...)`.
 import type { PrometheusConfig } from '../../src/config/types.ts';
-import type { PrometheusFleetEvidence } from '../../src/evidence.ts';
+import type { PrometheusFleetEvidence } from '../../src/evidence/evidence.ts';
 import {
   queryFleetEvidence,
   verifiedFleetEvidence,

@@ -1,7 +1,7 @@
 // A real TLS server that sends exactly the given certificates, probed once as the collector probes
 // it: for tests of what the outputs call served and what Node took from the CA bundle.
 import { chainPem, createCa, createIntermediate, createLeaf, type Issued } from '../../src/demo/certs.ts';
-import type { TlsProbeResult } from '../../src/evidence.ts';
+import type { TlsProbeResult } from '../../src/evidence/evidence.ts';
 import { probeTls } from '../../src/probes/tls.ts';
 import { startTlsServer } from './tls-servers.ts';
 

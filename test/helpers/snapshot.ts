@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { Collector, type Snapshot } from '../../src/collect/collector.ts';
+import { Collector, type Snapshot } from '../../src/cycle/collector.ts';
 import { FakeClock, FakeFleet, fakeConfig, fakeNodeConfig } from './fake-gitaly.ts';
 
 export const SNAPSHOT_T0 = Date.UTC(2026, 10, 25, 8);

@@ -4,9 +4,9 @@
 import { expect } from 'chai';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
-import type { Snapshot } from '../../src/collect/collector.ts';
+import type { Snapshot } from '../../src/cycle/collector.ts';
 import type { Issued } from '../../src/demo/certs.ts';
-import type { CertFileResult } from '../../src/evidence.ts';
+import type { CertFileResult } from '../../src/evidence/evidence.ts';
 import { buildApp, type ExporterView } from '../../src/http/app.ts';
 import { emptyHistory } from '../../src/migration/types.ts';
 import type { CollectionView } from '../../src/view/collection-view.ts';

@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { stringify } from 'yaml';
-import type { Snapshot } from '../../src/collect/collector.ts';
+import type { Snapshot } from '../../src/cycle/collector.ts';
 import { realProbes } from '../../src/collect/probes.ts';
 import { loadConfigFile } from '../../src/config/load.ts';
 import { chainPem, createCa, createIntermediate, createLeaf } from '../../src/demo/certs.ts';

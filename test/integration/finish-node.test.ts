@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { Collector } from '../../src/collect/collector.ts';
+import { Collector } from '../../src/cycle/collector.ts';
 import { realProbes } from '../../src/collect/probes.ts';
 import { chainPem, createCa, createLeaf } from '../../src/demo/certs.ts';
 import { startSimulatedNode, type SimulatedNode } from '../../src/demo/gitaly-node.ts';

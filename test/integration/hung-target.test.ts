@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { Collector } from '../../src/collect/collector.ts';
+import { Collector } from '../../src/cycle/collector.ts';
 import { realProbes, type ProbeFunctions } from '../../src/collect/probes.ts';
 import { chainPem, createCa, createIntermediate, createLeaf } from '../../src/demo/certs.ts';
 import { fakeConfig } from '../helpers/fake-gitaly.ts';

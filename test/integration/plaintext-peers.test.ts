@@ -15,7 +15,7 @@ import { createCa, createLeaf, chainPem } from '../../src/demo/certs.ts';
 import { startSimulatedNode, type SimulatedNode } from '../../src/demo/gitaly-node.ts';
 import { Exporter } from '../../src/exporter.ts';
 import { buildApp } from '../../src/http/app.ts';
-import { parseAddress } from '../../src/address.ts';
+import { parseAddress } from '../../src/base/address.ts';
 import { fakeConfig } from '../helpers/fake-gitaly.ts';
 
 interface PeerJson {

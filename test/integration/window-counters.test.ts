@@ -9,7 +9,7 @@ import { connect, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { Collector } from '../../src/collect/collector.ts';
+import { Collector } from '../../src/cycle/collector.ts';
 import { realProbes } from '../../src/collect/probes.ts';
 import type { Config, NodeConfig } from '../../src/config/types.ts';
 import { chainPem, createCa, createLeaf } from '../../src/demo/certs.ts';

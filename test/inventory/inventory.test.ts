@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { Collector } from '../../src/collect/collector.ts';
+import { Collector } from '../../src/cycle/collector.ts';
 import type { Config, NodeConfig } from '../../src/config/types.ts';
 import { Exporter } from '../../src/exporter.ts';
 import { migrationJson } from '../../src/http/migration-json.ts';

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { Collector } from '../../src/collect/collector.ts';
+import { Collector } from '../../src/cycle/collector.ts';
 import { realProbes } from '../../src/collect/probes.ts';
 import type { Config, NodeConfig } from '../../src/config/types.ts';
 import { demoConfig, demoNodeConfig } from '../../src/demo/demo-config.ts';

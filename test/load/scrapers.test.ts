@@ -12,7 +12,7 @@ import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import pino from 'pino';
 import { Pool } from 'undici';
 import { realProbes, type ProbeFunctions } from '../../src/collect/probes.ts';
-import type { ConnectionCounts } from '../../src/evidence.ts';
+import type { ConnectionCounts } from '../../src/evidence/evidence.ts';
 import { Exporter } from '../../src/exporter.ts';
 import { buildApp } from '../../src/http/app.ts';
 import { startTestFleet, type TestFleet } from '../helpers/exporter-process.ts';

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { Collector } from '../../src/collect/collector.ts';
+import { Collector } from '../../src/cycle/collector.ts';
 import { realProbes } from '../../src/collect/probes.ts';
 import type { NodeConfig } from '../../src/config/types.ts';
 import { chainPem, createCa, createLeaf, type Issued } from '../../src/demo/certs.ts';

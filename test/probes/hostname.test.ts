@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import type { CertificateFacts } from '../../src/evidence.ts';
+import type { CertificateFacts } from '../../src/evidence/evidence.ts';
 import { matchesHostname } from '../../src/probes/hostname.ts';
 
 function facts(dnsNames: string[], ipAddresses: string[] = [], subject = 'CN=gitaly.example.com'): CertificateFacts {

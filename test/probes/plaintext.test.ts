@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import * as net from 'node:net';
 import { chainPem, createCa, createLeaf } from '../../src/demo/certs.ts';
-import type { PlaintextProbeResult } from '../../src/evidence.ts';
+import type { PlaintextProbeResult } from '../../src/evidence/evidence.ts';
 import { probePlaintext, type PlaintextProbeOptions } from '../../src/probes/plaintext.ts';
 import {
   closedPort,

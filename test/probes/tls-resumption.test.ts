@@ -5,7 +5,7 @@ import { expect } from 'chai';
 import * as net from 'node:net';
 import { chainPem, createCa, createLeaf, type Issued } from '../../src/demo/certs.ts';
 import { startSimulatedNode, type SimulatedNode } from '../../src/demo/gitaly-node.ts';
-import type { TlsProbeResult } from '../../src/evidence.ts';
+import type { TlsProbeResult } from '../../src/evidence/evidence.ts';
 import { probeTls, type TlsProbeOptions } from '../../src/probes/tls.ts';
 import { TlsSessionCache } from '../../src/probes/tls-sessions.ts';
 import { parsePemChain } from '../../src/probes/x509-facts.ts';

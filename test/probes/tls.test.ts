@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { createHash } from 'node:crypto';
 import * as tls from 'node:tls';
 import { chainPem, createCa, createIntermediate, createLeaf, DAY_MS, type Issued } from '../../src/demo/certs.ts';
-import type { TlsProbeResult } from '../../src/evidence.ts';
+import type { TlsProbeResult } from '../../src/evidence/evidence.ts';
 import { probeTls, type TlsProbeOptions } from '../../src/probes/tls.ts';
 import { chainFacts, parsePemChain } from '../../src/probes/x509-facts.ts';
 import {

@@ -3,7 +3,7 @@ import { createServer, type IncomingHttpHeaders, type RequestListener, type Serv
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { Agent } from 'undici';
-import type { GitalyScrape } from '../../src/evidence.ts';
+import type { GitalyScrape } from '../../src/evidence/evidence.ts';
 import { scrapeGitalyMetrics, type ScrapeOptions } from '../../src/sources/gitaly-metrics.ts';
 import { buildGitalyPage } from '../fixtures/metrics/gitaly-page.ts';
 

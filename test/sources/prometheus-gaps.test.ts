@@ -1,7 +1,7 @@
 // Gaps in Prometheus' samples of a node: which lose nothing (the same process on both sides, the
 // counter followed across), and which may hide connections (a restart inside).
 import { expect } from 'chai';
-import type { ScrapeGap } from '../../src/evidence.ts';
+import type { ScrapeGap } from '../../src/evidence/evidence.ts';
 import { bridgedShare, countLookbackMs } from '../../src/sources/prometheus.ts';
 import { parseGaps } from '../../src/sources/prometheus-steps.ts';
 import type { PrometheusSeries } from '../../src/sources/prometheus-client.ts';

@@ -4,7 +4,7 @@ import { expect } from 'chai';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { PrometheusConfig } from '../../src/config/types.ts';
-import type { PrometheusFleetEvidence } from '../../src/evidence.ts';
+import type { PrometheusFleetEvidence } from '../../src/evidence/evidence.ts';
 import {
   instantQuery,
   MAX_FLEET_QUERIES,

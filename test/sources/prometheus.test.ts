@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { PrometheusConfig } from '../../src/config/types.ts';
-import type { PrometheusFleetEvidence, PrometheusNodeEvidence } from '../../src/evidence.ts';
+import type { PrometheusFleetEvidence, PrometheusNodeEvidence } from '../../src/evidence/evidence.ts';
 import { checkSelector, instantQuery, MAX_FLEET_QUERIES, queryFleetEvidence } from '../../src/sources/prometheus.ts';
 import { matrixQuery } from '../../src/sources/prometheus-client.ts';
 import { freePort, type RunningPrometheus, type ScrapeJob } from '../helpers/prometheus-server.ts';

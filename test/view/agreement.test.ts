@@ -4,7 +4,7 @@
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import type { NodeConfig } from '../../src/config/types.ts';
-import type { CertFileResult, GitalyScrape, SourceError, TlsProbeResult } from '../../src/evidence.ts';
+import type { CertFileResult, GitalyScrape, SourceError, TlsProbeResult } from '../../src/evidence/evidence.ts';
 import { migrationJson } from '../../src/http/migration-json.ts';
 import { renderStatusPage } from '../../src/http/status-page.ts';
 import { renderMetrics } from '../../src/metrics/render.ts';

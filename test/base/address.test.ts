@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { formatHostPort, parseAddress } from '../src/address.ts';
+import { formatHostPort, parseAddress } from '../../src/base/address.ts';
 
 describe('address parsing', () => {
   it('reads host:port, bracketed IPv6 and allowed schemes', () => {

@@ -3,10 +3,10 @@ import { expect } from 'chai';
 import net, { type LookupFunction } from 'node:net';
 import tls from 'node:tls';
 import { Agent } from 'undici';
-import { probePlaintext } from '../src/probes/plaintext.ts';
-import { probeTls } from '../src/probes/tls.ts';
-import { scrapeGitalyMetrics } from '../src/sources/gitaly-metrics.ts';
-import { instantQuery } from '../src/sources/prometheus-client.ts';
+import { probePlaintext } from '../../src/probes/plaintext.ts';
+import { probeTls } from '../../src/probes/tls.ts';
+import { scrapeGitalyMetrics } from '../../src/sources/gitaly-metrics.ts';
+import { instantQuery } from '../../src/sources/prometheus-client.ts';
 
 /** The resolver's answer for any name: ENOTFOUND, as getaddrinfo gives it for an unknown host. */
 const notFound: LookupFunction = (hostname, _options, callback) =>

@@ -1,8 +1,8 @@
 // One label-matcher checker: what the config loader accepts is exactly what the Prometheus source
 // pastes into its queries (they had two checkers with different rules).
 import { expect } from 'chai';
-import { labelMatchers } from '../src/config/schema.ts';
-import { checkSelector } from '../src/sources/prometheus.ts';
+import { labelMatchers } from '../../src/config/schema.ts';
+import { checkSelector } from '../../src/sources/prometheus.ts';
 
 function viaConfig(selector: string): string | Error {
   try {

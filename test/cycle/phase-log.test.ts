@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import pino from 'pino';
-import { PhaseLog } from '../../src/collect/phase-log.ts';
+import { PhaseLog } from '../../src/cycle/phase-log.ts';
 import { createLogger } from '../../src/log/logger.ts';
 import type { Phase, Reason } from '../../src/migration/types.ts';
 import type { CollectionView } from '../../src/view/collection-view.ts';

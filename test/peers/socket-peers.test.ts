@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { fileURLToPath } from 'node:url';
-import { countPeers, decodeProcAddress, keepTopPeers, type PeerCount } from '../../src/sources/socket-peers.ts';
+import { countPeers, decodeProcAddress, keepTopPeers, type PeerCount } from '../../src/peers/socket-peers.ts';
 import { readEstablished } from '../../src/sources/sockets.ts';
 
 // Fixture host 10.0.0.5 with Gitaly's listen_addr on 8075 and tls_listen_addr on 9999 (see sockets.test.ts).

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { Collector } from '../../src/collect/collector.ts';
+import { Collector } from '../../src/cycle/collector.ts';
 import { FakeClock, FakeFleet, fakeConfig, fakeNodeConfig, type FakeNode } from '../helpers/fake-gitaly.ts';
 
 const T0 = Date.UTC(2026, 11, 1, 8);

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { Collector, type Snapshot } from '../../src/collect/collector.ts';
+import { Collector, type Snapshot } from '../../src/cycle/collector.ts';
 import type { Config } from '../../src/config/types.ts';
 import { loadState } from '../../src/migration/state.ts';
 import { FakeClock, FakeFleet, fakeConfig, fakeNodeConfig } from '../helpers/fake-gitaly.ts';

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
-import { flagsToApply, RUNTIME_V8_FLAGS } from '../src/runtime-flags.ts';
+import { flagsToApply, RUNTIME_V8_FLAGS } from '../../src/base/runtime-flags.ts';
 
 describe('runtime V8 flags', () => {
   it('sets --optimize-for-size unless node’s command line names it either way', () => {

@@ -5,10 +5,10 @@
 import type { Logger } from 'pino';
 import { readClientReport } from '../clients/read-clients.ts';
 import type { ClientReport } from '../clients/client-routes.ts';
-import { mapWithConcurrency } from '../concurrency.ts';
+import { mapWithConcurrency } from '../base/concurrency.ts';
 import { prometheusInstanceOf } from '../config/nodes.ts';
 import type { Config } from '../config/types.ts';
-import type { PrometheusFleetEvidence, SourceError } from '../evidence.ts';
+import type { PrometheusFleetEvidence, SourceError } from '../evidence/evidence.ts';
 import { CaBundleCache, type CaBundle } from '../probes/ca-bundle.ts';
 import { TlsSessionCache } from '../probes/tls-sessions.ts';
 import { chooseQueryWindow, type QueryWindow } from '../migration/query-window.ts';
@@ -18,7 +18,7 @@ import { emptyHistory, type NodeHistory } from '../migration/types.ts';
 import { judgeFleet, judgeNode, type FleetVerdict, type NodeVerdict } from '../migration/verdict.ts';
 import { rangeLagMs, verifiedFleetEvidence } from '../sources/prometheus.ts';
 import { PROMETHEUS_ENGINE, type EngineCheck } from '../sources/prometheus-engine.ts';
-import { ReverseDnsCache, systemReverseLookup } from '../sources/reverse-dns.ts';
+import { ReverseDnsCache, systemReverseLookup } from '../peers/reverse-dns.ts';
 import { collectionView, type CollectionView } from '../view/collection-view.ts';
 import { advanceNode, recordObservation, type ScrapeEvent } from '../migration/advance-node.ts';
 import { PhaseLog } from './phase-log.ts';
@@ -27,8 +27,8 @@ import { Inventory, type InventoryDeps } from '../inventory/inventory.ts';
 import { inventoryBlocking } from '../inventory/missing.ts';
 import { judgeMissingNode } from '../migration/missing-node.ts';
 import type { InventoryView } from '../inventory/types.ts';
-import { emptyCarry, observeNode, type NodeCarry, type NodeObservation } from './observe-node.ts';
-import type { ProbeFunctions } from './probes.ts';
+import { emptyCarry, observeNode, type NodeCarry, type NodeObservation } from '../collect/observe-node.ts';
+import type { ProbeFunctions } from '../collect/probes.ts';
 
 export interface NodeResult {
   /** What was observed this collection (kept for diagnostics; the outputs read only the view). */

@@ -1,5 +1,5 @@
 // What each source and probe returns. Sources and probes never throw: they return one of these.
-import type { ErrorCode } from './error-codes.ts';
+import type { ErrorCode } from '../base/error-codes.ts';
 
 export type ConnectionType = 'tcp' | 'tls' | 'unix';
 

@@ -2,11 +2,11 @@
 // with their error sentence when a source starts failing (or fails with another code), as a reminder
 // every so often while it lasts, and once when it answers again, never every cycle.
 import type { Logger } from 'pino';
-import type { ErrorCode } from '../error-codes.ts';
-import type { SourceError } from '../evidence.ts';
+import type { ErrorCode } from '../base/error-codes.ts';
+import type { SourceError } from '../evidence/evidence.ts';
 import { errorKey, type CollectionView } from '../view/collection-view.ts';
 import { FailureLog, type FailureSubject } from './failure-log.ts';
-import type { NodeObservation } from './observe-node.ts';
+import type { NodeObservation } from '../collect/observe-node.ts';
 
 export class SourceHealth {
   /** Lifetime failures by source and code. */

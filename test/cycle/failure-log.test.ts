@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import pino from 'pino';
-import { FailureLog, type FailureSubject } from '../../src/collect/failure-log.ts';
+import { FailureLog, type FailureSubject } from '../../src/cycle/failure-log.ts';
 
 type Line = { level: number; msg: string; node?: string; source?: string; code?: string; previous_code?: string; since?: string };
 

@@ -1,9 +1,9 @@
 // Turns a discovered target (its labels) into a node through the configured templates, checking
 // every field as the config loader checks a hand-written node.
 import path from 'node:path';
-import { formatHostPort, parseAddress } from '../address.ts';
-import { hostPortOf } from '../config/schema.ts';
-import type { NodeConfig, NodeTemplates, Role } from '../config/types.ts';
+import { formatHostPort, parseAddress } from '../base/address.ts';
+import { hostPortOf } from './schema.ts';
+import type { NodeConfig, NodeTemplates, Role } from './types.ts';
 
 const PLACEHOLDER = /\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 

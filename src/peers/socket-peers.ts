@@ -9,12 +9,10 @@ export interface PeerCount {
   connections: number;
 }
 
-/**
- * Peers kept per listener from one read, most connections first: as many as the metric may name
- * (peer_metric_limit's maximum). The others are only counted, so that 150,000 client addresses cost
- * one Map during the parse and no more afterwards.
- */
-export const MAX_PEERS_KEPT = 1000;
+import { MAX_PEERS_KEPT } from '../config/schema.ts';
+
+/** Peers kept per listener from one read: peer_metric_limit's maximum (config/schema.ts). */
+export { MAX_PEERS_KEPT };
 
 /** Peers that were counted but not kept, and their connections. */
 export interface PeerTotals {

@@ -1,7 +1,7 @@
 // Who holds plaintext connections open on a local-mode node: per client address, how many, since when
 // (first seen by this exporter process, kept in memory), and its reverse-DNS name when asked for.
-import type { SocketsResult } from '../evidence.ts';
-import { byConnections, type PeerTotals } from '../sources/socket-peers.ts';
+import type { SocketsResult } from '../evidence/evidence.ts';
+import { byConnections, type PeerTotals } from './socket-peers.ts';
 
 /**
  * Peers listed one by one on the status page, the node page and /migration (and named by reverse

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { settleOnce } from '../src/settle.ts';
+import { settleOnce } from '../../src/base/settle.ts';
 
 describe('settleOnce', () => {
   it('answers with the first finish, cleans up once, and ignores later events and the timer', async () => {

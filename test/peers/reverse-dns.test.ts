@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { ReverseDnsCache, type ReverseLookup } from '../../src/sources/reverse-dns.ts';
+import { ReverseDnsCache, type ReverseLookup } from '../../src/peers/reverse-dns.ts';
 
 /** A fake resolver: answers from a table, fails with ENOTFOUND, or never answers; counts calls. */
 function fakeLookup(table: Record<string, string[] | 'hang' | 'fail'>): { lookup: ReverseLookup; calls: string[]; release: () => void } {
