@@ -30,7 +30,7 @@ export interface ScaleRun {
   /** Prometheus queries made by the measured cycle. */
   queries: number;
   /** Back-to-back collections after the measured one, across `spanMs` (RunOptions.steady). */
-  steady?: { checkIntervalMs: number; spanMs: number; wallsMs: number[] };
+  steady?: { checkIntervalMs: number; spanMs: number; wallsMs: number[]; cpuMs: number[] };
   load?: LoadResult;
   /** Peak RSS (VmHWM) after each stage, and RSS before the first cycle. */
   memory: { idleRss: number | null; peakAfterWarmup: number | null; peakAfterMeasured: number | null; peakRss: number | null };
@@ -102,6 +102,7 @@ export async function runScale(fleetNodes: NodeConfig[], options: RunOptions, lo
     let steady: ScaleRun['steady'];
     if (options.steady) {
       const wallsMs: number[] = [];
+      const cpuMs: number[] = [];
       const began = performance.now();
       log(
         `cycle at ${label}: collections back to back for ${fmt(options.steady.spanMs / 1000)} s (checks every ${fmt(options.steady.checkIntervalMs / 1000)} s)`,
@@ -110,8 +111,9 @@ export async function runScale(fleetNodes: NodeConfig[], options: RunOptions, lo
         const r = await exporter.call<CycleResult>('cycle', undefined, cycleCallTimeoutMs(scale));
         checkCycle(scale, 'steady', r, directScrape ? scale : 0);
         wallsMs.push(r.wallMs);
+        cpuMs.push(r.cpuMs);
       }
-      steady = { ...options.steady, wallsMs };
+      steady = { ...options.steady, wallsMs, cpuMs };
     }
     let load: LoadResult | undefined;
     if (options.load) {
