@@ -8,6 +8,7 @@ import type { NodeObservation } from '../collect/observe-node.ts';
 import { directCanary, mergeCanary, prometheusCanary } from './canary.ts';
 import {
   ownInWindow,
+  plaintextBeyondOwn,
   recordListenerCheck,
   recordOwnConnections,
   recordPlaintextSeen,
@@ -143,7 +144,7 @@ function joinPrometheus(
     const kept = { ...history, plaintextLastSeenMs: seenBefore };
     return { history: kept, verdictHistory: kept, view };
   }
-  if (evidence && evidence.windowIncrease.tcp - own.tcp >= 0.5) {
+  if (evidence && plaintextBeyondOwn(evidence.windowIncrease.tcp, own) > 0) {
     // Prometheus saw plaintext that was not ours: remember when, so a restart of the exporter keeps it.
     const kept = recordPlaintextSeen(history, evidence.tcpLastChangeMs ?? queryWindow.endMs);
     return { history: kept, verdictHistory: kept, view };

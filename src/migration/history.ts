@@ -173,6 +173,15 @@ export function ownInWindow(
   return { tcp, tls };
 }
 
+/**
+ * Plaintext connections in Prometheus' increase() over the window that were not our own dials.
+ * increase() extrapolates to the window's edges, so the count is fractional: half a connection
+ * rounds up. The one rule for both the window count and "plaintext seen" (advance-node.ts).
+ */
+export function plaintextBeyondOwn(windowIncreaseTcp: number, own: { tcp: number }): number {
+  return Math.max(0, Math.round(windowIncreaseTcp - own.tcp));
+}
+
 /** Real connections seen by direct scrapes within the window, or null if observation does not cover it. */
 export function directWindowCounts(
   history: NodeHistory,

@@ -6,7 +6,7 @@ import type { PrometheusNodeEvidence, ScrapeGap } from '../evidence/evidence.ts'
 import { canaryMiss } from './canary.ts';
 import type { NodeEvidence } from './node-evidence.ts';
 import { LISTENER_COULD_NOT_TELL, LISTENER_NOT_CHECKED, settleFacts, type NodeFacts } from './facts.ts';
-import { directWindowCounts } from './history.ts';
+import { directWindowCounts, plaintextBeyondOwn } from './history.ts';
 import { TLS_BLOCKERS, TRAFFIC_BLOCKERS, type NodeHistory, type Phase, type Reason } from './types.ts';
 
 export type { NodeEvidence, PrometheusNodeView } from './node-evidence.ts';
@@ -143,10 +143,9 @@ function judgeTraffic(
     } else {
       known = true;
       coverage = p.node.coverage;
-      // increase() extrapolates to the window edges, so counts are fractional: half a connection rounds up.
       const tcp =
         p.plaintextTcp === undefined
-          ? Math.max(0, Math.round(p.node.windowIncrease.tcp - p.own.tcp))
+          ? plaintextBeyondOwn(p.node.windowIncrease.tcp, p.own)
           : p.plaintextTcp + missedByChanges(p.node, p.windowStartMs, p.windowEndMs);
       // Every exporter's probes (published, this one's included when Prometheus scrapes it), or this
       // one's own when that is more: either way none of them is a client.
