@@ -192,7 +192,7 @@ describe('command line', function () {
       answer = JSON.stringify({ generatedAt: at, fleet: claimed, nodes: [complete('gitaly-1'), complete('gitaly-2')] });
       const r = await checkUrl();
       expect(r.status, r.stderr).to.equal(0);
-      expect(r.stdout).to.match(/\nfleet: complete \(2 node\(s\)\)\n$/);
+      expect(r.stdout).to.match(/\nFleet: COMPLETE \(2 node\(s\)\); it is safe to consider the migration done\.\n$/);
     });
 
     it('exits 1 when the fleet is not complete yet', async () => {
@@ -303,7 +303,7 @@ describe('command line', function () {
       const r = await checkUrl();
       expect(r.status, r.stderr).to.equal(1);
       expect(r.stdout).to.contain('the answer contradicts itself: fleet.complete is true, but 1 of 2 node(s) not complete: gitaly-2');
-      expect(r.stdout).to.not.match(/^fleet: complete/m);
+      expect(r.stdout).to.not.match(/^Fleet: COMPLETE/m);
     });
 
     it('exits 1 for an answer that lists no nodes', async () => {

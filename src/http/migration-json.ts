@@ -62,6 +62,8 @@ export function nodeJson(v: NodeView): object {
   return {
     node: v.node,
     role: v.role,
+    tlsAddress: v.tlsAddress,
+    plaintextAddress: v.plaintextAddress,
     phase: v.phase,
     nextStep: v.nextStep,
     blockingReasons: v.reasons,

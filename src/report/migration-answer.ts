@@ -5,7 +5,8 @@
 import { nodeName } from '../config/schema.ts';
 import type { Role } from '../config/types.ts';
 import { PHASES, type Phase } from '../migration/types.ts';
-import { shownValue } from './terminal-text.ts';
+import { TABLE_CHECKS, type TableCheck, type TableFact, type TableRow } from './table.ts';
+import { printable, shownValue } from './terminal-text.ts';
 
 export interface RemoteNode {
   node: string;
@@ -14,11 +15,15 @@ export interface RemoteNode {
   reasons: string[];
   /** Absent from an older exporter's answer. */
   nextStep: string | null;
+  /** The same row a local check prints; its free text made safe to print. */
+  row: TableRow;
 }
 
 export interface MigrationAnswer {
   generatedAt: string;
   fleet: { complete: boolean; phase: Phase; blocking: string[] };
+  /** Prometheus' error this collection, when it failed. */
+  prometheusDown: string | null;
   nodes: RemoteNode[];
   /** The sources of the node list that failed this cycle (`inventory.sources`, absent from an older answer). */
   failedSources: string[];
@@ -97,8 +102,66 @@ function readNode(v: unknown, path: string, p: Problems): RemoteNode | null {
     else p.add(`${at}.reason`, `must be a reason name (a-z, 0-9, _), not ${shownValue(reason)}`);
   });
   const nextStep = n.nextStep === undefined ? null : string(n.nextStep, `${path}.nextStep`, p);
+  const facts = readFacts(n, path, p);
   if (name === null || role === null || phase === null) return null;
-  return { node: name, role, phase, reasons, nextStep };
+  const row: TableRow = { node: name, role, phase, reasons, nextStep: nextStep === null ? null : printable(nextStep), ...facts };
+  return { node: name, role, phase, reasons, nextStep, row };
+}
+
+/** An older exporter's answer lacks the facts the table shows: they read unknown, and say why. */
+const NOT_IN_ANSWER = 'the exporter’s /migration answer does not say (an older version)';
+
+function nullableString(v: unknown, path: string, p: Problems): string | null {
+  if (v === null || typeof v === 'string') return v === null ? null : printable(v);
+  p.add(path, `must be a string or null, not ${shownValue(v)}`);
+  return null;
+}
+
+function nullableBoolean(v: unknown, path: string, p: Problems): boolean | null {
+  if (v === null || typeof v === 'boolean') return v;
+  p.add(path, `must be true, false or null, not ${shownValue(v)}`);
+  return null;
+}
+
+/** The table's facts of one node: checks, expiry, TLS versions, sources down. */
+function readFacts(n: JsonObject, path: string, p: Problems): Omit<TableRow, 'node' | 'role' | 'phase' | 'reasons' | 'nextStep'> {
+  const checksJson = n.checks === undefined ? undefined : object(n.checks, `${path}.checks`, p);
+  const checks = {} as Record<TableCheck, TableFact>;
+  for (const [name] of TABLE_CHECKS) {
+    const at = `${path}.checks.${name}`;
+    const c = checksJson === undefined ? undefined : checksJson === null ? null : object(checksJson[name], at, p);
+    checks[name] = c
+      ? { value: nullableBoolean(c.value, `${at}.value`, p), why: nullableString(c.reason, `${at}.reason`, p) }
+      : { value: null, why: NOT_IN_ANSWER };
+  }
+  const expiry = n.certExpiry === undefined ? null : object(n.certExpiry, `${path}.certExpiry`, p);
+  let certDays: number | null = null;
+  if (expiry && expiry.days !== null) {
+    if (Number.isSafeInteger(expiry.days)) certDays = expiry.days as number;
+    else p.add(`${path}.certExpiry.days`, `must be a whole number or null, not ${shownValue(expiry.days)}`);
+  }
+  const certWhy = expiry ? nullableString(expiry.reason, `${path}.certExpiry.reason`, p) : NOT_IN_ANSWER;
+  const evidence = n.evidence === undefined ? null : object(n.evidence, `${path}.evidence`, p);
+  const tls = evidence?.tls === undefined || evidence.tls === null ? null : object(evidence.tls, `${path}.evidence.tls`, p);
+  const accepts: TableRow['accepts'] = [];
+  if (tls && tls.accepts !== undefined) {
+    const a = object(tls.accepts, `${path}.evidence.tls.accepts`, p);
+    for (const [version, accepted] of Object.entries(a ?? {}))
+      accepts.push({
+        version: printable(version),
+        accepted: nullableBoolean(accepted, `${path}.evidence.tls.accepts.${printable(version)}`, p),
+      });
+  }
+  const sourcesDown: TableRow['sourcesDown'] = [];
+  if (evidence && evidence.sources !== undefined)
+    (array(evidence.sources, `${path}.evidence.sources`, p) ?? []).forEach((s, i) => {
+      const source = object(s, `${path}.evidence.sources[${i}]`, p);
+      if (!source || source.up !== false) return;
+      const error = isRecord(source.error) && typeof source.error.message === 'string' ? source.error.message : 'failed';
+      sourcesDown.push({ source: printable(String(source.source)), message: printable(error) });
+    });
+  const tlsConfigured = typeof n.tlsAddress === 'string' ? true : n.tlsAddress === null ? false : tls !== null;
+  return { certDays, certWhy: certDays === null ? (certWhy ?? NOT_IN_ANSWER) : null, tlsConfigured, checks, accepts, sourcesDown };
 }
 
 /** The ids of the node list's sources that failed; an answer without `inventory` has none to name. */
@@ -154,7 +217,12 @@ export function readMigrationAnswer(doc: unknown): ReadAnswer {
   }
   const failedSources = readFailedSources(root.inventory, p);
   if (p.count > 0 || at === null || complete === null || phase === null) return { ok: false, problems: p.shown, count: p.count };
-  return { ok: true, answer: { generatedAt: at, fleet: { complete, phase, blocking }, nodes, failedSources } };
+  const prometheus = fleet && isRecord(fleet.prometheus) && fleet.prometheus.ok === false ? fleet.prometheus.error : undefined;
+  const prometheusDown =
+    prometheus === undefined
+      ? null
+      : printable(isRecord(prometheus) && typeof prometheus.message === 'string' ? prometheus.message : 'failed');
+  return { ok: true, answer: { generatedAt: at, fleet: { complete, phase, blocking }, prometheusDown, nodes, failedSources } };
 }
 
 /** The nodes named in a sentence; the rest are counted. */

@@ -4,6 +4,7 @@
 import { request, type Dispatcher } from 'undici';
 import { judgeAnswer, readMigrationAnswer, type MigrationAnswer, type RemoteVerdict } from './migration-answer.ts';
 import { gateNode, type NodeGate } from './node-gate.ts';
+import { fleetLine, renderRows } from './table.ts';
 import { printable } from './terminal-text.ts';
 
 export interface RemoteCheckOptions {
@@ -16,33 +17,18 @@ export type RemoteCheck = { ok: true; complete: boolean; text: string } | { ok: 
 export type RemoteNodeCheck = { ok: true; gate: NodeGate; text: string } | { ok: false; message: string };
 
 function verdictLine(a: MigrationAnswer, v: RemoteVerdict): string {
-  if (v.complete) return `fleet: complete (${a.nodes.length} node(s))`;
   if (v.contradicts)
-    return `the answer contradicts itself: fleet.complete is true, but ${v.why.join('; ')}\nfleet: not complete (decided from the nodes listed)`;
-  const why = a.fleet.blocking.length ? a.fleet.blocking.map(printable) : v.why;
-  return `fleet: ${a.fleet.phase}, not complete${why.length ? `: ${why.join('; ')}` : ''}`;
+    return `the answer contradicts itself: fleet.complete is true, but ${v.why.join('; ')}\n${fleetLine(false, a.nodes.length, v.why)}`;
+  return fleetLine(v.complete, a.nodes.length, a.fleet.blocking.length ? a.fleet.blocking.map(printable) : v.why);
 }
 
-/**
- * The same columns as a local check where /migration has them: node, role, phase, what blocks; then
- * the verdict, the fleet's or one node's.
- * Names, roles, phases and reasons were checked to be plain; the free text is escaped.
- */
+/** Where the answer came from, then the table a local check prints, from the same facts. */
 function renderRemote(a: MigrationAnswer, url: string, verdict: string): string {
-  const rows = [['NODE', 'ROLE', 'PHASE', 'BLOCKING'], ...a.nodes.map((n) => [n.node, n.role, n.phase, n.reasons.join(',') || '-'])];
-  // No Math.max(...rows): a spread of tens of thousands of arguments overflows the stack.
-  const widths = rows[0]!.map((_, i) => rows.reduce((w, r) => Math.max(w, r[i]!.length), 0));
-  const lines = rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  '));
-  // An older exporter's /migration has no nextStep: the section is left out rather than filled with "-".
-  const steps = a.nodes.flatMap((n) => (n.nextStep === null ? [] : [`  ${n.node}: ${printable(n.nextStep)}`]));
-  return [
-    `verdict of the exporter at ${url}, collected ${a.generatedAt}`,
-    ...lines,
-    ...(steps.length ? ['', 'Next steps:', ...steps] : []),
-    '',
+  return `verdict of the exporter at ${url}, collected ${a.generatedAt}\n${renderRows(
+    a.nodes.map((n) => n.row),
     verdict,
-    '',
-  ].join('\n');
+    a.prometheusDown,
+  )}`;
 }
 
 /** The answer's body, or why there is none to read. */

@@ -43,10 +43,11 @@ describe('check --url: a running exporter’s verdict, nothing dialled', () => {
     if (!r.ok) expect.fail(r.message);
     expect(paths.at(-1)).to.equal('/migration');
     expect(r.complete).to.equal(false);
-    expect(r.text).to.match(/gitaly-2\s+gitaly\s+dual_listen\s+plaintext_connections_in_window/);
-    expect(r.text).to.contain('fleet: dual_listen, not complete: 1 of 2 node(s) not complete: gitaly-2');
+    expect(r.text).to.match(/^gitaly-2\s+gitaly\s+dual_listen\s.*\splaintext_connections_in_window$/m);
+    expect(r.text).to.contain('Fleet: NOT COMPLETE\n  - 1 of 2 node(s) not complete: gitaly-2');
     expect(r.text).to.contain('Next steps:\n  gitaly-2: Plaintext client seen 3 min ago — find it before going further.\n');
-    expect(r.text, 'no sentence made up for a node without one').to.not.match(/^ {2}gitaly-1: /m);
+    const steps = r.text.split('Next steps:\n')[1]!.split('\n\n')[0]!;
+    expect(steps, 'no sentence made up for a node without one').to.not.match(/^ {2}gitaly-1: /m);
   });
 
   it('is not complete when the exporter says the fleet is not, though every node is', async () => {
@@ -56,7 +57,7 @@ describe('check --url: a running exporter’s verdict, nothing dialled', () => {
     const r = await checkRemote(base, { timeoutMs: 5_000, maxBytes: 1 << 20 });
     if (!r.ok) expect.fail(r.message);
     expect(r.complete).to.equal(false);
-    expect(r.text).to.contain(`fleet: complete, not complete: ${blocking[0]}\n`);
+    expect(r.text).to.contain(`Fleet: NOT COMPLETE\n  - ${blocking[0]}\n`);
   });
 
   it('an exporter without a verdict yet, a page that is not /migration, an oversized answer or no server: an error, never complete', async () => {
@@ -92,8 +93,9 @@ describe('check --url: a running exporter’s verdict, nothing dialled', () => {
     expect(r.text).to.contain(
       'the answer contradicts itself: fleet.complete is true, but 1 of 2 node(s) not complete: gitaly-2 (dual_listen: plaintext_connections_in_window)\n',
     );
-    expect(r.text).to.not.match(/^fleet: complete/m);
-    expect(r.text).to.contain('fleet: not complete (decided from the nodes listed)');
+    expect(r.text).to.not.match(/^Fleet: COMPLETE/m);
+    expect(r.text).to.contain('the answer contradicts itself: fleet.complete is true, but');
+    expect(r.text).to.contain('\nFleet: NOT COMPLETE\n  - 1 of 2 node(s) not complete');
   });
 
   it('is not complete when a node is complete by phase but still lists a blocking reason', async () => {
@@ -121,7 +123,7 @@ describe('check --url: a running exporter’s verdict, nothing dialled', () => {
     const honest = await checkRemote(base, opts);
     if (!honest.ok) expect.fail(honest.message);
     expect(honest.complete).to.equal(false);
-    expect(honest.text).to.contain('fleet: unknown, not complete: no nodes are configured\n');
+    expect(honest.text).to.contain('Fleet: NOT COMPLETE\n  - no nodes are configured\n');
   });
 
   it('all nodes complete and fleet.complete true: complete, with the number of nodes', async () => {
@@ -136,7 +138,7 @@ describe('check --url: a running exporter’s verdict, nothing dialled', () => {
     const r = await checkRemote(base, opts);
     if (!r.ok) expect.fail(r.message);
     expect(r.complete).to.equal(true);
-    expect(r.text).to.match(/\nfleet: complete \(2 node\(s\)\)\n$/);
+    expect(r.text).to.match(/\nFleet: COMPLETE \(2 node\(s\)\); it is safe to consider the migration done\.\n$/);
   });
 
   it('takes the exporter’s own /migration as valid, and agrees with its verdict', async () => {
@@ -224,7 +226,7 @@ describe('check --url: a running exporter’s verdict, nothing dialled', () => {
     expect(r.complete).to.equal(false);
     expect(r.text).to.not.match(CONTROL);
     expect(r.text).to.contain('  gitaly-2: \\u001b[2J\\u001b[Hfleet: complete\\u009b2J\\u000afleet: complete\n');
-    expect(r.text).to.contain('not complete: x\\u000d\\u001b[2J\\u001b[Hfleet: complete\n');
+    expect(r.text).to.contain('  - x\\u000d\\u001b[2J\\u001b[Hfleet: complete\n');
     expect(r.text).to.not.match(/^fleet: complete/m);
   });
 
@@ -249,7 +251,7 @@ describe('check --url: a running exporter’s verdict, nothing dialled', () => {
       const r = await checkRemoteNode(base, 'gitaly-3', opts);
       if (!r.ok) expect.fail(r.message);
       expect(r.gate).to.deep.include({ found: true, may: true });
-      expect(r.text).to.match(/^gitaly-3\s+gitaly\s+tls_only_traffic\s+plaintext_listener_open$/m);
+      expect(r.text).to.match(/^gitaly-3\s+gitaly\s+tls_only_traffic\s.*\splaintext_listener_open$/m);
       expect(r.text).to.not.match(/^gitaly-[12]\s/m);
       expect(r.text).to.match(/\ngitaly-3: tls_only_traffic, it is safe to remove listen_addr \(plaintext_listener_open\)\n$/);
       expect(r.text).to.not.contain('fleet:');

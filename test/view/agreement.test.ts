@@ -3,12 +3,15 @@
 // four (absent series, null with a reason, "unknown" on the page and in the table).
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { NodeConfig } from '../../src/config/types.ts';
 import type { CertFileResult, GitalyScrape, SourceError, TlsProbeResult } from '../../src/evidence/evidence.ts';
 import { migrationJson } from '../../src/http/migration-json.ts';
 import { renderStatusPage } from '../../src/http/status-page.ts';
 import { renderMetrics } from '../../src/metrics/render.ts';
 import type { NodeEvidence } from '../../src/migration/verdict.ts';
+import { checkRemote } from '../../src/report/remote-check.ts';
 import { renderTable } from '../../src/report/table.ts';
 import type { CollectionView } from '../../src/view/collection-view.ts';
 import { cert, completeEvidence, DAY, NOW, plaintextClosed, tlsFailed, tlsOk, WINDOW } from '../helpers/evidence.ts';
@@ -371,12 +374,33 @@ describe('one node view, four renderings', () => {
     expect(view.nodes.filter((n) => n.soak.projectedSafe.atMs !== null)).to.not.be.empty;
   });
 
+  it('check --url prints the same table, next steps, notes and verdict as a local check of the same collection', async () => {
+    const body = JSON.stringify(migrationJson(view));
+    const server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(body));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const r = await checkRemote(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, { timeoutMs: 10_000, maxBytes: 1 << 24 });
+      if (!r.ok) expect.fail(r.message);
+      const [first, ...rest] = r.text.split('\n');
+      expect(first).to.match(/^verdict of the exporter at http:\/\/127\.0\.0\.1:\d+\/migration, collected /);
+      expect(rest.join('\n')).to.equal(table);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
   it('no renderer reads evidence, observations or the collector’s snapshot: only the view', () => {
     const renderers = ['metrics/render.ts', 'http/migration-json.ts', 'http/status-page.ts', 'http/status-clients.ts', 'report/table.ts'];
     for (const file of renderers) {
       const source = readFileSync(new URL(`../../src/${file}`, import.meta.url), 'utf8');
       const imports = [...source.matchAll(/^import .* from '([^']+)';$/gm)].map((m) => m[1]!);
-      for (const banned of ['../evidence.ts', '../collect/collector.ts', '../collect/observe-node.ts', '../migration/verdict.ts'])
+      for (const banned of [
+        '../evidence/evidence.ts',
+        '../cycle/collector.ts',
+        '../collect/observe-node.ts',
+        '../migration/verdict.ts',
+        '../migration/node-evidence.ts',
+      ])
         expect(imports, file).to.not.include(banned);
     }
   });
