@@ -207,7 +207,7 @@ describe('command line', function () {
       });
       const r = await checkUrl();
       expect(r.status, r.stderr).to.equal(1);
-      expect(r.stdout).to.contain('fleet: tls_only_traffic, not complete: 1 of 2 node(s) not complete: gitaly-2\n');
+      expect(r.stdout).to.contain('Fleet: NOT COMPLETE\n  - 1 of 2 node(s) not complete: gitaly-2\n');
     });
 
     it('exits 2, with the usage, for a --url that is not a URL: a broken gate, not "not yet"', () => {

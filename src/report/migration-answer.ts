@@ -109,7 +109,7 @@ function readNode(v: unknown, path: string, p: Problems): RemoteNode | null {
 }
 
 /** An older exporter's answer lacks the facts the table shows: they read unknown, and say why. */
-const NOT_IN_ANSWER = 'the exporter’s /migration answer does not say (an older version)';
+const NOT_IN_ANSWER = "the exporter's /migration answer does not say (an older version)";
 
 function nullableString(v: unknown, path: string, p: Problems): string | null {
   if (v === null || typeof v === 'string') return v === null ? null : printable(v);
