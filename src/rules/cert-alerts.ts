@@ -92,35 +92,16 @@ export function certificateAlerts(c: RuleContext): Rule[] {
         'If a load balancer or TLS proxy sits in front of {{ $labels.node }}, make it offer ALPN h2 or pass TLS through to Gitaly.',
     });
 
+  // Overlapping severities under one name (kubernetes-mixin style): both fire under the critical
+  // threshold, and Alertmanager's critical mutes the warning, so crossing it never RESOLVES.
+  const bySeverity = (alert: string, expr: (days: number) => string, text: Record<string, string>): Rule[] => [
+    { alert, expr: expr(c.config.certWarningDays), for: '15m', labels: { severity: 'warning' }, annotations: text },
+    { alert, expr: expr(c.config.certCriticalDays), for: '5m', labels: { severity: 'critical' }, annotations: text },
+  ];
+
   return [
-    {
-      alert: 'GitalyTLSCertificateExpiry',
-      expr: expiryExpr(c.config.certWarningDays),
-      for: '15m',
-      labels: { severity: 'warning' },
-      annotations: expiryAnnotations,
-    },
-    {
-      alert: 'GitalyTLSCertificateExpiry',
-      expr: expiryExpr(c.config.certCriticalDays),
-      for: '5m',
-      labels: { severity: 'critical' },
-      annotations: expiryAnnotations,
-    },
-    {
-      alert: 'GitalyTLSCertificateFileExpiry',
-      expr: fileExpiryExpr(c.config.certWarningDays),
-      for: '15m',
-      labels: { severity: 'warning' },
-      annotations: fileExpiryAnnotations,
-    },
-    {
-      alert: 'GitalyTLSCertificateFileExpiry',
-      expr: fileExpiryExpr(c.config.certCriticalDays),
-      for: '5m',
-      labels: { severity: 'critical' },
-      annotations: fileExpiryAnnotations,
-    },
+    ...bySeverity('GitalyTLSCertificateExpiry', expiryExpr, expiryAnnotations),
+    ...bySeverity('GitalyTLSCertificateFileExpiry', fileExpiryExpr, fileExpiryAnnotations),
     {
       alert: 'GitalyTLSProbeFailing',
       expr: probeFailingExpr,
