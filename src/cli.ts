@@ -32,6 +32,7 @@ import { CHECK_EXIT, gateExit } from './report/check-exit.ts';
 import { localCheck } from './report/local-check.ts';
 import { checkRemote, checkRemoteNode, migrationUrl } from './report/remote-check.ts';
 import { shownValue } from './report/terminal-text.ts';
+import { rulesCommand } from './rules/command.ts';
 
 const USAGE = `Usage:
   gitaly-tls-exporter [--config.file FILE] [--web.listen-address HOST:PORT] [--web.config.file FILE]
@@ -40,6 +41,7 @@ const USAGE = `Usage:
   gitaly-tls-exporter --config.file FILE [--web.config.file FILE] --config.check
   gitaly-tls-exporter check --config.file FILE [--node NAME]
   gitaly-tls-exporter check --url http://exporter:9787 [--node NAME]
+  gitaly-tls-exporter rules --runbook-url URL [--grafana-url URL] ...   (rules --help)
 
 Without --config.file the exporter runs against a built-in demo fleet.
   --config.file FILE            YAML configuration (see config.example.yml)
@@ -330,6 +332,8 @@ async function serve(options: Options, logger: Logger): Promise<void> {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'rules')
+    return rulesCommand(argv.slice(1), { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) });
   let options: Options | 'help' | 'version';
   try {
     options = parseOptions(argv);

@@ -41,6 +41,17 @@ function matches(matcher: string, labels: Record<string, string>): boolean {
   return m[2] === '=' ? value === m[3] : new RegExp(`^(?:${m[3]})$`).test(value);
 }
 
+/** Whether Alertmanager's inhibit rules (as configured) mute target while source fires. */
+function mutes(source: Record<string, string>, target: Record<string, string>): boolean {
+  const inhibit = (parse(readFileSync(CONFIG, 'utf8')) as { inhibit_rules: InhibitRule[] }).inhibit_rules;
+  return inhibit.some(
+    (r) =>
+      r.source_matchers.every((m) => matches(m, source)) &&
+      r.target_matchers.every((m) => matches(m, target)) &&
+      (r.equal ?? []).every((l) => (source[l] ?? '') === (target[l] ?? '')),
+  );
+}
+
 describe('deploy/alertmanager', () => {
   it('passes amtool check-config, inhibit rules included', async () => {
     const out = await amtool(['check-config', CONFIG]);
@@ -56,16 +67,7 @@ describe('deploy/alertmanager', () => {
     expect(await route(['alertname=GitalyTLSNoALPNh2', 'severity=warning'])).to.equal('gitaly-team');
   });
 
-  it('inhibits the warning of a certificate by its critical, and nothing across certificates', () => {
-    const inhibit = (parse(readFileSync(CONFIG, 'utf8')) as { inhibit_rules: InhibitRule[] }).inhibit_rules;
-    const mutes = (source: Record<string, string>, target: Record<string, string>) =>
-      inhibit.some(
-        (r) =>
-          r.source_matchers.every((m) => matches(m, source)) &&
-          r.target_matchers.every((m) => matches(m, target)) &&
-          (r.equal ?? []).every((l) => (source[l] ?? '') === (target[l] ?? '')),
-      );
-    const cert = { alertname: 'GitalyTLSCertificateExpiry', node: 'gitaly-1', position: 'leaf', serial: '0a' };
+  it('inhibits the warning of a certificate by its critical, and nothing across certificates', () => {    const cert = { alertname: 'GitalyTLSCertificateExpiry', node: 'gitaly-1', position: 'leaf', serial: '0a' };
     expect(mutes({ ...cert, severity: 'critical' }, { ...cert, severity: 'warning' })).to.equal(true);
     expect(mutes({ ...cert, severity: 'critical' }, { ...cert, serial: '0b', severity: 'warning' })).to.equal(false);
     expect(mutes({ ...cert, severity: 'warning' }, { ...cert, severity: 'critical' })).to.equal(false);
@@ -73,6 +75,23 @@ describe('deploy/alertmanager', () => {
     expect(mutes({ ...shared, severity: 'critical' }, { ...shared, severity: 'warning' })).to.equal(true);
     // A node's critical of one kind never mutes another alert's warning.
     expect(mutes({ alertname: 'GitalyTLSProbeFailing', node: 'gitaly-1', severity: 'critical' }, { alertname: 'GitalyTLSNoALPNh2', node: 'gitaly-1', severity: 'warning' })).to.equal(false);
+  });
+
+  it('inhibits the ALPN warning of a listener by its critical (it carries traffic), and nothing across addresses or clusters', () => {
+    const alpn = { alertname: 'GitalyTLSNoALPNh2', node: 'gitaly-1', address: 'gitaly-1:9999' };
+    expect(mutes({ ...alpn, severity: 'critical' }, { ...alpn, severity: 'warning' })).to.equal(true);
+    expect(mutes({ ...alpn, severity: 'critical' }, { ...alpn, address: '10.0.0.1:9999', severity: 'warning' })).to.equal(false);
+    expect(mutes({ ...alpn, cluster: 'prod', severity: 'critical' }, { ...alpn, cluster: 'staging', severity: 'warning' })).to.equal(false);
+    const cert = { alertname: 'GitalyTLSCertificateExpiry', position: 'intermediate', serial: '1a' };
+    expect(mutes({ ...cert, cluster: 'prod', severity: 'critical' }, { ...cert, cluster: 'staging', severity: 'warning' })).to.equal(false);
+  });
+
+  it('lets a failing handshake mute the source alerts of its node, in its own cluster only', () => {
+    const probe = { alertname: 'GitalyTLSProbeFailing', node: 'gitaly-1', address: 'gitaly-1:9999', severity: 'critical' };
+    const source = { alertname: 'GitalyTLSExporterSourceDown', node: 'gitaly-1', source: 'gitaly_metrics', severity: 'warning' };
+    expect(mutes({ ...probe, cluster: 'prod' }, { ...source, cluster: 'prod' })).to.equal(true);
+    expect(mutes({ ...probe, cluster: 'prod' }, { ...source, cluster: 'staging' })).to.equal(false);
+    expect(mutes({ ...probe, cluster: 'prod' }, { ...source, cluster: 'prod', node: 'gitaly-2' })).to.equal(false);
   });
 
   it('inhibits only with alert names and severities the rules define', () => {

@@ -5,12 +5,15 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { expect } from 'chai';
 import { parse, stringify } from 'yaml';
-import { DEFAULT_RULES_CONFIG, configFromArgs, renderRules, runbookAnchor } from '../../scripts/gitaly-tls-rules.ts';
+import { renderRules } from '../../src/rules/build.ts';
+import { rulesConfigFromArgs } from '../../src/rules/command.ts';
+import { DEFAULT_RULES_CONFIG } from '../../src/rules/config.ts';
+import { runbookAnchor } from '../../src/rules/context.ts';
 import { realPart } from '../helpers/real-parts.ts';
-import { CONTRACT_METRICS, EXTERNAL_METRICS, REPO_ROOT, RULES_FILE, metricNamesIn, readRules, recordingRuleNames } from '../helpers/dashboard-queries.ts';
+import { CONTRACT_METRICS, EXTERNAL_METRICS, REPO_ROOT, RULES_FILE, metricNamesIn, readRules, recordingRuleNames, type RuleFile } from '../helpers/dashboard-queries.ts';
 
 const RULES_DIR = join(RULES_FILE, '..');
-const TEST_FILES = ['gitaly-tls.rules.test.yml', 'gitaly-tls.rules.boundaries.test.yml'];
+const TEST_FILES = ['gitaly-tls.rules.test.yml', 'gitaly-tls.rules.boundaries.test.yml', 'gitaly-tls.rules.pages.test.yml'];
 const RUNBOOK = join(REPO_ROOT, 'docs', 'runbook.md');
 
 const REQUIRED_ALERTS = [
@@ -40,6 +43,8 @@ const WITHOUT_NODE = new Set([
   'GitalyTLSExporterConfigReloadFailed',
   'GitalyTLSUndeclaredInstance',
 ]);
+/** One alert per certificate, however many nodes serve it: the text names the serial and lists the nodes. */
+const PER_CERTIFICATE = new Set(['GitalyTLSCertificateExpiry']);
 
 /** Level-2 headings of docs/runbook.md by anchor, with the level-3 headings under each. */
 function runbookSections(): Map<string, string[]> {
@@ -117,22 +122,40 @@ describe('deploy/prometheus/rules', () => {
       expect(rule.labels?.severity, name).to.be.oneOf(['critical', 'warning', 'info']);
       expect(rule.annotations?.summary, `${name} summary`).to.be.a('string').and.not.empty;
       expect(rule.annotations?.description, `${name} description`).to.be.a('string').and.not.empty;
-      if (!WITHOUT_NODE.has(name)) {
+      if (PER_CERTIFICATE.has(name)) {
+        expect(rule.annotations?.summary, `${name} summary`).to.contain('$labels.serial');
+        expect(rule.annotations?.description, `${name} description`).to.contain('$s.Labels.node');
+      } else if (!WITHOUT_NODE.has(name)) {
         expect(rule.annotations?.summary, `${name} summary`).to.contain('$labels.node');
         expect(rule.annotations?.description, `${name} description`).to.contain('$labels.node');
       }
     }
   });
 
-  it('are the output of scripts/gitaly-tls-rules.ts with its defaults', () => {
+  it('are the output of src/rules with its defaults (scripts/gitaly-tls-rules.ts writes them)', () => {
     expect(readFileSync(RULES_FILE, 'utf8'), 'run: npx tsx scripts/gitaly-tls-rules.ts').to.equal(renderRules());
   });
 
-  it('select the exporter through one configurable selector, and take thresholds from settings', async () => {
-    const config = configFromArgs(['--set', 'exporterSelector=job="gitaly-tls", env="prod"', '--set=certWarningDays=21', '--set', 'certCriticalDays=3']);
+  it('select the exporter through one configurable selector, keep the environment labels, and take thresholds from settings', async () => {
+    const config = rulesConfigFromArgs([
+      '--no-links',
+      '--selector',
+      'job="gitaly-tls", env="prod"',
+      '--cluster-label',
+      'region,env',
+      '--set=certWarningDays=21',
+      '--set',
+      'certCriticalDays=3',
+    ]);
     const text = renderRules(config);
     expect(text).to.not.contain(DEFAULT_RULES_CONFIG.exporterSelector);
-    expect(text).to.contain('up{job="gitaly-tls", env="prod"}').and.contain('< 21 * 86400').and.contain('< 3 * 86400');
+    expect(text).to.contain('up{job="gitaly-tls", env="prod"}').and.contain('< 21 * 86400').and.contain('< 3 * 86400').and.contain('[3d]');
+    // Every aggregation and join keeps both environment labels, and none names the default cluster.
+    const rules = (parse(text) as RuleFile).groups.flatMap((g) => g.rules);
+    for (const rule of rules) {
+      for (const clause of rule.expr.match(/\b(by|on) \([^)]*\)/g) ?? []) expect(clause, `${rule.alert ?? rule.record}`).to.match(/^(by|on) \(region, env\b/);
+      expect(rule.expr, `${rule.alert ?? rule.record}`).to.not.match(/\bcluster\b/);
+    }
     const dir = mkdtempSync(join(tmpdir(), 'gitaly-tls-rules-'));
     try {
       writeFileSync(join(dir, 'custom.rules.yml'), text);
@@ -140,8 +163,16 @@ describe('deploy/prometheus/rules', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-    expect(() => configFromArgs(['--set', 'certWarningDays=5', '--set', 'certCriticalDays=7'])).to.throw(/smaller than certWarningDays/);
-    expect(() => configFromArgs(['--set', 'warningDays=5'])).to.throw(/unknown setting warningDays/);
+  });
+
+  it('ship no link: no runbook_url or dashboard_url, and no placeholder address in the rules or the PrometheusRule', () => {
+    for (const rule of alerts()) {
+      expect(rule.annotations, rule.alert).to.not.have.any.keys('runbook_url', 'dashboard_url');
+    }
+    for (const file of [RULES_FILE, join(REPO_ROOT, 'deploy', 'kubernetes', 'prometheusrule.yaml')]) {
+      const urls = readFileSync(file, 'utf8').match(/https?:\/\/[^\s"'`]+/g) ?? [];
+      for (const url of urls) expect(url, file).to.not.match(/^https?:\/\/([^/]*\.)?(example\.(com|org|net)|localhost|127\.0\.0\.1)([:/]|$)/);
+    }
   });
 
   it('select the exporter job the compose Prometheus scrapes, and not its /probe job', () => {
@@ -151,16 +182,18 @@ describe('deploy/prometheus/rules', () => {
     expect(job).to.not.match(/probe/);
   });
 
-  it('name every alert GitalyTLS* and give each a runbook section (meaning, confirm, fix, silence) and a dashboard link', () => {
+  it('name every alert GitalyTLS* and, generated with links, give each its runbook section (meaning, confirm, fix, silence) and its dashboard', () => {
     const sections = runbookSections();
-    for (const rule of alerts()) {
+    const runbook = 'https://wiki.corp.test/gitaly-tls/runbook';
+    const linked = renderRules(rulesConfigFromArgs(['--runbook-url', runbook, '--grafana-url', 'https://grafana.corp.test/']));
+    for (const rule of (parse(linked) as RuleFile).groups.flatMap((g) => g.rules).filter((r) => r.alert !== undefined)) {
       const name = rule.alert!;
       expect(name).to.match(/^GitalyTLS[A-Z]/);
-      expect(rule.annotations?.runbook_url, name).to.equal(`${DEFAULT_RULES_CONFIG.runbookUrl}#${runbookAnchor(name)}`);
+      expect(rule.annotations?.runbook_url, name).to.equal(`${runbook}#${runbookAnchor(name)}`);
       const subsections = sections.get(runbookAnchor(name));
       expect(subsections, `docs/runbook.md has no section "## ${name}"`).to.not.equal(undefined);
       expect(subsections, `docs/runbook.md ## ${name}`).to.deep.equal(['Meaning', 'How to confirm', 'How to fix', 'How to silence safely']);
-      expect(rule.annotations?.dashboard_url, name).to.match(/^http.*\/d\/gitaly-tls-(migration|certificates)/);
+      expect(rule.annotations?.dashboard_url, name).to.match(/^https:\/\/grafana\.corp\.test\/d\/gitaly-tls-(migration|certificates)(\{\{|$)/);
     }
     // No section for an alert that does not exist.
     const names = new Set(alerts().map((rule) => runbookAnchor(rule.alert!)));
@@ -210,6 +243,7 @@ describe('deploy/prometheus/rules', () => {
     expect(recordingRuleNames()).to.include.members([
       'instance:gitaly_connections_tls_share:ratio_rate5m',
       'gitaly:connections_tls_share:ratio_rate5m',
+      'node_position_serial:gitaly_tls_cert_not_after_timestamp_seconds:min',
       'node_position_serial:gitaly_tls_cert_expiry_seconds',
       'node_position:gitaly_tls_cert_expiry_seconds:min',
       'node:gitaly_tls_cert_file_expiry_seconds:min',

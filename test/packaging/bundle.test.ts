@@ -68,6 +68,17 @@ describe('single-file build (npm run bundle)', function () {
     expect(help.stdout).to.contain('gitaly-tls-exporter check --config.file FILE');
   });
 
+  it('prints the Prometheus rules with the links given (no checkout needed), and refuses without --runbook-url', () => {
+    const rules = run(['rules', '--runbook-url', 'https://wiki.corp.test/runbook', '--grafana-url', 'https://grafana.corp.test']);
+    expect(rules.status, rules.stderr).to.equal(0);
+    expect(rules.stdout).to.contain('runbook_url: https://wiki.corp.test/runbook#gitalytlscertificateexpiry');
+    expect(rules.stdout).to.contain('dashboard_url: https://grafana.corp.test/d/gitaly-tls-certificates');
+    const refused = run(['rules']);
+    expect(refused.status).to.equal(2);
+    expect(refused.stdout).to.equal('');
+    expect(refused.stderr).to.contain('--runbook-url is required');
+  });
+
   it('runs the demo fleet (ready, /migration) and check against it (exit 1: not complete yet)', async () => {
     const port = await freePort();
     server = spawn(process.execPath, [file, '--web.listen-address', `127.0.0.1:${port}`, '--log.level', 'info', '--log.format', 'json'], {
