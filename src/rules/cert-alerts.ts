@@ -32,19 +32,22 @@ export function certificateAlerts(c: RuleContext): Rule[] {
       nodes +
       `, ${EXPIRES}` +
       '{{ if lt $value 0.0 }}: clients dialling tls:// reject it{{ end }}. ' +
-      "Renew it, install it at Gitaly's [tls] certificate_path on each of those nodes, then restart Gitaly there one node at a time " +
-      '(gitlab-ctl restart gitaly; gitlab-ctl restart praefect on a Praefect node): Gitaly reads the certificate only at start.' +
+      'Renew it, install it as ' +
+      "the file its TLS certificate_path names (gitaly['configuration'][:tls][:certificate_path] in gitlab.rb; the TLS Secret with the Helm chart) on each of those nodes, then restart Gitaly there one node at a time " +
+      '(gitlab-ctl restart gitaly; gitlab-ctl restart praefect on a Praefect node; a StatefulSet rollout with the chart): Gitaly reads the certificate only at start.' +
       // A trust anchor is not served: the nodes leave it out and clients complete the chain from their CA bundle.
       '{{ else if eq $labels.position "trust_anchor" }}The CA certificate with serial {{ $labels.serial }}, which the nodes do not send and ' +
       'clients take from their CA bundle to trust the chain of ' +
       nodes +
       ', {{ if lt $value 0.0 }}has expired: clients reject every chain that ends at it{{ else }}expires in {{ $value | humanizeDuration }}{{ end }}. ' +
-      'Renew it with your CA, reissue or re-chain the certificates that depend on it, install them at [tls] certificate_path ' +
+      'Renew it with your CA, reissue or re-chain the certificates that depend on it, install them as ' +
+      "the file its TLS certificate_path names (gitaly['configuration'][:tls][:certificate_path] in gitlab.rb; the TLS Secret with the Helm chart) " +
       'and restart Gitaly on each node; put the new CA in the CA bundle of every client and of this exporter.' +
       '{{ else }}The {{ $labels.position }} certificate with serial {{ $labels.serial }}, in the chain served by ' +
       nodes +
       `, ${EXPIRES}. ` +
-      'Renew it with your CA, reissue or re-chain the leaf certificates that depend on it, install them at [tls] certificate_path ' +
+      'Renew it with your CA, reissue or re-chain the leaf certificates that depend on it, install them as ' +
+      "the file its TLS certificate_path names (gitaly['configuration'][:tls][:certificate_path] in gitlab.rb; the TLS Secret with the Helm chart) " +
       'and restart Gitaly on each node; update the CA bundle of every client if the root changes.{{ end }}',
   });
   const fileExpiryExpr = (days: number) =>
@@ -52,7 +55,7 @@ export function certificateAlerts(c: RuleContext): Rule[] {
   const fileExpiryAnnotations = annotations('GitalyTLSCertificateFileExpiry', 'gitaly-tls-certificates', {
     summary: `Certificate file on disk on {{ $labels.node }} ${EXPIRES}`,
     description:
-      "The certificate file at Gitaly's [tls] certificate_path on {{ $labels.node }} is not the one Gitaly serves, and it " +
+      "The certificate file at Gitaly's TLS certificate_path (gitaly['configuration'][:tls] in gitlab.rb) on {{ $labels.node }} is not the one Gitaly serves, and it " +
       `${EXPIRES}: the next restart of Gitaly ` +
       '(a reboot, an upgrade, gitlab-ctl restart) would load it. Install a valid certificate there before anything restarts Gitaly on {{ $labels.node }}.',
   });
@@ -127,7 +130,8 @@ export function certificateAlerts(c: RuleContext): Rule[] {
         description:
           'The certificate served by {{ $labels.node }} at {{ $labels.address }} has no Subject Alternative Name for the host ' +
           'clients dial (Gitaly ignores the Common Name), so tls:// clients reject it. Reissue it with a DNS or IP SAN for every ' +
-          'name clients use for {{ $labels.node }}, install it at [tls] certificate_path and restart Gitaly on that node (gitlab-ctl restart gitaly).',
+          'name clients use for {{ $labels.node }}, install it as ' +
+          "the file its TLS certificate_path names (gitaly['configuration'][:tls][:certificate_path] in gitlab.rb; the TLS Secret with the Helm chart) and restart Gitaly on that node (gitlab-ctl restart gitaly).",
       }),
     },
     {
@@ -141,7 +145,7 @@ export function certificateAlerts(c: RuleContext): Rule[] {
         description:
           "The chain served by {{ $labels.node }} at {{ $labels.address }} does not verify against the exporter's CA bundle, so " +
           'clients that trust the same CAs (GitLab Rails, Praefect, other Gitaly nodes) reject it. Serve the full chain (leaf, ' +
-          'then intermediates) in [tls] certificate_path on {{ $labels.node }} and restart Gitaly there, or install the issuing ' +
+          "then intermediates) in the file gitaly['configuration'][:tls][:certificate_path] names on {{ $labels.node }} (the Secret's tls.crt with the chart) and restart Gitaly there, or install the issuing " +
           'CA on every client (/etc/gitlab/trusted-certs, then gitlab-ctl reconfigure). A self-signed certificate: reissue it ' +
           'from your CA with a Subject Alternative Name for {{ $labels.address }} and every other name clients dial ' +
           '(GitalyTLSHostnameMismatch stays quiet while the chain is untrusted).',

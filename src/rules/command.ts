@@ -2,7 +2,7 @@
 // selector and environment labels. Works from the one-file install (no checkout needed).
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../config/duration.ts';
-import { parseLabelMatchers } from '../label-matchers.ts';
+import { parseLabelMatchers } from '../base/label-matchers.ts';
 import { renderRules } from './build.ts';
 import { DEFAULT_RULES_CONFIG, TUNABLE_SETTINGS, type RulesConfig } from './config.ts';
 

@@ -38,7 +38,7 @@ export function migrationAlerts(c: RuleContext): Rule[] {
           '{{ $labels.node }} has had no plaintext traffic for the whole soak window and its TLS endpoint is healthy ' +
           '(tls_only_traffic for ' +
           config.readyToRemoveFor +
-          "). Remove listen_addr from its Gitaly configuration (gitaly['configuration'] in gitlab.rb, or config.toml), " +
+          "). Remove listen_addr from its Gitaly configuration (gitaly['configuration'] in gitlab.rb; the GitLab Helm chart always keeps it, see the runbook), " +
           'reconfigure and restart Gitaly; the node then becomes complete.',
       }),
     },
@@ -79,7 +79,7 @@ export function migrationAlerts(c: RuleContext): Rule[] {
           '{{ $labels.node }} was complete (plaintext listener closed) within the last ' +
           config.regressionLookback +
           ', and its plaintext listen_addr accepts connections again: a configuration management run or a restored ' +
-          'config.toml put listen_addr back. Remove it again (and fix the source of the change) before clients start using it.',
+          'gitlab.rb or config.toml put listen_addr back. Remove it again (and fix the source of the change) before clients start using it.',
       }),
     },
     {
