@@ -87,7 +87,8 @@ function closedByRestart(e: NodeEvidence): string | null {
   const startMs = s.processStartSeconds * 1000;
   const canary = e.history.canary;
   // The page's counter was seen counting both kinds of the exporter's own connections: its 0 is a
-  // count, not a family (or a tcp series) the page lacks.
+  // count, not a family (or a tcp series) the page lacks. (A node that never had listen_addr cannot
+  // show that: it is complete once its window is clean.)
   const countsUs =
     canary !== null &&
     canary.source === 'gitaly_metrics' &&
@@ -313,12 +314,16 @@ export function judgeNode(e: NodeEvidence, o: VerdictOptions): NodeVerdict {
   // The probe says whether TLS answers now; without one, TLS connections in the window are the sign.
   const tlsUp = e.tls ? e.tls.handshakeOk : (traffic.window?.tls ?? 0) > 0;
 
+  // listen_addr seen closed (or declared removed): the node is past dual listen whatever blocks it.
+  // Until nothing does, it is not complete, and the reasons say what is missing.
+  const listenerClosed = facts.checks.plaintextListenerOpen.value === false;
+  const blocked = has(TRAFFIC_BLOCKERS) || has(TLS_BLOCKERS);
   let phase: Phase;
   if (conflicted) phase = 'unknown';
+  else if (listenerClosed) phase = traffic.known && !plaintextUsed && !blocked ? 'complete' : 'unknown';
   else if (plaintextUsed) phase = tlsUp ? 'dual_listen' : 'plaintext_only';
   else if (!traffic.known) phase = 'unknown';
-  else if (has(TRAFFIC_BLOCKERS) || has(TLS_BLOCKERS)) phase = tlsUp ? 'dual_listen' : 'plaintext_only';
-  else if (facts.checks.plaintextListenerOpen.value === false) phase = 'complete';
+  else if (blocked) phase = tlsUp ? 'dual_listen' : 'plaintext_only';
   else phase = 'tls_only_traffic';
 
   return {

@@ -44,7 +44,8 @@ describe('migration verdict: a node', () => {
   it('is never tls_only_traffic or complete with a plaintext connection in the window', () => {
     for (const plaintext of [plaintextClosed(), plaintextClosed({ open: true })]) {
       const v = judge({ plaintext, history: coveredHistory({ plaintextLastSeenMs: NOW - DAY }) });
-      expect(v.phase).to.equal('dual_listen');
+      // Both listeners open: dual listen. listen_addr closed since: past it, but not complete.
+      expect(v.phase).to.equal(plaintext.open ? 'dual_listen' : 'unknown');
       expect(v.reasons).to.include('plaintext_connections_in_window');
     }
   });
@@ -81,6 +82,7 @@ describe('migration verdict: a node', () => {
 
   it('is plaintext_only when plaintext is used and TLS does not answer', () => {
     const v = judge({
+      plaintext: plaintextClosed({ open: true }),
       history: coveredHistory({ plaintextLastSeenMs: NOW - 60_000 }),
       tls: tlsOk({
         handshakeOk: false,
@@ -98,7 +100,7 @@ describe('migration verdict: a node', () => {
 
   it('says insufficient_history and is not complete while observation does not cover the window', () => {
     const v = judge({ history: coveredHistory({ firstObservedMs: NOW - 2 * DAY, plaintextLastSeenMs: null }) });
-    expect(v.phase).to.equal('dual_listen');
+    expect(v.phase).to.equal('unknown');
     expect(v.reasons).to.deep.equal(['insufficient_history']);
     expect(v.window).to.equal(null);
   });
@@ -141,14 +143,14 @@ describe('migration verdict: a node', () => {
 
     it('counts what is left after subtracting own connections as plaintext use', () => {
       const v = judge({ prometheus: promOk(4.1, 400, 1, { tcp: 3, tls: 0 }) });
-      expect(v.phase).to.equal('dual_listen');
+      expect(v.phase).to.equal('unknown');
       expect(v.reasons).to.include('plaintext_connections_in_window');
       expect(v.window?.tcp).to.equal(1);
     });
 
     it('says insufficient_history when the node was not scraped for the whole window', () => {
       const v = judge({ prometheus: promOk(0, 400, 0.6) });
-      expect(v.phase).to.equal('dual_listen');
+      expect(v.phase).to.equal('unknown');
       expect(v.reasons).to.deep.equal(['insufficient_history']);
       expect(v.coverage).to.equal(0.6);
     });
@@ -159,7 +161,7 @@ describe('migration verdict: a node', () => {
         if (!prometheus?.ok || !prometheus.node) throw new Error('fixture');
         prometheus.node.processStartCoverage = share;
         const v = judge({ prometheus, scrape: null });
-        expect(v.phase, String(share)).to.equal('dual_listen');
+        expect(v.phase, String(share)).to.equal('unknown');
         expect(v.reasons).to.deep.equal(['insufficient_history']);
         expect(v.details.join(' ')).to.contain('keep process_start_time_seconds for the Gitaly job');
       }
@@ -180,7 +182,7 @@ describe('migration verdict: a node', () => {
 
     it('still blocks on plaintext the direct scrape saw, even when Prometheus shows none', () => {
       const v = judge({ prometheus: promOk(0, 400), history: coveredHistory({ plaintextLastSeenMs: NOW - 3_600_000 }) });
-      expect(v.phase).to.equal('dual_listen');
+      expect(v.phase).to.equal('unknown');
     });
   });
 
@@ -189,7 +191,7 @@ describe('migration verdict: a node', () => {
     it('a counter never seen counting a plaintext dial of ours blocks while listen_addr may have been open in the window', () => {
       for (const listenerClosedSinceMs of [null, NOW - WINDOW + 60_000]) {
         const v = judge({ history: coveredHistory({ ...untested, listenerClosedSinceMs }) });
-        expect(v.phase, String(listenerClosedSinceMs)).to.equal('dual_listen');
+        expect(v.phase, String(listenerClosedSinceMs)).to.equal('unknown');
         expect(v.reasons).to.deep.equal(['insufficient_history']);
         expect(v.details.join(' ')).to.include('has not yet been seen counting a plaintext connection');
       }
@@ -202,7 +204,7 @@ describe('migration verdict: a node', () => {
 
     it('a page without process_start_time_seconds is no evidence: a restart its counters hide hides its clients too', () => {
       const v = judge({ history: coveredHistory({ processStartSeconds: null }) });
-      expect(v.phase).to.equal('dual_listen');
+      expect(v.phase).to.equal('unknown');
       expect(v.reasons).to.deep.equal(['insufficient_history']);
       expect(v.details.join(' ')).to.include('no process_start_time_seconds');
     });
@@ -211,7 +213,7 @@ describe('migration verdict: a node', () => {
   describe('local socket evidence', () => {
     it('blocks on established plaintext connections even with no new ones in the window', () => {
       const v = judge({ sockets: { ok: true, established: { tcp: 2, tls: 30 } } });
-      expect(v.phase).to.equal('dual_listen');
+      expect(v.phase).to.equal('unknown');
       expect(v.reasons).to.deep.equal(['plaintext_established']);
       expect(v.establishedPlaintext).to.equal(2);
     });
@@ -223,7 +225,7 @@ describe('migration verdict: a node', () => {
     it('blocks with source_down when /proc cannot be read', () => {
       const v = judge({ sockets: { ok: false, error: { code: 'READ', message: 'cannot read /proc/net/tcp' } } });
       expect(v.reasons).to.deep.equal(['source_down']);
-      expect(v.phase).to.equal('dual_listen');
+      expect(v.phase).to.equal('unknown');
     });
   });
 
@@ -308,7 +310,7 @@ describe('migration verdict: a node', () => {
     it('a certificate file that cannot be read is source_down, not a pass', () => {
       const v = judge({ certFile: { ok: false, error: { code: 'CERT_FILE', message: 'cannot read /x.crt' } } });
       expect(v.reasons).to.include('source_down');
-      expect(v.phase).to.equal('dual_listen');
+      expect(v.phase).to.equal('unknown');
     });
   });
 
@@ -336,7 +338,7 @@ describe('migration verdict: a node', () => {
         plaintext: null,
         history: coveredHistory({ plaintextLastSeenMs: NOW - 1_000 }),
       });
-      expect(v.phase).to.equal('dual_listen');
+      expect(v.phase).to.equal('unknown');
       expect(v.reasons).to.include('plaintext_connections_in_window');
     });
 
