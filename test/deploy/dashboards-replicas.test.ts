@@ -219,13 +219,20 @@ describe('dashboards on a real Prometheus scraping two exporter replicas and the
     expect(await duplicatedRows(() => 'All')).to.deep.equal([]);
   });
 
-  it('show each row once with the exporter job and one node chosen', async () => {
-    const rows = await duplicatedRows((variable, options) => {
-      if (variable === 'job') return [EXPORTER_JOB];
-      if (variable === 'node') return [options.includes('gitaly-1') ? 'gitaly-1' : options[0]!];
-      return 'All';
-    });
-    expect(rows).to.deep.equal([]);
+  it('offer the exporter and /probe jobs, and show each row once with either job and one node chosen', async () => {
+    for (const job of [EXPORTER_JOB, PROBE_JOB]) {
+      const offered: string[][] = [];
+      const rows = await duplicatedRows((variable, options) => {
+        if (variable === 'job') {
+          offered.push([...options]);
+          return [job];
+        }
+        if (variable === 'node') return [options.includes('gitaly-1') ? 'gitaly-1' : (options[0] ?? 'gitaly-1')];
+        return 'All';
+      });
+      expect(rows, job).to.deep.equal([]);
+      for (const options of offered) expect(options, 'the Job variable').to.deep.equal([EXPORTER_JOB, PROBE_JOB]);
+    }
   });
 
   it('count each certificate once in the fleet stats, and the soonest expiry as the raw series say', async () => {

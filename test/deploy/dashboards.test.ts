@@ -96,7 +96,7 @@ describe('dashboards', () => {
       const byName = (n: string) => variables.find((v) => v.name === n)!;
       // All is ".*": it matches series without the label too, so a Prometheus without a cluster label still shows everything.
       for (const v of ['job', 'cluster', 'node']) expect(byName(v), `${name}: ${v} variable`).to.include({ type: 'query', multi: true, includeAll: true, allValue: '.*' });
-      expect(variableQuery(byName('job')), name).to.equal('label_values(gitaly_tls_exporter_build_info, job)');
+      expect(variableQuery(byName('job')), name).to.equal('label_values(gitaly_tls_probe_success, job)');
       expect(variableQuery(byName('cluster')), name).to.equal('label_values(gitaly_tls_exporter_build_info{job=~"$job"}, cluster)');
       expect(variableQuery(byName('node')), name).to.equal('label_values(gitaly_tls_migration_phase{job=~"$job", cluster=~"$cluster"}, node)');
       const exporterUrl = byName('exporter_url') as { type: string; query?: string; description?: string };
