@@ -112,7 +112,7 @@ async function startScene(o: { logger: Logger; caFileOfB?: (dir: string) => Prom
       ],
     });
     const running = prometheus;
-    // Both replicas' collections, with certificates, and every /probe target, in Prometheus.
+    // Both replicas' collections, with certificates and their own connections, and every /probe target, in Prometheus.
     await waitFor(
       async () => {
         const at = Date.now();
@@ -120,7 +120,10 @@ async function startScene(o: { logger: Logger; caFileOfB?: (dir: string) => Prom
         return (
           (await scrapes(`gitaly_tls_cert_not_after_timestamp_seconds{job="${EXPORTER_JOB}"}`)) === 2 &&
           (await scrapes(`gitaly_tls_migration_phase{job="${EXPORTER_JOB}"}`)) === 2 &&
-          (await scrapes(`gitaly_tls_probe_success{job="${PROBE_JOB}"}`)) === tlsNodes.length
+          (await scrapes(`gitaly_tls_probe_success{job="${PROBE_JOB}"}`)) === tlsNodes.length &&
+          // A rate needs two scrapes of the counter.
+          (await scrapes(`rate(gitaly_tls_exporter_probe_connections_total{job="${EXPORTER_JOB}"}[1m])`)) === 2 &&
+          (await scrapes('rate(gitaly_connections_total{job="gitaly", type="tls"}[1m])')) > 0
         );
       },
       { timeoutMs: 60_000, intervalMs: 1000, what: 'Prometheus to scrape both replicas and every /probe target' },
