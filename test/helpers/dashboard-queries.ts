@@ -34,6 +34,10 @@ export interface DashboardQuery {
   panel: string;
   /** PromQL with Grafana's variables substituted. */
   expr: string;
+  /** The panel's type (`table`, `stat`, …), or `variable`. */
+  type: string;
+  /** Title of the row the panel sits under, if any. */
+  row?: string;
 }
 
 interface Target {
@@ -46,7 +50,7 @@ interface Panel {
   targets?: Target[];
   panels?: Panel[];
 }
-interface Variable {
+export interface Variable {
   name: string;
   type: string;
   query?: string | { query?: string };
@@ -61,6 +65,8 @@ export interface Dashboard {
   schemaVersion: number;
   panels: Panel[];
   templating: { list: Variable[] };
+  /** Annotation queries; a Prometheus one holds its PromQL in `expr`. */
+  annotations?: { list: Array<{ name: string; expr?: string; datasource?: { type?: string; uid?: string } }> };
   [key: string]: unknown;
 }
 
@@ -100,13 +106,32 @@ function variableValue(variable: Variable): string | undefined {
   return Array.isArray(current) ? current.join('|') : current;
 }
 
-/** Replaces $name, ${name} and ${name:format} with test values; unknown names (e.g. $1) stay. */
-export function substituteVariables(expr: string, dashboard: Pick<Dashboard, 'templating'>): string {
+/**
+ * A query variable's value as Grafana's Prometheus data source puts it in a query
+ * (interpolateQueryExpr and its classic escaping in Grafana 11's Prometheus data source): "All" is the
+ * variable's allValue when it has one, else every option; several values become `(a|b)`; values of
+ * a multi-value or All variable are regex-escaped, as the query uses them in `=~`.
+ */
+export function grafanaValue(variable: Variable, options: readonly string[], selected: readonly string[] | 'All'): string {
+  if (selected === 'All' && variable.includeAll && variable.allValue) return variable.allValue;
+  const values = selected === 'All' ? options : selected;
+  if (!variable.multi && !variable.includeAll) return values.map((v) => v.replace(/\\/g, '\\\\').replace(/'/g, "\\\\'")).join(',');
+  const escaped = values.map((v) => v.replace(/\\/g, '\\\\\\\\').replace(/[$^*{}[\]+?.()|]/g, '\\\\$&'));
+  return escaped.length === 1 ? escaped[0]! : `(${escaped.join('|')})`;
+}
+
+/**
+ * Replaces $name, ${name} and ${name:format} with test values; unknown names (e.g. $1) stay.
+ * `chosen` holds variables' values as Grafana would put them in the query (they win over the
+ * defaults: "All", or the current value).
+ */
+export function substituteVariables(expr: string, dashboard: Pick<Dashboard, 'templating'>, chosen: Record<string, string> = {}): string {
   const values: Record<string, string> = { ...BUILTIN_VARIABLES };
   for (const variable of dashboard.templating.list) {
     const value = variableValue(variable);
     if (value !== undefined) values[variable.name] = value;
   }
+  Object.assign(values, chosen);
   return expr.replace(/\$\{(\w+)(?::\w+)?\}|\$(\w+)/g, (whole, braced: string | undefined, bare: string | undefined) => {
     const name = braced ?? bare ?? '';
     return values[name] ?? whole;
@@ -114,30 +139,64 @@ export function substituteVariables(expr: string, dashboard: Pick<Dashboard, 'te
 }
 
 /** label_values(selector, label) becomes the selector; other Grafana variable functions are not PromQL. */
-function variableAsPromql(query: string): string | undefined {
+export function variableAsPromql(query: string): string | undefined {
   const labelValues = /^\s*label_values\((.+),\s*\w+\s*\)\s*$/.exec(query);
   if (labelValues) return labelValues[1]!.trim();
   const queryResult = /^\s*query_result\((.+)\)\s*$/.exec(query);
   return queryResult ? queryResult[1]!.trim() : undefined;
 }
 
-export function dashboardQueries(): DashboardQuery[] {
+/** Panels in layout order with the title of the row above each; rows themselves left out. */
+function panelsWithRows(dashboard: Dashboard): Array<{ panel: Panel; row?: string }> {
+  const out: Array<{ panel: Panel; row?: string }> = [];
+  let row: string | undefined;
+  for (const panel of dashboard.panels) {
+    if (panel.type === 'row') {
+      row = panel.title;
+      for (const nested of allPanels({ ...dashboard, panels: panel.panels ?? [] })) out.push({ panel: nested, row });
+    } else out.push({ panel, ...(row === undefined ? {} : { row }) });
+  }
+  return out;
+}
+
+/**
+ * Every variable and panel query of the shipped dashboards, variables substituted: "All" or the
+ * current value, or what `chosen` gives for the dashboard.
+ */
+export function dashboardQueries(chosen: (dashboard: Dashboard) => Record<string, string> = () => ({})): DashboardQuery[] {
   const out: DashboardQuery[] = [];
   for (const file of dashboardFiles()) {
     const dashboard = readDashboard(file);
+    const values = chosen(dashboard);
     for (const variable of dashboard.templating.list) {
       const query = variableQuery(variable);
       const expr = query === undefined || variable.type !== 'query' ? undefined : variableAsPromql(query);
       if (expr !== undefined)
-        out.push({ dashboard: dashboard.uid, panel: `variable ${variable.name}`, expr: substituteVariables(expr, dashboard) });
+        out.push({
+          dashboard: dashboard.uid,
+          panel: `variable ${variable.name}`,
+          type: 'variable',
+          expr: substituteVariables(expr, dashboard, values),
+        });
     }
-    for (const panel of allPanels(dashboard)) {
+    for (const annotation of dashboard.annotations?.list ?? []) {
+      if (annotation.expr)
+        out.push({
+          dashboard: dashboard.uid,
+          panel: `annotation ${annotation.name}`,
+          type: 'annotation',
+          expr: substituteVariables(annotation.expr, dashboard, values),
+        });
+    }
+    for (const { panel, row } of panelsWithRows(dashboard)) {
       for (const target of panel.targets ?? []) {
         if (!target.expr) continue;
         out.push({
           dashboard: dashboard.uid,
           panel: `${panel.title ?? '(untitled)'} [${target.refId ?? '?'}]`,
-          expr: substituteVariables(target.expr, dashboard),
+          type: panel.type ?? '',
+          ...(row === undefined ? {} : { row }),
+          expr: substituteVariables(target.expr, dashboard, values),
         });
       }
     }

@@ -20,6 +20,8 @@ export interface ScrapeJob {
   labels?: Record<string, string>;
   /** Keep the labels the page itself sets (e.g. its own `instance`), as for federation. */
   honorLabels?: boolean;
+  /** relabel_configs as Prometheus takes them, after the `instance` override (e.g. a /probe job's __param_target). */
+  relabel?: Array<Record<string, unknown>>;
   /** metric_relabel_configs as Prometheus takes them (e.g. dropping process_* series). */
   metricRelabel?: Array<Record<string, unknown>>;
   /** Further static_configs groups, each with its own labels (as a file_sd file would give them). */
@@ -87,7 +89,10 @@ export function renderConfig(input: PrometheusConfigInput, scrapeInterval: strin
         { targets: job.targets, labels: job.labels ?? {} },
         ...(job.groups ?? []).map((g) => ({ targets: g.targets, labels: { ...job.labels, ...g.labels } })),
       ],
-      relabel_configs: job.instance === undefined ? [] : [{ target_label: 'instance', replacement: job.instance }],
+      relabel_configs: [
+        ...(job.instance === undefined ? [] : [{ target_label: 'instance', replacement: job.instance }]),
+        ...(job.relabel ?? []),
+      ],
       metric_relabel_configs: job.metricRelabel ?? [],
     })),
   };

@@ -217,7 +217,8 @@ for (const engine of ENGINES)
           maxBytes: 16 << 20,
         });
         expect(r.ok, `${q.dashboard} / ${q.panel}: ${q.expr}: ${r.ok ? '' : r.error.message}`).to.equal(true);
-        if (r.ok && r.samples.length === 0) empty.push(`${q.dashboard} / ${q.panel}: ${q.expr}`);
+        // An annotation marks an event (a phase change): it may rightly find none now.
+        if (r.ok && r.samples.length === 0 && q.type !== 'annotation') empty.push(`${q.dashboard} / ${q.panel}: ${q.expr}`);
       }
       expect(empty, 'panels without data').to.deep.equal([]);
     });
