@@ -12,7 +12,7 @@ const LAYERS = [
   ['migration'],
   ['view'],
   ['cycle'],
-  ['metrics', 'report', 'rules'],
+  ['metrics', 'report', 'rules', 'pages'],
   ['http'],
 ];
 

@@ -2,8 +2,8 @@
 // each with a full week of hourly chart buckets and a three-certificate chain: the worst case for
 // the page's size. In memory: the view is built once, as the collector does once per collection.
 import type { CertificateFacts } from '../src/evidence/evidence.ts';
-import { renderNodePage } from '../src/http/node-page.ts';
-import { renderStatusPage } from '../src/http/status-page.ts';
+import { renderNodePage } from '../src/pages/node-page.ts';
+import { renderStatusPage } from '../src/pages/status-page.ts';
 import type { NodeHistory } from '../src/migration/types.ts';
 import type { CollectionView } from '../src/view/collection-view.ts';
 // The page tests' evidence builders: the bench renders the same kind of view the tests check.

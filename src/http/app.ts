@@ -1,30 +1,17 @@
-// The HTTP interface. buildApp() never listens, so tests drive it with app.inject().
+// The HTTP server: its limits and deadlines, the routes (one module per group), the answers for
+// unknown paths and failures. buildApp() never listens, so tests drive it with app.inject().
 import http from 'node:http';
-import { Readable } from 'node:stream';
 import type { TlsOptions } from 'node:tls';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyHttpOptions, type FastifyInstance } from 'fastify';
-import type { Snapshot } from '../cycle/collector.ts';
-import { processMetricsText } from '../metrics/process.ts';
+import { registerApi } from './api-routes.ts';
+import type { ExporterView } from './exporter-view.ts';
+import { registerLifecycle } from './lifecycle-routes.ts';
 import { closeSilentConnections, type HttpLimits } from './limits.ts';
-import type { OnDemandResult } from '../probes/on-demand.ts';
-import { migrationJson } from './migration-json.ts';
-import { probeResponse } from './probe-response.ts';
-import { renderNodePage, renderUnknownNodePage } from './node-page.ts';
-import { parsePageQuery, renderStatusPage } from './status-page.ts';
+import { registerMetrics } from './metrics-route.ts';
+import { registerPages } from './page-routes.ts';
 
-export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
-
-/** What the HTTP layer reads; the exporter keeps it current. */
-export interface ExporterView {
-  snapshot(): Snapshot | null;
-  metricsText(): string;
-  configSource(): string;
-  refreshSeconds(): number;
-  /** Live one-target TLS probe; never rejects (see probes/on-demand.ts). */
-  probe(target: string | undefined): Promise<OnDemandResult>;
-  /** Re-reads the configuration; resolves to whether the new one was accepted and why not. */
-  reload(): Promise<{ ok: boolean; message: string }>;
-}
+export { METRICS_CONTENT_TYPE } from './metrics-route.ts';
+export type { ExporterView } from './exporter-view.ts';
 
 export interface AppDeps {
   logger: FastifyBaseLogger;
@@ -67,88 +54,10 @@ export function buildApp({ logger, view, https, limits, lifecycle = false }: App
     closeSilentConnections(app.server, limits.headersTimeoutMs, Boolean(https));
   }
 
-  // The contract metrics come cached from the latest collection; the process metrics are read now.
-  // The page (megabytes at a thousand nodes) is encoded once per collection and sent as it is:
-  // joining it to the process metrics per request made a new copy of it for every scrape.
-  let contractText = '';
-  let contractBytes = Buffer.alloc(0);
-  app.get('/metrics', async (_req, reply) => {
-    const text = view.metricsText();
-    if (text !== contractText) {
-      contractText = text;
-      contractBytes = Buffer.from(text);
-    }
-    const own = Buffer.from(`\n${await processMetricsText()}`);
-    return reply
-      .type(METRICS_CONTENT_TYPE)
-      .header('content-length', contractBytes.length + own.length)
-      .send(Readable.from([contractBytes, own], { objectMode: false }));
-  });
-
-  app.get('/migration', async (_req, reply) => {
-    const s = view.snapshot();
-    if (!s) return reply.code(503).send({ ready: false, message: 'the first collection has not finished yet' });
-    return reply.send(migrationJson(s.view));
-  });
-
-  // ?phase= and ?sort= cut and order the table on the server: a 1,000-node page needs no script.
-  app.get<{ Querystring: Record<string, unknown> }>('/', async (req, reply) => {
-    const query = parsePageQuery(req.query);
-    if ('error' in query) return reply.code(400).type('text/plain; charset=utf-8').send(`${query.error}\n`);
-    return reply
-      .type('text/html; charset=utf-8')
-      .send(renderStatusPage(view.snapshot()?.view ?? null, { refreshSeconds: view.refreshSeconds(), source: view.configSource(), query }));
-  });
-
-  // One node's whole evidence, for a change ticket; the name is URL-encoded in the path.
-  app.get<{ Params: { name: string } }>('/node/:name', async (req, reply) => {
-    const s = view.snapshot()?.view ?? null;
-    const node = s?.nodes.find((n) => n.node === req.params.name);
-    if (!s || !node)
-      return reply
-        .code(s ? 404 : 503)
-        .type('text/html; charset=utf-8')
-        .send(renderUnknownNodePage(req.params.name, s));
-    return reply
-      .type('text/html; charset=utf-8')
-      .send(renderNodePage(s, node, { refreshSeconds: view.refreshSeconds(), source: view.configSource() }));
-  });
-
-  // Browsers ask for it on every page view; there is none, and a 404 would be noise.
-  app.get('/favicon.ico', async (_req, reply) => reply.code(204).send());
-
-  app.get('/-/healthy', async (_req, reply) => reply.type('text/plain').send('Healthy.\n'));
-  app.get('/-/ready', async (_req, reply) =>
-    view.snapshot()
-      ? reply.type('text/plain').send('Ready.\n')
-      : reply.code(503).type('text/plain').send('Not ready: the first collection has not finished.\n'),
-  );
-
-  app.get<{ Querystring: { target?: string | string[] } }>('/probe', async (req, reply) => {
-    if (Array.isArray(req.query.target)) {
-      return reply.code(400).type('text/plain; charset=utf-8').send('Bad target: give one target parameter, not several.\n');
-    }
-    const result = await probeResponse(await view.probe(req.query.target));
-    if (result.status === 429) void reply.header('retry-after', '1');
-    return reply
-      .code(result.status)
-      .type(result.status === 200 ? METRICS_CONTENT_TYPE : 'text/plain; charset=utf-8')
-      .send(result.body);
-  });
-
-  app.post('/-/reload', async (_req, reply) => {
-    if (!lifecycle) {
-      return reply
-        .code(403)
-        .type('text/plain; charset=utf-8')
-        .send('Lifecycle API is not enabled: start the exporter with --web.enable-lifecycle to reload over HTTP, or send it SIGHUP.\n');
-    }
-    const result = await view.reload();
-    return reply
-      .code(result.ok ? 200 : 400)
-      .type('text/plain; charset=utf-8')
-      .send(`${result.message}\n`);
-  });
+  registerMetrics(app, view);
+  registerApi(app, view);
+  registerPages(app, view);
+  registerLifecycle(app, view, lifecycle);
 
   app.setNotFoundHandler(async (req, reply) =>
     reply

@@ -16,7 +16,7 @@ import { realProbes } from '../../src/collect/probes.ts';
 import type { Config, NodeConfig } from '../../src/config/types.ts';
 import { renderGitalyMetricsPage } from '../../src/demo/metrics-page.ts';
 import { Exporter } from '../../src/exporter.ts';
-import { nodeJson } from '../../src/http/migration-json.ts';
+import { nodeJson } from '../../src/pages/migration-json.ts';
 import { startTestFleet, type MigrationNode, type TestFleet } from '../helpers/exporter-process.ts';
 import { FakeClock, fakeConfig } from '../helpers/fake-gitaly.ts';
 import { startGarbageServer, startResetServer, startStallingServer, type LoopbackServer } from '../helpers/tls-servers.ts';

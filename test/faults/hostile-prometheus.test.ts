@@ -12,7 +12,7 @@ import { Collector } from '../../src/cycle/collector.ts';
 import { UNDECLARED_OTHERS } from '../../src/metrics/definitions.ts';
 import { renderMetrics } from '../../src/metrics/render.ts';
 import { MAX_UNDECLARED_LISTED } from '../../src/migration/verdict.ts';
-import { migrationJson } from '../../src/http/migration-json.ts';
+import { migrationJson } from '../../src/pages/migration-json.ts';
 import { queryFleetEvidence } from '../../src/sources/prometheus.ts';
 import { PROMETHEUS_BUILD_INFO } from '../fixtures/build-info.ts';
 import { FakeClock, FakeFleet, fakeConfig, fakeNodeConfig } from '../helpers/fake-gitaly.ts';

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { createServer, type Server } from 'node:http';
-import { migrationJson } from '../../src/http/migration-json.ts';
+import { migrationJson } from '../../src/pages/migration-json.ts';
 import { checkRemote, checkRemoteNode } from '../../src/report/remote-check.ts';
 import { plaintextClosed } from '../helpers/evidence.ts';
 import { sampleSnapshot } from '../helpers/snapshot.ts';

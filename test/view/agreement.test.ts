@@ -7,8 +7,8 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { NodeConfig } from '../../src/config/types.ts';
 import type { CertFileResult, GitalyScrape, SourceError, TlsProbeResult } from '../../src/evidence/evidence.ts';
-import { migrationJson } from '../../src/http/migration-json.ts';
-import { renderStatusPage } from '../../src/http/status-page.ts';
+import { migrationJson } from '../../src/pages/migration-json.ts';
+import { renderStatusPage } from '../../src/pages/status-page.ts';
 import { renderMetrics } from '../../src/metrics/render.ts';
 import type { NodeEvidence } from '../../src/migration/verdict.ts';
 import { checkRemote } from '../../src/report/remote-check.ts';
@@ -390,7 +390,14 @@ describe('one node view, four renderings', () => {
   });
 
   it('no renderer reads evidence, observations or the collector’s snapshot: only the view', () => {
-    const renderers = ['metrics/render.ts', 'http/migration-json.ts', 'http/status-page.ts', 'http/status-clients.ts', 'report/table.ts'];
+    const renderers = [
+      'metrics/render.ts',
+      'pages/migration-json.ts',
+      'pages/status-page.ts',
+      'pages/status-clients.ts',
+      'pages/node-page.ts',
+      'report/table.ts',
+    ];
     for (const file of renderers) {
       const source = readFileSync(new URL(`../../src/${file}`, import.meta.url), 'utf8');
       const imports = [...source.matchAll(/^import .* from '([^']+)';$/gm)].map((m) => m[1]!);

@@ -3,8 +3,8 @@ import { expect } from 'chai';
 import { fileURLToPath } from 'node:url';
 import { readClientReport } from '../../src/clients/read-clients.ts';
 import type { NodeConfig } from '../../src/config/types.ts';
-import { migrationJson } from '../../src/http/migration-json.ts';
-import { renderStatusPage } from '../../src/http/status-page.ts';
+import { migrationJson } from '../../src/pages/migration-json.ts';
+import { renderStatusPage } from '../../src/pages/status-page.ts';
 import { sampleSnapshot } from '../helpers/snapshot.ts';
 
 const DIR = fileURLToPath(new URL('../fixtures/clients/', import.meta.url));
