@@ -131,6 +131,7 @@ function viewOf(cases: Case[]): CollectionView {
 }
 
 interface Facts {
+  role: string;
   phase: string;
   reasons: string[];
   checks: Record<FactName, Fact>;
@@ -167,6 +168,7 @@ function fromMetrics(text: string, node: string): Facts & { version: string | nu
   const notAfter = series('gitaly_tls_cert_not_after_timestamp_seconds').map((s) => s.value * 1000);
   const version = series('gitaly_tls_node_info').map((s) => /version="([^"]*)"/.exec(s.labels)![1]!);
   return {
+    role: /role="(\w+)"/.exec(phase[0]!.labels)![1]!,
     phase: /phase="(\w+)"/.exec(phase[0]!.labels)![1]!,
     reasons: series('gitaly_tls_migration_blocked').map((s) => /reason="(\w+)"/.exec(s.labels)![1]!),
     checks: {
@@ -202,6 +204,7 @@ function fromJson(doc: { nodes: JsonNode[] }, node: string): Facts & { version: 
   if (n.certExpiry.days === null) expect(n.certExpiry.reason).to.be.a('string');
   if (n.evidence.gitalyVersion === null) expect(n.evidence.gitalyVersionReason).to.be.a('string');
   return {
+    role: (n as unknown as { role: string }).role,
     phase: n.phase,
     reasons: n.blockingReasons.map((r) => r.reason),
     checks: Object.fromEntries(FACTS.map((f) => [f, fact(n.checks[f]!.value)])) as Record<FactName, Fact>,
@@ -231,6 +234,7 @@ function fromPage(html: string, node: string): Facts {
     : versionsOf([...versionsCell.matchAll(/<span class="(ok|na)">([\d.]+)✗?<\/span>/g)].map((m) => [m[2]!, m[1] === 'ok']));
   return {
     tlsVersions,
+    role: /<div class="role">(\w+)<\/div>/.exec(row)![1]!,
     phase: /data-phase="(\w+)"/.exec(row)![1]!,
     reasons: [...row.matchAll(/<li title="[^"]*"><code>(\w+)<\/code><\/li>/g)].map((m) => m[1]!),
     checks,
@@ -265,6 +269,7 @@ function fromTable(text: string, node: string): Facts {
       );
   const blocking = col('BLOCKING');
   return {
+    role: col('ROLE'),
     phase: col('PHASE'),
     reasons: blocking === '-' ? [] : blocking.split(','),
     checks,
