@@ -1,16 +1,19 @@
 # syntax=docker/dockerfile:1
 # Three stages:
-#   build       all dependencies, TypeScript compiled to dist/
+#   build       all dependencies, the single-file bundle (npm run bundle: every dependency inlined)
 #   demo-fleet  the simulated Gitaly fleet for docker-compose (TypeScript through tsx, a devDependency,
 #               so it reuses the build stage): docker build --target demo-fleet .
-#   (last)      the exporter: production dependencies and dist/ only, as user node
+#   (last)      the exporter: the bundle alone, no node_modules, as user node
+# Base images are pinned by tag: no registry was reachable to read a digest from when this was
+# written; add @sha256:… after the tag where yours is (docs/deploy.md, "The images").
 FROM node:24.22.3-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-RUN npm run build
+COPY scripts/bundle.ts ./scripts/
+RUN npm run bundle
 
 FROM build AS demo-fleet
 RUN mkdir /demo && chown node:node /demo
@@ -21,9 +24,9 @@ CMD ["--host", "0.0.0.0", "--advertise-host", "demo-fleet", "--base-port", "1000
 FROM node:24.22.3-bookworm-slim AS exporter
 ENV NODE_ENV=production
 WORKDIR /app
-COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
-COPY --from=build /app/dist ./dist
+# package.json only says the bundle is an ES module ("type": "module"); its version is compiled in.
+COPY package.json ./
+COPY --from=build /app/dist/gitaly-tls-exporter.mjs ./dist/main.js
 # Where the compose stack keeps the exporter's state file (a named volume inherits this owner).
 RUN mkdir /state && chown node:node /state
 USER node

@@ -1,15 +1,14 @@
 #!/usr/bin/env node
-// Runs the compiled CLI when built (npm run build), else the TypeScript source through tsx.
+// Runs the compiled CLI (dist/, made by npm run build; npm pack builds it first). Never the
+// TypeScript source: that needs tsx, a devDependency an installed package does not have.
+// In a checkout, npm start runs the source.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const built = join(root, 'dist', 'main.js');
-if (existsSync(built)) {
-  await import(built);
-} else {
-  const { register } = await import('tsx/esm/api');
-  register();
-  await import(join(root, 'src', 'main.ts'));
+const built = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'main.js');
+if (!existsSync(built)) {
+  process.stderr.write(`gitaly-tls-exporter: ${built} is missing: run npm run build in the checkout (npm pack does it)\n`);
+  process.exit(2);
 }
+await import(built);

@@ -1,4 +1,4 @@
-// gitaly-tls-exporter [--config.file F] [--web.listen-address HOST:PORT] [--log.level L]
+// gitaly-tls-exporter (--config.file F | --demo) [--web.listen-address HOST:PORT] [--log.level L]
 //                     [--log.format logfmt|json] [--log.repeat-interval D] [--config.check]
 // gitaly-tls-exporter check (--config.file F | --url URL) [--node NAME]
 // Exit codes: 0 ok (check: the fleet is complete, or NAME may drop listen_addr), 1 check: not yet,
@@ -35,17 +35,20 @@ import { shownValue } from './report/terminal-text.ts';
 import { rulesCommand } from './rules/command.ts';
 
 const USAGE = `Usage:
-  gitaly-tls-exporter [--config.file FILE] [--web.listen-address HOST:PORT] [--web.config.file FILE]
+  gitaly-tls-exporter --config.file FILE [--web.listen-address HOST:PORT] [--web.config.file FILE]
                       [--web.enable-lifecycle] [--log.level LEVEL] [--log.format FORMAT]
                       [--log.repeat-interval DURATION]
+  gitaly-tls-exporter --demo [--web.listen-address HOST:PORT] [...]
   gitaly-tls-exporter --config.file FILE [--web.config.file FILE] --config.check
   gitaly-tls-exporter check --config.file FILE [--node NAME]
   gitaly-tls-exporter check --url http://exporter:9787 [--node NAME]
   gitaly-tls-exporter rules --runbook-url URL [--grafana-url URL] ...   (rules --help)
 
-Without --config.file the exporter runs against a built-in demo fleet.
   --config.file FILE            YAML configuration (see config.example.yml)
-  --web.listen-address ADDR     where to serve /, /migration, /metrics, /probe (default :9787)
+  --demo                        run against a built-in demo fleet of simulated Gitaly nodes instead
+                                (what npm start does in a checkout)
+  --web.listen-address ADDR     where to serve /, /migration, /metrics, /probe (default :9787;
+                                with --demo, 127.0.0.1:9787)
   --web.config.file FILE        TLS and basic auth for this endpoint, in the Prometheus exporters'
                                 web config format (tls_server_config, basic_auth_users)
   --web.enable-lifecycle        serve POST /-/reload (off by default, as in Prometheus; SIGHUP always reloads)
@@ -67,6 +70,13 @@ Exit codes: 0 ok (check: complete, or NAME may drop listen_addr), 1 check: not y
  * How long a stop (SIGTERM, SIGINT) may take before close-with-grace exits 1: under Kubernetes'
  * default 30 s grace period. Of it, a collection in progress gets up to 20 s to finish.
  */
+/** Where the demo serves unless told otherwise: its fake series stay off the network. */
+const DEMO_LISTEN_ADDRESS = '127.0.0.1:9787';
+const LISTEN_ADDRESS = ':9787';
+/** Without a configuration the exporter stops here rather than export a fake fleet by accident. */
+const NO_CONFIG_MESSAGE =
+  'no --config.file given: pass --config.file FILE to watch your Gitaly fleet (see config.example.yml), or --demo to run against the built-in demo fleet (npm start does that in a checkout)';
+
 const SHUTDOWN_GRACE_MS = 25_000;
 const SHUTDOWN_COLLECTION_WAIT_MS = 20_000;
 /** How long a file read still running at the end of a stop may take before it counts as blocked. */
@@ -96,6 +106,8 @@ class UsageError extends Error {}
 interface Options {
   command: 'serve' | 'check';
   configFile?: string;
+  /** --demo: serve the built-in demo fleet (never without asking: it exports fake series). */
+  demo: boolean;
   /** check --url: a running exporter to ask. */
   url?: string;
   /** check --node: the one node to gate on. */
@@ -120,7 +132,8 @@ function parseOptions(argv: string[]): Options | 'help' | 'version' {
         'config.file': { type: 'string' },
         url: { type: 'string' },
         node: { type: 'string' },
-        'web.listen-address': { type: 'string', default: ':9787' },
+        demo: { type: 'boolean', default: false },
+        'web.listen-address': { type: 'string' },
         'web.config.file': { type: 'string' },
         'web.enable-lifecycle': { type: 'boolean', default: false },
         'log.level': { type: 'string', default: 'info' },
@@ -143,7 +156,7 @@ function parseOptions(argv: string[]): Options | 'help' | 'version' {
   const level = oneOf('--log.level', values['log.level'], LOG_LEVELS);
   const format = oneOf('--log.format', values['log.format'], LOG_FORMATS);
   const logRepeatMs = repeatInterval(values['log.repeat-interval']);
-  const listenText = values['web.listen-address'];
+  const listenText = values['web.listen-address'] ?? (values.demo ? DEMO_LISTEN_ADDRESS : LISTEN_ADDRESS);
   const listen = parseAddress(listenText.startsWith(':') ? `0.0.0.0${listenText}` : listenText);
   if (!listen.ok) throw new UsageError(`--web.listen-address: ${listen.message}`);
   const command = positionals[0] === 'check' ? 'check' : 'serve';
@@ -164,9 +177,14 @@ function parseOptions(argv: string[]): Options | 'help' | 'version' {
   if ((command === 'check' || values['config.check']) && !values['config.file'] && values.url === undefined) {
     throw new UsageError(`${command === 'check' ? 'check needs --config.file or --url' : '--config.check needs --config.file'}`);
   }
+  if (values.demo && (command !== 'serve' || values['config.file'] || values['config.check'])) {
+    throw new UsageError('--demo runs the exporter against the demo fleet: it takes no --config.file, --config.check or check');
+  }
+  if (command === 'serve' && !values['config.file'] && !values.demo) throw new UsageError(NO_CONFIG_MESSAGE);
   return {
     command,
     configFile: values['config.file'],
+    demo: values.demo,
     url: values.url,
     node: values.node,
     webConfigFile: values['web.config.file'],
@@ -230,7 +248,7 @@ async function startDemo(logger: Logger): Promise<{ config: Config; fleet: DemoF
   const config = demoConfig(fleet, { stateFile: join(dir, 'state.json') });
   logger.info(
     { nodes: fleet.nodes.map((n) => n.name), dir },
-    `no --config.file given: running against the built-in demo fleet (${fleet.nodes.length} simulated Gitaly nodes on loopback). Its migration plays out over a few minutes; pass --config.file for a real fleet.`,
+    `--demo: running against the built-in demo fleet (${fleet.nodes.length} simulated Gitaly nodes on loopback). Its migration plays out over a few minutes; pass --config.file for a real fleet.`,
   );
   return { config, fleet };
 }

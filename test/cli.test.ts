@@ -343,29 +343,75 @@ describe('command line', function () {
     });
   });
 
-  describe('with no configuration (the demo fleet)', () => {
+  describe('without a configuration', () => {
+    it('refuses to start: exit 2, a sentence naming --config.file and --demo, nothing served', () => {
+      const r = run([]);
+      expect(r.status, r.stderr).to.equal(2);
+      expect(r.stderr.split('\n')[0]).to.equal(
+        'gitaly-tls-exporter: no --config.file given: pass --config.file FILE to watch your Gitaly fleet (see config.example.yml), or --demo to run against the built-in demo fleet (npm start does that in a checkout)',
+      );
+      expect(r.stdout).to.equal('');
+    });
+
+    it('refuses --demo together with a configuration (exit 2): the demo is never mixed with a real fleet', () => {
+      const r = run(['--demo', '--config.file', join(dir, 'config.yml')]);
+      expect(r.status, r.stderr).to.equal(2);
+      expect(r.stderr.split('\n')[0]).to.equal(
+        'gitaly-tls-exporter: --demo runs the exporter against the demo fleet: it takes no --config.file, --config.check or check',
+      );
+    });
+  });
+
+  describe('--demo (the demo fleet)', () => {
     let child: TrackedChild | undefined;
     afterEach(async () => {
       await child?.stop(5_000);
       child = undefined;
     });
 
-    it('serves /, /migration and /metrics with demo data, says so in its log, and stops cleanly on SIGTERM', async () => {
-      const port = await freePort();
-      const exporter = serve(['--web.listen-address', `127.0.0.1:${port}`], dir);
-      child = exporter.child;
-      const { log } = exporter;
-      const base = `http://127.0.0.1:${port}`;
-      await waitFor(async () => (await fetch(`${base}/-/ready`, { signal: AbortSignal.timeout(5_000) }).catch(() => null))?.ok, {
+    const ready = async (base: string, log: () => string) =>
+      waitFor(async () => (await fetch(`${base}/-/ready`, { signal: AbortSignal.timeout(5_000) }).catch(() => null))?.ok, {
         timeoutMs: 30_000,
         intervalMs: 250,
         what: 'the demo exporter to be ready',
         context: () => `log:\n${log().slice(-2000)}`,
       });
+
+    it('listens on loopback only (127.0.0.1:9787) unless --web.listen-address says otherwise', async () => {
+      const exporter = serve(['--demo'], dir);
+      child = exporter.child;
+      await ready('http://127.0.0.1:9787', exporter.log);
+      expect(exporter.log()).to.match(/msg="listening on http:\/\/127\.0\.0\.1:9787\/"/);
+    });
+
+    it('npm start runs it, as the README says (npm start -- FLAGS passes flags on)', async () => {
+      const port = await freePort();
+      const npm = spawnTracked('npm', ['start', '--', '--web.listen-address', `127.0.0.1:${port}`], {
+        cwd: ROOT,
+        env: { ...process.env, TMPDIR: dir },
+        what: 'npm start',
+      });
+      child = npm;
+      let log = '';
+      npm.child.stdout!.on('data', (d: Buffer) => (log += d.toString()));
+      npm.child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+      await ready(`http://127.0.0.1:${port}`, () => log);
+      expect(log).to.contain('running against the built-in demo fleet');
+      const migration = (await (await fetch(`http://127.0.0.1:${port}/migration`)).json()) as { nodes: Array<{ node: string }> };
+      expect(migration.nodes.map((n) => n.node)).to.include('gitaly-1');
+    });
+
+    it('serves /, /migration and /metrics with demo data, says so in its log, and stops cleanly on SIGTERM', async () => {
+      const port = await freePort();
+      const exporter = serve(['--demo', '--web.listen-address', `127.0.0.1:${port}`], dir);
+      child = exporter.child;
+      const { log } = exporter;
+      const base = `http://127.0.0.1:${port}`;
+      await ready(base, log);
       expect(log()).to.contain('built-in demo fleet');
       // The default log format is logfmt, one record a line, with an ISO-8601 UTC time first.
       expect(log()).to.match(
-        /^time=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z level=info msg="no --config\.file given: running against the built-in demo fleet /m,
+        /^time=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z level=info msg="--demo: running against the built-in demo fleet /m,
       );
       const demoDir = / dir=(\S*gitaly-tls-exporter-demo-\S*)/.exec(log())![1]!;
       expect(existsSync(demoDir), 'the demo directory exists while it runs').to.equal(true);
@@ -395,7 +441,7 @@ describe('command line', function () {
         `tls_server_config:\n  cert_file: web.crt\n  key_file: web.key\nbasic_auth_users:\n  prometheus: '${hash}'\nunauthenticated_paths: ['/-/healthy']\n`,
       );
       const port = await freePort();
-      const exporter = serve(['--web.listen-address', `127.0.0.1:${port}`, '--web.config.file', join(dir, 'web.yml')], dir);
+      const exporter = serve(['--demo', '--web.listen-address', `127.0.0.1:${port}`, '--web.config.file', join(dir, 'web.yml')], dir);
       child = exporter.child;
       const { log } = exporter;
       const dispatcher = new Agent({ connect: { ca: ca.certPem } });

@@ -21,6 +21,6 @@ module.exports = {
     'test/inventory/prometheus-discovery.test.ts', // real Prometheus and the demo fleet
     'test/inventory/cli-discovery.test.ts', // exporter processes
     'test/demo/main.test.ts', // demo fleet process
-    'test/packaging/**', // builds the bundle, runs it as a process, systemd-analyze
+    'test/packaging/**', // builds the bundle, the executable, the .deb (dpkg -i), npm pack; runs them; systemd-analyze
   ],
 };

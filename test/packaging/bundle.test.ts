@@ -81,11 +81,15 @@ describe('single-file build (npm run bundle)', function () {
 
   it('runs the demo fleet (ready, /migration) and check against it (exit 1: not complete yet)', async () => {
     const port = await freePort();
-    server = spawn(process.execPath, [file, '--web.listen-address', `127.0.0.1:${port}`, '--log.level', 'info', '--log.format', 'json'], {
-      cwd: dir,
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    server = spawn(
+      process.execPath,
+      [file, '--demo', '--web.listen-address', `127.0.0.1:${port}`, '--log.level', 'info', '--log.format', 'json'],
+      {
+        cwd: dir,
+        detached: true,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     const exited = new Promise<number | null>((resolve) => server!.once('exit', (code) => resolve(code)));
     server.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
     server.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
