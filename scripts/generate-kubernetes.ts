@@ -2,7 +2,7 @@
 // PrometheusRule made from deploy/prometheus/rules/*.yml, the dashboards as ConfigMaps for Grafana's
 // sidecar, and the exporter's config.yml as a ConfigMap. The objects are typed (kubernetes-models):
 // a misspelt field fails the type check, a wrong value fails validate() here. Nothing in
-// deploy/kubernetes/*.yaml is edited by hand; test/packaging/kubernetes.test.ts compares them with a
+// deploy/kubernetes/*.yaml is edited by hand; test/packaging/kubernetes.slow.test.ts compares them with a
 // fresh run, so a changed rules file or dashboard tells its author to re-run this.
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';

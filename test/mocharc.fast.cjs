@@ -8,19 +8,9 @@ const base = require('../.mocharc.cjs');
 module.exports = {
   ...base,
   spec: ['test/**/*.test.ts'],
-  ignore: [
-    'test/integration/**', // real Prometheus, exporter processes, minutes
-    'test/faults/**', // exporter processes under faults, real Prometheus
-    'test/load/**', // many concurrent scrapers
-    'test/deploy/**', // real Prometheus, promtool rule tests, docker-compose
-    'test/fuzz/**', // long property runs
-    'test/**/*.browser.test.ts', // headless Chromium
-    'test/sources/prometheus.test.ts', // real Prometheus
-    'test/sources/prometheus-window-count.test.ts', // real Prometheus
-    'test/cli.test.ts', // exporter processes
-    'test/inventory/prometheus-discovery.test.ts', // real Prometheus and the demo fleet
-    'test/inventory/cli-discovery.test.ts', // exporter processes
-    'test/demo/main.test.ts', // demo fleet process
-    'test/packaging/**', // builds the bundle, the executable, the .deb (dpkg -i), npm pack; runs them; systemd-analyze
-  ],
+  // Slow files say so in their names: `*.slow.test.ts` (a real Prometheus or VictoriaMetrics,
+  // exporter or demo processes, promtool rule tests, docker-compose, builds of the bundle, the
+  // executable and the .deb), `*.browser.test.ts` (headless Chromium), `*.fuzz.test.ts` (long
+  // property runs).
+  ignore: ['test/**/*.slow.test.ts', 'test/**/*.browser.test.ts', 'test/**/*.fuzz.test.ts'],
 };

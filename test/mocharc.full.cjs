@@ -10,17 +10,17 @@ const { readdirSync } = require('node:fs');
 const base = require('../.mocharc.cjs');
 
 const SLOW_FIRST = [
-  'test/integration/convergence.test.ts',
-  'test/faults/fleet-faults.test.ts',
-  'test/integration/window-counters.test.ts',
-  'test/integration/fleet.test.ts',
-  'test/integration/hung-target.test.ts',
-  'test/faults/state-file.test.ts',
-  'test/faults/own-dials.test.ts',
-  'test/inventory/prometheus-discovery.test.ts',
-  'test/cli.test.ts',
-  'test/faults/connection-flood.test.ts',
-  'test/packaging/deb.test.ts', // builds the executable, then xz-compresses 130 MB: minutes under load
+  'test/integration/convergence.slow.test.ts',
+  'test/faults/fleet-faults.slow.test.ts',
+  'test/integration/window-counters.slow.test.ts',
+  'test/integration/fleet.slow.test.ts',
+  'test/integration/hung-target.slow.test.ts',
+  'test/faults/state-file.slow.test.ts',
+  'test/faults/own-dials.slow.test.ts',
+  'test/inventory/prometheus-discovery.slow.test.ts',
+  'test/cli.slow.test.ts',
+  'test/faults/connection-flood.slow.test.ts',
+  'test/packaging/deb.slow.test.ts', // builds the executable, then xz-compresses 130 MB: minutes under load
 ];
 
 const all = readdirSync('test', { recursive: true })
