@@ -12,6 +12,7 @@ import type { PrometheusFleetEvidence, SourceError } from '../evidence/evidence.
 import { CaBundleCache, type CaBundle } from '../probes/ca-bundle.ts';
 import { TlsSessionCache } from '../probes/tls-sessions.ts';
 import { chooseQueryWindow, type QueryWindow } from '../migration/query-window.ts';
+import { firstSlotStartFrom, windowEndOutsideDials } from './slots.ts';
 import { saveState } from '../migration/state.ts';
 import { timingPolicy, type TimingPolicy } from '../migration/timing.ts';
 import { emptyHistory, type NodeHistory } from '../migration/types.ts';
@@ -169,7 +170,11 @@ export class Collector {
         this.logger.error({ err }, 'collection failed');
       }
       if (this.stopped) return;
-      const wait = Math.max(0, this.config.collectionIntervalMs - (this.now() - began));
+      // The next slot's start (src/collect/slots.ts), at least half an interval after this one
+      // began: a collection that started late in its slot (the first one) does not run twice at once.
+      const intervalMs = this.config.collectionIntervalMs;
+      const nowMs = this.now();
+      const wait = firstSlotStartFrom(Math.max(nowMs, began + intervalMs / 2), intervalMs) - nowMs;
       this.timer = setTimeout(() => void loop(), wait);
     };
     void loop();
@@ -311,7 +316,9 @@ export class Collector {
       : { ok: true, ...PROMETHEUS_ENGINE };
     const { soakWindowMs, maxShiftMs } = policy.queryWindow;
     const lagMs = engine.ok ? rangeLagMs(engine, (soakWindowMs + maxShiftMs + 2 * policy.slackMs) / 1000) : 0;
-    const queryWindow = chooseQueryWindow(this.now() - lagMs, ownDials, policy.queryWindow);
+    // Never inside the dials of a slot: see src/collect/slots.ts.
+    const endMs = windowEndOutsideDials(this.now() - lagMs, config.collectionIntervalMs);
+    const queryWindow = chooseQueryWindow(endMs, ownDials, policy.queryWindow);
     const window = { startMs: queryWindow.startMs, endMs: queryWindow.endMs, marginMs: policy.slackMs };
     const prometheus = await verifiedFleetEvidence(
       engine,

@@ -72,7 +72,7 @@ export interface PrometheusNodeEvidence {
   gaps?: ScrapeGap[];
   /** Plaintext dials any gitaly-tls-exporter announced ahead (when each next check is due), ms. */
   plannedDialsMs?: number[];
-  /** TLS connections every exporter published for this node in the window (increase()), this one included. */
+  /** TLS connections every exporter published for this node in the window (value at its end less value at its start), this one included. */
   exportersTls: number;
 }
 

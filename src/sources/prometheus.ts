@@ -65,8 +65,9 @@ export interface FleetQueries {
   /** increase() per instance and type (extrapolated to the window's edges on Prometheus). */
   increase: string;
   /**
-   * The step count of the plaintext counter (windowCountParts), each family's pieces a query of
-   * their own; the count of an instance is the sum of its pieces, or its increase when larger.
+   * The step count of the plaintext and TLS counters (windowCountParts), each family's pieces a
+   * query of their own; an instance's plaintext count is the sum of its pieces, or its increase when
+   * larger; its TLS count the sum of its pieces.
    */
   counts: string[];
   coverage: string;
@@ -209,8 +210,10 @@ export function buildFleetQueries(
   const stepMs = S * 1000;
   const windowCount = (family: string): string[] =>
     windowCountParts({
-      // Plaintext only: it decides safety, and the step count costs far more than increase().
-      counter: sel(family, 'type="tcp"'),
+      // Plaintext, which decides safety, and TLS, whose count must end at the same edges as the
+      // exporters' own TLS connections subtracted from it (below): increase() on Prometheus starts
+      // at each series' first sample in the window, a different moment for each scrape target.
+      counter: sel(family, 'type=~"tcp|tls"'),
       processStart: sel('process_start_time_seconds'),
       up: sel('up'),
       L,
@@ -231,8 +234,13 @@ export function buildFleetQueries(
   // With the share of the window for which process_start_time_seconds was kept (the restart signal),
   // in the same answer: many setups drop process_* series, and the count cannot see a restart without it.
   // Every exporter's own TLS connections to the node (peers' probes are not clients either), under
-  // the node's instance: the same window and extrapolation as the Gitaly counter they are taken from.
-  const exportersTls = `label_replace(label_replace(sum by (${DIAL_INSTANCE_LABEL}) (increase(${TLS_CONNECTIONS_COUNTER}[${W}s])), "${L}", "$1", "${DIAL_INSTANCE_LABEL}", "(.+)"), "type", "${EXPORTERS_TLS}", "", "")`;
+  // the node's instance. Counted from the value at the window's start to the value at its end, as the step count does
+  // Gitaly's: the same edges for both, on every engine (src/collect/slots.ts keeps the dials away
+  // from them). A series with no value at the start (a new exporter), or lower at the end (one
+  // restarted without its state file), counts its value at the end.
+  const ownTls = (offset: string): string => `last_over_time(${TLS_CONNECTIONS_COUNTER}[${W}s]${offset})`;
+  const exportersGrowth = `((${ownTls('')} - ${ownTls(` offset ${W}s`)}) >= 0 or ${ownTls('')})`;
+  const exportersTls = `label_replace(label_replace(sum by (${DIAL_INSTANCE_LABEL}) (${exportersGrowth}), "${L}", "$1", "${DIAL_INSTANCE_LABEL}", "(.+)"), "type", "${EXPORTERS_TLS}", "", "")`;
   const increase = `${gitalyIncrease} or ${exportersTls}`;
   const coverage =
     `count_over_time((max by (${L}) (${sel('up')}) == 1)[${W}s:${S}s]) or ` +
@@ -378,7 +386,8 @@ export async function queryFleetEvidence(
     [...seen].map((instance) => {
       const a = increased.get(instance) ?? { tcp: 0, tls: 0 };
       const b = counted.get(instance) ?? { tcp: 0, tls: 0 };
-      return [instance, { tcp: Math.max(a.tcp, b.tcp), tls: Math.max(a.tls, b.tls) }];
+      // TLS from the step count alone: its edges are those of the exporters' count subtracted from it.
+      return [instance, { tcp: Math.max(a.tcp, b.tcp), tls: counted.has(instance) ? b.tls : a.tls }];
     }),
   );
   for (const [instance, best] of largest) entry(instance).windowIncrease = best;

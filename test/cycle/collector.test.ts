@@ -7,6 +7,7 @@ import { Collector, type Snapshot } from '../../src/cycle/collector.ts';
 import type { Config } from '../../src/config/types.ts';
 import { loadState } from '../../src/migration/state.ts';
 import { FakeClock, FakeFleet, fakeConfig, fakeNodeConfig } from '../helpers/fake-gitaly.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 const logger = pino({ level: 'silent' });
 const T0 = Date.UTC(2026, 10, 25, 8);
@@ -295,6 +296,69 @@ describe('collector', () => {
     expect(asked[0]!.engine).to.deep.include(vm);
     // Its 1 s latency offset, a second for clock skew, and a step of the per-change range.
     expect(asked[0]!.nowMs - asked[0]!.endMs).to.be.at.least(3_000);
+  });
+
+  it('ends every replica’s Prometheus window at the start of its collection slot, before any replica’s dials of that slot', async () => {
+    fleet.add('gitaly-1');
+    const probes = fleet.probes();
+    /** The window end a replica asks for when its collection runs `intoSlotMs` into a 5 s slot. */
+    async function endAt(intoSlotMs: number): Promise<number> {
+      clock.ms = T0 + intoSlotMs;
+      let endMs = Number.NaN;
+      const collector = new Collector({
+        config: fakeConfig([fakeNodeConfig('gitaly-1')], join(dir, `state-${intoSlotMs}.json`), {
+          prometheus: { url: 'http://prom:9090', instanceLabel: 'instance', scrapeIntervalMs: 1_000 },
+          collectionIntervalMs: 5_000,
+        }),
+        logger,
+        probes: {
+          ...probes,
+          queryFleetEvidence: async (cfg, window, options, deps, engine) => {
+            endMs = window.endMs;
+            return probes.queryFleetEvidence(cfg, window, options, deps, engine);
+          },
+        },
+        now: clock.now,
+      });
+      await collector.collect();
+      return endMs - T0;
+    }
+    // 1.2 s in (started late, or a peer's dials of this slot may be in Gitaly's counter and not yet
+    // in its exporter's): the slot's start, which every replica computes alike. 3.1 s in, when the
+    // slot's dials are published: the time itself.
+    expect([await endAt(0), await endAt(1_200), await endAt(3_100)]).to.deep.equal([0, 0, 3_100]);
+  });
+
+  it('runs each collection after the first at the start of a slot: a multiple of collection_interval', async function () {
+    this.timeout(10_000);
+    fleet.add('gitaly-1');
+    const startsMs: number[] = [];
+    const probes = fleet.probes();
+    const collector = new Collector({
+      config: fakeConfig([fakeNodeConfig('gitaly-1')], join(dir, 'state.json'), { collectionIntervalMs: 1_000 }),
+      logger,
+      probes: {
+        ...probes,
+        scrapeGitalyMetrics: (...args) => {
+          startsMs.push(Date.now());
+          return probes.scrapeGitalyMetrics(...args);
+        },
+      },
+      now: Date.now,
+    });
+    // Started 300 ms into a slot.
+    await waitFor(() => Date.now() % 1_000 >= 300 && Date.now() % 1_000 < 400, {
+      timeoutMs: 2_000,
+      intervalMs: 1,
+      what: '300 ms into a slot',
+    });
+    collector.start();
+    await waitFor(() => startsMs.length >= 3, { timeoutMs: 5_000, intervalMs: 10, what: 'three collections' });
+    await collector.stop();
+    // The first at once; the next ones at a slot's start (a timer may fire a little late, never early).
+    expect(startsMs[0]! % 1_000).to.be.at.least(300);
+    for (const ms of startsMs.slice(1)) expect(ms % 1_000, `${JSON.stringify(startsMs)}`).to.be.below(250);
+    expect(startsMs[2]! - startsMs[1]!).to.be.closeTo(1_000, 250);
   });
 
   it('refuses evidence from an engine the check names as unverified, whatever its queries answer', async () => {
