@@ -170,7 +170,7 @@ export class Collector {
         this.logger.error({ err }, 'collection failed');
       }
       if (this.stopped) return;
-      // The next slot's start (src/collect/slots.ts), at least half an interval after this one
+      // The next slot's start (src/cycle/slots.ts), at least half an interval after this one
       // began: a collection that started late in its slot (the first one) does not run twice at once.
       const intervalMs = this.config.collectionIntervalMs;
       const nowMs = this.now();
@@ -316,7 +316,7 @@ export class Collector {
       : { ok: true, ...PROMETHEUS_ENGINE };
     const { soakWindowMs, maxShiftMs } = policy.queryWindow;
     const lagMs = engine.ok ? rangeLagMs(engine, (soakWindowMs + maxShiftMs + 2 * policy.slackMs) / 1000) : 0;
-    // Never inside the dials of a slot: see src/collect/slots.ts.
+    // Never inside the dials of a slot: see src/cycle/slots.ts.
     const endMs = windowEndOutsideDials(this.now() - lagMs, config.collectionIntervalMs);
     const queryWindow = chooseQueryWindow(endMs, ownDials, policy.queryWindow);
     const window = { startMs: queryWindow.startMs, endMs: queryWindow.endMs, marginMs: policy.slackMs };

@@ -235,7 +235,7 @@ export function buildFleetQueries(
   // in the same answer: many setups drop process_* series, and the count cannot see a restart without it.
   // Every exporter's own TLS connections to the node (peers' probes are not clients either), under
   // the node's instance. Counted from the value at the window's start to the value at its end, as the step count does
-  // Gitaly's: the same edges for both, on every engine (src/collect/slots.ts keeps the dials away
+  // Gitaly's: the same edges for both, on every engine (src/cycle/slots.ts keeps the dials away
   // from them). A series with no value at the start (a new exporter), or lower at the end (one
   // restarted without its state file), counts its value at the end.
   const ownTls = (offset: string): string => `last_over_time(${TLS_CONNECTIONS_COUNTER}[${W}s]${offset})`;

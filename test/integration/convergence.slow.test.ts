@@ -274,7 +274,7 @@ for (const engine of ENGINES)
           `exporter ${name}`,
         ).to.deep.equal([]);
         // Plaintext: none at any collection once safe. TLS: every exporter's probes subtracted, both
-        // counts over the same edges, which no exporter's dials straddle (src/collect/slots.ts): 0,
+        // counts over the same edges, which no exporter's dials straddle (src/cycle/slots.ts): 0,
         // once the window has passed exporter a's first collection after its restart (outside the
         // slots, docs/deploy.md).
         expect(

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { firstSlotStartFrom, slotStartMs, windowEndOutsideDials } from '../../src/collect/slots.ts';
+import { firstSlotStartFrom, slotStartMs, windowEndOutsideDials } from '../../src/cycle/slots.ts';
 
 const T0 = Date.UTC(2026, 10, 25, 8);
 
