@@ -357,6 +357,7 @@ export class Collector {
         plaintextFresh: false,
         sockets: null,
         durationMs: 0,
+        runs: [],
       };
       return { observation, verdict, history, instance: prometheusInstanceOf(m.node) };
     });

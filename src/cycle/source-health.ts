@@ -22,13 +22,9 @@ export class SourceHealth {
     this.errors.set(key, (this.errors.get(key) ?? 0) + 1);
   }
 
-  /** Each check that ran this cycle and failed counts once (a plaintext check carried over does not). */
+  /** Each observer that ran this cycle and failed counts once (a plaintext check carried over did not run). */
   countObservation(o: NodeObservation): void {
-    if (o.scrape && !o.scrape.ok) this.count('gitaly_metrics', o.scrape.error.code);
-    if (o.tls?.error) this.count('tls', o.tls.error.code);
-    if (o.certFile && !o.certFile.ok) this.count('cert_file', o.certFile.error.code);
-    if (o.plaintextFresh && o.plaintext?.error) this.count('plaintext', o.plaintext.error.code);
-    if (o.sockets && !o.sockets.ok) this.count('sockets', o.sockets.error.code);
+    for (const run of o.runs) if (run.error) this.count(run.source, run.error.code);
   }
 
   counts(): Map<string, number> {

@@ -83,4 +83,17 @@ describe('observing one node', () => {
     const o = (await observeNode(node, { lastPlaintextProbe: first, tlsEverUp: true }, emptyCarry(), ctx)).observation;
     expect(o.plaintextFresh).to.equal(true);
   });
+
+  it('records each observer that ran, in order, with its failure; one not due leaves no run', async () => {
+    fleet.nodes.get('gitaly-1')!.metricsUp = false;
+    const first = (await observeNode(node, never, emptyCarry(), ctx)).observation;
+    expect(first.runs.map((r) => r.source)).to.deep.equal(['gitaly_metrics', 'tls', 'cert_file', 'plaintext']);
+    expect(first.runs[0]!.error?.code).to.equal('CONNECT');
+    expect(first.runs.slice(1).map((r) => r.error)).to.deep.equal([null, null, null]);
+    const next = (await observeNode(node, { lastPlaintextProbe: first.plaintext, tlsEverUp: true }, emptyCarry(), ctx)).observation;
+    expect(
+      next.runs.map((r) => r.source),
+      'listen_addr is not due again yet',
+    ).to.deep.equal(['gitaly_metrics', 'tls', 'cert_file']);
+  });
 });

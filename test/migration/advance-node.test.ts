@@ -25,6 +25,7 @@ function observed(atMs: number, counts: { tcp: number; tls: number }, dial: bool
     plaintextFresh: dial,
     sockets: null,
     durationMs: 30,
+    runs: [],
   };
 }
 
