@@ -16,7 +16,7 @@ function servingNodes(c: RuleContext): string {
 
 export function certificateAlerts(c: RuleContext): Rule[] {
   const { m, by, on, annotations } = c;
-  const { expiry, fileExpiry } = RECORDED;
+  const { expiry, fileExpiry, fileMatches } = RECORDED;
   const nodes = servingNodes(c);
 
   // One alert per certificate (serial), however many nodes serve it: a wildcard leaf on three nodes
@@ -51,7 +51,7 @@ export function certificateAlerts(c: RuleContext): Rule[] {
       'and restart Gitaly on each node; update the CA bundle of every client if the root changes.{{ end }}',
   });
   const fileExpiryExpr = (days: number) =>
-    `${fileExpiry} < ${days} * ${DAY}\nunless ${on('node')}\n(min ${by('node')} (${m('gitaly_tls_cert_file_matches_served')}) == 1)`;
+    `${fileExpiry} < ${days} * ${DAY}\nunless ${on('node')}\n(${fileMatches} == 1 or last_over_time(${fileMatches}[${c.config.certCriticalDays}d]) == 1 unless ${on()} ${m('gitaly_tls_exporter_last_collection_timestamp_seconds')})`;
   const fileExpiryAnnotations = annotations('GitalyTLSCertificateFileExpiry', 'gitaly-tls-certificates', {
     summary: `Certificate file on disk on {{ $labels.node }} ${EXPIRES}`,
     description:

@@ -12,12 +12,23 @@ export const RECORDED = {
   notAfter: 'node_position_serial:gitaly_tls_cert_not_after_timestamp_seconds:min',
   expiry: 'node_position_serial:gitaly_tls_cert_expiry_seconds',
   fileExpiry: 'node:gitaly_tls_cert_file_expiry_seconds:min',
+  fileNotAfter: 'node:gitaly_tls_cert_file_not_after_timestamp_seconds:min',
+  fileMatches: 'node:gitaly_tls_cert_file_matches_served:min',
   ordinal: 'node:gitaly_tls_migration_phase:ordinal',
 } as const;
 
 export function recordingRules(c: RuleContext): Rule[] {
   const { m, by, on } = c;
-  const { notAfter, expiry, fileExpiry, ordinal } = RECORDED;
+  const { notAfter, expiry, fileExpiry, fileNotAfter, fileMatches, ordinal } = RECORDED;
+  // While no exporter of the environment has collected, a value's last sample in the critical window.
+  const orLastKnown = (series: string): string[] => [
+    '(',
+    `    ${series}`,
+    '  or',
+    `    last_over_time(${series}[${c.config.certCriticalDays}d])`,
+    `    unless ${on()} ${m('gitaly_tls_exporter_last_collection_timestamp_seconds')}`,
+    ')',
+  ];
   return [
     // New connections per second by listener type, per scraped Gitaly or Praefect instance.
     // type="unix" is left out: Git hook traffic lands there even when nobody uses socket_path.
@@ -66,21 +77,15 @@ export function recordingRules(c: RuleContext): Rule[] {
     // of the environment has collected (it died, or was removed), the last value recorded in the
     // critical window stands in: a certificate does not get younger because nobody looks at it, so
     // the expiry page stays until the exporter is back or the certificate is long expired.
-    {
-      record: expiry,
-      expr: [
-        '(',
-        `    ${notAfter}`,
-        '  or',
-        `    last_over_time(${notAfter}[${c.config.certCriticalDays}d])`,
-        `    unless ${on()} ${m('gitaly_tls_exporter_last_collection_timestamp_seconds')}`,
-        ') - time()',
-      ].join('\n'),
-    },
+    { record: expiry, expr: [...orLastKnown(notAfter), '- time()'].join('\n') },
     // The soonest per node and chain position, for "expiry over time" panels.
     { record: 'node_position:gitaly_tls_cert_expiry_seconds:min', expr: `min ${by('node', 'position')} (${expiry})` },
-    // Seconds until the certificate file on disk expires: what a restart of Gitaly would load.
-    { record: fileExpiry, expr: `min ${by('node')} (${m('gitaly_tls_cert_file_not_after_timestamp_seconds')} - time())` },
+    // The certificate file on disk: what a restart of Gitaly would load. Its expiry, and whether it
+    // is the served one, stand in from their last values too, so its page outlives the exporter and
+    // stays quiet when the file is the served certificate (whose own page then stands).
+    { record: fileNotAfter, expr: `min ${by('node')} (${m('gitaly_tls_cert_file_not_after_timestamp_seconds')})` },
+    { record: fileMatches, expr: `min ${by('node')} (${m('gitaly_tls_cert_file_matches_served')})` },
+    { record: fileExpiry, expr: [...orLastKnown(fileNotAfter), '- time()'].join('\n') },
     // The node's phase as one number (unknown 0, plaintext_only 1, dual_listen 2, tls_only_traffic 3,
     // complete 4): a state timeline reads it, and the regression alerts look back on it cheaply.
     {
