@@ -1,6 +1,7 @@
-// When a node's periodic checks (the listen_addr dial, the pinned TLS version handshakes) fall due.
-// Each node has its own place in the interval, from its name: at 10,000 nodes the checks spread
-// over every collection of the interval instead of all falling due in one.
+// When a node's pinned TLS version handshakes (full handshakes, three per node: the costly check)
+// fall due. Each node has its own place in the interval, from its name: at 10,000 nodes they spread
+// over every collection of the interval instead of all falling due in one. (The listen_addr dial
+// stays bunched: see collect/observers/listen-addr.ts.)
 
 /** FNV-1a of the name: stable across restarts and exporters, so peers can compute it too. */
 function hash(name: string): number {

@@ -13,7 +13,6 @@ import type { SourceError } from '../evidence/evidence.ts';
 import type { CertExpiry, CertificateFileView, CheckName, Check, NodeFacts, SourceView, TlsView } from '../migration/facts.ts';
 import { REASON_TEXT, type NodeHistory, type Phase, type Reason } from '../migration/types.ts';
 import type { NodeVerdict } from '../migration/verdict.ts';
-import { nextDueMs } from '../collect/schedule.ts';
 import { connectionChart, type ConnectionChart } from './connection-chart.ts';
 import { nextStep } from './next-step.ts';
 import { soakProgress, type SoakProgress } from './soak-progress.ts';
@@ -99,11 +98,11 @@ export interface ViewOptions {
   prometheusError?: SourceError | null;
 }
 
-/** When the plaintext check falls due next (the node's slot, collect/schedule.ts); announced only while it dials (a listener that accepts). */
-function nextOwnDial(name: string, history: NodeHistory, o: ViewOptions): number | null {
+/** The plaintext check falls due one interval after the last one; announced only while it dials (a listener that accepts). */
+function nextOwnDial(history: NodeHistory, o: ViewOptions): number | null {
   const last = history.lastPlaintextProbe;
   if (o.plaintextCheckIntervalMs === undefined || !last || last.connectionsMade.tcp === 0) return null;
-  return nextDueMs(last.atMs, o.plaintextCheckIntervalMs, name);
+  return last.atMs + o.plaintextCheckIntervalMs;
 }
 
 export function nodeView(n: NodeViewInput, o: ViewOptions): NodeView {
@@ -158,7 +157,7 @@ export function nodeView(n: NodeViewInput, o: ViewOptions): NodeView {
     sources: f.sources,
     ownConnections: history.ownTotals,
     lastOwnDialMs: history.ownTcpTimesMs.at(-1) ?? null,
-    nextOwnDialMs: nextOwnDial(v.node, history, o),
+    nextOwnDialMs: nextOwnDial(history, o),
     plaintextPeers: f.plaintextPeers,
   };
   return { ...view, nextStep: nextStep(view, o.nowMs) };

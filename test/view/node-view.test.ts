@@ -1,7 +1,6 @@
 // The view presents the verdict's settled facts beside what a person needs (next step, soak
 // progress, chart), and judges nothing itself.
 import { expect } from 'chai';
-import { nextDueMs } from '../../src/collect/schedule.ts';
 import { emptyHistory } from '../../src/migration/types.ts';
 import { judgeNode } from '../../src/migration/verdict.ts';
 import { nodeView } from '../../src/view/node-view.ts';
@@ -29,12 +28,12 @@ describe('the node view', () => {
     expect(v.phase).to.equal(verdict.phase);
   });
 
-  it('announces the next own dial of listen_addr at the node’s slot, and none when the last check dialled nothing', () => {
+  it('announces the next own dial of listen_addr one interval after the last, and none when the last check dialled nothing', () => {
     const dialled = plaintextClosed({ open: true, atMs: NOW - 60_000, connectionsMade: { tcp: 1, tls: 1 } });
     const e = completeEvidence({ name: 'gitaly-7', plaintext: dialled });
     const history = { ...e.history, lastPlaintextProbe: dialled };
     const v = nodeView({ node: fakeNodeConfig('gitaly-7'), verdict: judgeNode(e, OPTIONS), history, instance: null }, options);
-    expect(v.nextOwnDialMs).to.equal(nextDueMs(NOW - 60_000, CHECK, 'gitaly-7'));
+    expect(v.nextOwnDialMs).to.equal(NOW - 60_000 + CHECK);
     const refused = { ...dialled, connectionsMade: { tcp: 0, tls: 1 } };
     const quiet = nodeView(
       {

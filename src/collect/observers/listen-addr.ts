@@ -1,9 +1,10 @@
-// listen_addr: does it still accept connections? Dialled in the node's slot of
-// plaintext_check_interval (read from /proc/net/tcp instead in local mode), at once after a Gitaly
-// restart, and again soon when the last check could not tell.
+// listen_addr: does it still accept connections? Dialled every plaintext_check_interval (read from
+// /proc/net/tcp instead in local mode), at once after a Gitaly restart, and again soon when the
+// last check could not tell. Every node's dial falls in the same collection, not in a slot of its
+// own: Prometheus' window edges are kept clear of the dials (migration/query-window.ts), which
+// needs them bunched, a plaintext_check_interval apart.
 import type { NodeConfig } from '../../config/types.ts';
 import type { PlaintextProbeResult } from '../../evidence/evidence.ts';
-import { isDue } from '../schedule.ts';
 import type { ObserveContext, Observer, ObserveStep } from '../observer.ts';
 import { portOf } from './ports.ts';
 
@@ -43,10 +44,10 @@ function due({ node, memory, observed, ctx }: ObserveStep): boolean {
   if (lastCheckMs !== undefined && startMs !== null && startMs > lastCheckMs && observed.tls?.handshakeOk === true) return true;
   // A check that could not tell (no answer, no name) dialled nothing Gitaly counted: ask again soon,
   // so its error does not stand for a whole interval after the listener is reachable again.
-  // (Without a plaintext_address the answer is never known: only the TLS port is checked, in its slot.)
+  // (Without a plaintext_address the answer is never known: only the TLS port is checked, at the interval.)
   const undetermined = node.plaintextAddress !== undefined && last?.open === null && last.connectionsMade.tcp === 0;
   if (undetermined && lastCheckMs !== undefined && now() - lastCheckMs >= 2 * config.collectionIntervalMs) return true;
-  return isDue(lastCheckMs, config.plaintextCheckIntervalMs, node.name, now());
+  return lastCheckMs === undefined || now() - lastCheckMs >= config.plaintextCheckIntervalMs;
 }
 
 export const listenAddrObserver: Observer = {
