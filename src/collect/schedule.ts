@@ -3,6 +3,8 @@
 // over every collection of the interval instead of all falling due in one. (The listen_addr dial
 // stays bunched: see collect/observers/listen-addr.ts.)
 
+import { slotStartMs } from '../base/slot.ts';
+
 /** FNV-1a of the name: stable across restarts and exporters, so peers can compute it too. */
 function hash(name: string): number {
   let h = 0x811c9dc5;
@@ -26,8 +28,8 @@ export function slotOffsetMs(name: string, intervalMs: number): number {
 export function nextDueMs(lastMs: number | null | undefined, intervalMs: number, name: string): number {
   if (lastMs === null || lastMs === undefined) return Number.NEGATIVE_INFINITY;
   if (intervalMs <= 0) return lastMs;
-  const into = (((lastMs - slotOffsetMs(name, intervalMs)) % intervalMs) + intervalMs) % intervalMs;
-  return lastMs + intervalMs - into;
+  const offset = slotOffsetMs(name, intervalMs);
+  return slotStartMs(lastMs - offset, intervalMs) + offset + intervalMs;
 }
 
 export function isDue(lastMs: number | null | undefined, intervalMs: number, name: string, nowMs: number): boolean {

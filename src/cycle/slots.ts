@@ -11,10 +11,7 @@
 // and an idle node read 1 or 2 TLS connections. In slots, every replica's dials come after the
 // slot's start and are published well before the next one, and windows end at a slot's start.
 
-/** The start of the slot `nowMs` is in. */
-export function slotStartMs(nowMs: number, intervalMs: number): number {
-  return nowMs - (((nowMs % intervalMs) + intervalMs) % intervalMs);
-}
+import { slotStartMs } from '../base/slot.ts';
 
 /** The first slot start at or after `fromMs`. */
 export function firstSlotStartFrom(fromMs: number, intervalMs: number): number {

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { firstSlotStartFrom, slotStartMs, windowEndOutsideDials } from '../../src/cycle/slots.ts';
+import { slotStartMs } from '../../src/base/slot.ts';
+import { firstSlotStartFrom, windowEndOutsideDials } from '../../src/cycle/slots.ts';
 
 const T0 = Date.UTC(2026, 10, 25, 8);
 

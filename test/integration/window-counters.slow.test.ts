@@ -11,12 +11,13 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { Collector } from '../../src/cycle/collector.ts';
 import { realProbes } from '../../src/collect/probes.ts';
-import type { Config, NodeConfig } from '../../src/config/types.ts';
+import type { NodeConfig } from '../../src/config/types.ts';
 import { chainPem, createCa, createLeaf } from '../../src/demo/certs.ts';
 import { startSimulatedNode, type SimulatedNode } from '../../src/demo/gitaly-node.ts';
 import type { RunningPrometheus } from '../helpers/prometheus-server.ts';
 import { ENGINES, startEngine } from '../helpers/query-engine.ts';
 import { waitFor } from '../helpers/wait-for.ts';
+import { realPrometheusConfig } from '../helpers/real-prometheus-config.ts';
 
 // What the configuration demands for 1 s scrapes: a soak window of at least 42 s.
 const SOAK_MS = 45_000;
@@ -52,26 +53,6 @@ async function strippedPage(of: SimulatedNode): Promise<{ url: string; host: str
         server.closeAllConnections();
         server.close(() => resolve());
       }),
-  };
-}
-
-function baseConfig(dir: string, name: string, caFile: string, nodes: NodeConfig[]): Config {
-  return {
-    source: '<test>',
-    nodes,
-    soakWindowMs: SOAK_MS,
-    collectionIntervalMs: 1000,
-    // Dials well apart compared with the scrape interval, as in production (1h vs 15s).
-    plaintextCheckIntervalMs: 24_000,
-    tlsVersionCheckIntervalMs: 600_000,
-    expiryWarningMs: 30 * 86_400_000,
-    concurrency: 8,
-    timeouts: { metricsMs: 5000, tlsMs: 5000, plaintextMs: 3000, prometheusMs: 10_000 },
-    maxMetricsPageBytes: 32 << 20,
-    maxPrometheusResponseBytes: 32 << 20,
-    stateFile: join(dir, `${name}.json`),
-    caFile,
-    allowUnlistedTargets: false,
   };
 }
 
@@ -168,10 +149,14 @@ for (const engine of ENGINES)
         { name: 'unsignalled', role: 'gitaly', tlsAddress: unsignalled.tlsAddress!, prometheusInstance: metricsHost(unsignalled) },
       ];
       viaPrometheus = new Collector({
-        config: {
-          ...baseConfig(dir, 'prometheus', caFile, viaPrometheusNodes),
-          prometheus: { url: prometheus.url, selector: 'job="gitaly"', instanceLabel: 'instance', scrapeIntervalMs: 1000 },
-        },
+        config: realPrometheusConfig({
+          dir,
+          caFile,
+          nodes: viaPrometheusNodes,
+          prometheusUrl: prometheus.url,
+          soakWindowMs: SOAK_MS,
+          stateName: 'prometheus',
+        }),
         logger,
         probes: realProbes,
       });
@@ -196,7 +181,11 @@ for (const engine of ENGINES)
           plaintextAddress: directControl.plaintextAddress!,
         },
       ];
-      direct = new Collector({ config: baseConfig(dir, 'direct', caFile, directNodes), logger, probes: realProbes });
+      direct = new Collector({
+        config: realPrometheusConfig({ dir, caFile, nodes: directNodes, prometheusUrl: null, soakWindowMs: SOAK_MS, stateName: 'direct' }),
+        logger,
+        probes: realProbes,
+      });
       direct.onSnapshot((snap) => {
         for (const { verdict } of snap.nodes) {
           const list = record.get(verdict.node) ?? [];
