@@ -47,7 +47,6 @@ export const errorKey = (source: string, code: string): string => `${source}\u00
 
 export function collectionView(c: CollectionViewInput): CollectionView {
   const p = c.prometheus;
-  const prometheusError = p ? (p.ok ? null : p.error) : undefined;
   return {
     atMs: c.atMs,
     durationMs: c.durationMs,
@@ -58,7 +57,6 @@ export function collectionView(c: CollectionViewInput): CollectionView {
         expiryWarningMs: c.expiryWarningMs,
         bucketMs: c.bucketMs,
         plaintextCheckIntervalMs: c.plaintextCheckIntervalMs,
-        prometheusError,
       }),
     ),
     fleet: c.fleet,

@@ -9,7 +9,6 @@
 // facts, never derives it here.
 import type { PlaintextPeers } from '../peers/plaintext-peers.ts';
 import type { NodeConfig, Role } from '../config/types.ts';
-import type { SourceError } from '../evidence/evidence.ts';
 import type { CertExpiry, CertificateFileView, CheckName, Check, NodeFacts, SourceView, TlsView } from '../migration/facts.ts';
 import { REASON_TEXT, type NodeHistory, type Phase, type Reason } from '../migration/types.ts';
 import type { NodeVerdict } from '../migration/verdict.ts';
@@ -94,8 +93,6 @@ export interface ViewOptions {
   bucketMs: number;
   /** plaintext_check_interval; absent: no next dial is announced. */
   plaintextCheckIntervalMs?: number;
-  /** undefined: Prometheus is not configured; null: it answered; an error: it failed. */
-  prometheusError?: SourceError | null;
 }
 
 /** The plaintext check falls due one interval after the last one; announced only while it dials (a listener that accepts). */
